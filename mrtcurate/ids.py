@@ -1,0 +1,24 @@
+"""Stable identifiers and seeded hashes: every id and random choice derives from these."""
+
+import hashlib
+import unicodedata
+
+
+def stable_hash(*parts: object) -> int:
+    """A 64-bit integer that depends only on the parts, the same on every machine and process."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def stable_id(text: str) -> str:
+    return f"{stable_hash(text):016x}"
+
+
+def normalize_text(text: str) -> str:
+    """The text kept in the output: NFC, outer whitespace stripped, inner layout (newlines, code) kept."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def identity_key(text: str) -> str:
+    """The form two texts must share to count as the same text: NFC with every whitespace run collapsed."""
+    return " ".join(unicodedata.normalize("NFC", text).split())

@@ -1,0 +1,1 @@
+"""Pure parsing of raw input (bytes to records, records to candidates); no Beam, no file system."""

@@ -1,0 +1,103 @@
+"""manifest.json: what went in, what came out, and counts that add up exactly (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from mrtcurate import __version__
+from mrtcurate.pipeline.preflight import InputFile
+from mrtcurate.schemas import MANIFEST_SCHEMA_VERSION, RunConfig, ShardInfo
+
+MANIFEST_NAME = "manifest.json"
+
+
+class AccountingError(RuntimeError):
+    """The counts do not add up: records were lost or invented somewhere. Always a bug, never bad input."""
+
+
+def build_manifest(
+    config: RunConfig,
+    inputs: tuple[InputFile, ...],
+    counts: dict[str, int],
+    rejected_by_reason: dict[str, int],
+    shards: list[ShardInfo],
+    reject_shards: list[ShardInfo],
+) -> dict:
+    exact, near = counts.get("duplicates_exact", 0), counts.get("duplicates_near", 0)
+    totals = {
+        "input_records": counts.get("parsed_candidates", 0) + counts.get("rejected", 0),
+        "rejected": counts.get("rejected", 0),
+        "prompts": counts.get("prompts", 0),
+        "candidates": counts.get("candidates", 0),
+        "duplicates_merged": exact + near,
+        "duplicates_merged_exact": exact,
+        "duplicates_merged_near": near,
+        "selected": counts.get("selected", 0),
+    }
+    _check_accounting(totals, shards)
+    return {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "mrtcurate_version": __version__,
+        "config": config.hashed_fields(),
+        "config_hash": config.config_hash(),
+        "inputs": [{"path": f.path, "bytes": f.bytes, "checksum": f.checksum} for f in inputs],
+        "counts": totals,
+        "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
+        "shards": [asdict(shard) for shard in sorted(shards, key=lambda shard: shard.path)],
+        "rejects": [asdict(shard) for shard in sorted(reject_shards, key=lambda shard: shard.path)],
+    }
+
+
+def _check_accounting(totals: dict[str, int], shards: list[ShardInfo]) -> None:
+    accounted = totals["rejected"] + totals["duplicates_merged"] + totals["candidates"]
+    if totals["input_records"] != accounted:
+        raise AccountingError(f"input_records {totals['input_records']} != rejected + duplicates_merged + candidates {accounted}")
+    if totals["selected"] > totals["candidates"] or totals["selected"] != sum(shard.rows for shard in shards):
+        raise AccountingError(f"selected {totals['selected']} disagrees with candidates or shard rows")
+
+
+class _WriteManifest(beam.DoFn):
+    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...]):
+        self.directory = directory
+        self.config = config
+        self.inputs = inputs
+
+    def process(self, _, counts, rejected_by_reason, shards, reject_shards):
+        manifest = build_manifest(self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards)
+        with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
+            sink.write(json.dumps(manifest, indent=2).encode("utf-8"))
+        yield manifest
+
+
+class WriteManifest(beam.PTransform):
+    """Runs once, after every shard is written (its side inputs make it wait for them)."""
+
+    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], counts, reasons, shards, reject_shards):
+        super().__init__()
+        self.directory = directory
+        self.config = config
+        self.inputs = inputs
+        self.side_inputs = (
+            beam.pvalue.AsDict(counts),
+            beam.pvalue.AsDict(reasons),
+            beam.pvalue.AsList(shards),
+            beam.pvalue.AsList(reject_shards),
+        )
+
+    def expand(self, pipeline):
+        return (
+            pipeline
+            | "Once" >> beam.Create([None])
+            | "Write" >> beam.ParDo(_WriteManifest(self.directory, self.config, self.inputs), *self.side_inputs)
+        )
+
+
+def read_manifest(directory: str) -> dict:
+    with FileSystems.open(FileSystems.join(directory, MANIFEST_NAME)) as source:
+        return json.loads(source.read())

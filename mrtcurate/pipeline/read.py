@@ -1,0 +1,54 @@
+"""Read and parse: every input file becomes candidates (main output) and rejects (tagged output)."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from mrtcurate.ingest.formats import RawRecord, iter_records
+from mrtcurate.ingest.layouts import FieldMapping, to_candidates
+from mrtcurate.pipeline.preflight import InputFile, open_binary
+from mrtcurate.schemas import Candidate, Reject
+
+REJECTS = "rejects"
+
+
+class _ParseFile(beam.DoFn):
+    def __init__(self, mapping: FieldMapping, max_chars: int):
+        self.mapping = mapping
+        self.max_chars = max_chars
+        self.records_read = Metrics.counter("mrtcurate", "records_read")
+        self.rejected = Metrics.counter("mrtcurate", "rejected")
+
+    def process(self, file: InputFile):
+        with open_binary(file.path) as stream:
+            for record in iter_records(stream, file.format, file.path, self.max_chars):
+                self.records_read.inc()
+                units = to_candidates(record, self.mapping, file.path) if isinstance(record, RawRecord) else [record]
+                for unit in units:
+                    if isinstance(unit, Reject):
+                        self.rejected.inc()
+                        yield beam.pvalue.TaggedOutput(REJECTS, unit)
+                    else:
+                        yield unit
+
+
+class ReadCorpus(beam.PTransform):
+    """The files resolved on the driver, so the job reads exactly the files the manifest lists."""
+
+    def __init__(self, files: tuple[InputFile, ...], mapping: FieldMapping, max_chars: int):
+        super().__init__()
+        self.files = files
+        self.mapping = mapping
+        self.max_chars = max_chars
+
+    def expand(self, pipeline):
+        parsed = (
+            pipeline
+            | "ListFiles" >> beam.Create(self.files)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ParseFile" >> beam.ParDo(_ParseFile(self.mapping, self.max_chars)).with_outputs(REJECTS, main="candidates")
+        )
+        candidates: beam.PCollection[Candidate] = parsed.candidates
+        rejects: beam.PCollection[Reject] = parsed[REJECTS]
+        return candidates, rejects

@@ -1,0 +1,20 @@
+"""Every table schema, record type and the run config, in one place."""
+
+from mrtcurate.schemas.config import RunConfig, build_config, load_yaml
+from mrtcurate.schemas.reasons import RejectReason
+from mrtcurate.schemas.records import Candidate, Message, Reject, ShardInfo
+from mrtcurate.schemas.tables import MANIFEST_SCHEMA_VERSION, REJECTS_SCHEMA, curated_schema
+
+__all__ = [
+    "Candidate",
+    "MANIFEST_SCHEMA_VERSION",
+    "Message",
+    "REJECTS_SCHEMA",
+    "Reject",
+    "RejectReason",
+    "RunConfig",
+    "ShardInfo",
+    "build_config",
+    "curated_schema",
+    "load_yaml",
+]

@@ -1,0 +1,90 @@
+"""The validated run configuration: one pydantic model behind both `--config FILE.yaml` and the CLI flags."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mrtcurate.errors import UserError
+
+# Fields that name where things go rather than what is computed; they stay out of the config hash.
+_LOCATION_FIELDS = {"output", "overwrite"}
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: list[str] = Field(min_length=1)
+    output: str
+    format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
+    layout: Literal["auto", "flat", "grouped", "chat", "pairs"] = "auto"
+    prompt_field: str = "prompt"
+    response_field: str = "response"
+    reward_field: str | None = None
+    id_field: str | None = None
+    source_field: str | None = None
+    messages_field: str = "messages"
+    chosen_field: str = "chosen"
+    rejected_field: str = "rejected"
+    max_chars: int = Field(default=100_000, gt=0)
+    selector: Literal["random", "topk"] = "random"
+    k: int = Field(default=4, ge=1)
+    seed: int = 0
+    weighting: Literal["prompt", "row"] = "prompt"
+    near_dup: float | None = Field(default=0.95, gt=0.0, le=1.0)
+    embedder: str = "minilm"
+    batch_size: int = Field(default=64, ge=1)
+    shards: int | None = Field(default=None, ge=1)
+    overwrite: bool = False
+
+    @field_validator("near_dup", mode="before")
+    @classmethod
+    def _off_means_none(cls, value):
+        # YAML 1.1 reads a bare `off` as False; both spellings mean "disabled".
+        if value is False or (isinstance(value, str) and value.lower() == "off"):
+            return None
+        return value
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.hashed_fields(), sort_keys=True).encode()).hexdigest()
+
+    def hashed_fields(self) -> dict:
+        return self.model_dump(exclude=_LOCATION_FIELDS)
+
+
+def load_yaml(path: str | Path) -> dict:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UserError(f"cannot read config file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"config file {path} must hold a mapping of option names to values")
+    return loaded
+
+
+def build_config(file_values: dict, cli_values: dict) -> RunConfig:
+    """File values first, CLI flags on top; any invalid or unknown key becomes one readable line."""
+    merged = {**file_values, **{key: value for key, value in cli_values.items() if value is not None}}
+    if isinstance(merged.get("input"), str):
+        merged["input"] = [merged["input"]]
+    try:
+        return RunConfig(**merged)
+    except ValidationError as error:
+        problems = "; ".join(_describe(problem) for problem in error.errors())
+        raise UserError(f"invalid configuration: {problems}") from None
+
+
+def _describe(problem: dict) -> str:
+    where = ".".join(str(part) for part in problem["loc"]) or "config"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown option '{where}'"
+    return f"{where}: {problem['msg']}"

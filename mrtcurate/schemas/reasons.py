@@ -1,0 +1,23 @@
+"""Stable reject reason codes: users filter and count on these, so they never change meaning."""
+
+from enum import Enum
+
+
+class RejectReason(str, Enum):
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    TRUNCATED_GZIP = "truncated_gzip"
+    UNREADABLE_FILE = "unreadable_file"
+    CSV_COLUMN_COUNT = "csv_column_count"
+    RECORD_TOO_LARGE = "record_too_large"
+    MISSING_PROMPT = "missing_prompt"
+    MISSING_RESPONSE = "missing_response"
+    MISSING_ID = "missing_id"
+    PROMPT_NOT_STRING = "prompt_not_string"
+    RESPONSE_NOT_STRING = "response_not_string"
+    EMPTY_PROMPT = "empty_prompt"
+    EMPTY_RESPONSE = "empty_response"
+    INVALID_REWARD = "invalid_reward"
+    REWARD_LENGTH_MISMATCH = "reward_length_mismatch"
+    INVALID_MESSAGES = "invalid_messages"

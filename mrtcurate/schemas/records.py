@@ -1,0 +1,55 @@
+"""The records that flow between pipeline stages, as plain frozen dataclasses (cheap to pickle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One response to one prompt. After exact dedup, `multiplicity` counts the copies it stands for."""
+
+    prompt_id: str
+    response_id: str
+    prompt: str
+    completion: str
+    reward: float | None
+    source: str
+    messages: tuple[Message, ...] | None = None
+    multiplicity: int = 1
+
+    def merged_with(self, other: Candidate) -> Candidate:
+        """Order-independent merge of two copies: the smaller record represents both, the best reward wins."""
+        representative = min(self, other, key=_representative_order)
+        rewards = [r for r in (self.reward, other.reward) if r is not None]
+        return replace(
+            representative,
+            reward=max(rewards) if rewards else None,
+            multiplicity=self.multiplicity + other.multiplicity,
+        )
+
+
+def _representative_order(candidate: Candidate) -> tuple:
+    return (candidate.prompt, candidate.completion, candidate.source, candidate.messages or ())
+
+
+@dataclass(frozen=True)
+class Reject:
+    record: str
+    reason: str
+    detail: str
+    source_file: str
+    source_row: int | None
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    path: str
+    rows: int
+    sha256: str

@@ -1,0 +1,43 @@
+"""pyarrow schemas of every table mrtcurate writes. Field docs live in DESIGN.md section 4."""
+
+import pyarrow as pa
+
+MESSAGES_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+_CURATED_FIELDS = [
+    pa.field("prompt_id", pa.string(), nullable=False),
+    pa.field("prompt", pa.string(), nullable=False),
+    pa.field("completion", pa.string(), nullable=False),
+    pa.field("response_id", pa.string(), nullable=False),
+    pa.field("rank", pa.int32(), nullable=False),
+    pa.field("k", pa.int32(), nullable=False),
+    pa.field("pool_size", pa.int32(), nullable=False),
+    pa.field("multiplicity", pa.int64(), nullable=False),
+    pa.field("weight", pa.float64(), nullable=False),
+    pa.field("reward", pa.float64()),
+    pa.field("quality", pa.float64()),
+    pa.field("selector", pa.string(), nullable=False),
+    pa.field("gain", pa.float64()),
+    pa.field("source", pa.string(), nullable=False),
+]
+
+
+def curated_schema(with_messages: bool) -> pa.Schema:
+    """One row per selected response; a `messages` column only where the input was chat-formatted."""
+    fields = list(_CURATED_FIELDS)
+    if with_messages:
+        fields.append(pa.field("messages", MESSAGES_TYPE))
+    return pa.schema(fields)
+
+
+REJECTS_SCHEMA = pa.schema(
+    [
+        pa.field("record", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("source_row", pa.int64()),
+    ]
+)
+
+MANIFEST_SCHEMA_VERSION = 1
