@@ -22,9 +22,10 @@ _CHUNK_TEXTS = 1024
 
 class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
     def __init__(self, embedder_spec: str, batch_size: int):
-        super().__init__(min_batch_size=1, max_batch_size=_CHUNK_TEXTS)
+        super().__init__(min_batch_size=_CHUNK_TEXTS, max_batch_size=_CHUNK_TEXTS)
         self.embedder_spec = embedder_spec
         self.batch_size = batch_size
+        self.embedded_here = 0  # per worker: progress lines, not accounting (the manifest does that)
 
     def load_model(self) -> Embedder:
         return load_embedder(self.embedder_spec)
@@ -32,7 +33,9 @@ class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
     def run_inference(self, batch: Sequence[str], model: Embedder, inference_args: dict[str, Any] | None = None):
         started = time.perf_counter()
         vectors = model.encode(batch, batch_size=self.batch_size)
-        log.info("embedded %d responses (%.0f/s)", len(batch), len(batch) / max(time.perf_counter() - started, 1e-9))
+        self.embedded_here += len(batch)
+        rate = len(batch) / max(time.perf_counter() - started, 1e-9)
+        log.info("embedded %s responses on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
         return [PredictionResult(text, vector) for text, vector in zip(batch, vectors)]
 
     def get_metrics_namespace(self) -> str:

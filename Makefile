@@ -1,0 +1,34 @@
+# The README's two commands: `make demo` and `make test`. Each sets up .venv on its own first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first: 2.13.0 is the CPU build on this machine's disk; the package's own range (torch>=2.3)
+# is then already met and pip pulls no multi-GB CUDA build.
+$(VENV)/.core: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.core
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.core
+	$(BIN)/mrt demo
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/pipeline_overhead.py
+
+clean:
+	rm -rf $(VENV) mrt-demo

@@ -1,0 +1,110 @@
+"""The `mrt` command. Options mirror RunConfig; everything after `--` goes to Beam's PipelineOptions."""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import nullcontext
+import logging
+import os
+import sys
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from mrtcurate import __version__
+from mrtcurate.errors import UserError
+
+console = Console(stderr=True)
+
+
+def _near_dup(value: str) -> float | str:
+    return "off" if value.lower() == "off" else float(value)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    # Every default is None so that only flags the user typed override the --config file.
+    add = parser.add_argument
+    add("--config", help="YAML file whose keys are these options' long names with - as _")
+    add("--input", action="append", help="file pattern (local glob or gs://...); repeatable")
+    add("--output", help="output directory")
+    add("--format", choices=["auto", "jsonl", "parquet", "csv"], help="input format (default: by extension)")
+    add("--layout", choices=["auto", "flat", "grouped", "chat", "pairs"], help="record layout (default: auto)")
+    add("--prompt-field", help="field holding the prompt (default: prompt)")
+    add("--response-field", help="field holding the response, or a list of them (default: response)")
+    add("--reward-field", help="field holding a numeric reward (default: none)")
+    add("--id-field", help="field holding a prompt id to group by (default: the prompt text's hash)")
+    add("--source-field", help="field naming each record's source (default: the file name)")
+    add("--messages-field", help="chat layout: the list of {role, content} turns (default: messages)")
+    add("--chosen-field", help="pairs layout: preferred response (default: chosen)")
+    add("--rejected-field", help="pairs layout: dispreferred response (default: rejected)")
+    add("--max-chars", type=int, help="records longer than this are rejected (default: 100000)")
+    add("--selector", choices=["random", "topk"], help="how K of N are chosen (default: random)")
+    add("--k", type=int, help="responses kept per prompt (default: 4)")
+    add("--seed", type=int, help="seed of every random choice (default: 0)")
+    add("--weighting", choices=["prompt", "row"], help="row weights: sum to 1 per prompt, or 1 each (default: prompt)")
+    add("--near-dup", type=_near_dup, help="cosine at which responses to one prompt merge, or off (default: 0.95)")
+    add("--embedder", help="minilm (default), hashing, or a sentence-transformers path or name")
+    add("--batch-size", type=int, help="embedding batch size (default: 64)")
+    add("--shards", type=int, help="number of output shards (default: by size, ~256 MB each)")
+    add("--overwrite", action="store_true", default=None, help="replace a non-empty output directory")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mrt", description="Curate prompt-response corpora into multi-response fine-tuning sets.")
+    parser.add_argument("--version", action="version", version=f"mrtcurate {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="curate a corpus: mrt run --input PATTERN --output DIR [options] [-- beam options]")
+    _add_run_options(run)
+    demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")
+    demo.add_argument("--dir", default="mrt-demo", help="where the sample and its curated output go")
+    demo.add_argument("--embedder", default="minilm", help="embedder for the demo (default: minilm)")
+    return parser
+
+
+def _run_options(args: argparse.Namespace) -> dict:
+    skip = {"command", "config", "quiet", "dir"}
+    return {name: value for name, value in vars(args).items() if name not in skip}
+
+
+def _curate(config, beam_args: list[str], quiet: bool) -> None:
+    from mrtcurate.pipeline.graph import run
+    from mrtcurate.summary import print_summary
+
+    with console.status("curating: read, dedup, embed, select, write", spinner="dots") if not quiet else nullcontext():
+        outcome = run(config, beam_args)
+    print_summary(outcome, Console())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    beam_args: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, beam_args = argv[:split], argv[split + 1 :]
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
+    logging.getLogger("mrtcurate").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        from mrtcurate.schemas import build_config, load_yaml
+
+        if args.command == "run":
+            file_values = load_yaml(args.config) if args.config else {}
+            _curate(build_config(file_values, _run_options(args)), beam_args, args.quiet)
+        elif args.command == "demo":
+            from mrtcurate.demo import demo_config
+
+            _curate(demo_config(args.dir, args.embedder), beam_args, args.quiet)
+    except UserError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""A built-in sample corpus: prompts with several valid answer modes of known, uneven probabilities,
+a reward that prefers some modes, exact and near duplicates, and a sprinkling of bad records."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+
+from mrtcurate.schemas import RunConfig
+
+_LEXICON = {
+    "fruit": "apple apricot avocado banana blackberry blueberry cherry clementine coconut cranberry date fig grape "
+    "grapefruit guava kiwi kumquat lemon lime lychee mango melon nectarine orange papaya peach pear persimmon "
+    "pineapple plum pomegranate quince raspberry strawberry tangerine watermelon",
+    "animal": "alligator antelope badger bear beaver bison buffalo camel cat cheetah cougar coyote deer dog donkey "
+    "eagle elephant elk falcon ferret fox frog gazelle giraffe goat gorilla hamster hare hedgehog hippo horse "
+    "hyena jaguar kangaroo koala lemur leopard lion llama lynx moose mouse otter owl panda panther parrot pig "
+    "rabbit raccoon rat rhino seal shark sheep skunk sloth snake squirrel tiger turtle walrus weasel wolf zebra",
+    "country": "argentina australia austria belgium bolivia brazil bulgaria canada chile china colombia croatia cuba "
+    "denmark ecuador egypt estonia finland france germany ghana greece hungary iceland india indonesia iran "
+    "ireland israel italy jamaica japan kenya latvia lithuania malaysia mexico morocco nepal netherlands nigeria "
+    "norway pakistan panama peru poland portugal romania russia senegal serbia spain sweden switzerland "
+    "thailand tunisia turkey uganda ukraine uruguay venezuela vietnam zambia",
+    "instrument": "accordion bagpipes banjo bassoon bongo cello clarinet cornet cymbal drum flute guitar harmonica "
+    "harp harpsichord horn kazoo lute mandolin marimba oboe organ piano piccolo recorder saxophone sitar "
+    "trombone trumpet tuba ukulele viola violin xylophone zither",
+}
+_SYNONYMS = {
+    "happy": "glad joyful cheerful content delighted merry",
+    "big": "large huge vast enormous giant immense",
+    "fast": "quick rapid swift speedy brisk hasty",
+    "smart": "clever bright intelligent sharp brilliant wise",
+    "angry": "mad furious irate livid cross annoyed",
+    "small": "little tiny minute petite miniature compact",
+    "tired": "weary exhausted sleepy drained fatigued worn",
+    "cold": "chilly icy freezing frosty cool wintry",
+    "brave": "bold courageous fearless daring heroic valiant",
+    "calm": "peaceful serene tranquil still placid quiet",
+}
+_TEMPLATES = ("{x}", "{x}.", "How about {x}?", "One answer is {x}.", "I would say {x}.", "Sure! {x}.")
+RESPONSES_PER_PROMPT = 12
+
+
+def _answers(rng: random.Random) -> list[tuple[str, list[str]]]:
+    prompts = []
+    for category, words in _LEXICON.items():
+        by_letter: dict[str, list[str]] = {}
+        for word in words.split():
+            by_letter.setdefault(word[0], []).append(word.capitalize())
+        for letter, options in sorted(by_letter.items()):
+            if len(options) >= 2:
+                prompts.append((f"Name a {category} that starts with the letter {letter.upper()}.", options))
+    for word, synonyms in _SYNONYMS.items():
+        prompts.append((f"Give a synonym of '{word}'.", synonyms.split()))
+    for _ in range(250):
+        low = rng.randint(1, 50)
+        high = low + rng.randint(3, 9)
+        prompts.append((f"Pick a number between {low} and {high}.", [str(n) for n in range(low, high + 1)]))
+    return prompts
+
+
+def sample_records(seed: int = 0) -> list[str]:
+    """JSONL lines: flat layout with `score` rewards; uneven mode probabilities; ~2% bad records."""
+    rng = random.Random(seed)
+    lines = []
+    for prompt, options in _answers(rng):
+        popularity = [1.0 / (rank + 1) for rank in range(len(options))]  # Zipf-like: a few modes dominate
+        preferred = set(rng.sample(options, max(1, len(options) // 3)))  # the reward model's favourites
+        for _ in range(RESPONSES_PER_PROMPT):
+            answer = rng.choices(options, weights=popularity)[0]
+            response = rng.choice(_TEMPLATES).format(x=answer)
+            score = round((0.8 if answer in preferred else 0.3) + rng.uniform(-0.1, 0.1), 3)
+            lines.append(json.dumps({"prompt": prompt, "response": response, "score": score}))
+    bad = [
+        '{"prompt": "Name a colour.", "response": "Blue"',  # truncated JSON
+        json.dumps({"prompt": "Name a colour.", "response": "   "}),
+        json.dumps({"prompt": "Name a colour.", "response": "Red", "score": "very good"}),
+        '{"prompt": "Name a colour.", "response": "Green", "score": NaN}',
+        json.dumps({"response": "Yellow", "score": 0.5}),
+        json.dumps({"prompt": "Name a colour.", "response": ["Pink"], "score": 0.5}),
+        json.dumps(["not", "an", "object"]),
+    ]
+    for line in bad * 8:
+        lines.insert(rng.randrange(len(lines)), line)
+    return lines
+
+
+def write_sample(path: str, seed: int = 0) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as sink:
+        sink.write("\n".join(sample_records(seed)) + "\n")
+
+
+def demo_config(directory: str, embedder: str) -> RunConfig:
+    sample = os.path.join(directory, "sample.jsonl.gz")
+    write_sample(sample)
+    return RunConfig(
+        input=[sample],
+        output=os.path.join(directory, "curated"),
+        reward_field="score",
+        embedder=embedder,
+        overwrite=True,
+    )

@@ -1,0 +1,29 @@
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_corpus(name: str) -> Path:
+    path = SHARED_DATA / name / "responses.jsonl.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not present (CI and the dev machine have ../shared/data)")
+    return path
+
+
+def read_jsonl_gz(path: Path, limit: int | None = None) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as source:
+        rows = [json.loads(line) for line in source]
+    return rows[:limit] if limit else rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path

@@ -1,0 +1,22 @@
+"""Shared test helpers: run the real pipeline on the DirectRunner and read what it wrote."""
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from mrtcurate.pipeline.graph import RunOutcome, run
+from mrtcurate.schemas import build_config
+
+
+def curate(inputs, output: Path, beam_args=None, **options) -> RunOutcome:
+    options.setdefault("embedder", "hashing")
+    config = build_config({}, {"input": [str(path) for path in inputs], "output": str(output), **options})
+    return run(config, beam_args)
+
+
+def shard_bytes(output: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((output / "data").glob("*.parquet"))}
+
+
+def read_rows(output: Path, subdir: str = "data") -> list[dict]:
+    return pq.read_table(sorted((output / subdir).glob("*.parquet"))).to_pylist()

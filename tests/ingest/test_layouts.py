@@ -1,0 +1,108 @@
+import math
+
+import pytest
+
+from mrtcurate.ingest.formats import RawRecord
+from mrtcurate.ingest.layouts import FieldMapping, detect_layout, to_candidates
+from mrtcurate.schemas import Candidate, Reject
+
+
+def units(fields, layout="flat", **mapping):
+    return list(to_candidates(RawRecord(fields=fields, text="{}", row=7), FieldMapping(layout=layout, **mapping), "dir/f.jsonl"))
+
+
+def only(items):
+    assert len(items) == 1
+    return items[0]
+
+
+def test_flat_record_becomes_keyed_candidate():
+    candidate = only(units({"prompt": " Hi  there ", "response": "Hello!\n", "score": "0.5"}, reward="score"))
+    assert isinstance(candidate, Candidate)
+    assert (candidate.prompt, candidate.completion, candidate.reward, candidate.source) == ("Hi  there", "Hello!", 0.5, "f.jsonl")
+    same_prompt = only(units({"prompt": "Hi there", "response": "other"}))
+    assert same_prompt.prompt_id == candidate.prompt_id and same_prompt.response_id != candidate.response_id
+
+
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ({"response": "r"}, "missing_prompt"),
+        ({"prompt": "p"}, "missing_response"),
+        ({"prompt": 3, "response": "r"}, "prompt_not_string"),
+        ({"prompt": "p", "response": ["r"]}, "response_not_string"),
+        ({"prompt": "p", "response": " \n\t"}, "empty_response"),
+        ({"prompt": "", "response": "r"}, "empty_prompt"),
+        ({"prompt": "p", "response": "r", "score": math.nan}, "invalid_reward"),
+        ({"prompt": "p", "response": "r", "score": math.inf}, "invalid_reward"),
+        ({"prompt": "p", "response": "r", "score": "high"}, "invalid_reward"),
+        ({"prompt": "p", "response": "r", "score": {"v": 1}}, "invalid_reward"),
+    ],
+)
+def test_flat_rejects(fields, reason):
+    reject = only(units(fields, reward="score"))
+    assert isinstance(reject, Reject) and reject.reason == reason and reject.source_row == 7
+
+
+def test_missing_reward_is_null_not_a_reject():
+    assert only(units({"prompt": "p", "response": "r", "score": None}, reward="score")).reward is None
+
+
+def test_id_field_groups_by_the_given_id():
+    candidate = only(units({"qid": 12, "prompt": "p", "response": "r"}, id="qid"))
+    assert candidate.prompt_id == "12"
+    assert only(units({"prompt": "p", "response": "r"}, id="qid")).reason == "missing_id"
+
+
+def test_grouped_rejects_single_responses_and_keeps_the_rest():
+    items = units({"prompt": "p", "response": ["a", "", "c"], "r": [1, 2, 3]}, layout="grouped", reward="r")
+    assert [(type(i).__name__, getattr(i, "reward", None) or getattr(i, "reason", None)) for i in items] == [
+        ("Candidate", 1.0),
+        ("Reject", "empty_response"),
+        ("Candidate", 3.0),
+    ]
+    assert "response[1]" in items[1].detail
+    mismatch = only(units({"prompt": "p", "response": ["a", "b"], "r": [1]}, layout="grouped", reward="r"))
+    assert mismatch.reason == "reward_length_mismatch"
+
+
+def test_chat_last_assistant_turn_is_the_response_and_system_counts_in_the_prompt():
+    turns = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Name a fruit"},
+        {"role": "assistant", "content": "Apple"},
+    ]
+    candidate = only(units({"messages": turns}, layout="chat"))
+    assert candidate.completion == "Apple"
+    assert candidate.prompt.startswith("system: Be brief.") and candidate.prompt.endswith("user: Name a fruit")
+    assert [turn.content for turn in candidate.messages] == ["Be brief.", "Hi", "Hello", "Name a fruit", "Apple"]
+    no_system = only(units({"messages": turns[1:]}, layout="chat"))
+    assert no_system.prompt_id != candidate.prompt_id
+    assert only(units({"messages": turns[:2]}, layout="chat")).reason == "invalid_messages"
+    assert only(units({"messages": [{"role": "user"}]}, layout="chat")).reason == "invalid_messages"
+
+
+def test_pairs_give_two_candidates_with_default_or_given_rewards():
+    chosen, rejected = units({"prompt": "p", "chosen": "good", "rejected": "bad"}, layout="pairs")
+    assert (chosen.reward, rejected.reward) == (1.0, 0.0) and chosen.prompt_id == rejected.prompt_id
+    scored = units({"prompt": "p", "chosen": "good", "rejected": "bad", "score_chosen": 8, "score_rejected": 3}, layout="pairs")
+    assert [c.reward for c in scored] == [8.0, 3.0]
+    one_bad = units({"prompt": "p", "chosen": "good", "rejected": "  "}, layout="pairs")
+    assert [type(u).__name__ for u in one_bad] == ["Candidate", "Reject"] and "rejected" in one_bad[1].detail
+
+
+def test_pairs_as_conversations():
+    convo = lambda answer: [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}]  # noqa: E731
+    chosen, rejected = units({"chosen": convo("yes"), "rejected": convo("no")}, layout="pairs")
+    assert (chosen.completion, rejected.completion, chosen.prompt) == ("yes", "no", "q")
+    assert chosen.prompt_id == rejected.prompt_id
+
+
+def test_detect_layout():
+    mapping = FieldMapping(layout="flat")
+    assert detect_layout({"messages": []}, mapping) == "chat"
+    assert detect_layout({"prompt": "p", "chosen": "a", "rejected": "b"}, mapping) == "pairs"
+    assert detect_layout({"prompt": "p", "response": ["a"]}, mapping) == "grouped"
+    assert detect_layout({"prompt": "p", "response": "a"}, mapping) == "flat"

@@ -1,0 +1,38 @@
+import pytest
+
+from mrtcurate.errors import UserError
+from mrtcurate.schemas import build_config, load_yaml
+
+
+def test_cli_values_override_file_values_and_none_means_unset():
+    config = build_config({"input": "a.jsonl", "output": "o", "k": 2, "seed": 5}, {"k": 8, "seed": None})
+    assert (config.input, config.k, config.seed) == (["a.jsonl"], 8, 5)
+
+
+def test_unknown_and_invalid_keys_are_one_line_errors():
+    with pytest.raises(UserError, match="unknown option 'kk'"):
+        build_config({"input": ["a"], "output": "o", "kk": 3}, {})
+    with pytest.raises(UserError, match="k: Input should be greater than or equal to 1"):
+        build_config({"input": ["a"], "output": "o", "k": 0}, {})
+
+
+def test_near_dup_off_in_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input: [a.jsonl]\noutput: out\nnear_dup: off\nreward_field: score\n")
+    config = build_config(load_yaml(path), {})
+    assert config.near_dup is None and config.reward_field == "score"
+
+
+def test_config_hash_ignores_where_output_goes():
+    a = build_config({"input": ["a"], "output": "o1"}, {})
+    b = build_config({"input": ["a"], "output": "o2", "overwrite": True}, {})
+    assert a.config_hash() == b.config_hash()
+    assert a.config_hash() != build_config({"input": ["a"], "output": "o1", "k": 3}, {}).config_hash()
+
+
+def test_unreadable_yaml(tmp_path):
+    with pytest.raises(UserError, match="cannot read config file"):
+        load_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("k: [1,\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_yaml(tmp_path / "bad.yaml")
