@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
             _curate(demo_config(args.dir, args.embedder), beam_args, args.quiet)
     except UserError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         return 2
     return 0
 

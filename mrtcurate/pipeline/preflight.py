@@ -46,7 +46,7 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     files: list[InputFile] = []
     layouts: dict[str, str] = {}
     probe_mapping = _mapping(config, config.layout if config.layout != "auto" else "flat")
-    first_records: list[RawRecord] = []
+    probed: dict[str, list[RawRecord]] = {}
     for pattern in config.input:
         matched = sorted(_match(pattern), key=lambda metadata: metadata.path)
         for metadata in matched:
@@ -54,18 +54,18 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
             files.append(InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata.path)))
         records = _probe(files[-len(matched)], config.max_chars)
         if records:
-            first_records.extend(records[:1])
+            probed[pattern] = records
             layouts[pattern] = config.layout if config.layout != "auto" else detect_layout(records[0].fields, probe_mapping)
     if len(set(layouts.values())) > 1:
         found = ", ".join(f"{pattern}: {layout}" for pattern, layout in layouts.items())
         raise UserError(f"inputs have different layouts ({found}); run them separately or pass --layout")
     mapping = _mapping(config, next(iter(layouts.values()), "flat"))
-    for record, pattern in zip(first_records, layouts):
-        _check_fields(record, mapping, pattern)
+    for pattern, records in probed.items():
+        _check_fields(records, mapping, pattern)
     if config.selector == "topk" and mapping.reward is None and mapping.layout != "pairs":
         raise UserError("--selector topk ranks by reward: pass --reward-field with the field that holds it")
     with_messages = mapping.layout == "chat" or (
-        mapping.layout == "pairs" and any(isinstance(r.fields.get(mapping.chosen), list) for r in first_records)
+        mapping.layout == "pairs" and any(isinstance(r.fields.get(mapping.chosen), list) for records in probed.values() for r in records)
     )
     return ResolvedInputs(tuple(files), mapping, with_messages)
 
@@ -121,10 +121,13 @@ def _probe(file: InputFile, max_chars: int) -> list[RawRecord]:
         return [record for record in islice(records, _PROBE_RECORDS) if isinstance(record, RawRecord)]
 
 
-def _check_fields(record: RawRecord, mapping: FieldMapping, pattern: str) -> None:
+def _check_fields(records: list[RawRecord], mapping: FieldMapping, pattern: str) -> None:
+    """A mapped field must occur in at least one probed record: records missing it later become rejects,
+    but a field that no record has is a typo in the mapping."""
+    seen = {field for record in records for field in record.fields}
     for option, field in mapping.required_fields():
-        if field not in record.fields:
-            known = ", ".join(sorted(map(str, record.fields))[:20])
+        if field not in seen:
+            known = ", ".join(sorted(map(str, seen))[:20])
             flag = "--" + option.replace("_", "-")
             raise UserError(
                 f"{flag} '{field}' is not a field of {pattern} (layout {mapping.layout}; its fields: {known})"

@@ -1,0 +1,22 @@
+import pytest
+
+from mrtcurate.pipeline.manifest import AccountingError, build_manifest
+from mrtcurate.schemas import ShardInfo, build_config
+
+CONFIG = build_config({"input": ["a"], "output": "o"}, {})
+COUNTS = {"parsed_candidates": 10, "rejected": 2, "duplicates_exact": 3, "duplicates_near": 1, "prompts": 2, "candidates": 6, "selected": 5}
+
+
+def test_manifest_counts_add_up():
+    manifest = build_manifest(CONFIG, (), COUNTS, {"invalid_json": 2}, [ShardInfo("data/p.parquet", 5, "x")], [])
+    counts = manifest["counts"]
+    assert counts["input_records"] == 12 == counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
+    assert (counts["duplicates_merged_exact"], counts["duplicates_merged_near"]) == (3, 1)
+    assert manifest["config_hash"] == CONFIG.config_hash()
+
+
+def test_lost_records_are_caught():
+    with pytest.raises(AccountingError, match="input_records"):
+        build_manifest(CONFIG, (), {**COUNTS, "candidates": 5}, {}, [ShardInfo("d", 5, "x")], [])
+    with pytest.raises(AccountingError, match="selected"):
+        build_manifest(CONFIG, (), COUNTS, {}, [ShardInfo("d", 4, "x")], [])

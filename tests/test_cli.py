@@ -1,0 +1,45 @@
+import json
+
+from mrtcurate.cli import main
+from tests.conftest import write_jsonl
+
+ROWS = [{"q": f"question {i % 5}", "a": f"answer {i}", "s": i % 3} for i in range(30)]
+
+
+def test_run_with_config_file_cli_override_and_beam_args(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "data.jsonl", ROWS)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"input: [{data}]\noutput: {tmp_path / 'out'}\nprompt_field: q\nresponse_field: a\nreward_field: s\n"
+        "k: 2\nembedder: hashing\nselector: topk\n"
+    )
+    code = main(["-q", "run", "--config", str(config), "--k", "3", "--", "--direct_num_workers=1"])
+    assert code == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["k"] == 3 and manifest["config"]["selector"] == "topk"
+    assert manifest["counts"]["selected"] == 15
+    assert "holds" in capsys.readouterr().out
+
+
+def test_bad_input_is_a_one_line_error_with_exit_code_2(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "data.jsonl", ROWS)
+    assert main(["run", "--input", str(data), "--output", str(tmp_path / "o"), "--embedder", "hashing"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and "--prompt-field 'prompt'" in error and "\n" not in error
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("input: [x]\noutput: o\nreward_feild: s\n")
+    assert main(["run", "--config", str(config)]) == 2
+    assert "unknown option 'reward_feild'" in capsys.readouterr().err
+
+
+def test_output_refused_without_overwrite(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "data.jsonl", ROWS)
+    args = ["-q", "run", "--input", str(data), "--output", str(tmp_path / "out"), "--prompt-field", "q", "--response-field", "a", "--embedder", "hashing"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(args + ["--overwrite", "--near-dup", "off"]) == 0
+    assert sorted(p.name for p in (tmp_path).iterdir()) == ["data.jsonl", "out"]  # no staging left behind
