@@ -17,7 +17,7 @@ from mrtcurate.errors import UserError
 console = Console(stderr=True)
 
 
-def _near_dup(value: str) -> float | str:
+def _threshold_or_off(value: str) -> float | str:
     return "off" if value.lower() == "off" else float(value)
 
 
@@ -38,11 +38,21 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--chosen-field", help="pairs layout: preferred response (default: chosen)")
     add("--rejected-field", help="pairs layout: dispreferred response (default: rejected)")
     add("--max-chars", type=int, help="records longer than this are rejected (default: 100000)")
-    add("--selector", choices=["random", "topk"], help="how K of N are chosen (default: random)")
+    add("--selector", choices=["random", "topk", "qd"], help="random (unbiased), topk (reward, biased) or qd (quality-diversity) (default: random)")
     add("--k", type=int, help="responses kept per prompt (default: 4)")
     add("--seed", type=int, help="seed of every random choice (default: 0)")
+    add("--lambda", type=float, help="qd: weight of quality against diversity, in [0, 1] (default: 0.5)")
+    add("--quality-norm", choices=["rank", "minmax"], help="qd: reward to quality within a pool (default: rank)")
+    add("--similarity", choices=["cosine", "shifted"], help="qd: max(cos, 0) or (1 + cos) / 2 (default: cosine)")
+    add("--diversity", choices=["facility", "logdet"], help="qd: facility location or DPP log-det (default: facility)")
+    add("--optimizer", choices=["lazy", "naive", "stochastic"], help="qd: greedy variant (default: lazy)")
+    add("--sparse-above", type=int, help="qd: pools larger than this use a FAISS kNN graph (default: 4096)")
+    add("--neighbours", type=int, help="qd: neighbours per candidate in the kNN graph (default: 32)")
+    add("--hot-above", type=int, help="pools larger than this are split and selected in two stages (default: 50000)")
+    add("--part-size", type=int, help="candidates per part of a split pool (default: 8192)")
     add("--weighting", choices=["prompt", "row"], help="row weights: sum to 1 per prompt, or 1 each (default: prompt)")
-    add("--near-dup", type=_near_dup, help="cosine at which responses to one prompt merge, or off (default: 0.95)")
+    add("--near-dup", type=_threshold_or_off, help="cosine at which responses to one prompt merge, or off (default: 0.95)")
+    add("--merge-prompts", type=_threshold_or_off, help="cosine at which prompts merge into one group, or off (default: off)")
     add("--embedder", help="minilm (default), hashing, or a sentence-transformers path or name")
     add("--batch-size", type=int, help="embedding batch size (default: 64)")
     add("--shards", type=int, help="number of output shards (default: by size, ~256 MB each)")

@@ -20,3 +20,21 @@ def shard_bytes(output: Path) -> dict[str, bytes]:
 
 def read_rows(output: Path, subdir: str = "data") -> list[dict]:
     return pq.read_table(sorted((output / subdir).glob("*.parquet"))).to_pylist()
+
+
+def collect_to(pcoll, path: Path, label: str):
+    """Write a PCollection of JSON-serialisable elements to one file, read back with `collected` after
+    the pipeline finished (DoFns are pickled, so appending to a test's list would touch a copy)."""
+    import json
+
+    import apache_beam as beam
+
+    return pcoll | f"{label}Json" >> beam.Map(json.dumps, sort_keys=True) | f"{label}Write" >> beam.io.WriteToText(
+        str(path), shard_name_template=""
+    )
+
+
+def collected(path: Path) -> list:
+    import json
+
+    return [json.loads(line) for line in Path(path).read_text().splitlines()] if Path(path).exists() else []

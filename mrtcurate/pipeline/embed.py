@@ -53,10 +53,25 @@ class _OneTextEach(beam.DoFn):
         yield sharing, sharing[0].completion
 
 
-def _fan_out(keyed_result):
-    candidates, result = keyed_result
+class EmbedKeyed(beam.PTransform):
+    """(key, text) in, (key, embedding) out."""
+
+    def __init__(self, embedder_spec: str, batch_size: int):
+        super().__init__()
+        self.handler = KeyedModelHandler(SentenceEmbeddingHandler(embedder_spec, batch_size))
+
+    def expand(self, keyed_texts):
+        return (
+            keyed_texts
+            | "RunInference" >> RunInference(self.handler)
+            | "Vectors" >> beam.MapTuple(lambda key, result: (key, result.inference))
+        )
+
+
+def _fan_out(keyed_vector):
+    candidates, vector = keyed_vector
     for candidate in candidates:
-        yield candidate, result.inference
+        yield candidate, vector
 
 
 class EmbedResponses(beam.PTransform):
@@ -64,7 +79,8 @@ class EmbedResponses(beam.PTransform):
 
     def __init__(self, embedder_spec: str, batch_size: int):
         super().__init__()
-        self.handler = KeyedModelHandler(SentenceEmbeddingHandler(embedder_spec, batch_size))
+        self.embedder_spec = embedder_spec
+        self.batch_size = batch_size
 
     def expand(self, candidates):
         return (
@@ -72,6 +88,6 @@ class EmbedResponses(beam.PTransform):
             | "KeyByResponse" >> beam.Map(lambda c: (c.response_id, c))
             | "GroupSameText" >> beam.GroupByKey()
             | "OneTextEach" >> beam.ParDo(_OneTextEach())
-            | "RunInference" >> RunInference(self.handler)
+            | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size)
             | "FanOut" >> beam.FlatMap(_fan_out)
         )

@@ -1,6 +1,7 @@
 """The whole curation job in one place:
 
-    Read -> Parse/Validate (rejects aside) -> Merge exact duplicates -> Embed -> Select K per prompt
+    Read -> Parse/Validate (rejects aside) -> [Merge near-duplicate prompts] -> Merge exact duplicates
+         -> Embed -> Select K per prompt (near-duplicate collapse, then the selector)
          -> Shard and write Parquet (curated rows, rejects) -> Manifest
 
 then, on the driver, an atomic publish of the finished output.
@@ -16,12 +17,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed import EmbedResponses
 from mrtcurate.pipeline.manifest import WriteManifest, read_manifest
+from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.preflight import ResolvedInputs, check_output, resolve_inputs
 from mrtcurate.pipeline.publish import discard, publish, staging_dir
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.select import SelectionSettings, SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import REJECTS_SCHEMA, RunConfig, curated_schema
+from mrtcurate.selectors import QDSettings
 
 
 @dataclass(frozen=True)
@@ -32,13 +35,21 @@ class RunOutcome:
 
 
 def needs_embeddings(config: RunConfig) -> bool:
-    return config.near_dup is not None
+    return config.near_dup is not None or config.selector == "qd"
 
 
 def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, directory: str) -> None:
     candidates, rejects = pipeline | "Read" >> ReadCorpus(inputs.files, inputs.mapping, config.max_chars)
 
-    unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
+    keyed = candidates
+    extra_counts = []
+    if config.merge_prompts is not None:
+        keyed, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(
+            config.embedder, config.batch_size, config.merge_prompts
+        )
+        extra_counts.append(merge_counts)
+
+    unique = keyed | "MergeExactDuplicates" >> MergeExactDuplicates()
     if needs_embeddings(config):
         members = unique | "Embed" >> EmbedResponses(config.embedder, config.batch_size)
     else:
@@ -51,10 +62,21 @@ def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, di
         weighting=config.weighting,
         near_dup=config.near_dup,
         with_messages=inputs.with_messages,
+        qd=QDSettings(
+            lam=config.lam,
+            quality_norm=config.quality_norm,
+            similarity=config.similarity,
+            diversity=config.diversity,
+            optimizer=config.optimizer,
+            sparse_above=config.sparse_above,
+            neighbours=config.neighbours,
+        ),
+        hot_above=config.hot_above,
+        part_size=config.part_size,
     )
-    selected = members | "Select" >> SelectPerPrompt(settings)
+    rows, selection_counts = members | "Select" >> SelectPerPrompt(settings)
 
-    shards = selected.rows | "WriteCurated" >> WriteParquetShards(
+    shards = rows | "WriteCurated" >> WriteParquetShards(
         directory,
         "data",
         "part",
@@ -77,7 +99,8 @@ def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, di
             candidates | "CountParsed" >> beam.Map(lambda _: ("parsed_candidates", 1)),
             rejects | "CountRejected" >> beam.Map(lambda _: ("rejected", 1)),
             unique | "CountExactDuplicates" >> beam.Map(lambda c: ("duplicates_exact", c.multiplicity - 1)),
-            selected.counts,
+            selection_counts,
+            *extra_counts,
         )
         | "AllCounts" >> beam.Flatten()
         | "SumCounts" >> beam.CombinePerKey(sum)

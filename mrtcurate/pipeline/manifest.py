@@ -39,6 +39,9 @@ def build_manifest(
         "duplicates_merged_near": near,
         "selected": counts.get("selected", 0),
     }
+    for merge_count in ("prompts_before_merge", "prompt_groups_merged"):
+        if merge_count in counts:
+            totals[merge_count] = counts[merge_count]
     _check_accounting(totals, shards)
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
@@ -51,7 +54,20 @@ def build_manifest(
         "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
         "shards": [asdict(shard) for shard in sorted(shards, key=lambda shard: shard.path)],
         "rejects": [asdict(shard) for shard in sorted(reject_shards, key=lambda shard: shard.path)],
+        "selection": _selection_notes(config, counts),
     }
+
+
+def _selection_notes(config: RunConfig, counts: dict[str, int]) -> dict:
+    notes = {"selector": config.selector, "k": config.k}
+    if config.selector == "topk":
+        notes["note"] = "reward top-K is biased towards high-reward modes"
+    if config.selector == "qd":
+        diversity_only = counts.get("diversity_only_prompts", 0)
+        notes["diversity_only_prompts"] = diversity_only
+        if diversity_only:
+            notes["note"] = f"qd ran diversity-only (lambda ignored) on {diversity_only} prompts that have no rewards"
+    return notes
 
 
 def _check_accounting(totals: dict[str, int], shards: list[ShardInfo]) -> None:

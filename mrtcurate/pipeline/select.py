@@ -1,17 +1,27 @@
-"""Select K per prompt through the selector interface and turn the choice into curated rows."""
+"""Select K per prompt through the selector interface and turn the choice into curated rows.
+
+Hot keys: a prompt with more than `hot_above` candidates is split by response-id hash into parts of
+about `part_size`; each part keeps `oversample * K` by the same selector on whichever worker holds it,
+and K are then chosen from the union (distributed greedy, "GreeDi"). The split depends on ids only,
+so the result is the same whatever the runner's bundling. For random and topk the two-stage choice
+is exact (bottom-K and top-K merge exactly); for qd it is GreeDi's approximation.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
 from mrtcurate import selectors
+from mrtcurate.ids import stable_hash
 from mrtcurate.schemas import Candidate
 
 COUNTS = "counts"
+PARTIAL = "partial"
 
 
 @dataclass(frozen=True)
@@ -22,42 +32,57 @@ class SelectionSettings:
     weighting: str
     near_dup: float | None
     with_messages: bool
+    qd: selectors.QDSettings = selectors.QDSettings()
+    hot_above: int = 50_000
+    part_size: int = 8_192
+    oversample: int = 4
 
 
-class _SelectPool(beam.DoFn):
+def _pool(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
+    # Sorted by id so that the result cannot depend on the order the runner delivered the members in.
+    members = sorted(members, key=lambda member: member[0].response_id)
+    candidates = [candidate for candidate, _ in members]
+    embeddings = None if members[0][1] is None else np.stack([vector for _, vector in members])
+    pool = selectors.Pool(
+        prompt_id=prompt_id,
+        response_ids=tuple(c.response_id for c in candidates),
+        multiplicities=np.array([c.multiplicity for c in candidates], dtype=np.int64),
+        rewards=np.array([np.nan if c.reward is None else c.reward for c in candidates], dtype=np.float64),
+        embeddings=embeddings,
+    )
+    return pool, candidates, members
+
+
+class _Selecting(beam.DoFn):
     def __init__(self, settings: SelectionSettings):
         self.settings = settings
         self.selected = Metrics.counter("mrtcurate", "selected")
 
-    def process(self, group):
-        prompt_id, members = group
-        # Sorted by id so that the result cannot depend on the order the runner delivered the members in.
-        members = sorted(members, key=lambda member: member[0].response_id)
-        candidates: list[Candidate] = [candidate for candidate, _ in members]
-        embeddings = None if members[0][1] is None else np.stack([vector for _, vector in members])
-        pool = selectors.Pool(
-            prompt_id=prompt_id,
-            response_ids=tuple(c.response_id for c in candidates),
-            multiplicities=np.array([c.multiplicity for c in candidates], dtype=np.int64),
-            rewards=np.array([np.nan if c.reward is None else c.reward for c in candidates], dtype=np.float64),
-            embeddings=embeddings,
-        )
-        near_merged = 0
-        if self.settings.near_dup is not None:
-            pool, near_merged = selectors.collapse_near_duplicates(pool, self.settings.near_dup)
-        selection = selectors.select(self.settings.selector, pool, self.settings.k, self.settings.seed)
+    def setup(self):
+        self.select_k = selectors.build_selector(self.settings.selector, self.settings.qd)
+
+    def collapse(self, pool: selectors.Pool) -> tuple[selectors.Pool, int]:
+        if self.settings.near_dup is None:
+            return pool, 0
+        return selectors.collapse_near_duplicates(pool, self.settings.near_dup)
+
+    def finish_prompt(self, pool: selectors.Pool, candidates: list[Candidate], pool_size: int, near_merged: int):
+        """Select K of the pool; yield its rows and its counts."""
+        selection = selectors.select(self.select_k, pool, self.settings.k, self.settings.seed)
         by_id = {c.response_id: c for c in candidates}
-        yield from self._rows(pool, selection, by_id)
+        yield from self._rows(pool, selection, by_id, pool_size)
         self.selected.inc(len(selection.indices))
+        diversity_only = self.settings.selector == "qd" and len(pool) > self.settings.k and not pool.has_rewards
         for name, value in (
             ("prompts", 1),
-            ("candidates", len(pool)),
+            ("candidates", pool_size),
             ("duplicates_near", near_merged),
             ("selected", len(selection.indices)),
+            ("diversity_only_prompts", int(diversity_only)),
         ):
             yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
 
-    def _rows(self, pool: selectors.Pool, selection: selectors.Selection, by_id: dict[str, Candidate]):
+    def _rows(self, pool, selection, by_id: dict[str, Candidate], pool_size: int):
         quality = selectors.minmax_quality(pool.rewards)
         total_draws = selection.draws.sum()
         for rank, index in enumerate(selection.indices):
@@ -69,7 +94,7 @@ class _SelectPool(beam.DoFn):
                 "response_id": candidate.response_id,
                 "rank": rank,
                 "k": len(selection.indices),
-                "pool_size": len(pool),
+                "pool_size": pool_size,
                 "multiplicity": int(pool.multiplicities[index]),
                 "weight": float(selection.draws[rank] / total_draws) if self.settings.weighting == "prompt" else 1.0,
                 "reward": _finite_or_none(pool.rewards[index]),
@@ -85,21 +110,73 @@ class _SelectPool(beam.DoFn):
             yield row
 
 
+class _SelectPoolOrPart(_Selecting):
+    """A whole pool: select K. One part of a hot pool: keep oversample * K for the second stage."""
+
+    def process(self, group, hot_sizes):
+        (prompt_id, _), members = group
+        pool, candidates, members = _pool(prompt_id, list(members))
+        pool, near_merged = self.collapse(pool)
+        if prompt_id not in hot_sizes:
+            yield from self.finish_prompt(pool, candidates, len(pool), near_merged)
+            return
+        selection = selectors.select(self.select_k, pool, self.settings.oversample * self.settings.k, self.settings.seed)
+        by_id = {member[0].response_id: member for member in members}
+        kept = []
+        for index in selection.indices:
+            candidate, vector = by_id[pool.response_ids[index]]
+            kept.append((replace(candidate, multiplicity=int(pool.multiplicities[index])), vector))
+        yield beam.pvalue.TaggedOutput(PARTIAL, (prompt_id, (len(pool), near_merged, kept)))
+
+
+class _SelectFromParts(_Selecting):
+    def process(self, group):
+        prompt_id, partials = group
+        partials = list(partials)
+        members = [member for _, _, kept in partials for member in kept]
+        pool, candidates, _ = _pool(prompt_id, members)
+        pool, near_merged_across = self.collapse(pool)
+        pool_size = sum(size for size, _, _ in partials) - near_merged_across
+        near_merged = sum(merged for _, merged, _ in partials) + near_merged_across
+        yield from self.finish_prompt(pool, candidates, pool_size, near_merged)
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def _assign_part(keyed_member, hot_sizes: dict[str, int], part_size: int):
+    prompt_id, member = keyed_member
+    size = hot_sizes.get(prompt_id)
+    part = 0 if size is None else stable_hash("part", member[0].response_id) % math.ceil(size / part_size)
+    return (prompt_id, part), member
+
+
 class SelectPerPrompt(beam.PTransform):
-    """(candidate, embedding or None) in; curated rows out, with per-prompt counts as a tagged output."""
+    """(candidate, embedding or None) in; (curated rows, per-prompt counts) out."""
 
     def __init__(self, settings: SelectionSettings):
         super().__init__()
         self.settings = settings
 
     def expand(self, members):
-        return (
-            members
-            | "KeyByPrompt" >> beam.Map(lambda member: (member[0].prompt_id, member))
-            | "GroupPool" >> beam.GroupByKey()
-            | "SelectK" >> beam.ParDo(_SelectPool(self.settings)).with_outputs(COUNTS, main="rows")
+        keyed = members | "KeyByPrompt" >> beam.Map(lambda member: (member[0].prompt_id, member))
+        hot_sizes = beam.pvalue.AsDict(
+            keyed
+            | "PoolSizes" >> beam.combiners.Count.PerKey()
+            | "HotPools" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] > limit, self.settings.hot_above)
         )
+        first = (
+            keyed
+            | "AssignPart" >> beam.Map(_assign_part, hot_sizes, self.settings.part_size)
+            | "GroupPool" >> beam.GroupByKey()
+            | "SelectK" >> beam.ParDo(_SelectPoolOrPart(self.settings), hot_sizes).with_outputs(COUNTS, PARTIAL, main="rows")
+        )
+        second = (
+            first[PARTIAL]
+            | "GroupParts" >> beam.GroupByKey()
+            | "SelectFromParts" >> beam.ParDo(_SelectFromParts(self.settings)).with_outputs(COUNTS, main="rows")
+        )
+        rows = (first.rows, second.rows) | "AllRows" >> beam.Flatten()
+        counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()
+        return rows, counts

@@ -17,7 +17,7 @@ _LOCATION_FIELDS = {"output", "overwrite"}
 
 
 class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     input: list[str] = Field(min_length=1)
     output: str
@@ -32,17 +32,27 @@ class RunConfig(BaseModel):
     chosen_field: str = "chosen"
     rejected_field: str = "rejected"
     max_chars: int = Field(default=100_000, gt=0)
-    selector: Literal["random", "topk"] = "random"
+    selector: Literal["random", "topk", "qd"] = "random"
     k: int = Field(default=4, ge=1)
     seed: int = 0
     weighting: Literal["prompt", "row"] = "prompt"
+    lam: float = Field(default=0.5, ge=0.0, le=1.0, alias="lambda")
+    quality_norm: Literal["rank", "minmax"] = "rank"
+    similarity: Literal["cosine", "shifted"] = "cosine"
+    diversity: Literal["facility", "logdet"] = "facility"
+    optimizer: Literal["lazy", "naive", "stochastic"] = "lazy"
+    sparse_above: int = Field(default=4096, ge=2)
+    neighbours: int = Field(default=32, ge=1)
+    hot_above: int = Field(default=50_000, ge=2)
+    part_size: int = Field(default=8_192, ge=2)
     near_dup: float | None = Field(default=0.95, gt=0.0, le=1.0)
+    merge_prompts: float | None = Field(default=None, gt=0.0, le=1.0)
     embedder: str = "minilm"
     batch_size: int = Field(default=64, ge=1)
     shards: int | None = Field(default=None, ge=1)
     overwrite: bool = False
 
-    @field_validator("near_dup", mode="before")
+    @field_validator("near_dup", "merge_prompts", mode="before")
     @classmethod
     def _off_means_none(cls, value):
         # YAML 1.1 reads a bare `off` as False; both spellings mean "disabled".
@@ -54,7 +64,7 @@ class RunConfig(BaseModel):
         return hashlib.sha256(json.dumps(self.hashed_fields(), sort_keys=True).encode()).hexdigest()
 
     def hashed_fields(self) -> dict:
-        return self.model_dump(exclude=_LOCATION_FIELDS)
+        return self.model_dump(exclude=_LOCATION_FIELDS, by_alias=True)
 
 
 def load_yaml(path: str | Path) -> dict:

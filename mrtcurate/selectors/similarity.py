@@ -1,0 +1,51 @@
+"""Similarity between candidates, as a coverage structure for facility location: row i holds the
+candidates j that i covers, with s_ij >= 0. Dense for small pools; a FAISS k-nearest-neighbour graph
+(memory O(N k), never N x N) for large ones."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import faiss
+import numpy as np
+from scipy.sparse import csr_matrix
+
+SimilarityKind = Literal["cosine", "shifted"]
+
+
+def transform(cosines: np.ndarray, kind: SimilarityKind) -> np.ndarray:
+    """cosine: max(cos, 0); shifted: (1 + cos) / 2. Both in [0, 1], as facility location needs s >= 0."""
+    if kind == "cosine":
+        return np.maximum(cosines, 0.0)
+    if kind == "shifted":
+        return (1.0 + cosines) / 2.0
+    raise ValueError(f"unknown similarity {kind!r}")
+
+
+def dense_similarity(embeddings: np.ndarray, kind: SimilarityKind) -> np.ndarray:
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    return transform((embeddings @ embeddings.T).astype(np.float64), kind)
+
+
+def knn_similarity(
+    embeddings: np.ndarray, kind: SimilarityKind, neighbours: int, hnsw_above: int = 200_000
+) -> csr_matrix:
+    """Each candidate j is covered by its `neighbours` nearest candidates i (itself included).
+    Exact inner-product search up to `hnsw_above` candidates, HNSW beyond."""
+    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    count, dim = embeddings.shape
+    neighbours = min(neighbours, count)
+    if count > hnsw_above:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = max(64, 2 * neighbours)
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(embeddings)
+    cosines, coverers = index.search(embeddings, neighbours)
+    covered = np.repeat(np.arange(count), neighbours)
+    valid = coverers.ravel() >= 0  # HNSW pads with -1 when it finds fewer than asked
+    values = transform(cosines.ravel()[valid].astype(np.float64), kind)
+    graph = csr_matrix((values, (coverers.ravel()[valid], covered[valid])), shape=(count, count))
+    graph.sum_duplicates()
+    graph.sort_indices()
+    return graph
