@@ -28,7 +28,7 @@ def dense_similarity(embeddings: np.ndarray, kind: SimilarityKind) -> np.ndarray
 
 
 def knn_similarity(
-    embeddings: np.ndarray, kind: SimilarityKind, neighbours: int, hnsw_above: int = 200_000
+    embeddings: np.ndarray, kind: SimilarityKind, neighbours: int, hnsw_above: int = 50_000
 ) -> csr_matrix:
     """Each candidate j is covered by its `neighbours` nearest candidates i (itself included).
     Exact inner-product search up to `hnsw_above` candidates, HNSW beyond."""

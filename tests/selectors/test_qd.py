@@ -132,3 +132,32 @@ def test_small_pools_keep_all_with_null_gains():
 def test_rank_quality():
     np.testing.assert_allclose(pool_quality(np.array([3.0, 1.0, np.nan, 2.0]), "rank"), [1.0, 0.0, 0.0, 0.5])
     np.testing.assert_allclose(pool_quality(np.array([5.0, 5.0, 7.0]), "rank"), [0.25, 0.25, 1.0])
+
+
+def test_batched_greedy_equals_per_pool_naive_greedy():
+    from mrtcurate.selectors.qd_batch import facility_greedy_batch
+
+    rng = np.random.default_rng(12)
+    pools = [random_pool(rng, n=24, dim=12) for _ in range(70)]
+    similarity = np.stack([dense_similarity(pool.embeddings, "cosine") for pool in pools])
+    quality = np.stack([pool_quality(pool.rewards, "rank") for pool in pools])
+    weights = np.stack([pool.multiplicities.astype(float) for pool in pools])
+    ties = np.stack([tie_keys(pool, 0) for pool in pools])
+    chosen, gains = facility_greedy_batch(similarity, quality, weights, ties, 5, 0.4)
+    for b, pool in enumerate(pools):
+        expected, expected_gains = naive_greedy(objective_for(pool, 5, 0.4), ties[b], 5)
+        assert chosen[b].tolist() == expected
+        np.testing.assert_array_equal(gains[b], expected_gains)
+
+
+def test_facility_location_matches_apricot():
+    apricot = pytest.importorskip("apricot")
+    rng = np.random.default_rng(21)
+    for _ in range(10):
+        pool = random_pool(rng, n=60, dim=32, with_rewards=False)
+        pool = Pool(pool.prompt_id, pool.response_ids, np.ones(60, dtype=np.int64), pool.rewards, pool.embeddings)
+        ours = select_qd(pool, 10, seed=0, settings=QDSettings(lam=0.0, similarity="shifted"))
+        similarity = dense_similarity(pool.embeddings, "shifted")
+        oracle = apricot.FacilityLocationSelection(10, metric="precomputed", optimizer="lazy", verbose=False).fit(similarity)
+        assert ours.indices.tolist() == list(oracle.ranking)
+        np.testing.assert_allclose(ours.gains * 60, oracle.gains, rtol=1e-9)
