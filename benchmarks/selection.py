@@ -20,7 +20,6 @@ import gzip
 import json
 import multiprocessing as mp
 import os
-import resource
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -81,34 +80,54 @@ def _clustered(count: int, dim: int, seed: int = 0) -> np.ndarray:
     return unit_rows(centres[rng.integers(0, 2000, count)] + 0.6 * rng.normal(size=(count, dim)))
 
 
-def _timed_child(which: str, count: int, k: int, neighbours: int, results) -> None:
-    embeddings = _clustered(count, 384)
+def _status_kb(field: str) -> int:
+    # VmHWM, not getrusage's ru_maxrss: after exec, ru_maxrss still carries the parent's peak.
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:"))
+
+
+def _timed_child(which: str, embeddings_path: str, k: int, neighbours: int, results) -> None:
+    embeddings = np.load(embeddings_path)
+    count = len(embeddings)
     rewards = np.random.default_rng(1).uniform(size=count)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _status_kb("VmRSS")
     started = time.perf_counter()
     if which == "ours":
         pool = Pool("big", tuple(f"r{i}" for i in range(count)), np.ones(count, dtype=np.int64), rewards, embeddings)
         chosen = select_qd(pool, k, 0, QDSettings(lam=0.0, neighbours=neighbours)).indices
     else:
         from apricot import FacilityLocationSelection
+        from scipy.sparse import csr_matrix
+        from sklearn.neighbors import KNeighborsTransformer
 
-        chosen = FacilityLocationSelection(k, metric="cosine", n_neighbors=neighbours, optimizer="lazy", verbose=False).fit(embeddings).ranking
+        # apricot's own n_neighbors path cannot run here: with metric="cosine" it builds the dense N x N
+        # matrix first (37 GB), and with "euclidean" its numba kernels reject SciPy's int64 sparse
+        # indices. So this builds the graph the way that path does (sklearn's KNeighborsTransformer),
+        # turns distances on unit vectors into max(cos, 0) = 1 - d^2 / 2, casts the indices to int32,
+        # and hands apricot the precomputed sparse graph. Graph building is inside the timing, as in ours.
+        graph = KNeighborsTransformer(n_neighbors=neighbours, metric="euclidean", mode="distance").fit_transform(embeddings)
+        similarity = np.maximum(1.0 - graph.data**2 / 2.0, 0.0)
+        graph = csr_matrix((similarity, graph.indices.astype(np.int32), graph.indptr.astype(np.int32)), shape=graph.shape)
+        chosen = FacilityLocationSelection(k, metric="precomputed", optimizer="lazy", verbose=False).fit(graph).ranking
     elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    results.put((which, elapsed, (after - before) / 1024, len(chosen)))
+    peak = _status_kb("VmHWM")
+    results.put((which, elapsed, (peak - before) / 1024, len(chosen)))
 
 
-def part_b(count: int = 100_000, k: int = 64, neighbours: int = 32) -> None:
+def part_b(out: Path, count: int = 100_000, k: int = 64, neighbours: int = 32) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    embeddings_path = str(out / "clustered_embeddings.npy")
+    np.save(embeddings_path, _clustered(count, 384))
     context = mp.get_context("spawn")
     results = context.Queue()
     measured = {}
     for which in ("ours", "apricot"):
-        child = context.Process(target=_timed_child, args=(which, count, k, neighbours, results))
+        child = context.Process(target=_timed_child, args=(which, embeddings_path, k, neighbours, results))
         child.start()
         child.join()
         name, elapsed, peak_mb, chosen = results.get()
         measured[name] = (elapsed, peak_mb)
-        print(f"(b) {name:8s} N={count:,}, K={k}, kNN k={neighbours}: {elapsed:6.1f} s, peak memory growth {peak_mb:,.0f} MB ({chosen} chosen)")
+        print(f"(b) {name:8s} N={count:,}, K={k}, kNN k={neighbours}: {elapsed:6.1f} s, peak memory above the loaded embeddings {peak_mb:,.0f} MB ({chosen} chosen)")
     (ours_s, ours_mb), (apricot_s, apricot_mb) = measured["ours"], measured["apricot"]
     print(f"    apricot / ours: time {apricot_s / ours_s:.1f}x, memory {apricot_mb / max(ours_mb, 1):.1f}x")
 
@@ -159,8 +178,10 @@ def _plot_frontier(table, path: Path) -> None:
     qd = [(d, r) for label, r, d in table if label.startswith("qd")]
     axes.plot([d for d, _ in qd], [r for _, r in qd], "o-", label="qd, lambda 0 to 1")
     for label, reward, distance in table:
-        axes.annotate(label.replace("qd lambda=", "λ="), (distance, reward), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        if not label.startswith("qd"):
+        is_qd = label.startswith("qd")
+        offset = (5, 4) if is_qd else (5, -12)  # topk and qd at lambda 1 coincide: keep both labels legible
+        axes.annotate(label.replace("qd lambda=", "λ="), (distance, reward), textcoords="offset points", xytext=offset, fontsize=8)
+        if not is_qd:
             axes.plot(distance, reward, "s", label=label)
     axes.set_xlabel("mean pairwise cosine distance of the K kept (diversity)")
     axes.set_ylabel("mean reward of the K kept (quality)")
@@ -180,7 +201,7 @@ def main() -> None:
     if "a" in parts:
         part_a()
     if "b" in parts:
-        part_b()
+        part_b(args.out)
     if "c" in parts:
         part_c(args.out)
 

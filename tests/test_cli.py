@@ -43,3 +43,15 @@ def test_output_refused_without_overwrite(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(args + ["--overwrite", "--near-dup", "off"]) == 0
     assert sorted(p.name for p in (tmp_path).iterdir()) == ["data.jsonl", "out"]  # no staging left behind
+
+
+def test_qd_options_reach_the_manifest(tmp_path):
+    data = write_jsonl(tmp_path / "data.jsonl", ROWS)
+    args = ["-q", "run", "--input", str(data), "--output", str(tmp_path / "out"), "--prompt-field", "q", "--response-field", "a",
+            "--embedder", "hashing", "--selector", "qd", "--lambda", "0.25", "--diversity", "logdet", "--merge-prompts", "0.99", "--k", "2"]
+    assert main(args) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["lambda"] == 0.25 and manifest["config"]["diversity"] == "logdet"
+    assert manifest["selection"] == {"selector": "qd", "k": 2, "diversity_only_prompts": 5, "note": manifest["selection"]["note"]}
+    assert "diversity-only" in manifest["selection"]["note"]
+    assert manifest["counts"]["prompts_before_merge"] == 5

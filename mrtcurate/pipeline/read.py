@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
@@ -11,6 +13,7 @@ from mrtcurate.pipeline.preflight import InputFile, open_binary
 from mrtcurate.schemas import Candidate, Reject
 
 REJECTS = "rejects"
+log = logging.getLogger(__name__)
 
 
 class _ParseFile(beam.DoFn):
@@ -21,16 +24,20 @@ class _ParseFile(beam.DoFn):
         self.rejected = Metrics.counter("mrtcurate", "rejected")
 
     def process(self, file: InputFile):
+        read = rejected = 0
         with open_binary(file.path) as stream:
             for record in iter_records(stream, file.format, file.path, self.max_chars):
-                self.records_read.inc()
+                read += 1
                 units = to_candidates(record, self.mapping, file.path) if isinstance(record, RawRecord) else [record]
                 for unit in units:
                     if isinstance(unit, Reject):
-                        self.rejected.inc()
+                        rejected += 1
                         yield beam.pvalue.TaggedOutput(REJECTS, unit)
                     else:
                         yield unit
+        self.records_read.inc(read)
+        self.rejected.inc(rejected)
+        log.info("read %s records from %s (%s rejected)", f"{read:,}", file.path, f"{rejected:,}")
 
 
 class ReadCorpus(beam.PTransform):

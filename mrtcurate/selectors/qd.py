@@ -105,7 +105,8 @@ class SparseCoverage:
         return self.graph.shape[0]
 
     def coverage_gains(self, rows: np.ndarray, covered: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        sub = self.graph[rows]
+        every_row = len(rows) == self.graph.shape[0] and (rows == np.arange(len(rows))).all()
+        sub = self.graph if every_row else self.graph[rows]  # slicing every row would copy the whole graph
         contributions = np.maximum(sub.data - covered[sub.indices], 0.0) * weights[sub.indices]
         sums = np.zeros(len(rows))
         lengths = np.diff(sub.indptr)
