@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from contextlib import nullcontext
 import logging
 import os
@@ -15,6 +16,10 @@ from mrtcurate import __version__
 from mrtcurate.errors import UserError
 
 console = Console(stderr=True)
+
+
+def _k_value(value: str) -> int | str:
+    return "auto" if value == "auto" else int(value)
 
 
 def _threshold_or_off(value: str) -> float | str:
@@ -39,7 +44,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--rejected-field", help="pairs layout: dispreferred response (default: rejected)")
     add("--max-chars", type=int, help="records longer than this are rejected (default: 100000)")
     add("--selector", choices=["random", "topk", "qd"], help="random (unbiased), topk (reward, biased) or qd (quality-diversity) (default: random)")
-    add("--k", type=int, help="responses kept per prompt (default: 4)")
+    add("--k", type=_k_value, help="responses kept per prompt, or auto for the planner's recommended K (default: 4)")
     add("--seed", type=int, help="seed of every random choice (default: 0)")
     add("--lambda", type=float, help="qd: weight of quality against diversity, in [0, 1] (default: 0.5)")
     add("--quality-norm", choices=["rank", "minmax"], help="qd: reward to quality within a pool (default: rank)")
@@ -57,6 +62,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--batch-size", type=int, help="embedding batch size (default: 64)")
     add("--shards", type=int, help="number of output shards (default: by size, ~256 MB each)")
     add("--overwrite", action="store_true", default=None, help="replace a non-empty output directory")
+    _add_plan_options(parser)
+
+
+def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--plan", action=argparse.BooleanOptionalAction, default=None, help="run the variance-budget planner (default: on)")
+    add("--feature-column", help="planner feature: a column holding a list of floats per row (default: the response embeddings)")
+    add("--tolerance", type=float, help="planner: recommended K is the smallest within this of V(inf) (default: 0.1)")
+    add("--cost-ratio", type=float, help="planner: c_p / c_r; given, the recommendation is K* (default: none)")
+    add("--redundancy-threshold", type=float, help="planner: prompt cosine that counts as the same prompt (default: 0.95)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="curate a corpus: mrt run --input PATTERN --output DIR [options] [-- beam options]")
     _add_run_options(run)
+    plan = commands.add_parser("plan", help="is K > 1 worth it, and which K: mrt plan --input PATTERN [ingest options] [--json]")
+    _add_run_options(plan)
+    plan.add_argument("--json", action="store_true", help="print exactly one JSON object")
     demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")
     demo.add_argument("--dir", default="mrt-demo", help="where the sample and its curated output go")
     demo.add_argument("--embedder", default="minilm", help="embedder for the demo (default: minilm)")
@@ -73,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_options(args: argparse.Namespace) -> dict:
-    skip = {"command", "config", "quiet", "dir"}
+    skip = {"command", "config", "quiet", "dir", "json"}
     return {name: value for name, value in vars(args).items() if name not in skip}
 
 
@@ -106,6 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             file_values = load_yaml(args.config) if args.config else {}
             _curate(build_config(file_values, _run_options(args)), beam_args, args.quiet)
+        elif args.command == "plan":
+            from mrtcurate.pipeline.graph import run_plan
+            from mrtcurate.summary import print_plan
+
+            file_values = load_yaml(args.config) if args.config else {}
+            with console.status("planning: read, dedup, embed, estimate", spinner="dots") if not args.quiet else nullcontext():
+                summary = run_plan(build_config(file_values, _run_options(args)), beam_args)
+            if args.json:
+                print(json.dumps(summary))
+            else:
+                print_plan(summary, Console())
         elif args.command == "demo":
             from mrtcurate.demo import demo_config
 

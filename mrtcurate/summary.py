@@ -28,3 +28,29 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
     if manifest["rejected_by_reason"]:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in manifest["rejected_by_reason"].items())
         console.print(f"rejects by reason: {reasons}  (rows in {outcome.output}/rejects/)")
+
+
+def print_plan(plan: dict, console: Console) -> None:
+    def number(value, digits=4):
+        return "n/a" if value is None else f"{value:.{digits}g}"
+
+    def interval(values):
+        return f"[{number(values[0])}, {number(values[1])}]"
+
+    level = int(round(plan["ci_level"] * 100))
+    console.print(
+        f"prompts {plan['prompts']:,} (effective {plan['effective_prompts']:,}), responses {plan['responses']:,}\n"
+        f"sigma_b^2 {number(plan['sigma_b2'])} {level}% CI {interval(plan['sigma_b2_ci'])}, "
+        f"sigma_w^2 {number(plan['sigma_w2'])} {level}% CI {interval(plan['sigma_w2_ci'])}, "
+        f"rho {number(plan['rho'], 3)}",
+        highlight=False,
+    )
+    table = Table(title="V(K) / V(inf) with all prompts kept", title_justify="left")
+    table.add_column("K", justify="right")
+    table.add_column("relative variance", justify="right")
+    for row in plan["k_table"]:
+        marker = "  <- recommended" if row["k"] == plan["recommended_k"] else ""
+        table.add_row(str(row["k"]), f"{number(row['relative_variance'])}{marker}")
+    console.print(table)
+    basis = f"K* under cost ratio {plan['cost_ratio']}" if plan["cost_ratio"] else f"within {plan['tolerance']:.0%} of V(inf)"
+    console.print(f"recommended K = {plan['recommended_k']} ({basis}; K* at cost ratio 1 = {number(plan['k_star'], 3)})")

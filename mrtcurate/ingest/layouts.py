@@ -31,6 +31,8 @@ class FieldMapping:
     messages: str = "messages"
     chosen: str = "chosen"
     rejected: str = "rejected"
+    feature: str | None = None
+    feature_dim: int | None = None  # fixed by the first probed record; other lengths are rejected
 
     def required_fields(self) -> list[tuple[str, str]]:
         """(option, field) pairs a record of this layout must carry; used to check the mapping up front."""
@@ -40,7 +42,12 @@ class FieldMapping:
             "chat": [("messages_field", self.messages)],
             "pairs": [("chosen_field", self.chosen), ("rejected_field", self.rejected)],
         }[self.layout]
-        optional = [("reward_field", self.reward), ("id_field", self.id), ("source_field", self.source)]
+        optional = [
+            ("reward_field", self.reward),
+            ("id_field", self.id),
+            ("source_field", self.source),
+            ("feature_column", self.feature),
+        ]
         return by_layout + [(option, field) for option, field in optional if field is not None]
 
 
@@ -73,7 +80,7 @@ def to_candidates(record: RawRecord, mapping: FieldMapping, source_file: str) ->
             prompt_text, messages, completion = _split_chat(fields.get(mapping.messages), mapping.messages)
             prompt_id = _prompt_id(fields, mapping, _chat_identity(messages))
             reward = _reward(fields.get(mapping.reward)) if mapping.reward else None
-            yield _candidate(prompt_id, prompt_text, completion, reward, source, messages)
+            yield _candidate(prompt_id, prompt_text, completion, reward, source, messages, _feature(fields, mapping))
             return
         if mapping.layout == "pairs":
             yield from _pair_candidates(fields, mapping, source, reject)
@@ -83,7 +90,7 @@ def to_candidates(record: RawRecord, mapping: FieldMapping, source_file: str) ->
         if mapping.layout == "flat":
             completion = _text(fields, mapping.response, "response")
             reward = _reward(fields.get(mapping.reward)) if mapping.reward else None
-            yield _candidate(prompt_id, prompt_text, completion, reward, source, None)
+            yield _candidate(prompt_id, prompt_text, completion, reward, source, None, _feature(fields, mapping))
             return
         responses, rewards = _grouped_lists(fields, mapping)
     except _Invalid as invalid:
@@ -98,7 +105,7 @@ def to_candidates(record: RawRecord, mapping: FieldMapping, source_file: str) ->
             yield reject(invalid, f"{mapping.response}[{index}]")
 
 
-def _candidate(prompt_id, prompt_text, completion, reward, source, messages) -> Candidate:
+def _candidate(prompt_id, prompt_text, completion, reward, source, messages, feature=None) -> Candidate:
     return Candidate(
         prompt_id=prompt_id,
         response_id=stable_id(identity_key(completion)),
@@ -107,7 +114,21 @@ def _candidate(prompt_id, prompt_text, completion, reward, source, messages) -> 
         reward=reward,
         source=source,
         messages=messages,
+        feature=feature,
     )
+
+
+def _feature(fields: dict, mapping: FieldMapping) -> tuple[float, ...] | None:
+    if mapping.feature is None:
+        return None
+    value = fields.get(mapping.feature)
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' is not a non-empty list of numbers")
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value):
+        raise _Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' holds a non-finite or non-numeric value")
+    if mapping.feature_dim is not None and len(value) != mapping.feature_dim:
+        raise _Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' has {len(value)} values, not {mapping.feature_dim}")
+    return tuple(float(x) for x in value)
 
 
 def _source(fields: dict, mapping: FieldMapping, source_file: str) -> str:

@@ -1,23 +1,30 @@
 """The whole curation job in one place:
 
     Read -> Parse/Validate (rejects aside) -> [Merge near-duplicate prompts] -> Merge exact duplicates
-         -> Embed -> Select K per prompt (near-duplicate collapse, then the selector)
-         -> Shard and write Parquet (curated rows, rejects) -> Manifest
+         -> Embed -> Planner (variance components, recommended K: feeds `--k auto`)
+         -> Select K per prompt (near-duplicate collapse, then the selector)
+         -> Shard and write Parquet (curated rows, rejects) -> Manifest (with the planner summary)
 
 then, on the driver, an atomic publish of the finished output.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from mrtcurate.analysis.planner import PlanSettings
+from mrtcurate.errors import UserError
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed import EmbedResponses
 from mrtcurate.pipeline.manifest import WriteManifest, read_manifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
+from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.preflight import ResolvedInputs, check_output, resolve_inputs
 from mrtcurate.pipeline.publish import discard, publish, staging_dir
 from mrtcurate.pipeline.read import ReadCorpus
@@ -35,29 +42,51 @@ class RunOutcome:
 
 
 def needs_embeddings(config: RunConfig) -> bool:
-    return config.near_dup is not None or config.selector == "qd"
+    planner_needs_them = config.plan and config.feature_column is None
+    return config.near_dup is not None or config.selector == "qd" or planner_needs_them
 
 
-def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, directory: str) -> None:
+@dataclass
+class _Members:
+    candidates: beam.PCollection
+    rejects: beam.PCollection
+    unique: beam.PCollection
+    members: beam.PCollection  # (candidate, embedding or None)
+    counts: list
+
+
+def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs) -> _Members:
+    """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, embed."""
     candidates, rejects = pipeline | "Read" >> ReadCorpus(inputs.files, inputs.mapping, config.max_chars)
-
-    keyed = candidates
-    extra_counts = []
+    keyed, counts = candidates, []
     if config.merge_prompts is not None:
         keyed, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(
             config.embedder, config.batch_size, config.merge_prompts
         )
-        extra_counts.append(merge_counts)
-
+        counts.append(merge_counts)
     unique = keyed | "MergeExactDuplicates" >> MergeExactDuplicates()
     if needs_embeddings(config):
         members = unique | "Embed" >> EmbedResponses(config.embedder, config.batch_size)
     else:
         members = unique | "NoEmbeddings" >> beam.Map(lambda candidate: (candidate, None))
+    return _Members(candidates, rejects, unique, members, counts)
+
+
+def plan_variance(members: beam.PCollection, config: RunConfig) -> beam.PCollection:
+    settings = PlanSettings(tolerance=config.tolerance, cost_ratio=config.cost_ratio, seed=config.seed)
+    return members | "Planner" >> PlanVariance(config.embedder, config.batch_size, settings, config.redundancy_threshold)
+
+
+def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, directory: str) -> None:
+    read = read_and_embed(pipeline, config, inputs)
+    planner = plan_variance(read.members, config) if config.plan else pipeline | "NoPlanner" >> beam.Create([])
+    if config.k == "auto":
+        k = planner | "RecommendedK" >> beam.Map(lambda summary: summary["recommended_k"])
+    else:
+        k = pipeline | "FixedK" >> beam.Create([config.k])
 
     settings = SelectionSettings(
         selector=config.selector,
-        k=config.k,
         seed=config.seed,
         weighting=config.weighting,
         near_dup=config.near_dup,
@@ -74,7 +103,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, di
         hot_above=config.hot_above,
         part_size=config.part_size,
     )
-    rows, selection_counts = members | "Select" >> SelectPerPrompt(settings)
+    rows, selection_counts = read.members | "Select" >> SelectPerPrompt(settings, k)
 
     shards = rows | "WriteCurated" >> WriteParquetShards(
         directory,
@@ -86,7 +115,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, di
         shards=config.shards,
     )
     reject_shards = (
-        rejects
+        read.rejects
         | "RejectRows" >> beam.Map(asdict)
         | "WriteRejects"
         >> WriteParquetShards(
@@ -96,17 +125,17 @@ def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, di
 
     counts = (
         (
-            candidates | "CountParsed" >> beam.Map(lambda _: ("parsed_candidates", 1)),
-            rejects | "CountRejected" >> beam.Map(lambda _: ("rejected", 1)),
-            unique | "CountExactDuplicates" >> beam.Map(lambda c: ("duplicates_exact", c.multiplicity - 1)),
+            read.candidates | "CountParsed" >> beam.Map(lambda _: ("parsed_candidates", 1)),
+            read.rejects | "CountRejected" >> beam.Map(lambda _: ("rejected", 1)),
+            read.unique | "CountExactDuplicates" >> beam.Map(lambda c: ("duplicates_exact", c.multiplicity - 1)),
             selection_counts,
-            *extra_counts,
+            *read.counts,
         )
         | "AllCounts" >> beam.Flatten()
         | "SumCounts" >> beam.CombinePerKey(sum)
     )
-    reasons = rejects | "ReasonOf" >> beam.Map(lambda reject: (reject.reason, 1)) | "SumReasons" >> beam.CombinePerKey(sum)
-    pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, counts, reasons, shards, reject_shards)
+    reasons = read.rejects | "ReasonOf" >> beam.Map(lambda reject: (reject.reason, 1)) | "SumReasons" >> beam.CombinePerKey(sum)
+    pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, counts, reasons, shards, reject_shards, planner, k)
 
 
 def _prompt_key(row: dict) -> str:
@@ -127,6 +156,8 @@ def _reject_order(row: dict) -> tuple:
 
 def run(config: RunConfig, beam_args: list[str] | None = None) -> RunOutcome:
     """Validate, run the job, publish. Raises UserError for bad input or config before any work starts."""
+    if not config.output:
+        raise UserError("--output is required")
     check_output(config.output, config.overwrite)
     inputs = resolve_inputs(config)
     directory = staging_dir(config.output)
@@ -141,6 +172,24 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunOutcome:
     finally:
         discard(directory, config.output)
     return RunOutcome(config.output, manifest, _counters(result))
+
+
+def run_plan(config: RunConfig, beam_args: list[str] | None = None) -> dict:
+    """The planner alone: read, dedup, embed and estimate, without selecting or writing a dataset."""
+    config = config.model_copy(update={"plan": True})
+    inputs = resolve_inputs(config)
+    with tempfile.TemporaryDirectory(prefix="mrt-plan-") as scratch:
+        target = os.path.join(scratch, "plan.json")
+        pipeline = beam.Pipeline(options=PipelineOptions(beam_args or []))
+        read = read_and_embed(pipeline, config, inputs)
+        _ = (
+            plan_variance(read.members, config)
+            | "AsJson" >> beam.Map(json.dumps)
+            | "WritePlan" >> beam.io.WriteToText(target, shard_name_template="")
+        )
+        pipeline.run().wait_until_finish()
+        with open(target, encoding="utf-8") as source:
+            return json.loads(source.read())
 
 
 def _counters(result) -> dict[str, int]:

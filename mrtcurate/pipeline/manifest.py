@@ -27,6 +27,8 @@ def build_manifest(
     rejected_by_reason: dict[str, int],
     shards: list[ShardInfo],
     reject_shards: list[ShardInfo],
+    planner: dict | None = None,
+    k: int | None = None,
 ) -> dict:
     exact, near = counts.get("duplicates_exact", 0), counts.get("duplicates_near", 0)
     totals = {
@@ -54,12 +56,15 @@ def build_manifest(
         "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
         "shards": [asdict(shard) for shard in sorted(shards, key=lambda shard: shard.path)],
         "rejects": [asdict(shard) for shard in sorted(reject_shards, key=lambda shard: shard.path)],
-        "selection": _selection_notes(config, counts),
+        "selection": _selection_notes(config, counts, k),
+        "planner": planner,
     }
 
 
-def _selection_notes(config: RunConfig, counts: dict[str, int]) -> dict:
-    notes = {"selector": config.selector, "k": config.k}
+def _selection_notes(config: RunConfig, counts: dict[str, int], k: int | None) -> dict:
+    notes = {"selector": config.selector, "k": k if k is not None else config.k}
+    if config.k == "auto":
+        notes["k_from"] = "planner recommended_k"
     if config.selector == "topk":
         notes["note"] = "reward top-K is biased towards high-reward modes"
     if config.selector == "qd":
@@ -84,8 +89,10 @@ class _WriteManifest(beam.DoFn):
         self.config = config
         self.inputs = inputs
 
-    def process(self, _, counts, rejected_by_reason, shards, reject_shards):
-        manifest = build_manifest(self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards)
+    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k):
+        manifest = build_manifest(
+            self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None, k
+        )
         with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
             sink.write(json.dumps(manifest, indent=2).encode("utf-8"))
         yield manifest
@@ -94,7 +101,7 @@ class _WriteManifest(beam.DoFn):
 class WriteManifest(beam.PTransform):
     """Runs once, after every shard is written (its side inputs make it wait for them)."""
 
-    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], counts, reasons, shards, reject_shards):
+    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], counts, reasons, shards, reject_shards, planner, k):
         super().__init__()
         self.directory = directory
         self.config = config
@@ -104,6 +111,8 @@ class WriteManifest(beam.PTransform):
             beam.pvalue.AsDict(reasons),
             beam.pvalue.AsList(shards),
             beam.pvalue.AsList(reject_shards),
+            beam.pvalue.AsList(planner),
+            beam.pvalue.AsSingleton(k),
         )
 
     def expand(self, pipeline):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -62,6 +62,10 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     mapping = _mapping(config, next(iter(layouts.values()), "flat"))
     for pattern, records in probed.items():
         _check_fields(records, mapping, pattern)
+    if config.feature_column is not None:
+        if mapping.layout not in ("flat", "chat"):
+            raise UserError("--feature-column works with the flat and chat layouts")
+        mapping = replace(mapping, feature_dim=_feature_dim(probed, config.feature_column))
     if config.selector == "topk" and mapping.reward is None and mapping.layout != "pairs":
         raise UserError("--selector topk ranks by reward: pass --reward-field with the field that holds it")
     with_messages = mapping.layout == "chat" or (
@@ -81,7 +85,16 @@ def _mapping(config: RunConfig, layout: str) -> FieldMapping:
         messages=config.messages_field,
         chosen=config.chosen_field,
         rejected=config.rejected_field,
+        feature=config.feature_column,
     )
+
+
+def _feature_dim(probed: dict[str, list[RawRecord]], column: str) -> int:
+    for records in probed.values():
+        for record in records:
+            if isinstance(record.fields.get(column), list) and record.fields[column]:
+                return len(record.fields[column])
+    raise UserError(f"--feature-column '{column}' holds no list of numbers in the first records")
 
 
 def _match(pattern: str):

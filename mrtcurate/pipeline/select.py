@@ -27,7 +27,6 @@ PARTIAL = "partial"
 @dataclass(frozen=True)
 class SelectionSettings:
     selector: str
-    k: int
     seed: int
     weighting: str
     near_dup: float | None
@@ -66,13 +65,13 @@ class _Selecting(beam.DoFn):
             return pool, 0
         return selectors.collapse_near_duplicates(pool, self.settings.near_dup)
 
-    def finish_prompt(self, pool: selectors.Pool, candidates: list[Candidate], pool_size: int, near_merged: int):
+    def finish_prompt(self, pool: selectors.Pool, candidates: list[Candidate], pool_size: int, near_merged: int, k: int):
         """Select K of the pool; yield its rows and its counts."""
-        selection = selectors.select(self.select_k, pool, self.settings.k, self.settings.seed)
+        selection = selectors.select(self.select_k, pool, k, self.settings.seed)
         by_id = {c.response_id: c for c in candidates}
         yield from self._rows(pool, selection, by_id, pool_size)
         self.selected.inc(len(selection.indices))
-        diversity_only = self.settings.selector == "qd" and len(pool) > self.settings.k and not pool.has_rewards
+        diversity_only = self.settings.selector == "qd" and len(pool) > k and not pool.has_rewards
         for name, value in (
             ("prompts", 1),
             ("candidates", pool_size),
@@ -113,14 +112,14 @@ class _Selecting(beam.DoFn):
 class _SelectPoolOrPart(_Selecting):
     """A whole pool: select K. One part of a hot pool: keep oversample * K for the second stage."""
 
-    def process(self, group, hot_sizes):
+    def process(self, group, hot_sizes, k):
         (prompt_id, _), members = group
         pool, candidates, members = _pool(prompt_id, list(members))
         pool, near_merged = self.collapse(pool)
         if prompt_id not in hot_sizes:
-            yield from self.finish_prompt(pool, candidates, len(pool), near_merged)
+            yield from self.finish_prompt(pool, candidates, len(pool), near_merged, k)
             return
-        selection = selectors.select(self.select_k, pool, self.settings.oversample * self.settings.k, self.settings.seed)
+        selection = selectors.select(self.select_k, pool, self.settings.oversample * k, self.settings.seed)
         by_id = {member[0].response_id: member for member in members}
         kept = []
         for index in selection.indices:
@@ -130,7 +129,7 @@ class _SelectPoolOrPart(_Selecting):
 
 
 class _SelectFromParts(_Selecting):
-    def process(self, group):
+    def process(self, group, k):
         prompt_id, partials = group
         partials = list(partials)
         members = [member for _, _, kept in partials for member in kept]
@@ -138,7 +137,7 @@ class _SelectFromParts(_Selecting):
         pool, near_merged_across = self.collapse(pool)
         pool_size = sum(size for size, _, _ in partials) - near_merged_across
         near_merged = sum(merged for _, merged, _ in partials) + near_merged_across
-        yield from self.finish_prompt(pool, candidates, pool_size, near_merged)
+        yield from self.finish_prompt(pool, candidates, pool_size, near_merged, k)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -153,11 +152,13 @@ def _assign_part(keyed_member, hot_sizes: dict[str, int], part_size: int):
 
 
 class SelectPerPrompt(beam.PTransform):
-    """(candidate, embedding or None) in; (curated rows, per-prompt counts) out."""
+    """(candidate, embedding or None) in; (curated rows, per-prompt counts) out. K arrives as a
+    one-element PCollection, so that `--k auto` can take it from the planner in the same job."""
 
-    def __init__(self, settings: SelectionSettings):
+    def __init__(self, settings: SelectionSettings, k):
         super().__init__()
         self.settings = settings
+        self.k = beam.pvalue.AsSingleton(k)
 
     def expand(self, members):
         keyed = members | "KeyByPrompt" >> beam.Map(lambda member: (member[0].prompt_id, member))
@@ -170,12 +171,12 @@ class SelectPerPrompt(beam.PTransform):
             keyed
             | "AssignPart" >> beam.Map(_assign_part, hot_sizes, self.settings.part_size)
             | "GroupPool" >> beam.GroupByKey()
-            | "SelectK" >> beam.ParDo(_SelectPoolOrPart(self.settings), hot_sizes).with_outputs(COUNTS, PARTIAL, main="rows")
+            | "SelectK" >> beam.ParDo(_SelectPoolOrPart(self.settings), hot_sizes, self.k).with_outputs(COUNTS, PARTIAL, main="rows")
         )
         second = (
             first[PARTIAL]
             | "GroupParts" >> beam.GroupByKey()
-            | "SelectFromParts" >> beam.ParDo(_SelectFromParts(self.settings)).with_outputs(COUNTS, main="rows")
+            | "SelectFromParts" >> beam.ParDo(_SelectFromParts(self.settings), self.k).with_outputs(COUNTS, main="rows")
         )
         rows = (first.rows, second.rows) | "AllRows" >> beam.Flatten()
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()

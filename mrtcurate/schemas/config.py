@@ -20,7 +20,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     input: list[str] = Field(min_length=1)
-    output: str
+    output: str | None = None  # required by `mrt run`, unused by `mrt plan`
     format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
     layout: Literal["auto", "flat", "grouped", "chat", "pairs"] = "auto"
     prompt_field: str = "prompt"
@@ -33,7 +33,12 @@ class RunConfig(BaseModel):
     rejected_field: str = "rejected"
     max_chars: int = Field(default=100_000, gt=0)
     selector: Literal["random", "topk", "qd"] = "random"
-    k: int = Field(default=4, ge=1)
+    k: int | Literal["auto"] = 4
+    plan: bool = True
+    feature_column: str | None = None
+    tolerance: float = Field(default=0.1, gt=0.0)
+    cost_ratio: float | None = Field(default=None, gt=0.0)
+    redundancy_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
     seed: int = 0
     weighting: Literal["prompt", "row"] = "prompt"
     lam: float = Field(default=0.5, ge=0.0, le=1.0, alias="lambda")
@@ -51,6 +56,13 @@ class RunConfig(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     shards: int | None = Field(default=None, ge=1)
     overwrite: bool = False
+
+    @field_validator("k")
+    @classmethod
+    def _positive_k(cls, value):
+        if value != "auto" and value < 1:
+            raise ValueError("k must be a positive integer or auto")
+        return value
 
     @field_validator("near_dup", "merge_prompts", mode="before")
     @classmethod

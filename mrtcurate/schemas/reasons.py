@@ -21,3 +21,4 @@ class RejectReason(str, Enum):
     INVALID_REWARD = "invalid_reward"
     REWARD_LENGTH_MISMATCH = "reward_length_mismatch"
     INVALID_MESSAGES = "invalid_messages"
+    INVALID_FEATURE = "invalid_feature"

@@ -23,6 +23,7 @@ class Candidate:
     source: str
     messages: tuple[Message, ...] | None = None
     multiplicity: int = 1
+    feature: tuple[float, ...] | None = None  # --feature-column: the planner's per-response vector
 
     def merged_with(self, other: Candidate) -> Candidate:
         """Order-independent merge of two copies: the smaller record represents both, the best reward wins."""

@@ -37,7 +37,7 @@ def test_instructgpt_flat_with_rewards_random(tmp_path):
 
 
 def test_instructgpt_grouped_by_id_field(tmp_path):
-    outcome = curate([shared_corpus("instructgpt_samples")], tmp_path / "out", id_field="prompt_id", near_dup="off", k=3)
+    outcome = curate([shared_corpus("instructgpt_samples")], tmp_path / "out", id_field="prompt_id", near_dup="off", plan=False, k=3)
     check_contract(outcome, tmp_path / "out", 3)
     assert outcome.manifest["counts"]["prompts"] == 1300
     assert outcome.metrics.get("embedded", 0) == 0  # nothing downstream needs embeddings: none computed

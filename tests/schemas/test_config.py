@@ -12,7 +12,7 @@ def test_cli_values_override_file_values_and_none_means_unset():
 def test_unknown_and_invalid_keys_are_one_line_errors():
     with pytest.raises(UserError, match="unknown option 'kk'"):
         build_config({"input": ["a"], "output": "o", "kk": 3}, {})
-    with pytest.raises(UserError, match="k: Input should be greater than or equal to 1"):
+    with pytest.raises(UserError, match="k must be a positive integer or auto"):
         build_config({"input": ["a"], "output": "o", "k": 0}, {})
 
 

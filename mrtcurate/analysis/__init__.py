@@ -1,0 +1,1 @@
+"""The variance-budget planner, controlled simulations and the run report (DESIGN.md 2.1)."""

@@ -1,0 +1,72 @@
+"""Is K > 1 worth it, and which K? The planner turns variance components into a recommendation.
+
+With P prompts fixed, V(K) / V(inf) = 1 + (sigma_w^2 / sigma_b^2) / K; under a budget with cost ratio
+c_p / c_r, the optimum is K* = sqrt((sigma_w^2 / sigma_b^2) (c_p / c_r)), capped by the responses at hand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mrtcurate.analysis.variance import PromptStats, bootstrap_intervals, components
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    tolerance: float = 0.1
+    cost_ratio: float | None = None  # c_p / c_r; None: recommend by tolerance, report K* at ratio 1
+    bootstrap: int = 200
+    level: float = 0.9
+    seed: int = 0
+
+
+def relative_variance(ratio: float, k: int) -> float:
+    return 1.0 + ratio / k
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def plan(stats: PromptStats, settings: PlanSettings = PlanSettings(), effective_prompts: int | None = None) -> dict:
+    estimate = components(stats)
+    intervals = bootstrap_intervals(stats, settings.bootstrap, settings.level, settings.seed)
+    k_max = int(stats.counts.max()) if len(stats.counts) else 1
+    if estimate.sigma_b2 > 0:
+        ratio = estimate.sigma_w2 / estimate.sigma_b2
+    else:
+        ratio = math.inf if estimate.sigma_w2 > 0 else 0.0
+    k_star = min(k_max, max(1.0, math.sqrt(ratio * (settings.cost_ratio or 1.0)))) if math.isfinite(ratio) else float(k_max)
+    if settings.cost_ratio is not None:
+        recommended = int(round(k_star))
+    elif not math.isfinite(ratio):
+        recommended = k_max
+    else:
+        recommended = min(k_max, max(1, math.ceil(ratio / settings.tolerance - 1e-12)))
+    return {
+        "prompts": estimate.prompts,
+        "responses": estimate.responses,
+        "effective_prompts": effective_prompts if effective_prompts is not None else estimate.prompts,
+        "implicit_responses_per_prompt": estimate.responses / effective_prompts if effective_prompts else None,
+        "sigma_b2": _finite(estimate.sigma_b2),
+        "sigma_w2": _finite(estimate.sigma_w2),
+        "rho": _finite(estimate.rho),
+        "sigma_b2_ci": [_finite(v) for v in intervals["sigma_b2"]],
+        "sigma_w2_ci": [_finite(v) for v in intervals["sigma_w2"]],
+        "rho_ci": [_finite(v) for v in intervals["rho"]],
+        "ci_level": settings.level,
+        "variance_ratio": _finite(ratio),
+        "tolerance": settings.tolerance,
+        "cost_ratio": settings.cost_ratio,
+        "k_star": _finite(k_star),
+        "recommended_k": recommended,
+        "k_max": k_max,
+        "k_table": [{"k": k, "relative_variance": _finite(relative_variance(ratio, k))} for k in range(1, k_max + 1)],
+    }
+
+
+def stats_from_members(prompt_ids: list[str], features: np.ndarray) -> PromptStats:
+    return PromptStats.from_features(features, np.asarray(prompt_ids))

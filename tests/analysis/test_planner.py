@@ -1,0 +1,54 @@
+import math
+
+import numpy as np
+
+from mrtcurate.analysis.planner import PlanSettings, plan
+from mrtcurate.analysis.variance import PromptStats, components
+
+SIGMA_B2, SIGMA_W2, DIM = 0.6, 2.4, 8
+
+
+def synthetic(rng, prompts=2000):
+    sizes = rng.integers(1, 9, size=prompts)  # unequal groups, singletons included
+    means = rng.normal(scale=math.sqrt(SIGMA_B2 / DIM), size=(prompts, DIM))
+    groups = np.repeat(np.arange(prompts), sizes)
+    features = means[groups] + rng.normal(scale=math.sqrt(SIGMA_W2 / DIM), size=(len(groups), DIM))
+    return PromptStats.from_features(features, groups)
+
+
+def test_estimates_within_ten_percent_at_2000_prompts():
+    estimate = components(synthetic(np.random.default_rng(0)))
+    assert abs(estimate.sigma_b2 - SIGMA_B2) / SIGMA_B2 < 0.10
+    assert abs(estimate.sigma_w2 - SIGMA_W2) / SIGMA_W2 < 0.10
+    assert abs(estimate.rho - SIGMA_B2 / (SIGMA_B2 + SIGMA_W2)) < 0.03
+
+
+def test_bootstrap_intervals_cover_the_truth_at_about_the_nominal_rate():
+    rng = np.random.default_rng(1)
+    draws, covered_b, covered_w = 60, 0, 0
+    for draw in range(draws):
+        result = plan(synthetic(rng, prompts=600), PlanSettings(bootstrap=150, seed=draw))
+        covered_b += result["sigma_b2_ci"][0] <= SIGMA_B2 <= result["sigma_b2_ci"][1]
+        covered_w += result["sigma_w2_ci"][0] <= SIGMA_W2 <= result["sigma_w2_ci"][1]
+    # Nominal 90%; with 60 draws the binomial spread is about +-4 points.
+    assert 0.78 <= covered_b / draws <= 0.99
+    assert 0.78 <= covered_w / draws <= 0.99
+
+
+def test_recommendation_and_table():
+    result = plan(synthetic(np.random.default_rng(2)), PlanSettings(bootstrap=20))
+    ratio = result["variance_ratio"]
+    assert 3.0 < ratio < 5.0  # sigma_w2 / sigma_b2 = 4
+    assert result["k_max"] == 8 and len(result["k_table"]) == 8
+    assert result["k_table"][0]["relative_variance"] == 1 + ratio
+    # Smallest K within 10% of V(inf) is ceil(ratio / 0.1) = 40+, capped by the 8 responses available.
+    assert result["recommended_k"] == 8
+    with_cost = plan(synthetic(np.random.default_rng(2)), PlanSettings(bootstrap=20, cost_ratio=4.0))
+    assert with_cost["recommended_k"] == min(8, round(math.sqrt(ratio * 4.0)))
+
+
+def test_identical_responses_recommend_one():
+    groups = np.repeat(np.arange(50), 4)
+    features = np.random.default_rng(3).normal(size=(50, 4))[groups]
+    result = plan(PromptStats.from_features(features, groups), PlanSettings(bootstrap=10))
+    assert result["sigma_w2"] == 0 and result["recommended_k"] == 1 and result["rho"] == 1.0
