@@ -11,6 +11,7 @@ import sys
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
 
 from mrtcurate import __version__
 from mrtcurate.errors import UserError
@@ -84,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="is K > 1 worth it, and which K: mrt plan --input PATTERN [ingest options] [--json]")
     _add_run_options(plan)
     plan.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    report = commands.add_parser("report", help="write DIR/report.html for a dataset written by mrt run")
+    report.add_argument("directory")
+    simulate = commands.add_parser("simulate", help="controlled simulations of the theory: variance or selection")
+    simulate.add_argument("experiment", choices=["variance", "selection"])
+    simulate.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    simulate.add_argument("--out", help="directory for the plot (default: none)")
+    simulate.add_argument("--trials", type=int, help="Monte-Carlo trials (default: 2000 for variance, 5 for selection)")
+    simulate.add_argument("--seed", type=int, default=0)
     demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")
     demo.add_argument("--dir", default="mrt-demo", help="where the sample and its curated output go")
     demo.add_argument("--embedder", default="minilm", help="embedder for the demo (default: minilm)")
@@ -91,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_options(args: argparse.Namespace) -> dict:
-    skip = {"command", "config", "quiet", "dir", "json"}
+    skip = {"command", "config", "quiet", "dir", "json", "directory", "experiment", "out", "trials"}
     return {name: value for name, value in vars(args).items() if name not in skip}
 
 
@@ -99,9 +108,47 @@ def _curate(config, beam_args: list[str], quiet: bool) -> None:
     from mrtcurate.pipeline.graph import run
     from mrtcurate.summary import print_summary
 
+    from mrtcurate.analysis.report import write_report
+
     with console.status("curating: read, dedup, embed, select, write", spinner="dots") if not quiet else nullcontext():
         outcome = run(config, beam_args)
+        report = write_report(outcome.output)
     print_summary(outcome, Console())
+    Console().print(f"report: {report}", highlight=False)
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from mrtcurate.analysis import plots, simulate
+
+    if args.experiment == "variance":
+        result = simulate.variance_grid(trials=args.trials or 2000, seed=args.seed)
+        draw = plots.variance_simulation
+    else:
+        result = simulate.selection_bias(trials=args.trials or 5, seed=args.seed)
+        draw = plots.selection_simulation
+    if args.out:
+        result["plot"] = str(draw(result, Path(args.out) / f"simulate_{args.experiment}.png"))
+    if args.json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"mrt simulate {args.experiment}", title_justify="left")
+    if args.experiment == "variance":
+        for column in ("P", "K", "P*K", "predicted", "observed"):
+            table.add_column(column, justify="right")
+        for row in result["grid"]:
+            table.add_row(str(row["P"]), str(row["K"]), str(row["budget"]), f"{row['predicted']:.5f}", f"{row['observed']:.5f}")
+        footer = f"max relative error {result['max_relative_error']:.2%} over {result['trials']} trials"
+    else:
+        for column in ("strategy", "grad cosine", "cosine of mean", "bias norm", "mode coverage"):
+            table.add_column(column, justify="right")
+        for name, metrics in result["strategies"].items():
+            table.add_row(name, *(f"{metrics[key]:.3f}" for key in ("grad_cosine", "mean_grad_cosine", "bias_norm", "mode_coverage")))
+        footer = f"mode probabilities {result['probabilities']}, reward prefers modes {result['preferred_modes']}"
+    out = Console()
+    out.print(table)
+    out.print(footer + (f"; plot: {result['plot']}" if "plot" in result else ""), highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(summary))
             else:
                 print_plan(summary, Console())
+        elif args.command == "report":
+            from mrtcurate.analysis.report import write_report
+
+            print(write_report(args.directory))
+        elif args.command == "simulate":
+            _simulate(args)
         elif args.command == "demo":
             from mrtcurate.demo import demo_config
 

@@ -55,3 +55,21 @@ def test_qd_options_reach_the_manifest(tmp_path):
     assert manifest["selection"] == {"selector": "qd", "k": 2, "diversity_only_prompts": 5, "note": manifest["selection"]["note"]}
     assert "diversity-only" in manifest["selection"]["note"]
     assert manifest["counts"]["prompts_before_merge"] == 5
+
+
+def test_plan_json_is_one_object_and_k_auto_uses_it(tmp_path, capsys):
+    rows = [{"q": f"question {i % 6}", "a": f"answer {i % 4} to question {i % 6} variant {i}", "f": [float(i % 6), float(i % 4)]} for i in range(60)]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    common = ["--input", str(data), "--prompt-field", "q", "--response-field", "a", "--embedder", "hashing"]
+    assert main(["-q", "plan", *common, "--json", "--feature-column", "f"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    for key in ("prompts", "responses", "effective_prompts", "sigma_b2", "sigma_w2", "rho", "sigma_b2_ci", "sigma_w2_ci", "recommended_k", "k_table"):
+        assert key in plan
+    assert plan["prompts"] == 6 and plan["responses"] == 60 and plan["k_max"] == 10
+    # Feature (i % 6, i % 4): the first coordinate is constant within a prompt, the second varies.
+    assert plan["sigma_w2"] > 0 and plan["sigma_b2"] > 0
+    assert main(["-q", "run", *common, "--feature-column", "f", "--k", "auto", "--output", str(tmp_path / "out")]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["selection"]["k"] == plan["recommended_k"] and manifest["selection"]["k_from"] == "planner recommended_k"
+    assert manifest["planner"]["recommended_k"] == plan["recommended_k"]
+    assert manifest["counts"]["selected"] == 6 * min(plan["recommended_k"], 10)

@@ -103,7 +103,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, di
         hot_above=config.hot_above,
         part_size=config.part_size,
     )
-    rows, selection_counts = read.members | "Select" >> SelectPerPrompt(settings, k)
+    rows, selection_counts, insights = read.members | "Select" >> SelectPerPrompt(settings, k)
 
     shards = rows | "WriteCurated" >> WriteParquetShards(
         directory,
@@ -135,7 +135,9 @@ def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, di
         | "SumCounts" >> beam.CombinePerKey(sum)
     )
     reasons = read.rejects | "ReasonOf" >> beam.Map(lambda reject: (reject.reason, 1)) | "SumReasons" >> beam.CombinePerKey(sum)
-    pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, counts, reasons, shards, reject_shards, planner, k)
+    pipeline | "Manifest" >> WriteManifest(
+        directory, config, inputs.files, counts, reasons, shards, reject_shards, planner, k, insights
+    )
 
 
 def _prompt_key(row: dict) -> str:

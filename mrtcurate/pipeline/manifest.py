@@ -83,16 +83,58 @@ def _check_accounting(totals: dict[str, int], shards: list[ShardInfo]) -> None:
         raise AccountingError(f"selected {totals['selected']} disagrees with candidates or shard rows")
 
 
+class NanMeans(beam.CombineFn):
+    """Mean of each position of fixed-length tuples, ignoring NaNs position by position."""
+
+    def __init__(self, width: int):
+        self.width = width
+
+    def create_accumulator(self):
+        return [0.0] * self.width, [0] * self.width
+
+    def add_input(self, accumulator, values):
+        sums, counts = accumulator
+        for position, value in enumerate(values):
+            if value == value:  # not NaN
+                sums[position] += value
+                counts[position] += 1
+        return sums, counts
+
+    def merge_accumulators(self, accumulators):
+        sums, counts = self.create_accumulator()
+        for other_sums, other_counts in accumulators:
+            sums = [a + b for a, b in zip(sums, other_sums)]
+            counts = [a + b for a, b in zip(counts, other_counts)]
+        return sums, counts
+
+    def extract_output(self, accumulator):
+        sums, counts = accumulator
+        return [total / count if count else None for total, count in zip(sums, counts)]
+
+
+def selection_quality(means: list) -> dict | None:
+    pool_quality, kept_quality, pool_diversity, kept_diversity = means
+    if pool_diversity is None:
+        return None
+    return {
+        "pool": {"quality": pool_quality, "diversity": pool_diversity},
+        "selected": {"quality": kept_quality, "diversity": kept_diversity},
+        "definition": "means over prompts: quality = reward min-max scaled within the pool; diversity = mean pairwise cosine distance (pool: up to 256 members)",
+    }
+
+
 class _WriteManifest(beam.DoFn):
     def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...]):
         self.directory = directory
         self.config = config
         self.inputs = inputs
 
-    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k):
+    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples):
         manifest = build_manifest(
             self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None, k
         )
+        manifest["selection_quality"] = selection_quality(quality_means)
+        manifest["examples"] = [example for _, example in examples]
         with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
             sink.write(json.dumps(manifest, indent=2).encode("utf-8"))
         yield manifest
@@ -101,7 +143,7 @@ class _WriteManifest(beam.DoFn):
 class WriteManifest(beam.PTransform):
     """Runs once, after every shard is written (its side inputs make it wait for them)."""
 
-    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], counts, reasons, shards, reject_shards, planner, k):
+    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], counts, reasons, shards, reject_shards, planner, k, insights):
         super().__init__()
         self.directory = directory
         self.config = config
@@ -114,12 +156,26 @@ class WriteManifest(beam.PTransform):
             beam.pvalue.AsList(planner),
             beam.pvalue.AsSingleton(k),
         )
+        self.insights = insights
 
     def expand(self, pipeline):
+        quality = (
+            self.insights
+            | "QualityOnly" >> beam.Filter(lambda item: item[0] == "quality")
+            | "QualityValues" >> beam.Map(lambda item: item[1])
+            | "QualityMeans" >> beam.CombineGlobally(NanMeans(4))
+        )
+        examples = (
+            self.insights
+            | "ExamplesOnly" >> beam.Filter(lambda item: item[0] == "example")
+            | "ExampleValues" >> beam.Map(lambda item: item[1])
+            | "FirstExamples" >> beam.combiners.Top.Smallest(5, key=lambda keyed: keyed[0])
+        )
+        side_inputs = (*self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples))
         return (
             pipeline
             | "Once" >> beam.Create([None])
-            | "Write" >> beam.ParDo(_WriteManifest(self.directory, self.config, self.inputs), *self.side_inputs)
+            | "Write" >> beam.ParDo(_WriteManifest(self.directory, self.config, self.inputs), *side_inputs)
         )
 
 

@@ -22,6 +22,9 @@ from mrtcurate.schemas import Candidate
 
 COUNTS = "counts"
 PARTIAL = "partial"
+INSIGHTS = "insights"
+_EXAMPLE_PROMPTS = 5  # prompts (smallest id hash) on which the report shows what every selector keeps
+_DIVERSITY_SAMPLE = 256
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class _Selecting(beam.DoFn):
         selection = selectors.select(self.select_k, pool, k, self.settings.seed)
         by_id = {c.response_id: c for c in candidates}
         yield from self._rows(pool, selection, by_id, pool_size)
+        yield from self._insights(pool, selection, by_id, k)
         self.selected.inc(len(selection.indices))
         diversity_only = self.settings.selector == "qd" and len(pool) > k and not pool.has_rewards
         for name, value in (
@@ -80,6 +84,17 @@ class _Selecting(beam.DoFn):
             ("diversity_only_prompts", int(diversity_only)),
         ):
             yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
+
+    def _insights(self, pool: selectors.Pool, selection: selectors.Selection, by_id: dict[str, Candidate], k: int):
+        """Quality and diversity of the pool and of the kept set."""
+        if pool.embeddings is None:
+            return
+        quality = selectors.minmax_quality(pool.rewards)
+        sample = np.argsort([stable_hash("diversity", rid) for rid in pool.response_ids])[:_DIVERSITY_SAMPLE]
+        yield beam.pvalue.TaggedOutput(INSIGHTS, ("quality", (
+            _nan_mean(quality), _nan_mean(quality[selection.indices]),
+            _mean_distance(pool.embeddings[sample]), _mean_distance(pool.embeddings[selection.indices]),
+        )))
 
     def _rows(self, pool, selection, by_id: dict[str, Candidate], pool_size: int):
         quality = selectors.minmax_quality(pool.rewards)
@@ -128,6 +143,27 @@ class _SelectPoolOrPart(_Selecting):
         yield beam.pvalue.TaggedOutput(PARTIAL, (prompt_id, (len(pool), near_merged, kept)))
 
 
+class _EveryChoice(_Selecting):
+    """What each selector would keep on one prompt's (near-dup collapsed) pool."""
+
+    def process(self, group, k):
+        prompt_id, members = group
+        pool, candidates, _ = _pool(prompt_id, list(members))
+        pool, _ = self.collapse(pool)
+        by_id = {c.response_id: c for c in candidates}
+        choices = {}
+        for name in selectors.SELECTOR_NAMES:
+            if (name == "topk" and not pool.has_rewards) or (name == "qd" and pool.embeddings is None):
+                continue
+            chosen = selectors.select(selectors.build_selector(name, self.settings.qd), pool, k, self.settings.seed)
+            choices[name] = [
+                {"completion": by_id[pool.response_ids[i]].completion, "reward": _finite_or_none(pool.rewards[i])}
+                for i in chosen.indices
+            ]
+        example = {"prompt": candidates[0].prompt, "pool_size": len(pool), "choices": choices}
+        yield beam.pvalue.TaggedOutput(INSIGHTS, ("example", (stable_hash("example", prompt_id), example)))
+
+
 class _SelectFromParts(_Selecting):
     def process(self, group, k):
         prompt_id, partials = group
@@ -144,6 +180,17 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def _nan_mean(values: np.ndarray) -> float:
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _mean_distance(embeddings: np.ndarray) -> float:
+    if len(embeddings) < 2:
+        return float("nan")
+    cosines = embeddings @ embeddings.T
+    return float(1.0 - cosines[np.triu_indices(len(embeddings), 1)].mean())
+
+
 def _assign_part(keyed_member, hot_sizes: dict[str, int], part_size: int):
     prompt_id, member = keyed_member
     size = hot_sizes.get(prompt_id)
@@ -152,7 +199,7 @@ def _assign_part(keyed_member, hot_sizes: dict[str, int], part_size: int):
 
 
 class SelectPerPrompt(beam.PTransform):
-    """(candidate, embedding or None) in; (curated rows, per-prompt counts) out. K arrives as a
+    """(candidate, embedding or None) in; (curated rows, per-prompt counts, report insights) out. K arrives as a
     one-element PCollection, so that `--k auto` can take it from the planner in the same job."""
 
     def __init__(self, settings: SelectionSettings, k):
@@ -162,22 +209,35 @@ class SelectPerPrompt(beam.PTransform):
 
     def expand(self, members):
         keyed = members | "KeyByPrompt" >> beam.Map(lambda member: (member[0].prompt_id, member))
+        sizes = keyed | "PoolSizes" >> beam.combiners.Count.PerKey()
         hot_sizes = beam.pvalue.AsDict(
+            sizes | "HotPools" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] > limit, self.settings.hot_above)
+        )
+        example_ids = beam.pvalue.AsSingleton(
+            sizes
+            | "NotHot" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] <= limit, self.settings.hot_above)
+            | "ExampleKey" >> beam.Map(lambda prompt_size: (stable_hash("example", prompt_size[0]), prompt_size[0]))
+            | "FirstPrompts" >> beam.combiners.Top.Smallest(_EXAMPLE_PROMPTS)
+            | "IdSet" >> beam.Map(lambda keyed_ids: {prompt_id for _, prompt_id in keyed_ids})
+        )
+        examples = (
             keyed
-            | "PoolSizes" >> beam.combiners.Count.PerKey()
-            | "HotPools" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] > limit, self.settings.hot_above)
+            | "ExampleMembers" >> beam.Filter(lambda member, ids: member[0] in ids, example_ids)
+            | "GroupExample" >> beam.GroupByKey()
+            | "EveryChoice" >> beam.ParDo(_EveryChoice(self.settings), self.k).with_outputs(INSIGHTS)
         )
         first = (
             keyed
             | "AssignPart" >> beam.Map(_assign_part, hot_sizes, self.settings.part_size)
             | "GroupPool" >> beam.GroupByKey()
-            | "SelectK" >> beam.ParDo(_SelectPoolOrPart(self.settings), hot_sizes, self.k).with_outputs(COUNTS, PARTIAL, main="rows")
+            | "SelectK" >> beam.ParDo(_SelectPoolOrPart(self.settings), hot_sizes, self.k).with_outputs(COUNTS, PARTIAL, INSIGHTS, main="rows")
         )
         second = (
             first[PARTIAL]
             | "GroupParts" >> beam.GroupByKey()
-            | "SelectFromParts" >> beam.ParDo(_SelectFromParts(self.settings), self.k).with_outputs(COUNTS, main="rows")
+            | "SelectFromParts" >> beam.ParDo(_SelectFromParts(self.settings), self.k).with_outputs(COUNTS, INSIGHTS, main="rows")
         )
         rows = (first.rows, second.rows) | "AllRows" >> beam.Flatten()
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()
-        return rows, counts
+        insights = (first[INSIGHTS], second[INSIGHTS], examples[INSIGHTS]) | "AllInsights" >> beam.Flatten()
+        return rows, counts, insights

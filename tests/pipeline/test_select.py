@@ -34,7 +34,7 @@ def run_select(items, k=6, **overrides):
     settings = SelectionSettings(**{"selector": "random", "seed": 3, "weighting": "prompt", "near_dup": None, "with_messages": False, **overrides})
     with tempfile.TemporaryDirectory() as scratch:
         with beam.Pipeline() as pipeline:
-            rows, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, pipeline | "K" >> beam.Create([k]))
+            rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, pipeline | "K" >> beam.Create([k]))
             collect_to(rows, Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))
 

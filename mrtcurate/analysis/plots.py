@@ -1,0 +1,91 @@
+"""Matplotlib figures (Agg backend, files only) for simulations and the run report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _save(figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def variance_simulation(result: dict, path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(6.5, 4.5))
+    by_prompts: dict[int, list] = {}
+    for row in result["grid"]:
+        by_prompts.setdefault(row["P"], []).append(row)
+    for prompts, rows in sorted(by_prompts.items()):
+        rows = sorted(rows, key=lambda row: row["K"])
+        line = axes.plot([r["K"] for r in rows], [r["predicted"] for r in rows], "-", label=f"P={prompts} predicted")[0]
+        axes.plot([r["K"] for r in rows], [r["observed"] for r in rows], "o", color=line.get_color(), label=f"P={prompts} observed")
+    axes.set(xscale="log", yscale="log", xlabel="K (responses per prompt)", ylabel="variance of the mean gradient (trace)")
+    axes.set_title(f"Monte-Carlo vs sigma_b²/P + sigma_w²/(PK); max rel. error {result['max_relative_error']:.1%}")
+    axes.legend(fontsize=7, ncol=2)
+    return _save(figure, path)
+
+
+def selection_simulation(result: dict, path: Path) -> Path:
+    names = list(result["strategies"])
+    metrics = ("grad_cosine", "bias_norm", "mode_coverage")
+    figure, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    for axis, metric in zip(axes, metrics):
+        values = [result["strategies"][name][metric] for name in names]
+        axis.bar(names, values, color=["tab:blue", "tab:red", "tab:green"][: len(names)])
+        axis.axhline(0, color="black", linewidth=0.8)
+        axis.set_title(metric.replace("_", " "))
+    figure.suptitle(f"K={result['k']} of N={result['pool_size']}; the reward prefers the rarest modes {result['preferred_modes']}")
+    return _save(figure, path)
+
+
+def bar_chart(labels: list[str], values: list[float], title: str, path: Path, xlabel: str = "") -> Path:
+    figure, axes = plt.subplots(figsize=(6.5, max(2.5, 0.35 * len(labels) + 1)))
+    axes.barh(labels, values, color="tab:red")
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.invert_yaxis()
+    return _save(figure, path)
+
+
+def histogram(values: list[int], title: str, xlabel: str, path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(6.5, 3.5))
+    axes.hist(values, bins=min(50, max(5, len(set(values)))), color="tab:blue")
+    axes.set(title=title, xlabel=xlabel, ylabel="prompts")
+    return _save(figure, path)
+
+
+def planner_curve(plan: dict, selected_k, path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(6.5, 4))
+    ks = [row["k"] for row in plan["k_table"]]
+    values = [row["relative_variance"] for row in plan["k_table"]]
+    axes.plot(ks, values, "o-", label="V(K)/V(inf), point estimate")
+    low_b, high_b = plan["sigma_b2_ci"]
+    low_w, high_w = plan["sigma_w2_ci"]
+    if None not in (low_b, high_b, low_w, high_w) and low_b > 0:
+        # The ratio's band from the components' interval ends: widest plausible range, not a joint interval.
+        axes.fill_between(ks, [1 + (low_w / high_b) / k for k in ks], [1 + (high_w / low_b) / k for k in ks], alpha=0.25, label=f"{plan['ci_level']:.0%} interval band")
+    axes.axvline(plan["recommended_k"], color="tab:green", linestyle="--", label=f"recommended K = {plan['recommended_k']}")
+    if isinstance(selected_k, int):
+        axes.axvline(selected_k, color="tab:gray", linestyle=":", label=f"K used = {selected_k}")
+    axes.axhline(1 + plan["tolerance"], color="tab:red", linewidth=0.8, label=f"tolerance {plan['tolerance']:.0%}")
+    axes.set(xlabel="K (responses per prompt)", ylabel="V(K) / V(inf) at fixed P")
+    axes.set_title(f"rho = {plan['rho']:.3f}" if plan["rho"] is not None else "planner")
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def quality_diversity(points: dict[str, tuple[float, float]], title: str, path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(6, 4.2))
+    for label, (diversity, quality) in points.items():
+        axes.plot(diversity, quality, "o", markersize=9, label=label)
+    axes.set(xlabel="mean pairwise cosine distance (diversity)", ylabel="mean quality", title=title)
+    axes.legend(fontsize=8)
+    return _save(figure, path)

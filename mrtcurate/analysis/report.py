@@ -1,0 +1,118 @@
+"""`mrt report DIR`: a self-contained report.html (images embedded) with the PNGs beside it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from mrtcurate.analysis import plots
+from mrtcurate.pipeline.manifest import read_manifest
+
+REPORT_NAME = "report.html"
+
+
+def _pool_sizes(directory: str, manifest: dict) -> list[int]:
+    sizes: dict[str, int] = {}
+    for shard in manifest["shards"]:
+        with FileSystems.open(FileSystems.join(directory, shard["path"])) as source:
+            table = pq.read_table(source, columns=["prompt_id", "pool_size"])
+        sizes.update(zip(table.column("prompt_id").to_pylist(), table.column("pool_size").to_pylist()))
+    return list(sizes.values())
+
+
+def _image(path: Path) -> str:
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}">'
+
+
+def _table(rows: list[tuple], header: tuple) -> str:
+    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _figures(directory: str, manifest: dict, workdir: Path) -> dict[str, Path]:
+    figures = {}
+    if manifest["rejected_by_reason"]:
+        reasons = manifest["rejected_by_reason"]
+        figures["rejects"] = plots.bar_chart(list(reasons), list(reasons.values()), "Rejected records by reason", workdir / "rejects.png", "records")
+    sizes = _pool_sizes(directory, manifest)
+    if sizes:
+        figures["pool_sizes"] = plots.histogram(sizes, "Candidates per prompt after dedup", "candidates (pool size)", workdir / "pool_sizes.png")
+    if manifest.get("planner") and manifest["planner"]["k_table"]:
+        figures["planner"] = plots.planner_curve(manifest["planner"], manifest["selection"]["k"], workdir / "planner.png")
+    quality = manifest.get("selection_quality")
+    if quality:
+        points = {
+            "all candidates (pool)": (quality["pool"]["diversity"], quality["pool"]["quality"] or 0.0),
+            f"kept by {manifest['selection']['selector']}": (quality["selected"]["diversity"], quality["selected"]["quality"] or 0.0),
+        }
+        figures["quality_diversity"] = plots.quality_diversity(points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png")
+    return figures
+
+
+def _examples_html(examples: list[dict]) -> str:
+    parts = []
+    for example in examples:
+        parts.append(f"<h3>{html.escape(example['prompt'][:300])}</h3><p>{example['pool_size']} candidates</p>")
+        for name, kept in example["choices"].items():
+            rows = [(rank, item["reward"] if item["reward"] is not None else "", item["completion"][:400]) for rank, item in enumerate(kept)]
+            parts.append(f"<h4>{html.escape(name)}</h4>" + _table(rows, ("rank", "reward", "completion")))
+    return "".join(parts)
+
+
+def write_report(directory: str) -> str:
+    """Writes DIR/report.html and DIR/*.png; returns the report's path."""
+    manifest = read_manifest(directory)
+    counts = manifest["counts"]
+    with tempfile.TemporaryDirectory(prefix="mrt-report-") as scratch:
+        figures = _figures(directory, manifest, Path(scratch))
+        identity = counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
+        planner = manifest.get("planner")
+        sections = [
+            "<h1>mrtcurate run report</h1>",
+            f"<p>{html.escape(manifest['created_at'])}, mrtcurate {html.escape(manifest['mrtcurate_version'])}, "
+            f"selector <b>{html.escape(manifest['selection']['selector'])}</b>, K = {manifest['selection']['k']}</p>",
+            "<h2>Counts</h2>",
+            _table(sorted(counts.items()), ("count", "value")),
+            f"<p>input_records {counts['input_records']:,} = rejected {counts['rejected']:,} + duplicates_merged "
+            f"{counts['duplicates_merged']:,} + candidates {counts['candidates']:,}: "
+            f"<b>{'holds' if identity == counts['input_records'] else 'VIOLATED'}</b></p>",
+        ]
+        if "rejects" in figures:
+            sections += ["<h2>Rejects</h2>", _image(figures["rejects"])]
+        if "pool_sizes" in figures:
+            sections += ["<h2>Responses per prompt</h2>", _image(figures["pool_sizes"])]
+        if planner:
+            sections += [
+                "<h2>Is K &gt; 1 worth it?</h2>",
+                f"<p>sigma_b² = {planner['sigma_b2']}, sigma_w² = {planner['sigma_w2']}, rho = {planner['rho']}; "
+                f"{planner['prompts']:,} prompts ({planner['effective_prompts']:,} effective), recommended K = "
+                f"<b>{planner['recommended_k']}</b>.</p>",
+                _image(figures["planner"]) if "planner" in figures else "",
+            ]
+        if "quality_diversity" in figures:
+            sections += ["<h2>Quality and diversity of the kept set</h2>", _image(figures["quality_diversity"])]
+        if manifest.get("examples"):
+            sections += ["<h2>What each selector keeps, on a few prompts</h2>", _examples_html(manifest["examples"])]
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>mrtcurate report</title><style>"
+            "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+            "text-align:left;vertical-align:top;font-size:0.9em}img{max-width:100%}</style></head><body>"
+            + "".join(sections)
+            + "</body></html>"
+        )
+        for path in figures.values():
+            with FileSystems.create(FileSystems.join(directory, path.name)) as sink:
+                sink.write(path.read_bytes())
+    target = FileSystems.join(directory, REPORT_NAME)
+    with FileSystems.create(target) as sink:
+        sink.write(page.encode("utf-8"))
+    return target
+
