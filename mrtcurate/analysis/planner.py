@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from mrtcurate.analysis.variance import PromptStats, bootstrap_intervals, components
 
 
@@ -67,6 +65,3 @@ def plan(stats: PromptStats, settings: PlanSettings = PlanSettings(), effective_
         "k_table": [{"k": k, "relative_variance": _finite(relative_variance(ratio, k))} for k in range(1, k_max + 1)],
     }
 
-
-def stats_from_members(prompt_ids: list[str], features: np.ndarray) -> PromptStats:
-    return PromptStats.from_features(features, np.asarray(prompt_ids))

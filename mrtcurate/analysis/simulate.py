@@ -72,12 +72,12 @@ def selection_bias(
             weights = selection.draws / selection.draws.sum()
             p_hat = np.bincount(answers[selection.indices], weights=weights, minlength=len(p))
             estimate = p_hat - q
-            cosines.append(float(estimate @ true_gradient / (np.linalg.norm(estimate) * np.linalg.norm(true_gradient) + 1e-12)))
+            cosines.append(_cosine(estimate, true_gradient))
             coverage.append(len(set(answers[selection.indices])) / len(p))
             empirical.append(p_hat)
         results[name] = {
             "grad_cosine": float(np.mean(cosines)),
-            "mean_grad_cosine": float(_cosine(np.mean(empirical, axis=0) - q, true_gradient)),
+            "mean_grad_cosine": _cosine(np.mean(empirical, axis=0) - q, true_gradient),
             "bias_norm": float(np.linalg.norm(np.mean(empirical, axis=0) - p)),
             "mode_coverage": float(np.mean(coverage)),
         }

@@ -72,8 +72,9 @@ class _Selecting(beam.DoFn):
         """Select K of the pool; yield its rows and its counts."""
         selection = selectors.select(self.select_k, pool, k, self.settings.seed)
         by_id = {c.response_id: c for c in candidates}
-        yield from self._rows(pool, selection, by_id, pool_size)
-        yield from self._insights(pool, selection, by_id, k)
+        quality = selectors.minmax_quality(pool.rewards)
+        yield from self._rows(pool, selection, by_id, pool_size, quality)
+        yield from self._insights(pool, selection, quality)
         self.selected.inc(len(selection.indices))
         diversity_only = self.settings.selector == "qd" and len(pool) > k and not pool.has_rewards
         for name, value in (
@@ -85,19 +86,17 @@ class _Selecting(beam.DoFn):
         ):
             yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
 
-    def _insights(self, pool: selectors.Pool, selection: selectors.Selection, by_id: dict[str, Candidate], k: int):
+    def _insights(self, pool: selectors.Pool, selection: selectors.Selection, quality: np.ndarray):
         """Quality and diversity of the pool and of the kept set."""
         if pool.embeddings is None:
             return
-        quality = selectors.minmax_quality(pool.rewards)
         sample = np.argsort([stable_hash("diversity", rid) for rid in pool.response_ids])[:_DIVERSITY_SAMPLE]
         yield beam.pvalue.TaggedOutput(INSIGHTS, ("quality", (
             _nan_mean(quality), _nan_mean(quality[selection.indices]),
             _mean_distance(pool.embeddings[sample]), _mean_distance(pool.embeddings[selection.indices]),
         )))
 
-    def _rows(self, pool, selection, by_id: dict[str, Candidate], pool_size: int):
-        quality = selectors.minmax_quality(pool.rewards)
+    def _rows(self, pool, selection, by_id: dict[str, Candidate], pool_size: int, quality: np.ndarray):
         total_draws = selection.draws.sum()
         for rank, index in enumerate(selection.indices):
             candidate = by_id[pool.response_ids[index]]

@@ -11,7 +11,7 @@ from mrtcurate.embedders import HashingEmbedder
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline.select import SelectionSettings, SelectPerPrompt
 from mrtcurate.schemas import Candidate
-from mrtcurate.selectors import Pool, QDSettings
+from mrtcurate.selectors import Pool
 from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, pool_quality
 from mrtcurate.selectors.similarity import dense_similarity
 from tests.helpers import collect_to, collected
