@@ -75,6 +75,13 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     add("--redundancy-threshold", type=float, help="planner: prompt cosine that counts as the same prompt (default: 0.95)")
 
 
+def run_parser() -> argparse.ArgumentParser:
+    """The options of `mrt run` alone (the flex template launcher maps its parameters onto these)."""
+    parser = argparse.ArgumentParser(prog="mrt run", add_help=False)
+    _add_run_options(parser)
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrt", description="Curate prompt-response corpora into multi-response fine-tuning sets.")
     parser.add_argument("--version", action="version", version=f"mrtcurate {__version__}")
