@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
     )
     logging.getLogger("mrtcurate").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    # Beam warns at import about optional GCP clients that local runs never use.
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
     try:
         from mrtcurate.schemas import build_config, load_yaml
 
