@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="is K > 1 worth it, and which K: mrt plan --input PATTERN [ingest options] [--json]")
     _add_run_options(plan)
     plan.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    refresh = commands.add_parser("refresh", help="publish a new snapshot under ROOT if inputs or config changed")
+    refresh.add_argument("--root", required=True, help="ROOT holding snapshots/, LATEST and cache/ (local or gs://)")
+    refresh.add_argument("--config", required=True, help="the run's YAML config (its output is ignored)")
+    refresh.add_argument("--keep", type=int, help="after publishing, keep only the newest N snapshots")
     report = commands.add_parser("report", help="write DIR/report.html for a dataset written by mrt run")
     report.add_argument("directory")
     simulate = commands.add_parser("simulate", help="controlled simulations of the theory: variance or selection")
@@ -122,6 +126,22 @@ def _curate(config, beam_args: list[str], quiet: bool) -> None:
         report = write_report(outcome.output)
     print_summary(outcome, Console())
     Console().print(f"report: {report}", highlight=False)
+
+
+def _refresh(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from mrtcurate.pipeline.refresh import refresh
+    from mrtcurate.schemas import build_config, load_yaml
+    from mrtcurate.summary import print_summary
+
+    config = build_config({**load_yaml(args.config), "output": None}, {})
+    with console.status("refreshing", spinner="dots") if not args.quiet else nullcontext():
+        outcome = refresh(args.root, config, beam_args, args.keep)
+    out = Console()
+    if outcome.run is None:
+        out.print(f"unchanged: inputs and config match LATEST (fingerprint {outcome.fingerprint}); nothing to do", highlight=False)
+        return
+    print_summary(outcome.run, out)
+    out.print(f"published {outcome.snapshot}; LATEST updated" + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else ""), highlight=False)
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -191,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(summary))
             else:
                 print_plan(summary, Console())
+        elif args.command == "refresh":
+            _refresh(args, beam_args)
         elif args.command == "report":
             from mrtcurate.analysis.report import write_report
 

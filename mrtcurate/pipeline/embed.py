@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from mrtcurate.embedders import Embedder, load_embedder
+from mrtcurate.pipeline.write import WriteParquetShards
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +80,91 @@ def _fan_out(keyed_vector):
         yield candidate, vector
 
 
-class EmbedResponses(beam.PTransform):
-    """Candidates in, (candidate, embedding) out. Candidates that share a response text share one encode."""
+@dataclass(frozen=True)
+class EmbeddingCache:
+    """Content-addressed vectors from earlier runs (`files`: Parquet with response_id and vector for
+    one embedder), and where this run writes the vectors it computes (`new_dir`)."""
 
-    def __init__(self, embedder_spec: str, batch_size: int):
+    files: tuple[str, ...]
+    new_dir: str
+
+
+CACHE_SCHEMA = pa.schema([pa.field("response_id", pa.string(), nullable=False), pa.field("vector", pa.list_(pa.float32()), nullable=False)])
+
+
+def _read_cache_file(path: str):
+    with FileSystems.open(path) as source:
+        table = pq.read_table(source)
+    for response_id, vector in zip(table.column("response_id").to_pylist(), table.column("vector").to_numpy(zero_copy_only=False)):
+        yield response_id, np.asarray(vector, dtype=np.float32)
+
+
+class _SplitByCache(beam.DoFn):
+    """After the join: texts with a cached vector skip the model; the rest go on to be embedded."""
+
+    NEEDED = "needed"
+
+    def __init__(self):
+        self.embedded = Metrics.counter("mrtcurate", "embedded")
+        self.cache_hits = Metrics.counter("mrtcurate", "cache_hits")
+
+    def process(self, joined):
+        _, groups = joined
+        sharing = tuple(candidate for group in groups["candidates"] for candidate in group)
+        if not sharing:
+            return
+        cached = list(groups["cached"])
+        if cached:
+            self.cache_hits.inc()
+            yield sharing, cached[0]
+        else:
+            self.embedded.inc()
+            yield beam.pvalue.TaggedOutput(self.NEEDED, (sharing, sharing[0].completion))
+
+
+class EmbedResponses(beam.PTransform):
+    """Candidates in, (candidate, embedding) out. Candidates that share a response text share one encode;
+    with a cache, texts embedded by an earlier run are joined in (CoGroupByKey) instead of re-encoded,
+    and the new vectors are written to the cache's `new_dir`."""
+
+    def __init__(self, embedder_spec: str, batch_size: int, cache: EmbeddingCache | None = None):
         super().__init__()
         self.embedder_spec = embedder_spec
         self.batch_size = batch_size
+        self.cache = cache
 
     def expand(self, candidates):
-        return (
+        grouped = (
             candidates
             | "KeyByResponse" >> beam.Map(lambda c: (c.response_id, c))
             | "GroupSameText" >> beam.GroupByKey()
-            | "OneTextEach" >> beam.ParDo(_OneTextEach())
-            | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size)
-            | "FanOut" >> beam.FlatMap(_fan_out)
         )
+        if self.cache is None:
+            return (
+                grouped
+                | "OneTextEach" >> beam.ParDo(_OneTextEach())
+                | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size)
+                | "FanOut" >> beam.FlatMap(_fan_out)
+            )
+        cached = (
+            candidates.pipeline
+            | "CacheFiles" >> beam.Create(self.cache.files)
+            | "ReadCache" >> beam.FlatMap(_read_cache_file)
+        )
+        split = (
+            {"candidates": grouped | "Texts" >> beam.MapTuple(lambda rid, group: (rid, list(group))), "cached": cached}
+            | "JoinCache" >> beam.CoGroupByKey()
+            | "SplitByCache" >> beam.ParDo(_SplitByCache()).with_outputs(_SplitByCache.NEEDED, main="hits")
+        )
+        encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size)
+        _ = (
+            encoded
+            | "CacheRows" >> beam.MapTuple(lambda sharing, vector: {"response_id": sharing[0].response_id, "vector": vector.tolist()})
+            | "WriteCache"
+            >> WriteParquetShards(self.cache.new_dir, "vectors", "part", CACHE_SCHEMA, shard_key=_cache_key, sort_key=_cache_key, shards=None)
+        )
+        return (split.hits, encoded) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out)
+
+
+def _cache_key(row: dict) -> str:
+    return row["response_id"]

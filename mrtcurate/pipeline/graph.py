@@ -21,12 +21,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from mrtcurate.analysis.planner import PlanSettings
 from mrtcurate.errors import UserError
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
-from mrtcurate.pipeline.embed import EmbedResponses
+from mrtcurate.pipeline.embed import EmbeddingCache, EmbedResponses
 from mrtcurate.pipeline.manifest import WriteManifest, read_manifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.preflight import ResolvedInputs, check_output, resolve_inputs
-from mrtcurate.pipeline.publish import discard, publish, staging_dir
+from mrtcurate.pipeline.publish import clear_in_place, discard, publish, staging_dir
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.select import SelectionSettings, SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
@@ -55,7 +55,9 @@ class _Members:
     counts: list
 
 
-def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs) -> _Members:
+def read_and_embed(
+    pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, cache: EmbeddingCache | None = None
+) -> _Members:
     """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, embed."""
     candidates, rejects = pipeline | "Read" >> ReadCorpus(inputs.files, inputs.mapping, config.max_chars)
     keyed, counts = candidates, []
@@ -66,7 +68,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         counts.append(merge_counts)
     unique = keyed | "MergeExactDuplicates" >> MergeExactDuplicates()
     if needs_embeddings(config):
-        members = unique | "Embed" >> EmbedResponses(config.embedder, config.batch_size)
+        members = unique | "Embed" >> EmbedResponses(config.embedder, config.batch_size, cache)
     else:
         members = unique | "NoEmbeddings" >> beam.Map(lambda candidate: (candidate, None))
     return _Members(candidates, rejects, unique, members, counts)
@@ -77,8 +79,10 @@ def plan_variance(members: beam.PCollection, config: RunConfig) -> beam.PCollect
     return members | "Planner" >> PlanVariance(config.embedder, config.batch_size, settings, config.redundancy_threshold)
 
 
-def build(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, directory: str) -> None:
-    read = read_and_embed(pipeline, config, inputs)
+def build(
+    pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, directory: str, cache: EmbeddingCache | None = None
+) -> None:
+    read = read_and_embed(pipeline, config, inputs, cache)
     planner = plan_variance(read.members, config) if config.plan else pipeline | "NoPlanner" >> beam.Create([])
     if config.k == "auto":
         k = planner | "RecommendedK" >> beam.Map(lambda summary: summary["recommended_k"])
@@ -156,17 +160,24 @@ def _reject_order(row: dict) -> tuple:
     return row["source_file"], row["source_row"] if row["source_row"] is not None else -1, row["reason"], row["detail"], row["record"]
 
 
-def run(config: RunConfig, beam_args: list[str] | None = None) -> RunOutcome:
+def run(
+    config: RunConfig,
+    beam_args: list[str] | None = None,
+    cache: EmbeddingCache | None = None,
+    inputs: ResolvedInputs | None = None,
+) -> RunOutcome:
     """Validate, run the job, publish. Raises UserError for bad input or config before any work starts."""
     if not config.output:
         raise UserError("--output is required")
     check_output(config.output, config.overwrite)
-    inputs = resolve_inputs(config)
+    inputs = inputs or resolve_inputs(config)
     directory = staging_dir(config.output)
+    if directory == config.output and config.overwrite:
+        clear_in_place(config.output)
     options = PipelineOptions(beam_args or [])
     try:
         pipeline = beam.Pipeline(options=options)
-        build(pipeline, config, inputs, directory)
+        build(pipeline, config, inputs, directory, cache)
         result = pipeline.run()
         result.wait_until_finish()
         manifest = read_manifest(directory)

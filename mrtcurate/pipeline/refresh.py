@@ -1,0 +1,118 @@
+"""`mrt refresh`: scheduled curation as versioned snapshots.
+
+    ROOT/snapshots/<UTC timestamp>-<input fingerprint>/   complete datasets, each published by rename
+    ROOT/LATEST                                           {"snapshot": ..., "fingerprint": ...}, replaced atomically
+    ROOT/cache/embeddings/<embedder key>/*.parquet        response_id -> vector, only ever added by rename
+
+Order of a refresh: publish the snapshot (and its report), move the new cache files in, then replace LATEST. A kill at
+any point leaves LATEST on a complete snapshot and the cache made of complete files; the next refresh
+redoes what was lost. One refresh at a time per ROOT (schedule them, do not overlap them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from apache_beam.io.filesystems import FileSystems
+
+from mrtcurate.analysis.report import write_report
+from mrtcurate.embedders import embedder_identity
+from mrtcurate.ids import stable_id
+from mrtcurate.pipeline.embed import EmbeddingCache
+from mrtcurate.pipeline.graph import RunOutcome, run
+from mrtcurate.pipeline.preflight import ResolvedInputs, resolve_inputs
+from mrtcurate.pipeline.publish import is_local
+from mrtcurate.schemas import RunConfig
+
+LATEST = "LATEST"
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    snapshot: str | None  # None: nothing changed
+    fingerprint: str
+    run: RunOutcome | None
+    pruned: tuple[str, ...] = ()
+
+
+def fingerprint(config: RunConfig, inputs: ResolvedInputs) -> str:
+    listing = sorted((file.path, file.checksum) for file in inputs.files)
+    return hashlib.sha256(json.dumps([config.config_hash(), listing]).encode()).hexdigest()[:12]
+
+
+def read_latest(root: str) -> dict | None:
+    path = FileSystems.join(root, LATEST)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as source:
+        return json.loads(source.read())
+
+
+def _write_atomically(path: str, payload: bytes) -> None:
+    """Locally a rename over the old file (atomic on POSIX); on object stores a copy over the old
+    object, which readers see whole or not at all."""
+    temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with FileSystems.create(temporary) as sink:
+        sink.write(payload)
+    FileSystems.rename([temporary], [path])
+
+
+def _cache_dir(root: str, config: RunConfig) -> str:
+    return FileSystems.join(root, "cache", "embeddings", stable_id(embedder_identity(config.embedder)))
+
+
+def _list(pattern: str) -> list[str]:
+    return sorted(metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list)
+
+
+def _snapshots(root: str) -> list[str]:
+    names = {path[len(FileSystems.join(root, "snapshots")) + 1 :].split("/")[0] for path in _list(FileSystems.join(root, "snapshots", "*", "manifest.json"))}
+    return sorted(name for name in names if not name.startswith("."))
+
+
+def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, keep: int | None = None) -> RefreshOutcome:
+    inputs = resolve_inputs(config)
+    current = fingerprint(config, inputs)
+    latest = read_latest(root)
+    if latest and latest.get("fingerprint") == current:
+        return RefreshOutcome(None, current, None)
+
+    name = f"{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{current}"
+    snapshot = FileSystems.join(root, "snapshots", name)
+    cache_dir = _cache_dir(root, config)
+    new_vectors = FileSystems.join(root, "cache", f".incoming-{name}")
+    cache = EmbeddingCache(files=tuple(_list(FileSystems.join(cache_dir, "*.parquet"))), new_dir=new_vectors)
+    outcome = run(config.model_copy(update={"output": snapshot, "overwrite": False}), beam_args, cache, inputs)
+    write_report(snapshot)  # before LATEST moves: the snapshot readers are sent to has its report
+
+    for path in _list(FileSystems.join(new_vectors, "vectors", "*.parquet")):
+        _move(path, FileSystems.join(cache_dir, f"{name}-{path.rsplit('/', 1)[-1]}"))
+    if FileSystems.exists(new_vectors):
+        FileSystems.delete([new_vectors])
+    pointer = {"snapshot": f"snapshots/{name}", "fingerprint": current, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    _write_atomically(FileSystems.join(root, LATEST), json.dumps(pointer, indent=2).encode())
+    pruned = prune(root, keep) if keep else ()
+    return RefreshOutcome(pointer["snapshot"], current, outcome, pruned)
+
+
+def _move(path: str, target: str) -> None:
+    """One complete file into the cache: a rename, so readers see all of it or none of it."""
+    directory = FileSystems.split(target)[0]
+    if is_local(target) and not FileSystems.exists(directory):
+        FileSystems.mkdirs(directory)
+    FileSystems.rename([path], [target])
+
+
+def prune(root: str, keep: int) -> tuple[str, ...]:
+    """Delete all but the newest `keep` snapshots, never the one LATEST points at."""
+    latest = read_latest(root) or {}
+    protected = latest.get("snapshot", "").split("/")[-1]
+    names = _snapshots(root)
+    doomed = [name for name in names[: max(0, len(names) - keep)] if name != protected]
+    if doomed:
+        FileSystems.delete([FileSystems.join(root, "snapshots", name) for name in doomed])
+    return tuple(doomed)

@@ -1,0 +1,106 @@
+"""`mrt refresh`: snapshots, LATEST, no-change detection, the embedding cache, pruning, and SIGKILL safety."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from mrtcurate.cli import main
+
+
+def corpus_rows(start, stop):
+    return [{"prompt": f"question {i % 40}", "response": f"answer {i} mentions item {i % 97} and colour {i % 13}", "score": (i % 10) / 10} for i in range(start, stop)]
+
+
+def write_corpus(path: Path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
+def setup_root(tmp_path, rows):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_corpus(data / "part-0.jsonl", rows)
+    config = tmp_path / "refresh.yaml"
+    config.write_text(f"input: ['{data}/*.jsonl']\nreward_field: score\nembedder: hashing\nk: 3\n")
+    return tmp_path / "root", config, data
+
+
+def latest(root: Path) -> dict:
+    return json.loads((root / "LATEST").read_text())
+
+
+def snapshots(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "snapshots").iterdir() if not p.name.startswith("."))
+
+
+def cached_vectors(root: Path) -> int:
+    return sum(pq.read_metadata(path).num_rows for path in (root / "cache" / "embeddings").rglob("*.parquet"))
+
+
+def test_refresh_publishes_skips_unchanged_embeds_only_new_and_prunes(tmp_path, capsys):
+    root, config, data = setup_root(tmp_path, corpus_rows(0, 500))
+    assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
+    first = latest(root)["snapshot"]
+    assert (root / first / "manifest.json").exists() and cached_vectors(root) == 500
+
+    capsys.readouterr()
+    assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
+    assert "unchanged" in capsys.readouterr().out and latest(root)["snapshot"] == first and len(snapshots(root)) == 1
+
+    time.sleep(1.1)  # snapshot names carry the second
+    write_corpus(data / "part-1.jsonl", corpus_rows(500, 550))
+    capsys.readouterr()
+    assert main(["-q", "refresh", "--root", str(root), "--config", str(config), "--keep", "1"]) == 0
+    second = latest(root)["snapshot"]
+    assert second != first and snapshots(root) == [second.split("/")[1]]  # the older one pruned
+    assert "embedded (unique texts)" in capsys.readouterr().out
+    manifest = json.loads((root / second / "manifest.json").read_text())
+    assert manifest["counts"]["input_records"] == 550 and cached_vectors(root) == 550
+
+
+def test_new_snapshot_embeds_only_unseen_responses(tmp_path):
+    from mrtcurate.pipeline.refresh import refresh
+    from mrtcurate.schemas import build_config, load_yaml
+
+    root, config_path, data = setup_root(tmp_path, corpus_rows(0, 300))
+    config = build_config({**load_yaml(config_path), "output": None}, {})
+    cold = refresh(str(root), config)
+    assert cold.run.metrics["embedded"] == 300
+    write_corpus(data / "part-1.jsonl", corpus_rows(300, 330) + corpus_rows(0, 10))  # 30 new, 10 seen again
+    warm = refresh(str(root), config)
+    assert warm.run.metrics["embedded"] == 30 and warm.run.metrics["cache_hits"] == 300
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_point_leaves_a_consistent_root(tmp_path):
+    root, config, data = setup_root(tmp_path, corpus_rows(0, 400))
+    command = [sys.executable, "-m", "mrtcurate.cli", "-q", "refresh", "--root", str(root), "--config", str(config)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run(command, check=True, env=env, capture_output=True)
+    complete = latest(root)["snapshot"]
+    for round_number, delay in enumerate((0.5, 1.5, 2.5, 3.5, 4.5, 6.0)):
+        write_corpus(data / f"more-{round_number}.jsonl", corpus_rows(1000 * (round_number + 1), 1000 * (round_number + 1) + 40))
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        pointer = latest(root)
+        assert (root / pointer["snapshot"] / "manifest.json").exists()  # LATEST always names a complete snapshot
+        assert pointer["snapshot"] == complete or pointer["snapshot"] in {f"snapshots/{name}" for name in snapshots(root)}
+        for name in snapshots(root):  # anything a reader can see under snapshots/ is complete
+            manifest = json.loads((root / "snapshots" / name / "manifest.json").read_text())
+            for shard in manifest["shards"]:
+                assert pq.read_metadata(root / "snapshots" / name / shard["path"]).num_rows == shard["rows"]
+        for path in (root / "cache" / "embeddings").rglob("*.parquet"):
+            pq.read_table(path)  # every cache file is whole
+        complete = pointer["snapshot"]
+        time.sleep(1.1)
+    subprocess.run(command, check=True, env=env, capture_output=True)
+    final = json.loads((root / latest(root)["snapshot"] / "manifest.json").read_text())
+    assert final["counts"]["input_records"] == 400 + 6 * 40
