@@ -17,6 +17,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from mrtcurate.embedders import Embedder, load_embedder
+from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline.write import WriteParquetShards
 
 log = logging.getLogger(__name__)
@@ -41,26 +42,15 @@ class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
         vectors = model.encode(batch, batch_size=self.batch_size)
         self.embedded_here += len(batch)
         rate = len(batch) / max(time.perf_counter() - started, 1e-9)
-        log.info("embedded %s responses on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
+        log.info("embedded %s texts on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
         return [PredictionResult(text, vector) for text, vector in zip(batch, vectors)]
 
     def get_metrics_namespace(self) -> str:
         return "mrtcurate_embed"
 
 
-class _OneTextEach(beam.DoFn):
-    def __init__(self):
-        self.embedded = Metrics.counter("mrtcurate", "embedded")
-
-    def process(self, group):
-        _, sharing = group
-        sharing = tuple(sharing)
-        self.embedded.inc()
-        yield sharing, sharing[0].completion
-
-
 class EmbedKeyed(beam.PTransform):
-    """(key, text) in, (key, embedding) out."""
+    """(key, text) in, (key, embedding) out: RunInference with the model loaded once per worker."""
 
     def __init__(self, embedder_spec: str, batch_size: int):
         super().__init__()
@@ -72,12 +62,6 @@ class EmbedKeyed(beam.PTransform):
             | "RunInference" >> RunInference(self.handler)
             | "Vectors" >> beam.MapTuple(lambda key, result: (key, result.inference))
         )
-
-
-def _fan_out(keyed_vector):
-    candidates, vector = keyed_vector
-    for candidate in candidates:
-        yield candidate, vector
 
 
 @dataclass(frozen=True)
@@ -100,71 +84,83 @@ def _read_cache_file(path: str):
 
 
 class _SplitByCache(beam.DoFn):
-    """After the join: texts with a cached vector skip the model; the rest go on to be embedded."""
+    """One text (by content hash) after the join: a cached vector goes straight out; otherwise the
+    text goes on to the model. Either way it is encoded at most once in the run."""
 
     NEEDED = "needed"
 
-    def __init__(self):
-        self.embedded = Metrics.counter("mrtcurate", "embedded")
+    def __init__(self, counter: str):
+        self.embedded = Metrics.counter("mrtcurate", counter)
         self.cache_hits = Metrics.counter("mrtcurate", "cache_hits")
 
     def process(self, joined):
-        _, groups = joined
-        sharing = tuple(candidate for group in groups["candidates"] for candidate in group)
-        if not sharing:
+        text_id, groups = joined
+        keyed_texts = list(groups["texts"])
+        if not keyed_texts:
             return
+        keys = tuple(key for key, _ in keyed_texts)
         cached = list(groups["cached"])
         if cached:
             self.cache_hits.inc()
-            yield sharing, cached[0]
+            yield (text_id, keys), cached[0]
         else:
             self.embedded.inc()
-            yield beam.pvalue.TaggedOutput(self.NEEDED, (sharing, sharing[0].completion))
+            yield beam.pvalue.TaggedOutput(self.NEEDED, ((text_id, keys), keyed_texts[0][1]))
 
 
-class EmbedResponses(beam.PTransform):
-    """Candidates in, (candidate, embedding) out. Candidates that share a response text share one encode;
-    with a cache, texts embedded by an earlier run are joined in (CoGroupByKey) instead of re-encoded,
-    and the new vectors are written to the cache's `new_dir`."""
+def _fan_out(keyed_vector):
+    (_, keys), vector = keyed_vector
+    for key in keys:
+        yield key, vector
 
-    def __init__(self, embedder_spec: str, batch_size: int, cache: EmbeddingCache | None = None):
-        super().__init__()
-        self.embedder_spec = embedder_spec
-        self.batch_size = batch_size
-        self.cache = cache
 
-    def expand(self, candidates):
-        grouped = (
-            candidates
-            | "KeyByResponse" >> beam.Map(lambda c: (c.response_id, c))
-            | "GroupSameText" >> beam.GroupByKey()
-        )
-        if self.cache is None:
-            return (
-                grouped
-                | "OneTextEach" >> beam.ParDo(_OneTextEach())
-                | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size)
-                | "FanOut" >> beam.FlatMap(_fan_out)
-            )
-        cached = (
-            candidates.pipeline
-            | "CacheFiles" >> beam.Create(self.cache.files)
-            | "ReadCache" >> beam.FlatMap(_read_cache_file)
-        )
-        split = (
-            {"candidates": grouped | "Texts" >> beam.MapTuple(lambda rid, group: (rid, list(group))), "cached": cached}
-            | "JoinCache" >> beam.CoGroupByKey()
-            | "SplitByCache" >> beam.ParDo(_SplitByCache()).with_outputs(_SplitByCache.NEEDED, main="hits")
-        )
-        encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size)
-        _ = (
-            encoded
-            | "CacheRows" >> beam.MapTuple(lambda sharing, vector: {"response_id": sharing[0].response_id, "vector": vector.tolist()})
-            | "WriteCache"
-            >> WriteParquetShards(self.cache.new_dir, "vectors", "part", CACHE_SCHEMA, shard_key=_cache_key, sort_key=_cache_key, shards=None)
-        )
-        return (split.hits, encoded) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out)
+def _cache_row(keyed_vector) -> dict:
+    (text_id, _), vector = keyed_vector
+    return {"response_id": text_id, "vector": np.asarray(vector, dtype=np.float32).tolist()}
 
 
 def _cache_key(row: dict) -> str:
     return row["response_id"]
+
+
+class EmbedTexts(beam.PTransform):
+    """(key, text) in, (key, vector) out. Texts are deduplicated by content hash (the response_id
+    scheme), so no text is encoded twice in a run; with a cache, texts embedded by an earlier run are
+    joined in with a CoGroupByKey instead of re-encoded, and new vectors go to `cache.new_dir/<kind>/`."""
+
+    def __init__(self, embedder_spec: str, batch_size: int, cache: EmbeddingCache | None = None, kind: str = "responses"):
+        super().__init__()
+        self.embedder_spec = embedder_spec
+        self.batch_size = batch_size
+        self.cache = cache
+        self.kind = kind  # not `label`: that attribute is the PTransform's own name in the graph
+
+    def expand(self, keyed_texts):
+        by_text = keyed_texts | "ByContent" >> beam.Map(lambda key_text: (stable_id(identity_key(key_text[1])), key_text))
+        cached_files = self.cache.files if self.cache else ()
+        cached = keyed_texts.pipeline | "CacheFiles" >> beam.Create(cached_files) | "ReadCache" >> beam.FlatMap(_read_cache_file)
+        split = (
+            {"texts": by_text, "cached": cached}
+            | "JoinCache" >> beam.CoGroupByKey()
+            | "SplitByCache" >> beam.ParDo(_SplitByCache("embedded" if self.kind == "responses" else f"embedded_{self.kind}")).with_outputs(_SplitByCache.NEEDED, main="hits")
+        )
+        encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size)
+        if self.cache is not None:
+            _ = (
+                encoded
+                | "CacheRows" >> beam.Map(_cache_row)
+                | "WriteCache"
+                >> WriteParquetShards(self.cache.new_dir, self.kind, "part", CACHE_SCHEMA, shard_key=_cache_key, sort_key=_cache_key, shards=None)
+            )
+        return (split.hits, encoded) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out)
+
+
+class EmbedResponses(beam.PTransform):
+    """Candidates in, (candidate, embedding) out."""
+
+    def __init__(self, embedder_spec: str, batch_size: int, cache: EmbeddingCache | None = None):
+        super().__init__()
+        self.texts = EmbedTexts(embedder_spec, batch_size, cache, "responses")
+
+    def expand(self, candidates):
+        return candidates | "WithText" >> beam.Map(lambda c: (c, c.completion)) | "EmbedTexts" >> self.texts

@@ -74,16 +74,16 @@ def read_and_embed(
     return _Members(candidates, rejects, unique, members, counts)
 
 
-def plan_variance(members: beam.PCollection, config: RunConfig) -> beam.PCollection:
+def plan_variance(members: beam.PCollection, config: RunConfig, cache: EmbeddingCache | None = None) -> beam.PCollection:
     settings = PlanSettings(tolerance=config.tolerance, cost_ratio=config.cost_ratio, seed=config.seed)
-    return members | "Planner" >> PlanVariance(config.embedder, config.batch_size, settings, config.redundancy_threshold)
+    return members | "Planner" >> PlanVariance(config.embedder, config.batch_size, settings, config.redundancy_threshold, cache)
 
 
 def build(
     pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, directory: str, cache: EmbeddingCache | None = None
 ) -> None:
     read = read_and_embed(pipeline, config, inputs, cache)
-    planner = plan_variance(read.members, config) if config.plan else pipeline | "NoPlanner" >> beam.Create([])
+    planner = plan_variance(read.members, config, cache) if config.plan else pipeline | "NoPlanner" >> beam.Create([])
     if config.k == "auto":
         k = planner | "RecommendedK" >> beam.Map(lambda summary: summary["recommended_k"])
     else:

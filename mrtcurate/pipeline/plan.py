@@ -8,7 +8,7 @@ import numpy as np
 
 from mrtcurate.analysis.planner import PlanSettings, plan
 from mrtcurate.analysis.variance import PromptStats
-from mrtcurate.pipeline.embed import EmbedKeyed
+from mrtcurate.pipeline.embed import EmbedTexts
 from mrtcurate.selectors.neardup import near_duplicate_components
 
 
@@ -58,10 +58,9 @@ def _summarise(per_prompt: list, prompt_vectors: list, settings: PlanSettings, r
 class PlanVariance(beam.PTransform):
     """(candidate, embedding) in; a PCollection holding one planner summary dict out."""
 
-    def __init__(self, embedder_spec: str, batch_size: int, settings: PlanSettings, redundancy_tau: float):
+    def __init__(self, embedder_spec: str, batch_size: int, settings: PlanSettings, redundancy_tau: float, cache=None):
         super().__init__()
-        self.embedder_spec = embedder_spec
-        self.batch_size = batch_size
+        self.embed_prompts = EmbedTexts(embedder_spec, batch_size, cache, "prompts")
         self.settings = settings
         self.redundancy_tau = redundancy_tau
 
@@ -76,7 +75,7 @@ class PlanVariance(beam.PTransform):
             members
             | "PromptText" >> beam.Map(lambda member: (member[0].prompt_id, member[0].prompt))
             | "DistinctPrompts" >> beam.CombinePerKey(min)
-            | "EmbedPrompts" >> EmbedKeyed(self.embedder_spec, self.batch_size)
+            | "EmbedPrompts" >> self.embed_prompts
             | "AllPromptVectors" >> beam.combiners.ToList()
         )
         return per_prompt | "Plan" >> beam.Map(

@@ -89,8 +89,9 @@ def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, ke
     outcome = run(config.model_copy(update={"output": snapshot, "overwrite": False}), beam_args, cache, inputs)
     write_report(snapshot)  # before LATEST moves: the snapshot readers are sent to has its report
 
-    for path in _list(FileSystems.join(new_vectors, "vectors", "*.parquet")):
-        _move(path, FileSystems.join(cache_dir, f"{name}-{path.rsplit('/', 1)[-1]}"))
+    for path in _list(FileSystems.join(new_vectors, "*", "*.parquet")):
+        kind, file_name = path.rsplit("/", 2)[-2:]
+        _move(path, FileSystems.join(cache_dir, f"{name}-{kind}-{file_name}"))
     if FileSystems.exists(new_vectors):
         FileSystems.delete([new_vectors])
     pointer = {"snapshot": f"snapshots/{name}", "fingerprint": current, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}

@@ -47,7 +47,8 @@ def test_refresh_publishes_skips_unchanged_embeds_only_new_and_prunes(tmp_path, 
     root, config, data = setup_root(tmp_path, corpus_rows(0, 500))
     assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
     first = latest(root)["snapshot"]
-    assert (root / first / "manifest.json").exists() and cached_vectors(root) == 500
+    # 500 response vectors and 40 prompt vectors (the planner's), both content-addressed.
+    assert (root / first / "manifest.json").exists() and cached_vectors(root) == 540
 
     capsys.readouterr()
     assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
@@ -61,7 +62,7 @@ def test_refresh_publishes_skips_unchanged_embeds_only_new_and_prunes(tmp_path, 
     assert second != first and snapshots(root) == [second.split("/")[1]]  # the older one pruned
     assert "embedded (unique texts)" in capsys.readouterr().out
     manifest = json.loads((root / second / "manifest.json").read_text())
-    assert manifest["counts"]["input_records"] == 550 and cached_vectors(root) == 550
+    assert manifest["counts"]["input_records"] == 550 and cached_vectors(root) == 590
 
 
 def test_new_snapshot_embeds_only_unseen_responses(tmp_path):
@@ -74,7 +75,9 @@ def test_new_snapshot_embeds_only_unseen_responses(tmp_path):
     assert cold.run.metrics["embedded"] == 300
     write_corpus(data / "part-1.jsonl", corpus_rows(300, 330) + corpus_rows(0, 10))  # 30 new, 10 seen again
     warm = refresh(str(root), config)
-    assert warm.run.metrics["embedded"] == 30 and warm.run.metrics["cache_hits"] == 300
+    # Only the 30 new responses are encoded; the 300 known responses and the 40 prompts come from the cache.
+    assert warm.run.metrics["embedded"] == 30 and warm.run.metrics.get("embedded_prompts", 0) == 0
+    assert warm.run.metrics["cache_hits"] == 340
 
 
 @pytest.mark.slow
