@@ -1,7 +1,7 @@
 """Incremental refresh: a cold `mrt refresh`, then one after adding 10% new responses, then one with
-nothing changed, on instructgpt_samples with the real MiniLM embedder, in one process.
+nothing changed, on a corpus of ../shared/data with the real MiniLM embedder, in one process.
 
-    .venv/bin/python benchmarks/refresh.py [--responses 3000]
+    .venv/bin/python benchmarks/refresh.py [--corpus flask] [--responses 3000]
 
 Prints the time ratio warm / cold (target <= 0.2), the embeddings each refresh computed (the warm one
 must equal the new unique responses) and the no-change time.
@@ -23,7 +23,7 @@ from mrtcurate.ids import identity_key  # noqa: E402
 from mrtcurate.pipeline.refresh import refresh  # noqa: E402
 from mrtcurate.schemas import build_config  # noqa: E402
 
-INSTRUCTGPT = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructgpt_samples" / "responses.jsonl.gz"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def timed(root: Path, config):
@@ -35,8 +35,9 @@ def timed(root: Path, config):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--responses", type=int, default=3000)
+    parser.add_argument("--corpus", default="flask", help="a folder of ../shared/data (flask: long responses; instructgpt_samples: short ones)")
     args = parser.parse_args()
-    with gzip.open(INSTRUCTGPT, "rt", encoding="utf-8") as source:
+    with gzip.open(SHARED_DATA / args.corpus / "responses.jsonl.gz", "rt", encoding="utf-8") as source:
         lines = [line for _, line in zip(range(args.responses * 11 // 10), source)]
     cold_lines, added_lines = lines[: args.responses], lines[args.responses :]
     seen = {identity_key(json.loads(line)["response"]) for line in cold_lines}

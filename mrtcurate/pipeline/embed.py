@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from mrtcurate.embedders import Embedder, load_embedder
+from mrtcurate.embedders import Embedder, embedder_identity, load_embedder
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline.write import WriteParquetShards
 
@@ -55,11 +55,13 @@ class EmbedKeyed(beam.PTransform):
     def __init__(self, embedder_spec: str, batch_size: int):
         super().__init__()
         self.handler = KeyedModelHandler(SentenceEmbeddingHandler(embedder_spec, batch_size))
+        # One identifier per embedder: every RunInference step of the job shares one loaded model per process.
+        self.model_identifier = f"mrtcurate:{embedder_identity(embedder_spec)}"
 
     def expand(self, keyed_texts):
         return (
             keyed_texts
-            | "RunInference" >> RunInference(self.handler)
+            | "RunInference" >> RunInference(self.handler, model_identifier=self.model_identifier)
             | "Vectors" >> beam.MapTuple(lambda key, result: (key, result.inference))
         )
 
