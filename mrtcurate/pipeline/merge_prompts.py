@@ -12,7 +12,7 @@ from dataclasses import replace
 import apache_beam as beam
 import numpy as np
 
-from mrtcurate.pipeline.embed import EmbedKeyed
+from mrtcurate.pipeline.embed import EmbedTexts
 from mrtcurate.selectors.prompt_merge import prompt_groups
 
 MERGE_COUNTS = "merge_counts"
@@ -46,7 +46,7 @@ class MergeNearDuplicatePrompts(beam.PTransform):
             | "PromptText" >> beam.Map(lambda c: (c.prompt_id, c.prompt))
             | "DistinctPrompts" >> beam.CombinePerKey(min)
         )
-        embedded = prompts | "EmbedPrompts" >> EmbedKeyed(self.embedder_spec, self.batch_size)
+        embedded = prompts | "EmbedPrompts" >> EmbedTexts(self.embedder_spec, self.batch_size, kind="merge_prompts")
         groups = (
             embedded
             | "AllPrompts" >> beam.combiners.ToList()
