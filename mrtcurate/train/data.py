@@ -1,0 +1,120 @@
+"""Training rows from a dataset written by `mrt run` (manifest and checksums verified) or from any Parquet."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import posixpath
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from mrtcurate.errors import UserError
+from mrtcurate.ids import identity_key, stable_id
+
+_CHUNK = 1 << 20
+
+
+def load_rows(location: str) -> pa.Table:
+    """Columns prompt_id, prompt, completion, weight, rank and, for chat data, messages; weight-0 rows dropped.
+
+    A directory holding manifest.json is a curated dataset: every shard it lists must exist with the
+    recorded sha256 and row count, or nothing trains. Anything else must be Parquet with prompt and
+    completion columns (a file, a directory of files, or a glob).
+    """
+    filesystem, path = _filesystem(location)
+    manifest_path = posixpath.join(path, "manifest.json")
+    if filesystem.get_file_info(manifest_path).type == pafs.FileType.File:
+        table = _read_curated(filesystem, path, manifest_path)
+    else:
+        table = _read_plain_parquet(filesystem, path, location)
+    return _normalise(table, location)
+
+
+def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
+    try:
+        return pafs.FileSystem.from_uri(location)
+    except (pa.ArrowInvalid, ValueError):
+        return pafs.LocalFileSystem(), location
+
+
+def _read_curated(filesystem: pafs.FileSystem, root: str, manifest_path: str) -> pa.Table:
+    with filesystem.open_input_stream(manifest_path) as stream:
+        try:
+            manifest = json.loads(stream.read())
+        except ValueError as error:
+            raise UserError(f"{manifest_path} is not valid JSON: {error}") from None
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        raise UserError(f"{manifest_path} lists no shards; is this a dataset written by mrt run?")
+    tables = []
+    for shard in shards:
+        shard_path = posixpath.join(root, shard["path"])
+        if filesystem.get_file_info(shard_path).type != pafs.FileType.File:
+            raise UserError(f"shard {shard['path']} listed in the manifest is missing from {root}")
+        digest = _sha256(filesystem, shard_path)
+        if digest != shard["sha256"]:
+            raise UserError(f"shard {shard['path']} fails its checksum: manifest sha256 {shard['sha256'][:12]}..., file {digest[:12]}...")
+        table = pq.read_table(shard_path, filesystem=filesystem)
+        if table.num_rows != shard["rows"]:
+            raise UserError(f"shard {shard['path']} holds {table.num_rows} rows, the manifest says {shard['rows']}")
+        tables.append(table)
+    if not tables:
+        raise UserError(f"{root} holds no curated rows (the manifest lists no shards)")
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _sha256(filesystem: pafs.FileSystem, path: str) -> str:
+    digest = hashlib.sha256()
+    with filesystem.open_input_stream(path) as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_plain_parquet(filesystem: pafs.FileSystem, path: str, location: str) -> pa.Table:
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.Directory:
+        selector = pafs.FileSelector(path, recursive=True)
+        files = sorted(f.path for f in filesystem.get_file_info(selector) if f.is_file and f.path.endswith(".parquet"))
+    elif info.type == pafs.FileType.File:
+        files = [path]
+    else:
+        raise UserError(f"training data {location} does not exist")
+    if not files:
+        raise UserError(f"training data {location} holds no .parquet files and no manifest.json")
+    try:
+        return pa.concat_tables([pq.read_table(f, filesystem=filesystem) for f in files], promote_options="default")
+    except pa.ArrowInvalid as error:
+        raise UserError(f"cannot read training data {location}: {error}") from None
+
+
+def _normalise(table: pa.Table, location: str) -> pa.Table:
+    missing = {"prompt", "completion"} - set(table.column_names)
+    if missing:
+        raise UserError(f"training data {location} lacks column(s) {', '.join(sorted(missing))}; it needs prompt and completion")
+    rows = table.num_rows
+    columns = {
+        "prompt_id": table["prompt_id"] if "prompt_id" in table.column_names else pa.array([stable_id(identity_key(p)) for p in table["prompt"].to_pylist()]),
+        "prompt": table["prompt"].cast(pa.string()),
+        "completion": table["completion"].cast(pa.string()),
+        "weight": table["weight"].cast(pa.float64()) if "weight" in table.column_names else pa.array([1.0] * rows),
+        "rank": table["rank"].cast(pa.int32()) if "rank" in table.column_names else pa.array([0] * rows, pa.int32()),
+    }
+    if "messages" in table.column_names:
+        columns["messages"] = table["messages"]
+    normalised = pa.table(columns)
+    weights = normalised["weight"].to_pylist()
+    bad = next((w for w in weights if w is None or not math.isfinite(w) or w < 0), "ok")
+    if bad != "ok":
+        raise UserError(f"training data {location} has a row weight of {bad}; weights must be finite and >= 0")
+    if pc.any(pc.is_null(normalised["prompt"])).as_py() or pc.any(pc.is_null(normalised["completion"])).as_py():
+        raise UserError(f"training data {location} has rows without a prompt or completion")
+    # A weight-0 row adds nothing to the loss; dropping it also keeps it from shifting which rows share a batch.
+    kept = normalised.filter(pc.greater(normalised["weight"], 0.0))
+    if kept.num_rows == 0:
+        raise UserError(f"training data {location} has no row with a positive weight")
+    return kept
