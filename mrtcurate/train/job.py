@@ -68,7 +68,8 @@ def train(config: TrainConfig) -> TrainOutcome:
         weight_decay=config.weight_decay,
         bf16=bf16,
         fp16=fp16,
-        gradient_checkpointing=config.gradient_checkpointing,
+        # Passed only when asked: transformers 5 warns on the old name, 4.x lacks the new one.
+        **({"gradient_checkpointing": True} if config.gradient_checkpointing else {}),
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
@@ -98,6 +99,8 @@ def train(config: TrainConfig) -> TrainOutcome:
     trainer.save_model(str(output))
     eval_metrics = trainer.evaluate() if references else {}
     summary = _summary(config, encoded, train_features, result.metrics, eval_metrics, checkpoint)
+    summary["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    summary["log_history"] = trainer.state.log_history
     if trainer.is_world_process_zero():
         (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return TrainOutcome(output, result.metrics, eval_metrics, summary)

@@ -1,0 +1,77 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mrtcurate.errors import UserError
+from mrtcurate.train.data import load_rows
+from tests.conftest import write_jsonl
+from tests.helpers import curate
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("curated")
+    rows = [{"prompt": f"name thing {p}", "response": f"answer {p} {r}", "score": r} for p in range(6) for r in range(5)]
+    write_jsonl(root / "in.jsonl", rows)
+    curate([root / "in.jsonl"], root / "out", k=3, reward_field="score", shards=2)
+    return root / "out"
+
+
+def test_reads_every_curated_row_with_its_weight(curated):
+    table = load_rows(str(curated))
+    assert table.num_rows == 18
+    weights = {}
+    for row in table.to_pylist():
+        weights[row["prompt_id"]] = weights.get(row["prompt_id"], 0) + row["weight"]
+    assert all(abs(total - 1.0) < 1e-9 for total in weights.values())
+
+
+def test_tampered_shard_is_refused(curated, tmp_path):
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(curated, copy)
+    shard = sorted((copy / "data").glob("*.parquet"))[0]
+    table = pq.read_table(shard)
+    pq.write_table(table.slice(0, table.num_rows - 1), shard)
+    with pytest.raises(UserError, match="fails its checksum"):
+        load_rows(str(copy))
+    shard.unlink()
+    with pytest.raises(UserError, match="missing"):
+        load_rows(str(copy))
+
+
+def test_plain_parquet_defaults_and_zero_weights(tmp_path):
+    pq.write_table(pa.table({"prompt": ["a", "a", "b"], "completion": ["x", "y", "z"]}), tmp_path / "plain.parquet")
+    table = load_rows(str(tmp_path / "plain.parquet"))
+    assert table["weight"].to_pylist() == [1.0, 1.0, 1.0]
+    assert table["prompt_id"][0] == table["prompt_id"][1] != table["prompt_id"][2]
+    pq.write_table(pa.table({"prompt": ["a", "b"], "completion": ["x", "z"], "weight": [0.0, 0.5]}), tmp_path / "w.parquet")
+    assert load_rows(str(tmp_path / "w.parquet"))["completion"].to_pylist() == ["z"]
+
+
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        ({"prompt": ["a"], "text": ["x"]}, "lacks column"),
+        ({"prompt": ["a"], "completion": ["x"], "weight": [-1.0]}, "weight of -1.0"),
+        ({"prompt": ["a"], "completion": ["x"], "weight": [0.0]}, "no row with a positive weight"),
+    ],
+)
+def test_bad_plain_parquet_is_one_clear_error(tmp_path, columns, message):
+    pq.write_table(pa.table(columns), tmp_path / "bad.parquet")
+    with pytest.raises(UserError, match=message):
+        load_rows(str(tmp_path / "bad.parquet"))
+
+
+def test_missing_path_and_bad_manifest(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_rows(str(tmp_path / "nope"))
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_rows(str(tmp_path))
+    (tmp_path / "manifest.json").write_text(json.dumps({"counts": {}}))
+    with pytest.raises(UserError, match="lists no shards"):
+        load_rows(str(tmp_path))
