@@ -138,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--trials", type=int, help="Monte-Carlo trials (default: 2000 for variance, 5 for selection)")
     simulate.add_argument("--seed", type=int, default=0)
     _add_train_options(commands.add_parser("train", help="fine-tune a causal LM on a curated dataset: mrt train --data DIR --model NAME_OR_PATH --output DIR"))
+    bench = commands.add_parser("bench", help="the structured multi-response benchmark: curate, train a tiny model, score on held-out prompts")
+    bench.add_argument("--quick", action="store_true", help="fewer prompts and one seed: a few minutes on a CPU")
+    bench.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    bench.add_argument("--out", default="mrt-bench", help="working directory: corpora, curated sets, models, plot (default: mrt-bench)")
+    bench.add_argument("--embedder", default="minilm", help="embedder for curation (default: minilm)")
     demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")
     demo.add_argument("--dir", default="mrt-demo", help="where the sample and its curated output go")
     demo.add_argument("--embedder", default="minilm", help="embedder for the demo (default: minilm)")
@@ -190,6 +195,39 @@ def _train(args: argparse.Namespace) -> None:
     out = Console()
     out.print(table)
     out.print(f"model and tokenizer: {outcome.output}; summary: {outcome.output / SUMMARY_FILE}", highlight=False)
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from mrtcurate.analysis.plots import structured_benchmark
+    from mrtcurate.bench.experiment import FULL, QUICK, run_bench
+
+    out_dir = Path(args.out)
+    with console.status("benchmark: curate, train, score", spinner="dots") if not (args.quiet or args.json) else nullcontext():
+        result = run_bench(out_dir, QUICK if args.quick else FULL, args.embedder)
+    result["plot"] = str(structured_benchmark(result, out_dir / "bench.png"))
+    (out_dir / "bench.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(result))
+        return
+    table = Table(title="mrt bench: held-out prompts", title_justify="left")
+    for column in ("setting", "K", "selector", "prompts", "P*K", "KL", "coverage", "validity"):
+        table.add_column(column, justify="right")
+    for row in result["results"]:
+        spread = lambda name: f" ± {row[name + '_sd']:.2f}" if row[name + "_sd"] is not None else ""  # noqa: E731
+        table.add_row(
+            row["setting"], str(row["k"]), row["selector"], str(row["prompts"]), str(row["budget"]),
+            f"{row['kl']:.3f}{spread('kl')}", f"{row['coverage']:.3f}{spread('coverage')}", f"{row['validity']:.3f}{spread('validity')}",
+        )  # fmt: skip
+    untrained = result["reference"]["untrained"]
+    out = Console()
+    out.print(table)
+    out.print(
+        f"untrained model: KL {untrained['kl']:.2f}, coverage {untrained['coverage']:.2f}, validity {untrained['validity']:.4f}; "
+        f"the true distribution: KL 0, coverage 1, validity 1. Plot: {result['plot']}; JSON: {out_dir / 'bench.json'}",
+        highlight=False,
+    )
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -265,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             from mrtcurate.analysis.report import write_report
 
             print(write_report(args.directory))
+        elif args.command == "bench":
+            _bench(args)
         elif args.command == "train":
             _train(args)
         elif args.command == "simulate":

@@ -89,3 +89,24 @@ def quality_diversity(points: dict[str, tuple[float, float]], title: str, path: 
     axes.set(xlabel="mean pairwise cosine distance (diversity)", ylabel="mean quality", title=title)
     axes.legend(fontsize=8)
     return _save(figure, path)
+
+
+def structured_benchmark(result: dict, path: Path) -> Path:
+    """KL, coverage and validity per curated set, equal prompts beside equal examples."""
+    metrics = (("kl", "KL(true || model), nats"), ("coverage", "mode coverage"), ("validity", "validity mass"))
+    settings = ("equal_prompts", "equal_examples")
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    for axis, (metric, label) in zip(axes, metrics):
+        for offset, setting in enumerate(settings):
+            rows = [row for row in result["results"] if row["setting"] == setting]
+            positions = [index + (offset - 0.5) * 0.38 for index in range(len(rows))]
+            errors = [row[f"{metric}_sd"] or 0.0 for row in rows]
+            axis.bar(positions, [row[metric] for row in rows], width=0.36, yerr=errors, label=setting.replace("_", " "))
+            axis.set_xticks(range(len(rows)), [f"K={row['k']} {row['selector']}" for row in rows], fontsize=8)
+        reference = result["reference"]["untrained"][metric]
+        if metric != "kl":
+            axis.axhline(1.0, color="grey", linestyle=":", linewidth=1, label="truth")
+        axis.set_title(f"{label} (untrained {reference:.2g})", fontsize=9)
+    axes[0].legend(fontsize=7)
+    figure.suptitle("structured benchmark: held-out prompts, lower KL and higher coverage are better", fontsize=10)
+    return _save(figure, path)

@@ -32,7 +32,7 @@ class TrainOutcome:
 
 def train(config: TrainConfig) -> TrainOutcome:
     # transformers and peft load here, not at import: `mrt run` never needs them.
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+    from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
     from mrtcurate.train.trainer import WeightedLossTrainer
@@ -92,6 +92,8 @@ def train(config: TrainConfig) -> TrainOutcome:
         processing_class=tokenizer,
         references=references,
     )
+    if not config.progress:
+        trainer.remove_callback(PrinterCallback)  # without a progress bar the Trainer prints every log dict
     checkpoint = get_last_checkpoint(str(output)) if config.resume else None
     if config.resume and checkpoint is None:
         raise UserError(f"--resume: no checkpoint-* directory in {output}")
