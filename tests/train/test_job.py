@@ -133,3 +133,14 @@ def test_output_guard_and_bad_model(tiny_model, tmp_path):
 def test_bf16_without_gpu_is_refused(tiny_model, tmp_path):
     with pytest.raises(UserError, match="needs a CUDA GPU"):
         train(config(tiny_model, write_data(tmp_path / "t.parquet"), tmp_path / "out", max_steps=1, precision="bf16"))
+
+
+def test_cli_trains_and_reports_errors_in_one_line(tiny_model, tmp_path, capsys):
+    from mrtcurate.cli import main
+
+    data = write_data(tmp_path / "t.parquet")
+    assert main(["-q", "train", "--data", data, "--model", tiny_model, "--output", str(tmp_path / "run"), "--max-steps", "2", "--eval-data", data]) == 0
+    out = capsys.readouterr().out
+    assert "eval_multi_ref_nll" in out and "train_loss" in out
+    assert main(["train", "--data", str(tmp_path / "missing"), "--model", tiny_model, "--output", str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
