@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from contextlib import nullcontext
 import logging
 import os
 import sys
+from contextlib import nullcontext
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -155,10 +155,9 @@ def _run_options(args: argparse.Namespace) -> dict:
 
 
 def _curate(config, beam_args: list[str], quiet: bool) -> None:
+    from mrtcurate.analysis.report import write_report
     from mrtcurate.pipeline.graph import run
     from mrtcurate.summary import print_summary
-
-    from mrtcurate.analysis.report import write_report
 
     with console.status("curating: read, dedup, embed, select, write", spinner="dots") if not quiet else nullcontext():
         outcome = run(config, beam_args)
@@ -215,11 +214,8 @@ def _bench(args: argparse.Namespace) -> None:
     for column in ("setting", "K", "selector", "prompts", "P*K", "KL", "coverage", "validity"):
         table.add_column(column, justify="right")
     for row in result["results"]:
-        spread = lambda name: f" ± {row[name + '_sd']:.2f}" if row[name + "_sd"] is not None else ""  # noqa: E731
-        table.add_row(
-            row["setting"], str(row["k"]), row["selector"], str(row["prompts"]), str(row["budget"]),
-            f"{row['kl']:.3f}{spread('kl')}", f"{row['coverage']:.3f}{spread('coverage')}", f"{row['validity']:.3f}{spread('validity')}",
-        )  # fmt: skip
+        cells = [f"{row[m]:.3f}" + (f" ± {row[m + '_sd']:.2f}" if row[m + "_sd"] is not None else "") for m in ("kl", "coverage", "validity")]
+        table.add_row(row["setting"], str(row["k"]), row["selector"], str(row["prompts"]), str(row["budget"]), *cells)
     untrained = result["reference"]["untrained"]
     out = Console()
     out.print(table)

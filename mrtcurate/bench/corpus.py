@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mrtcurate.bench.tasks import PHRASING_PROBABILITIES, PHRASINGS, Question, invalid_answers, prompt_text
+from mrtcurate.bench.tasks import (
+    PHRASING_PROBABILITIES,
+    PHRASINGS,
+    Question,
+    invalid_answers,
+    prompt_text,
+)
 from mrtcurate.ids import stable_hash
 
 PREFERRED_MODES = 2  # the reward model's favourite answers to each question, chosen by hash

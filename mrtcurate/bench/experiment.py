@@ -16,7 +16,15 @@ import pyarrow as pa
 
 from mrtcurate.bench.corpus import write_corpus
 from mrtcurate.bench.metrics import answer_metrics, mean_metrics
-from mrtcurate.bench.tasks import PHRASINGS, Question, invalid_answers, prompt_text, questions, responses, split_entities
+from mrtcurate.bench.tasks import (
+    PHRASINGS,
+    Question,
+    invalid_answers,
+    prompt_text,
+    questions,
+    responses,
+    split_entities,
+)
 
 log = logging.getLogger(__name__)
 

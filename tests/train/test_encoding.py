@@ -1,11 +1,10 @@
+import pyarrow as pa
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mrtcurate.train.collate import WeightedCollator
 from mrtcurate.train.encoding import IGNORE, encode_pair, encode_rows, pack
 from mrtcurate.train.loss import weighted_token_loss
-
-import pyarrow as pa
 
 
 def rows(*items):

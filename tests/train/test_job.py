@@ -10,10 +10,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mrtcurate.errors import UserError
 from mrtcurate.schemas.train_config import build_train_config
+from mrtcurate.train.data import load_rows
 from mrtcurate.train.encoding import encode_rows
 from mrtcurate.train.evaluation import multi_reference_metrics
 from mrtcurate.train.job import SUMMARY_FILE, train
-from mrtcurate.train.data import load_rows
 
 ANSWERS = {"name a fruit .": ["apple", "pear", "plum"], "name a colour .": ["red", "blue"], "name an animal .": ["cat", "dog", "owl"]}
 
