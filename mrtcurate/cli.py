@@ -182,10 +182,19 @@ def _refresh(args: argparse.Namespace, beam_args: list[str]) -> None:
     out.print(f"published {outcome.snapshot}; LATEST updated" + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else ""), highlight=False)
 
 
+def _require_train_extras(command: str) -> None:
+    import importlib.util
+
+    missing = [name for name in ("transformers", "accelerate", "peft") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"mrt {command} needs the train extras ({', '.join(missing)} missing): pip install 'mrtcurate[train]'")
+
+
 def _train(args: argparse.Namespace) -> None:
     from mrtcurate.schemas.train_config import build_train_config
     from mrtcurate.train.job import SUMMARY_FILE, train
 
+    _require_train_extras("train")
     values = {name: value for name, value in vars(args).items() if name not in ("command", "quiet")}
     outcome = train(build_train_config({**values, "progress": not args.quiet}))
     table = Table(title=f"mrt train: {outcome.output}", title_justify="left", show_header=False)
@@ -202,6 +211,7 @@ def _bench(args: argparse.Namespace) -> None:
     from mrtcurate.analysis.plots import structured_benchmark
     from mrtcurate.bench.experiment import FULL, QUICK, run_bench
 
+    _require_train_extras("bench")
     out_dir = Path(args.out)
     with console.status("benchmark: curate, train, score", spinner="dots") if not (args.quiet or args.json) else nullcontext():
         result = run_bench(out_dir, QUICK if args.quick else FULL, args.embedder)
