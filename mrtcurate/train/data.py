@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import posixpath
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,8 +19,18 @@ from mrtcurate.ids import identity_key, stable_id
 _CHUNK = 1 << 20
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    rows: pa.Table
+    manifest: dict | None  # the curated dataset's manifest; None for plain Parquet
+
+
 def load_rows(location: str) -> pa.Table:
-    """Columns prompt_id, prompt, completion, weight, rank and, for chat data, messages; weight-0 rows dropped.
+    return load_data(location).rows
+
+
+def load_data(location: str) -> TrainingData:
+    """Rows with columns prompt_id, prompt, completion, weight, rank and, for chat data, messages; weight-0 rows dropped.
 
     A directory holding manifest.json is a curated dataset: every shard it lists must exist with the
     recorded sha256 and row count, or nothing trains. Anything else must be Parquet with prompt and
@@ -28,10 +39,11 @@ def load_rows(location: str) -> pa.Table:
     filesystem, path = _filesystem(location)
     manifest_path = posixpath.join(path, "manifest.json")
     if filesystem.get_file_info(manifest_path).type == pafs.FileType.File:
-        table = _read_curated(filesystem, path, manifest_path)
+        manifest = _read_manifest(filesystem, manifest_path)
+        table = _read_curated(filesystem, path, manifest)
     else:
-        table = _read_plain_parquet(filesystem, path, location)
-    return _normalise(table, location)
+        manifest, table = None, _read_plain_parquet(filesystem, path, location)
+    return TrainingData(_normalise(table, location), manifest)
 
 
 def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
@@ -41,15 +53,19 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
         return pafs.LocalFileSystem(), location
 
 
-def _read_curated(filesystem: pafs.FileSystem, root: str, manifest_path: str) -> pa.Table:
+def _read_manifest(filesystem: pafs.FileSystem, manifest_path: str) -> dict:
     with filesystem.open_input_stream(manifest_path) as stream:
         try:
             manifest = json.loads(stream.read())
         except ValueError as error:
             raise UserError(f"{manifest_path} is not valid JSON: {error}") from None
-    shards = manifest.get("shards")
-    if not isinstance(shards, list):
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
         raise UserError(f"{manifest_path} lists no shards; is this a dataset written by mrt run?")
+    return manifest
+
+
+def _read_curated(filesystem: pafs.FileSystem, root: str, manifest: dict) -> pa.Table:
+    shards = manifest["shards"]
     tables = []
     for shard in shards:
         shard_path = posixpath.join(root, shard["path"])

@@ -14,7 +14,7 @@ from mrtcurate import __version__
 from mrtcurate.errors import UserError
 from mrtcurate.schemas.train_config import TrainConfig
 from mrtcurate.train.collate import WeightedCollator
-from mrtcurate.train.data import load_rows
+from mrtcurate.train.data import TrainingData, load_data
 from mrtcurate.train.encoding import Encoded, encode_rows, pack
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,11 @@ def train(config: TrainConfig) -> TrainOutcome:
 
     output = Path(config.output)
     _prepare_output(output, config)
-    rows = load_rows(config.data)
-    eval_rows = load_rows(config.eval_data) if config.eval_data else None
+    data = load_data(config.data)
+    eval_rows = load_data(config.eval_data).rows if config.eval_data else None
+    rows = data.rows
+    if eval_rows is not None:
+        _warn_on_overlap(rows, eval_rows)
 
     tokenizer = _load_tokenizer(config.model)
     encoded = encode_rows(rows, tokenizer, config.max_length)
@@ -100,7 +103,7 @@ def train(config: TrainConfig) -> TrainOutcome:
     result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(str(output))
     eval_metrics = trainer.evaluate() if references else {}
-    summary = _summary(config, encoded, train_features, result.metrics, eval_metrics, checkpoint)
+    summary = _summary(config, data, encoded, train_features, result.metrics, eval_metrics, checkpoint)
     summary["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary["log_history"] = trainer.state.log_history
     if trainer.is_world_process_zero():
@@ -160,11 +163,19 @@ def _load_model(auto_class, config: TrainConfig, bf16: bool):
     return model
 
 
-def _summary(config: TrainConfig, encoded: Encoded, train_features: list[dict], train_metrics: dict, eval_metrics: dict, checkpoint: str | None) -> dict:
+def _warn_on_overlap(rows, eval_rows) -> None:
+    shared = set(rows["prompt_id"].to_pylist()) & set(eval_rows["prompt_id"].to_pylist())
+    if shared:
+        log.warning("%d evaluation prompts are also training prompts: the held-out metrics are not held out for them", len(shared))
+
+
+def _summary(config: TrainConfig, data: TrainingData, encoded: Encoded, train_features: list[dict], train_metrics: dict, eval_metrics: dict, checkpoint: str | None) -> dict:
     return {
         "mrtcurate_version": __version__,
         "config": config.model_dump(),
         "resumed_from": checkpoint,
+        # Provenance: which curated run this model learned from (shards verified against these checksums).
+        "data_manifest": {key: data.manifest.get(key) for key in ("config_hash", "created_at", "shards", "counts")} if data.manifest else None,
         "rows": len(encoded.features),
         "prompts": len(set(encoded.prompt_ids)),
         "rows_truncated": encoded.truncated,

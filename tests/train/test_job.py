@@ -144,3 +144,17 @@ def test_cli_trains_and_reports_errors_in_one_line(tiny_model, tmp_path, capsys)
     assert "eval_multi_ref_nll" in out and "train_loss" in out
     assert main(["train", "--data", str(tmp_path / "missing"), "--model", tiny_model, "--output", str(tmp_path / "x")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_trains_on_a_curated_run_and_records_its_provenance(tiny_model, tmp_path, caplog):
+    from tests.conftest import write_jsonl
+    from tests.helpers import curate
+
+    rows = [{"prompt": prompt, "response": answer, "score": float(i)} for prompt, answers in ANSWERS.items() for i, answer in enumerate(answers * 2)]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    curated = curate([tmp_path / "in.jsonl"], tmp_path / "curated", k=2, reward_field="score")
+    with caplog.at_level("WARNING", logger="mrtcurate.train.job"):
+        outcome = train(config(tiny_model, curated.output, tmp_path / "run", max_steps=2, eval_data=curated.output))
+    assert outcome.summary["data_manifest"]["config_hash"] == curated.manifest["config_hash"]
+    assert outcome.summary["rows"] == curated.manifest["counts"]["selected"] == 6
+    assert "3 evaluation prompts are also training prompts" in caplog.text
