@@ -220,12 +220,13 @@ def _bench(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result))
         return
-    table = Table(title="mrt bench: held-out prompts", title_justify="left")
-    for column in ("setting", "K", "selector", "prompts", "P*K", "KL", "coverage", "validity"):
-        table.add_column(column, justify="right")
+    table = Table(title="mrt bench: held-out prompts (mean ± sd over seeds)", title_justify="left")
+    for column in ("equal", "K", "selector", "P", "P*K", "KL", "coverage", "validity"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in result["results"]:
-        cells = [f"{row[m]:.3f}" + (f" ± {row[m + '_sd']:.2f}" if row[m + "_sd"] is not None else "") for m in ("kl", "coverage", "validity")]
-        table.add_row(row["setting"], str(row["k"]), row["selector"], str(row["prompts"]), str(row["budget"]), *cells)
+        cells = [f"{row[m]:.3f}" + (f"±{row[m + '_sd']:.2f}" if row[m + "_sd"] is not None else "") for m in ("kl", "coverage", "validity")]
+        equal = row["setting"].removeprefix("equal_")
+        table.add_row(equal, str(row["k"]), row["selector"], str(row["prompts"]), str(row["budget"]), *cells)
     untrained = result["reference"]["untrained"]
     out = Console()
     out.print(table)
