@@ -210,6 +210,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     from mrtcurate.analysis.plots import structured_benchmark
     from mrtcurate.bench.experiment import FULL, QUICK, run_bench
+    from mrtcurate.summary import print_bench
 
     _require_train_extras("bench")
     out_dir = Path(args.out)
@@ -220,21 +221,7 @@ def _bench(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result))
         return
-    table = Table(title="mrt bench: held-out prompts (mean ± sd over seeds)", title_justify="left")
-    for column in ("equal", "K", "selector", "P", "P*K", "KL", "coverage", "validity"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for row in result["results"]:
-        cells = [f"{row[m]:.3f}" + (f"±{row[m + '_sd']:.2f}" if row[m + "_sd"] is not None else "") for m in ("kl", "coverage", "validity")]
-        equal = row["setting"].removeprefix("equal_")
-        table.add_row(equal, str(row["k"]), row["selector"], str(row["prompts"]), str(row["budget"]), *cells)
-    untrained = result["reference"]["untrained"]
-    out = Console()
-    out.print(table)
-    out.print(
-        f"untrained model: KL {untrained['kl']:.2f}, coverage {untrained['coverage']:.2f}, validity {untrained['validity']:.4f}; "
-        f"the true distribution: KL 0, coverage 1, validity 1. Plot: {result['plot']}; JSON: {out_dir / 'bench.json'}",
-        highlight=False,
-    )
+    print_bench(result, Console())
 
 
 def _simulate(args: argparse.Namespace) -> None:

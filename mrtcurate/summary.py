@@ -54,3 +54,19 @@ def print_plan(plan: dict, console: Console) -> None:
     console.print(table)
     basis = f"K* under cost ratio {plan['cost_ratio']}" if plan["cost_ratio"] else f"within {plan['tolerance']:.0%} of V(inf)"
     console.print(f"recommended K = {plan['recommended_k']} ({basis}; K* at cost ratio 1 = {number(plan['k_star'], 3)})")
+
+
+def print_bench(result: dict, console: Console) -> None:
+    table = Table(title="mrt bench: held-out prompts (mean ± sd over seeds)", title_justify="left")
+    for column in ("equal", "K", "selector", "P", "P*K", "KL", "coverage", "validity"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for row in result["results"]:
+        cells = [f"{row[m]:.3f}" + (f"±{row[m + '_sd']:.2f}" if row[m + "_sd"] is not None else "") for m in ("kl", "coverage", "validity")]
+        table.add_row(row["setting"].removeprefix("equal_"), str(row["k"]), row["selector"], str(row["prompts"]), str(row["budget"]), *cells)
+    untrained = result["reference"]["untrained"]
+    console.print(table)
+    console.print(
+        f"untrained model: KL {untrained['kl']:.2f}, coverage {untrained['coverage']:.2f}, validity {untrained['validity']:.4f}; "
+        f"the true distribution: KL 0, coverage 1, validity 1. Plot: {result['plot']}",
+        highlight=False,
+    )
