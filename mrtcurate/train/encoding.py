@@ -31,48 +31,62 @@ def prompt_turns(row: dict) -> list[dict]:
     return [{"role": "user", "content": row["prompt"]}]
 
 
-def encode_pair(tokenizer, turns: list[dict], completion: str) -> tuple[list[int], int]:
-    """Token ids of the whole example and how many of them form the prompt.
+def encode_batch(tokenizer, turns: list[list[dict]], completions: list[str]) -> list[tuple[list[int], int]]:
+    """For each example: its token ids and how many of them form the prompt.
 
     With a chat template the example is the rendered conversation; the prompt is the rendering with
     the generation prompt, which must be a prefix of the whole (checked, since templates may rewrite
-    earlier turns). Without one: the prompt's text, a newline, then the completion and end of sequence.
+    earlier turns or merge tokens at the boundary; otherwise prompt + completion + end of sequence).
+    Without one: the prompt's text, a newline, then the completion and end of sequence. Rendering is
+    per example; tokenising is one batched call into the tokenizer's Rust core, which is where the
+    time goes, and matches apply_chat_template(tokenize=True), which tokenises without special tokens.
     """
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    if tokenizer.chat_template:
-        prompt = tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True, return_dict=False)
-        whole = tokenizer.apply_chat_template(
-            turns + [{"role": "assistant", "content": completion}], tokenize=True, return_dict=False
-        )
+    completion_ids = _tokenize(tokenizer, completions)
+    if not tokenizer.chat_template:
+        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+        prompts = _tokenize(tokenizer, ["\n\n".join(turn["content"] for turn in conversation) + "\n" for conversation in turns])
+        return [(bos + prompt + completion + eos, len(bos) + len(prompt)) for prompt, completion in zip(prompts, completion_ids)]
+    prompts = _tokenize(tokenizer, [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in turns])
+    wholes = _tokenize(
+        tokenizer,
+        [tokenizer.apply_chat_template(c + [{"role": "assistant", "content": text}], tokenize=False) for c, text in zip(turns, completions)],
+    )
+    encoded = []
+    for prompt, whole, completion in zip(prompts, wholes, completion_ids):
         if whole[: len(prompt)] == prompt and len(whole) > len(prompt):
-            return list(whole), len(prompt)
-        return list(prompt) + tokenizer(completion, add_special_tokens=False)["input_ids"] + eos, len(prompt)
-    text = "\n\n".join(turn["content"] for turn in turns) + "\n"
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    prompt = bos + tokenizer(text, add_special_tokens=False)["input_ids"]
-    return prompt + tokenizer(completion, add_special_tokens=False)["input_ids"] + eos, len(prompt)
+            encoded.append((whole, len(prompt)))
+        else:
+            encoded.append((prompt + completion + eos, len(prompt)))
+    return encoded
 
 
-def encode_rows(rows: pa.Table, tokenizer, max_length: int) -> Encoded:
+def _tokenize(tokenizer, texts: list[str]) -> list[list[int]]:
+    return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+
+
+def encode_rows(rows: pa.Table, tokenizer, max_length: int, chunk: int = 2048) -> Encoded:
     features, prompt_ids, ranks = [], [], []
     truncated = skipped = 0
-    for row in rows.to_pylist():
-        ids, prompt_length = encode_pair(tokenizer, prompt_turns(row), row["completion"])
-        if prompt_length >= max_length:
-            skipped += 1
-            continue
-        if len(ids) > max_length:
-            ids, truncated = ids[:max_length], truncated + 1
-        completion_length = len(ids) - prompt_length
-        features.append(
-            {
-                "input_ids": ids,
-                "labels": [IGNORE] * prompt_length + ids[prompt_length:],
-                "token_weights": [0.0] * prompt_length + [float(row["weight"])] * completion_length,
-            }
-        )
-        prompt_ids.append(row["prompt_id"])
-        ranks.append(row["rank"])
+    for batch in rows.to_batches(max_chunksize=chunk):
+        batch_rows = batch.to_pylist()
+        pairs = encode_batch(tokenizer, [prompt_turns(row) for row in batch_rows], [row["completion"] for row in batch_rows])
+        for row, (ids, prompt_length) in zip(batch_rows, pairs):
+            if prompt_length >= max_length:
+                skipped += 1
+                continue
+            if len(ids) > max_length:
+                ids, truncated = ids[:max_length], truncated + 1
+            completion_length = len(ids) - prompt_length
+            features.append(
+                {
+                    "input_ids": ids,
+                    "labels": [IGNORE] * prompt_length + ids[prompt_length:],
+                    "token_weights": [0.0] * prompt_length + [float(row["weight"])] * completion_length,
+                }
+            )
+            prompt_ids.append(row["prompt_id"])
+            ranks.append(row["rank"])
     return Encoded(features, prompt_ids, ranks, truncated, skipped)
 
 

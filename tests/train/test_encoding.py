@@ -3,7 +3,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mrtcurate.train.collate import WeightedCollator
-from mrtcurate.train.encoding import IGNORE, encode_pair, encode_rows, pack
+from mrtcurate.train.encoding import IGNORE, encode_batch, encode_rows, pack
 from mrtcurate.train.loss import weighted_token_loss
 
 
@@ -32,9 +32,28 @@ def test_chat_template_prompt_tokens_carry_no_label_and_no_weight(tiny_model):
 
 def test_without_chat_template_prompt_newline_completion_eos(tiny_model_without_template):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_without_template)
-    ids, prompt_length = encode_pair(tokenizer, [{"role": "user", "content": "name a fruit ."}], "apple")
+    [(ids, prompt_length)] = encode_batch(tokenizer, [[{"role": "user", "content": "name a fruit ."}]], ["apple"])
     assert tokenizer.convert_ids_to_tokens(ids) == ["<s>", "name", "a", "fruit", ".", "apple", "<|end|>"]
     assert prompt_length == 5
+
+
+def test_batched_encoding_matches_apply_chat_template(tiny_model):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    turns = [[{"role": "user", "content": "name a fruit ."}], [{"role": "system", "content": "pick ."}, {"role": "user", "content": "name a colour ."}]]
+    for (ids, prompt_length), conversation, completion in zip(encode_batch(tokenizer, turns, ["apple pear", "red"]), turns, ["apple pear", "red"]):
+        assert ids == tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": completion}], return_dict=False)
+        assert prompt_length == len(tokenizer.apply_chat_template(conversation, add_generation_prompt=True, return_dict=False))
+
+
+def test_template_whose_prompt_is_no_prefix_falls_back_to_prompt_plus_completion(tiny_model):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    # The generation prompt ends in "." that the rendered assistant turn lacks.
+    tokenizer.chat_template = tokenizer.chat_template.replace("<|assistant|>{% endif %}", "<|assistant|> .{% endif %}")
+    turns = [{"role": "user", "content": "name a fruit ."}]
+    [(ids, prompt_length)] = encode_batch(tokenizer, [turns], ["apple"])
+    prompt = tokenizer.apply_chat_template(turns, add_generation_prompt=True, return_dict=False)
+    assert prompt[-1] == tokenizer.convert_tokens_to_ids(".") and prompt_length == len(prompt)
+    assert ids == prompt + tokenizer.convert_tokens_to_ids(["apple", "<|end|>"])
 
 
 def test_truncation_and_skipping_at_max_length(tiny_model):
