@@ -197,6 +197,8 @@ def _train(args: argparse.Namespace) -> None:
     _require_train_extras("train")
     values = {name: value for name, value in vars(args).items() if name not in ("command", "quiet")}
     outcome = train(build_train_config({**values, "progress": not args.quiet}))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, one process reports
     table = Table(title=f"mrt train: {outcome.output}", title_justify="left", show_header=False)
     for name, value in {**outcome.train_metrics, **outcome.eval_metrics}.items():
         table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))

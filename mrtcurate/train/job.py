@@ -118,7 +118,8 @@ def _prepare_output(output: Path, config: TrainConfig) -> None:
         return
     if not config.overwrite:
         raise UserError(f"{output} is not empty: pass --resume to continue its run or --overwrite to replace it")
-    shutil.rmtree(output)
+    # Under torchrun every process gets here; whichever deletes second finds nothing left to delete.
+    shutil.rmtree(output, ignore_errors=True)
 
 
 def _load_tokenizer(name: str):

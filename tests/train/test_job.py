@@ -158,3 +158,22 @@ def test_trains_on_a_curated_run_and_records_its_provenance(tiny_model, tmp_path
     assert outcome.summary["data_manifest"]["config_hash"] == curated.manifest["config_hash"]
     assert outcome.summary["rows"] == curated.manifest["counts"]["selected"] == 6
     assert "3 evaluation prompts are also training prompts" in caplog.text
+
+
+@pytest.mark.slow
+def test_two_process_ddp_under_torchrun_on_cpu(tiny_model, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = write_data(tmp_path / "t.parquet")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun) if torchrun.exists() else shutil.which("torchrun"), "--nproc_per_node", "2", "-m", "mrtcurate.cli", "-q", "train",
+               "--data", data, "--model", tiny_model, "--output", str(tmp_path / "run"), "--max-steps", "3", "--batch-size", "2"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("mrt train:") == 1  # one process reports
+    summary = json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())
+    # 3 steps x 2 processes x 2 rows: 12 of the 8 rows, so 1.5 epochs
+    assert summary["train"]["epoch"] == pytest.approx(1.5)
