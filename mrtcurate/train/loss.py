@@ -18,15 +18,24 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return nll.view(shifted_labels.shape)
 
 
+def weighted_token_sum(logits: torch.Tensor, labels: torch.Tensor, token_weights: torch.Tensor) -> torch.Tensor:
+    """Sum of token NLLs times their row's weight (prompt tokens weigh 0)."""
+    return (token_nll(logits, labels) * token_weights[:, 1:].to(torch.float32)).sum()
+
+
+def loss_divisor(token_weights: torch.Tensor) -> torch.Tensor:
+    """The weighted count of the tokens that carry loss: the weights of every predicted token."""
+    return token_weights[:, 1:].to(torch.float32).sum()
+
+
 def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, token_weights: torch.Tensor) -> torch.Tensor:
     """Sum of token NLLs times their row's weight, over the weighted token count.
 
     Equal weights give the usual token-mean SFT loss; a row of weight 2 counts like two copies of it;
     a row of weight 0 (and every prompt token, weight 0) contributes nothing, not even to the divisor.
     """
-    weights = token_weights[:, 1:].to(torch.float32)
-    total = weights.sum()
-    return (token_nll(logits, labels) * weights).sum() / total.clamp_min(torch.finfo(torch.float32).tiny)
+    divisor = loss_divisor(token_weights).clamp_min(torch.finfo(torch.float32).tiny)
+    return weighted_token_sum(logits, labels, token_weights) / divisor
 
 
 def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

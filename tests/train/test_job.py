@@ -177,3 +177,13 @@ def test_two_process_ddp_under_torchrun_on_cpu(tiny_model, tmp_path):
     summary = json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())
     # 3 steps x 2 processes x 2 rows: 12 of the 8 rows, so 1.5 epochs
     assert summary["train"]["epoch"] == pytest.approx(1.5)
+
+
+def test_gradient_accumulation_gives_the_full_batch_update(tiny_model, tmp_path):
+    # Rows of unequal weight and length: micro-batch means would weigh the halves wrongly.
+    data = write_data(tmp_path / "t.parquet", [("name a colour .", "red blue green", 0.25, 2), ("name a fruit .", "plum pear", 2.0, 3)])
+    options = {"max_steps": 3, "lr_scheduler": "constant", "warmup_ratio": 0.0, "lr": 1e-2}
+    full = train(config(tiny_model, data, tmp_path / "full", batch_size=4, grad_accum=1, **options)).output
+    accumulated = train(config(tiny_model, data, tmp_path / "accumulated", batch_size=2, grad_accum=2, **options)).output
+    for name, tensor in weights(full).items():
+        torch.testing.assert_close(tensor, weights(accumulated)[name], rtol=1e-4, atol=1e-5)  # per-micro-batch means: off by 3e-2
