@@ -186,4 +186,4 @@ def test_gradient_accumulation_gives_the_full_batch_update(tiny_model, tmp_path)
     full = train(config(tiny_model, data, tmp_path / "full", batch_size=4, grad_accum=1, **options)).output
     accumulated = train(config(tiny_model, data, tmp_path / "accumulated", batch_size=2, grad_accum=2, **options)).output
     for name, tensor in weights(full).items():
-        torch.testing.assert_close(tensor, weights(accumulated)[name], rtol=1e-4, atol=1e-5)  # per-micro-batch means: off by 3e-2
+        torch.testing.assert_close(tensor, weights(accumulated)[name], rtol=1e-3, atol=2e-4)  # per-micro-batch means: off by 3e-2; Adam magnifies float noise to ~2e-5
