@@ -14,6 +14,14 @@ def stable_id(text: str) -> str:
     return f"{stable_hash(text):016x}"
 
 
+def stream_sha256(stream, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a binary stream, read in chunks so that a large file never sits in memory."""
+    digest = hashlib.sha256()
+    while chunk := stream.read(chunk_size):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def normalize_text(text: str) -> str:
     """The text kept in the output: NFC, outer whitespace stripped, inner layout (newlines, code) kept."""
     return unicodedata.normalize("NFC", text).strip()

@@ -4,7 +4,6 @@ fails in one line instead of halfway through a job."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 from dataclasses import dataclass, replace
 from itertools import islice
 
@@ -12,6 +11,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
+from mrtcurate.ids import stream_sha256
 from mrtcurate.ingest.formats import RawRecord, format_for_path, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout
 from mrtcurate.schemas import RunConfig
@@ -118,14 +118,11 @@ def _format(config: RunConfig, path: str) -> str:
 
 
 def _checksum(path: str) -> str:
-    digest = hashlib.sha256()
     try:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
+            return f"sha256:{stream_sha256(stream)}"
     except Exception as error:
         raise UserError(f"cannot read input file {path}: {error}") from None
-    return f"sha256:{digest.hexdigest()}"
 
 
 def _probe(file: InputFile, max_chars: int) -> list[RawRecord]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import posixpath
@@ -14,19 +13,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from mrtcurate.errors import UserError
-from mrtcurate.ids import identity_key, stable_id
-
-_CHUNK = 1 << 20
+from mrtcurate.ids import identity_key, stable_id, stream_sha256
 
 
 @dataclass(frozen=True)
 class TrainingData:
     rows: pa.Table
     manifest: dict | None  # the curated dataset's manifest; None for plain Parquet
-
-
-def load_rows(location: str) -> pa.Table:
-    return load_data(location).rows
 
 
 def load_data(location: str) -> TrainingData:
@@ -71,7 +64,8 @@ def _read_curated(filesystem: pafs.FileSystem, root: str, manifest: dict) -> pa.
         shard_path = posixpath.join(root, shard["path"])
         if filesystem.get_file_info(shard_path).type != pafs.FileType.File:
             raise UserError(f"shard {shard['path']} listed in the manifest is missing from {root}")
-        digest = _sha256(filesystem, shard_path)
+        with filesystem.open_input_stream(shard_path) as stream:
+            digest = stream_sha256(stream)
         if digest != shard["sha256"]:
             raise UserError(f"shard {shard['path']} fails its checksum: manifest sha256 {shard['sha256'][:12]}..., file {digest[:12]}...")
         table = pq.read_table(shard_path, filesystem=filesystem)
@@ -81,14 +75,6 @@ def _read_curated(filesystem: pafs.FileSystem, root: str, manifest: dict) -> pa.
     if not tables:
         raise UserError(f"{root} holds no curated rows (the manifest lists no shards)")
     return pa.concat_tables(tables, promote_options="default")
-
-
-def _sha256(filesystem: pafs.FileSystem, path: str) -> str:
-    digest = hashlib.sha256()
-    with filesystem.open_input_stream(path) as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_plain_parquet(filesystem: pafs.FileSystem, path: str, location: str) -> pa.Table:

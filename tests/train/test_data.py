@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mrtcurate.errors import UserError
-from mrtcurate.train.data import load_rows
+from mrtcurate.train.data import load_data
 from tests.conftest import write_jsonl
 from tests.helpers import curate
 
@@ -20,7 +20,7 @@ def curated(tmp_path_factory):
 
 
 def test_reads_every_curated_row_with_its_weight(curated):
-    table = load_rows(str(curated))
+    table = load_data(str(curated)).rows
     assert table.num_rows == 18
     weights = {}
     for row in table.to_pylist():
@@ -37,19 +37,19 @@ def test_tampered_shard_is_refused(curated, tmp_path):
     table = pq.read_table(shard)
     pq.write_table(table.slice(0, table.num_rows - 1), shard)
     with pytest.raises(UserError, match="fails its checksum"):
-        load_rows(str(copy))
+        load_data(str(copy))
     shard.unlink()
     with pytest.raises(UserError, match="missing"):
-        load_rows(str(copy))
+        load_data(str(copy))
 
 
 def test_plain_parquet_defaults_and_zero_weights(tmp_path):
     pq.write_table(pa.table({"prompt": ["a", "a", "b"], "completion": ["x", "y", "z"]}), tmp_path / "plain.parquet")
-    table = load_rows(str(tmp_path / "plain.parquet"))
+    table = load_data(str(tmp_path / "plain.parquet")).rows
     assert table["weight"].to_pylist() == [1.0, 1.0, 1.0]
     assert table["prompt_id"][0] == table["prompt_id"][1] != table["prompt_id"][2]
     pq.write_table(pa.table({"prompt": ["a", "b"], "completion": ["x", "z"], "weight": [0.0, 0.5]}), tmp_path / "w.parquet")
-    assert load_rows(str(tmp_path / "w.parquet"))["completion"].to_pylist() == ["z"]
+    assert load_data(str(tmp_path / "w.parquet")).rows["completion"].to_pylist() == ["z"]
 
 
 @pytest.mark.parametrize(
@@ -63,15 +63,15 @@ def test_plain_parquet_defaults_and_zero_weights(tmp_path):
 def test_bad_plain_parquet_is_one_clear_error(tmp_path, columns, message):
     pq.write_table(pa.table(columns), tmp_path / "bad.parquet")
     with pytest.raises(UserError, match=message):
-        load_rows(str(tmp_path / "bad.parquet"))
+        load_data(str(tmp_path / "bad.parquet"))
 
 
 def test_missing_path_and_bad_manifest(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        load_rows(str(tmp_path / "nope"))
+        load_data(str(tmp_path / "nope"))
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(UserError, match="not valid JSON"):
-        load_rows(str(tmp_path))
+        load_data(str(tmp_path))
     (tmp_path / "manifest.json").write_text(json.dumps({"counts": {}}))
     with pytest.raises(UserError, match="lists no shards"):
-        load_rows(str(tmp_path))
+        load_data(str(tmp_path))

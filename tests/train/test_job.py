@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mrtcurate.errors import UserError
 from mrtcurate.schemas.train_config import build_train_config
-from mrtcurate.train.data import load_rows
+from mrtcurate.train.data import load_data
 from mrtcurate.train.encoding import encode_rows
 from mrtcurate.train.evaluation import multi_reference_metrics
 from mrtcurate.train.job import SUMMARY_FILE, train
@@ -40,7 +40,7 @@ def weights(output):
 def test_loss_falls_and_multi_reference_eval_improves(tiny_model, tmp_path):
     data = write_data(tmp_path / "train.parquet")
     before = multi_reference_metrics(
-        AutoModelForCausalLM.from_pretrained(tiny_model), encode_rows(load_rows(data), AutoTokenizer.from_pretrained(tiny_model), 64), 0, 8
+        AutoModelForCausalLM.from_pretrained(tiny_model), encode_rows(load_data(data).rows, AutoTokenizer.from_pretrained(tiny_model), 64), 0, 8
     )
     outcome = train(config(tiny_model, data, tmp_path / "run", eval_data=data, max_steps=60, logging_steps=10))
     summary = json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())
