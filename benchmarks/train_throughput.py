@@ -42,7 +42,7 @@ def curate(out: Path) -> Path:
 def build_model(curated: Path, out: Path, size: str, max_length: int) -> tuple[Path, int]:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from mrtcurate.train.tiny import build_tokenizer
+    from mrtcurate.train.tiny import build_tokenizer, save_random_model
 
     table = pq.read_table(curated / "data")
     tokenizer = build_tokenizer(table["prompt"].to_pylist() + table["completion"].to_pylist())
@@ -50,11 +50,8 @@ def build_model(curated: Path, out: Path, size: str, max_length: int) -> tuple[P
     shape["vocab_size"] = max(shape["vocab_size"], len(tokenizer))
     config = Qwen2Config(**shape, max_position_embeddings=max_length, tie_word_embeddings=True,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config)
     directory = out / f"model-{size}"
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    model = save_random_model(directory, Qwen2ForCausalLM, config, tokenizer)
     return directory, sum(p.numel() for p in model.parameters())
 
 

@@ -103,9 +103,7 @@ def train(config: TrainConfig) -> TrainOutcome:
     result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(str(output))
     eval_metrics = trainer.evaluate() if references else {}
-    summary = _summary(config, data, encoded, train_features, result.metrics, eval_metrics, checkpoint)
-    summary["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    summary["log_history"] = trainer.state.log_history
+    summary = _summary(config, data, encoded, train_features, model, trainer.state.log_history, result.metrics, eval_metrics, checkpoint)
     if trainer.is_world_process_zero():
         (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return TrainOutcome(output, result.metrics, eval_metrics, summary)
@@ -170,7 +168,17 @@ def _warn_on_overlap(rows, eval_rows) -> None:
         log.warning("%d evaluation prompts are also training prompts: the held-out metrics are not held out for them", len(shared))
 
 
-def _summary(config: TrainConfig, data: TrainingData, encoded: Encoded, train_features: list[dict], train_metrics: dict, eval_metrics: dict, checkpoint: str | None) -> dict:
+def _summary(
+    config: TrainConfig,
+    data: TrainingData,
+    encoded: Encoded,
+    train_features: list[dict],
+    model,
+    log_history: list[dict],
+    train_metrics: dict,
+    eval_metrics: dict,
+    checkpoint: str | None,
+) -> dict:
     return {
         "mrtcurate_version": __version__,
         "config": config.model_dump(),
@@ -183,6 +191,8 @@ def _summary(config: TrainConfig, data: TrainingData, encoded: Encoded, train_fe
         "rows_skipped": encoded.skipped,
         "sequences": len(train_features),
         "completion_tokens": int(sum(sum(1 for w in f["token_weights"] if w > 0) for f in encoded.features)),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "train": train_metrics,
         "eval": eval_metrics,
+        "log_history": log_history,
     }

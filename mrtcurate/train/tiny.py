@@ -60,9 +60,14 @@ def build_tiny_model(
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
     )
+    save_random_model(directory, LlamaForCausalLM, config, tokenizer, seed)
+    return Path(directory)
+
+
+def save_random_model(directory: str | Path, model_class, config, tokenizer, seed: int = 0):
+    """A freshly initialised model of `model_class` (seeded) and its tokenizer, saved side by side."""
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    directory = Path(directory)
+    model = model_class(config)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    return directory
+    return model
