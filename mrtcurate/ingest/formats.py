@@ -10,15 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mrtcurate.schemas import Reject, RejectReason
 
 _CHUNK_BYTES = 1 << 16
+_GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
+# Python's csv module stops the whole file at a field over 131,072 characters. Fields are bounded by
+# --max-chars instead (a longer record becomes a record_too_large reject), as JSONL lines are.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 @dataclass(frozen=True)
@@ -29,9 +36,52 @@ class RawRecord:
 
 
 class TruncatedStream(Exception):
-    def __init__(self, partial: bytes, cause: Exception):
+    def __init__(self, partial: bytes, cause: Exception | str, reason: RejectReason = RejectReason.TRUNCATED_GZIP):
         super().__init__(str(cause))
         self.partial = partial
+        self.reason = reason
+
+
+class NotGzip(Exception):
+    """A file named .gz whose first bytes are not gzip's magic number."""
+
+
+def is_gzip_path(path: str) -> bool:
+    return path.lower().endswith((".gz", ".gzip"))
+
+
+def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(_CHUNK_BYTES):
+        yield chunk
+
+
+def gunzip_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    """Decompressed bytes of a (possibly multi-member) gzip stream, as they come.
+
+    Not gzip.GzipFile: on a truncated or corrupt stream its read() raises and drops what it had already
+    decompressed for that call, so the complete lines just before the break were lost. zlib hands over
+    every byte it could decompress before the error is raised.
+    """
+    decompressor, member_open, first = None, False, True
+    for chunk in read_chunks(stream):
+        if first and not chunk.startswith(_GZIP_MAGIC[: len(chunk)]):
+            raise NotGzip(f"starts with bytes {chunk[:2].hex()}, not gzip's 1f8b")
+        first = False
+        while chunk:
+            if not member_open:
+                # Concatenated gzip files (cat a.gz b.gz) are one valid stream: each member starts afresh.
+                decompressor, member_open = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS), True
+            try:
+                out = decompressor.decompress(chunk)
+            except zlib.error as error:
+                raise TruncatedStream(b"", f"corrupt gzip data: {error}") from error
+            if out:
+                yield out
+            if not decompressor.eof:
+                break
+            chunk, member_open = decompressor.unused_data, False
+    if member_open:
+        raise TruncatedStream(b"", "compressed stream ended before its end marker")
 
 
 def format_for_path(path: str) -> str:
@@ -48,32 +98,47 @@ def format_for_path(path: str) -> str:
 
 
 def iter_records(stream: BinaryIO, fmt: str, path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
-    if fmt == "jsonl":
-        yield from _iter_jsonl(stream, path, max_chars)
-    elif fmt == "csv":
-        yield from _iter_csv(stream, path, max_chars)
-    elif fmt == "parquet":
-        yield from _iter_parquet(stream, path, max_chars)
-    else:
-        raise ValueError(f"unknown format {fmt!r}")
+    """Records of one file as stored (gzip, by its name, is unwrapped here). Never raises on bad content:
+    every problem is a reject, so one bad file or record never stops a job."""
+    try:
+        if fmt == "parquet":
+            yield from _iter_parquet(stream, path, max_chars)
+            return
+        lines = iter_lines(gunzip_chunks(stream) if is_gzip_path(path) else read_chunks(stream))
+        if fmt == "jsonl":
+            yield from _iter_jsonl(lines, path, max_chars)
+        elif fmt == "csv":
+            yield from _iter_csv(lines, path, max_chars)
+        else:
+            raise ValueError(f"unknown format {fmt!r}")
+    except NotGzip as error:
+        yield _reject("", RejectReason.NOT_GZIP, f"named .gz but {error}", path, None)
 
 
-def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
-    """Lines without their terminator; a stream that ends early raises TruncatedStream with the partial line."""
-    pending = b""
-    while True:
-        try:
-            chunk = stream.read(_CHUNK_BYTES)
-        except (EOFError, zlib.error, OSError) as error:
-            raise TruncatedStream(pending, error) from error
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line.removesuffix(b"\r")
-    if pending:
-        yield pending.removesuffix(b"\r")
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Lines without their terminator (and without a UTF-8 byte-order mark at the very start). A stream that
+    breaks off raises TruncatedStream carrying the partial line, after every complete line before it."""
+    pending: list[bytes] = []
+    at_start = True
+    try:
+        for chunk in chunks:
+            if at_start:
+                chunk, at_start = chunk.removeprefix(_UTF8_BOM), len(chunk) < len(_UTF8_BOM)
+            *lines, tail = chunk.split(b"\n")
+            if lines:
+                # Joined only at a line end, so a line spanning many chunks costs its length once.
+                lines[0] = b"".join(pending) + lines[0]
+                pending = []
+                for line in lines:
+                    yield line.removesuffix(b"\r")
+            pending.append(tail)
+    except TruncatedStream as truncated:
+        raise TruncatedStream(b"".join(pending), truncated, truncated.reason) from truncated
+    except OSError as error:  # the storage failed mid-read: the rest of the file is unreadable, not truncated
+        raise TruncatedStream(b"".join(pending), error, RejectReason.UNREADABLE_FILE) from error
+    last = b"".join(pending)
+    if last:
+        yield last.removesuffix(b"\r")
 
 
 def _reject(text: str, reason: RejectReason, detail: str, path: str, row: int | None) -> Reject:
@@ -83,17 +148,17 @@ def _reject(text: str, reason: RejectReason, detail: str, path: str, row: int | 
 def _truncation_reject(truncated: TruncatedStream, path: str, row: int) -> Reject:
     return _reject(
         truncated.partial.decode("utf-8", errors="replace"),
-        RejectReason.TRUNCATED_GZIP,
+        truncated.reason,
         f"stream ended early after row {row - 1}: {truncated}",
         path,
         row,
     )
 
 
-def _iter_jsonl(stream: BinaryIO, path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
+def _iter_jsonl(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
     row = 0
     try:
-        for row, line in enumerate(iter_lines(stream), start=1):
+        for row, line in enumerate(lines, start=1):
             if not line.strip():
                 continue  # blank lines separate nothing in JSONL and hold no record
             try:
@@ -109,6 +174,9 @@ def _iter_jsonl(stream: BinaryIO, path: str, max_chars: int) -> Iterator[RawReco
             except json.JSONDecodeError as error:
                 yield _reject(text, RejectReason.INVALID_JSON, str(error), path, row)
                 continue
+            except RecursionError:
+                yield _reject(text, RejectReason.INVALID_JSON, "nested deeper than the JSON parser allows", path, row)
+                continue
             if not isinstance(fields, dict):
                 yield _reject(text, RejectReason.NOT_AN_OBJECT, f"a JSON {type(fields).__name__}, not an object", path, row)
                 continue
@@ -117,11 +185,14 @@ def _iter_jsonl(stream: BinaryIO, path: str, max_chars: int) -> Iterator[RawReco
         yield _truncation_reject(truncated, path, row + 1)
 
 
-def _iter_csv(stream: BinaryIO, path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
+def csv_delimiter(path: str) -> str:
+    return "\t" if path.lower().removesuffix(".gz").endswith(".tsv") else ","
+
+
+def _iter_csv(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
     # surrogateescape keeps bad bytes visible as lone surrogates, so a bad row is rejected and the rest parse.
-    lines = (line.decode("utf-8", errors="surrogateescape") + "\n" for line in iter_lines(stream))
-    delimiter = "\t" if path.lower().removesuffix(".gz").endswith(".tsv") else ","
-    reader = csv.reader(lines, delimiter=delimiter)
+    delimiter = csv_delimiter(path)
+    reader = csv.reader((line.decode("utf-8", errors="surrogateescape") + "\n" for line in lines), delimiter=delimiter)
     header: list[str] | None = None
     try:
         for values in reader:
@@ -134,16 +205,26 @@ def _iter_csv(stream: BinaryIO, path: str, max_chars: int) -> Iterator[RawRecord
             text = _csv_text(values, delimiter)
             if any(_has_surrogates(value) for value in values):
                 yield _reject(text, RejectReason.INVALID_UTF8, "bytes that are not UTF-8", path, row)
-            elif len(values) != len(header):
-                yield _reject(text, RejectReason.CSV_COLUMN_COUNT, f"{len(values)} columns, header has {len(header)}", path, row)
             elif len(text) > max_chars:
                 yield _reject(text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row)
+            elif len(values) != len(header):
+                yield _reject(text, RejectReason.CSV_COLUMN_COUNT, f"{len(values)} columns, header has {len(header)}", path, row)
             else:
                 yield RawRecord(fields=dict(zip(header, values)), text=text, row=row)
     except TruncatedStream as truncated:
         yield _truncation_reject(truncated, path, reader.line_num + 1)
     except csv.Error as error:
         yield _reject("", RejectReason.UNREADABLE_FILE, f"CSV parser stopped: {error}", path, reader.line_num)
+
+
+def csv_header(stream: BinaryIO, path: str) -> list[str]:
+    """The header row of a CSV file: the fields a mapping can name, whatever its data rows hold."""
+    lines = iter_lines(gunzip_chunks(stream) if is_gzip_path(path) else read_chunks(stream))
+    delimiter = csv_delimiter(path)
+    try:
+        return next(csv.reader((line.decode("utf-8", errors="replace") + "\n" for line in lines), delimiter=delimiter), [])
+    except (TruncatedStream, NotGzip, csv.Error):
+        return []
 
 
 def _csv_text(values: list[str], delimiter: str) -> str:
@@ -159,6 +240,8 @@ def _has_surrogates(value: str) -> bool:
 def _iter_parquet(stream: BinaryIO, path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
     row = 0
     try:
+        if is_gzip_path(path):  # Parquet needs random access: a gzipped file is unwrapped into memory
+            stream = pa.BufferReader(b"".join(gunzip_chunks(stream)))
         for batch in pq.ParquetFile(stream).iter_batches():
             for fields in batch.to_pylist():
                 row += 1
@@ -167,6 +250,7 @@ def _iter_parquet(stream: BinaryIO, path: str, max_chars: int) -> Iterator[RawRe
                     yield _reject(text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row)
                 else:
                     yield RawRecord(fields=fields, text=text, row=row)
+    except TruncatedStream as truncated:
+        yield _reject("", truncated.reason, f"parquet file's gzip stream: {truncated}", path, None)
     except (OSError, ValueError) as error:  # pyarrow raises ArrowInvalid (a ValueError) or OSError on corrupt files
         yield _reject("", RejectReason.UNREADABLE_FILE, f"parquet reader stopped after row {row}: {error}", path, row + 1)
-

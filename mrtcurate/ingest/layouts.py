@@ -135,7 +135,7 @@ def _source(fields: dict, mapping: FieldMapping, source_file: str) -> str:
     value = fields.get(mapping.source) if mapping.source else None
     if value is None or value == "":
         return source_file.rsplit("/", 1)[-1]
-    return str(value)
+    return _encodable(str(value), mapping.source)
 
 
 def _prompt_id(fields: dict, mapping: FieldMapping, identity: str) -> str:
@@ -144,14 +144,25 @@ def _prompt_id(fields: dict, mapping: FieldMapping, identity: str) -> str:
     value = fields.get(mapping.id)
     if value is None or value == "" or isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _Invalid(RejectReason.MISSING_ID, f"field '{mapping.id}' holds no usable id: {value!r}")
-    return str(value)
+    return _encodable(str(value), mapping.id)
 
 
 def _text(fields: dict, name: str, role: str) -> str:
     if name not in fields or fields[name] is None:
         reason = RejectReason.MISSING_PROMPT if role == "prompt" else RejectReason.MISSING_RESPONSE
-        raise _Invalid(reason, f"no '{name}' field")
+        raise _Invalid(reason, f"'{name}' is null" if name in fields else f"no '{name}' field")
     return _check_text(fields[name], role, name)
+
+
+def _encodable(value: str, name: str) -> str:
+    """JSON's \\ud800-style escapes decode to lone surrogates, which no UTF-8 output (ids, Parquet) can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _Invalid(
+            RejectReason.INVALID_UNICODE, f"'{name}' holds {value[error.start]!r}, a lone surrogate that UTF-8 cannot carry"
+        ) from None
+    return value
 
 
 def _check_text(value: object, role: str, name: str) -> str:
@@ -159,7 +170,7 @@ def _check_text(value: object, role: str, name: str) -> str:
     if not isinstance(value, str):
         reason = RejectReason.PROMPT_NOT_STRING if prompt else RejectReason.RESPONSE_NOT_STRING
         raise _Invalid(reason, f"'{name}' is a {type(value).__name__}, not a string")
-    text = normalize_text(value)
+    text = normalize_text(_encodable(value, name))
     if not text:
         raise _Invalid(RejectReason.EMPTY_PROMPT if prompt else RejectReason.EMPTY_RESPONSE, f"'{name}' is blank")
     return text
@@ -200,7 +211,8 @@ def _split_chat(value: object, name: str) -> tuple[str, tuple[Message, ...], str
     for index, turn in enumerate(value):
         if not (isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)):
             raise _Invalid(RejectReason.INVALID_MESSAGES, f"turn {index} lacks a string role and content")
-        turns.append(Message(turn["role"], normalize_text(turn["content"])))
+        role = _encodable(turn["role"], f"{name}[{index}].role")
+        turns.append(Message(role, normalize_text(_encodable(turn["content"], f"{name}[{index}].content"))))
     last_assistant = max((i for i, turn in enumerate(turns) if turn.role == "assistant"), default=None)
     if last_assistant is None:
         raise _Invalid(RejectReason.INVALID_MESSAGES, "no assistant turn")

@@ -66,7 +66,11 @@ def _selection_notes(config: RunConfig, counts: dict[str, int], k: int | None) -
     if config.k == "auto":
         notes["k_from"] = "planner recommended_k"
     if config.selector == "topk":
+        unranked = counts.get("random_fallback_prompts", 0)
+        notes["random_fallback_prompts"] = unranked
         notes["note"] = "reward top-K is biased towards high-reward modes"
+        if unranked:
+            notes["note"] += f"; {unranked} prompts with no reward among more than K candidates were chosen at random"
     if config.selector == "qd":
         diversity_only = counts.get("diversity_only_prompts", 0)
         notes["diversity_only_prompts"] = diversity_only

@@ -76,13 +76,14 @@ class _Selecting(beam.DoFn):
         yield from self._rows(pool, selection, by_id, pool_size, quality)
         yield from self._insights(pool, selection, quality)
         self.selected.inc(len(selection.indices))
-        diversity_only = self.settings.selector == "qd" and len(pool) > k and not pool.has_rewards
+        unranked = len(pool) > k and not pool.has_rewards
         for name, value in (
             ("prompts", 1),
             ("candidates", pool_size),
             ("duplicates_near", near_merged),
             ("selected", len(selection.indices)),
-            ("diversity_only_prompts", int(diversity_only)),
+            ("diversity_only_prompts", int(unranked and self.settings.selector == "qd")),
+            ("random_fallback_prompts", int(unranked and self.settings.selector == "topk")),
         ):
             yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
 

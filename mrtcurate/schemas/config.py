@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mrtcurate.errors import UserError
 
@@ -72,6 +72,12 @@ class RunConfig(BaseModel):
             return None
         return value
 
+    @model_validator(mode="after")
+    def _auto_k_needs_the_planner(self):
+        if self.k == "auto" and not self.plan:
+            raise ValueError("k: auto takes K from the planner, which plan: false (--no-plan) turns off; give a number or drop --no-plan")
+        return self
+
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.hashed_fields(), sort_keys=True).encode()).hexdigest()
 
@@ -84,12 +90,18 @@ def load_yaml(path: str | Path) -> dict:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise UserError(f"cannot read config file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"config file {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start})") from None
     except yaml.YAMLError as error:
         raise UserError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
         raise UserError(f"config file {path} must hold a mapping of option names to values")
+    for key in loaded:
+        if not isinstance(key, str):
+            hint = " (YAML 1.1 reads unquoted on/off/yes/no as booleans: quote the key)" if isinstance(key, bool) else ""
+            raise UserError(f"config file {path}: key {key!r} is not an option name{hint}")
     return loaded
 
 
@@ -109,4 +121,5 @@ def _describe(problem: dict) -> str:
     where = ".".join(str(part) for part in problem["loc"]) or "config"
     if problem["type"] == "extra_forbidden":
         return f"unknown option '{where}'"
-    return f"{where}: {problem['msg']}"
+    message = problem["msg"].removeprefix("Value error, ")
+    return message if not problem["loc"] else f"{where}: {message}"

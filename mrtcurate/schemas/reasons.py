@@ -5,9 +5,11 @@ from enum import Enum
 
 class RejectReason(str, Enum):
     INVALID_UTF8 = "invalid_utf8"
+    INVALID_UNICODE = "invalid_unicode"
     INVALID_JSON = "invalid_json"
     NOT_AN_OBJECT = "not_an_object"
     TRUNCATED_GZIP = "truncated_gzip"
+    NOT_GZIP = "not_gzip"
     UNREADABLE_FILE = "unreadable_file"
     CSV_COLUMN_COUNT = "csv_column_count"
     RECORD_TOO_LARGE = "record_too_large"

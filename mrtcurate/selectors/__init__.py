@@ -9,7 +9,7 @@ import numpy as np
 
 from mrtcurate.ids import stable_hash
 from mrtcurate.selectors.neardup import collapse_near_duplicates
-from mrtcurate.selectors.pool import MissingRewardsError, Pool, Selection
+from mrtcurate.selectors.pool import Pool, Selection
 from mrtcurate.selectors.qd import QDSettings, select_qd
 from mrtcurate.selectors.quality import minmax_quality
 from mrtcurate.selectors.random_k import select_random
@@ -40,7 +40,6 @@ def select(selector: Selector, pool: Pool, k: int, seed: int) -> Selection:
 
 __all__ = [
     "SELECTOR_NAMES",
-    "MissingRewardsError",
     "Pool",
     "QDSettings",
     "Selection",

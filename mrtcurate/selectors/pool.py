@@ -28,7 +28,3 @@ class Selection:
     indices: np.ndarray  # into the pool, in selection order
     draws: np.ndarray  # how many draws landed on each chosen candidate; weights are proportional to it
     gains: np.ndarray | None  # marginal gain of each at selection; None where the selector has no objective
-
-
-class MissingRewardsError(ValueError):
-    pass

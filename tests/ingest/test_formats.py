@@ -1,5 +1,8 @@
 import gzip
 import io
+import zlib
+
+import pytest
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,13 +31,49 @@ def test_jsonl_bad_lines_become_rejects_with_rows():
     ]
 
 
-def test_truncated_gzip_keeps_complete_rows_and_rejects_the_rest():
-    whole = gzip.compress(b"".join(b'{"row": %d, "pad": "%s"}\n' % (i, b"y" * 50) for i in range(2000)))
-    items = list(iter_records(gzip.GzipFile(fileobj=io.BytesIO(whole[: len(whole) // 2])), "jsonl", "f.jsonl.gz", 1000))
-    *good, last = items
+def complete_lines_before_the_cut(compressed: bytes) -> int:
+    """What zcat recovers: every complete line in the bytes that decompress before the break."""
+    decompressor = zlib.decompressobj(wbits=31)
+    return decompressor.decompress(compressed).count(b"\n")
+
+
+@pytest.mark.parametrize(("records", "fraction"), [(200, 2 / 3), (2000, 1 / 2), (5, 0.9)])
+def test_truncated_gzip_keeps_every_complete_line_and_rejects_the_break_once(records, fraction):
+    whole = gzip.compress(b"".join(b'{"row": %d, "pad": "%s"}\n' % (i, b"y" * 50) for i in range(records)))
+    cut = whole[: int(len(whole) * fraction)]
+    *good, last = parse(cut, path="f.jsonl.gz")
     assert good and all(isinstance(item, RawRecord) for item in good)
+    assert len(good) == complete_lines_before_the_cut(cut)
     assert [item.fields["row"] for item in good] == list(range(len(good)))
     assert isinstance(last, Reject) and last.reason == "truncated_gzip" and last.source_row == len(good) + 1
+
+
+def test_gzip_members_concatenated_are_one_stream_and_trailing_garbage_is_a_break():
+    two = gzip.compress(b'{"a": 1}\n') + gzip.compress(b'{"a": 2}\n')
+    assert [item.fields["a"] for item in parse(two, path="f.jsonl.gz")] == [1, 2]
+    assert reasons(parse(two + b"garbage", path="f.jsonl.gz")) == [("ok", 1), ("ok", 2), ("truncated_gzip", 3)]
+
+
+def test_gz_name_without_gzip_bytes_is_not_gzip():
+    assert reasons(parse(b'{"a": 1}\n', path="f.jsonl.gz")) == [("not_gzip", None)]
+    assert parse(b"", path="f.jsonl.gz") == []
+
+
+def test_byte_order_mark_and_deep_nesting():
+    data = b'\xef\xbb\xbf{"a": 1}\n' + b"[" * 10_000 + b"\n" + b'{"b": ' + b"[" * 5000 + b"]" * 5000 + b"}\n"
+    items = parse(data, max_chars=100_000)
+    assert reasons(items) == [("ok", 1), ("invalid_json", 2), ("invalid_json", 3)]
+    assert items[0].fields == {"a": 1} and "nested deeper" in items[1].detail
+    header = parse(b"\xef\xbb\xbfprompt,response\np,r\n", "csv", "f.csv")
+    assert header[0].fields == {"prompt": "p", "response": "r"}
+
+
+def test_csv_field_over_pythons_limit_is_too_large_and_later_rows_are_read():
+    data = b"prompt,response\np," + b"x" * 200_000 + b"\nq,short\n"
+    items = parse(data, "csv", "f.csv", max_chars=1000)
+    assert reasons(items) == [("record_too_large", 2), ("ok", 3)]
+    assert items[1].fields == {"prompt": "q", "response": "short"}
+    assert reasons(parse(data, "csv", "f.csv", max_chars=300_000)) == [("ok", 2), ("ok", 3)]
 
 
 def test_csv_rows_checked_for_column_count_and_utf8():

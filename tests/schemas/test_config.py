@@ -36,3 +36,25 @@ def test_unreadable_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("k: [1,\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_yaml(tmp_path / "bad.yaml")
+
+
+def test_auto_k_without_the_planner_is_refused_up_front():
+    with pytest.raises(UserError, match=r"^invalid configuration: k: auto takes K from the planner.*--no-plan"):
+        build_config({"input": ["a"], "output": "o", "k": "auto", "plan": False}, {})
+    assert build_config({"input": ["a"], "output": "o", "k": "auto"}, {}).plan
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"input: [a]\nk: 2\n\xff\n", r"not UTF-8 text \(byte 0xff at offset 16\)"),
+        (b"input: [a]\n1: 2\n", r"key 1 is not an option name$"),
+        (b"input: [a]\non: yes\n", r"key True is not an option name \(YAML 1.1 reads unquoted on/off"),
+    ],
+)
+def test_config_file_problems_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text)
+    with pytest.raises(UserError, match=message) as raised:
+        load_yaml(path)
+    assert "\n" not in str(raised.value)

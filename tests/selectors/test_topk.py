@@ -1,7 +1,7 @@
 import numpy as np
-import pytest
 
-from mrtcurate.selectors import MissingRewardsError, Pool
+from mrtcurate.selectors import Pool
+from mrtcurate.selectors.random_k import select_random
 from mrtcurate.selectors.topk import select_topk
 
 
@@ -21,7 +21,8 @@ def test_ties_break_by_seeded_hash_not_position():
     assert len({tuple(pick(pool, seed)) for seed in range(10)}) > 1
 
 
-def test_no_rewards_is_an_error():
-    pool = Pool("p", ("a", "b"), np.ones(2, dtype=np.int64), np.array([np.nan, np.nan]))
-    with pytest.raises(MissingRewardsError):
-        select_topk(pool, 1, seed=0)
+def test_no_rewards_falls_back_to_random_k_of_n():
+    pool = Pool("p", ("a", "b", "c"), np.array([1, 3, 1]), np.array([np.nan, np.nan, np.nan]))
+    for seed in range(5):
+        fallback, random = select_topk(pool, 2, seed), select_random(pool, 2, seed)
+        assert fallback.indices.tolist() == random.indices.tolist() and fallback.draws.tolist() == random.draws.tolist()
