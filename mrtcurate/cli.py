@@ -19,12 +19,31 @@ from mrtcurate.errors import UserError
 console = Console(stderr=True)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse prints its usage block and exits on a bad value; ours is one line, exit code 2, like every
+    other error before a job starts. Subcommand parsers inherit this class."""
+
+    def error(self, message: str):
+        console.print(f"[red]error:[/red] {self.prog}: {message}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
 def _k_value(value: str) -> int | str:
-    return "auto" if value == "auto" else int(value)
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number or auto") from None
 
 
 def _threshold_or_off(value: str) -> float | str:
-    return "off" if value.lower() == "off" else float(value)
+    if value.lower() == "off":
+        return "off"
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number or off") from None
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -110,13 +129,13 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 
 def run_parser() -> argparse.ArgumentParser:
     """The options of `mrt run` alone (the flex template launcher maps its parameters onto these)."""
-    parser = argparse.ArgumentParser(prog="mrt run", add_help=False)
+    parser = _Parser(prog="mrt run", add_help=False)
     _add_run_options(parser)
     return parser
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mrt", description="Curate prompt-response corpora into multi-response fine-tuning sets.")
+    parser = _Parser(prog="mrt", description="Curate prompt-response corpora into multi-response fine-tuning sets.")
     parser.add_argument("--version", action="version", version=f"mrtcurate {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -155,15 +174,13 @@ def _run_options(args: argparse.Namespace) -> dict:
 
 
 def _curate(config, beam_args: list[str], quiet: bool) -> None:
-    from mrtcurate.analysis.report import write_report
     from mrtcurate.pipeline.graph import run
     from mrtcurate.summary import print_summary
 
     with console.status("curating: read, dedup, embed, select, write", spinner="dots") if not quiet else nullcontext():
         outcome = run(config, beam_args)
-        report = write_report(outcome.output)
     print_summary(outcome, Console())
-    Console().print(f"report: {report}", highlight=False)
+    Console().print(f"report: {outcome.report}", highlight=False)
 
 
 def _refresh(args: argparse.Namespace, beam_args: list[str]) -> None:
@@ -274,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
     )
     logging.getLogger("mrtcurate").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    if args.quiet:
+        _silence_model_loading()
     # Beam warns at import about optional GCP clients that local runs never use.
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     try:
@@ -312,7 +331,19 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         return 2
+    except KeyboardInterrupt:
+        # The run's own cleanup (staging removed, nothing published) has already happened on the way out.
+        console.print("interrupted: nothing was published", highlight=False)
+        return 130
     return 0
+
+
+def _silence_model_loading() -> None:
+    """-q: no progress bars from the libraries that load models (environment variables, so that Beam's
+    worker processes inherit them too)."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TQDM_DISABLE"] = "1"
 
 
 if __name__ == "__main__":

@@ -52,7 +52,10 @@ def _figures(directory: str, manifest: dict, workdir: Path) -> dict[str, Path]:
             "all candidates (pool)": (quality["pool"]["diversity"], quality["pool"]["quality"] or 0.0),
             f"kept by {manifest['selection']['selector']}": (quality["selected"]["diversity"], quality["selected"]["quality"] or 0.0),
         }
-        figures["quality_diversity"] = plots.quality_diversity(points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png")
+        # A kept set of one response per prompt has no pairwise distance to plot.
+        points = {label: point for label, point in points.items() if point[0] is not None}
+        if points:
+            figures["quality_diversity"] = plots.quality_diversity(points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png")
     return figures
 
 

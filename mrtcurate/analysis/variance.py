@@ -73,4 +73,13 @@ def bootstrap_intervals(stats: PromptStats, replicates: int = 200, level: float 
         draws["sigma_w2"].append(estimate.sigma_w2)
         draws["rho"].append(estimate.rho)
     tail = (1.0 - level) / 2.0 * 100
-    return {name: tuple(float(v) for v in np.nanpercentile(values, [tail, 100 - tail])) for name, values in draws.items()}
+    return {name: _percentile_interval(np.asarray(values), tail) for name, values in draws.items()}
+
+
+def _percentile_interval(values: np.ndarray, tail: float) -> tuple[float, float]:
+    """NaN ends when no replicate was estimable (no prompt with two responses), without numpy's warning."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return float("nan"), float("nan")
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)

@@ -34,21 +34,23 @@ class FieldMapping:
     feature: str | None = None
     feature_dim: int | None = None  # fixed by the first probed record; other lengths are rejected
 
-    def required_fields(self) -> list[tuple[str, str]]:
-        """(option, field) pairs a record of this layout must carry; used to check the mapping up front."""
-        by_layout = {
+    def layout_fields(self) -> list[tuple[str, str]]:
+        """(option, field) pairs every record of this layout must carry; used to check the mapping up front."""
+        return {
             "flat": [("prompt_field", self.prompt), ("response_field", self.response)],
             "grouped": [("prompt_field", self.prompt), ("response_field", self.response)],
             "chat": [("messages_field", self.messages)],
             "pairs": [("chosen_field", self.chosen), ("rejected_field", self.rejected)],
         }[self.layout]
+
+    def optional_fields(self) -> list[tuple[str, str]]:
         optional = [
             ("reward_field", self.reward),
             ("id_field", self.id),
             ("source_field", self.source),
             ("feature_column", self.feature),
         ]
-        return by_layout + [(option, field) for option, field in optional if field is not None]
+        return [(option, field) for option, field in optional if field is not None]
 
 
 def detect_layout(fields: dict, mapping: FieldMapping) -> str:

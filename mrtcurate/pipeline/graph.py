@@ -16,17 +16,19 @@ import tempfile
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from mrtcurate.analysis.planner import PlanSettings
+from mrtcurate.analysis.report import write_report
 from mrtcurate.errors import UserError
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed import EmbeddingCache, EmbedResponses
 from mrtcurate.pipeline.manifest import WriteManifest, read_manifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
-from mrtcurate.pipeline.preflight import ResolvedInputs, check_output, resolve_inputs
-from mrtcurate.pipeline.publish import clear_in_place, discard, publish, staging_dir
+from mrtcurate.pipeline.preflight import ResolvedInputs, check_inputs_outside_output, check_output, resolve_inputs
+from mrtcurate.pipeline.publish import publish, release, stage
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.select import SelectionSettings, SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
@@ -39,6 +41,7 @@ class RunOutcome:
     output: str
     manifest: dict
     metrics: dict[str, int]
+    report: str
 
 
 def needs_embeddings(config: RunConfig) -> bool:
@@ -166,25 +169,27 @@ def run(
     cache: EmbeddingCache | None = None,
     inputs: ResolvedInputs | None = None,
 ) -> RunOutcome:
-    """Validate, run the job, publish. Raises UserError for bad input or config before any work starts."""
+    """Validate, run the job, write the report, publish. Raises UserError for bad input, config or output
+    location before any work starts; on any failure or interrupt nothing is published and staging is removed."""
     if not config.output:
         raise UserError("--output is required")
     check_output(config.output, config.overwrite)
     inputs = inputs or resolve_inputs(config)
-    directory = staging_dir(config.output)
-    if directory == config.output and config.overwrite:
-        clear_in_place(config.output)
-    options = PipelineOptions(beam_args or [])
+    check_inputs_outside_output(config.output, inputs.files)
+    staging = stage(config.output, config.overwrite)
     try:
-        pipeline = beam.Pipeline(options=options)
-        build(pipeline, config, inputs, directory, cache)
+        pipeline = beam.Pipeline(options=PipelineOptions(beam_args or []))
+        build(pipeline, config, inputs, staging.directory, cache)
         result = pipeline.run()
         result.wait_until_finish()
-        manifest = read_manifest(directory)
-        publish(directory, config.output)
+        manifest = read_manifest(staging.directory)
+        # Inside staging, so a published dataset always has its report.
+        report = write_report(staging.directory)
+        publish(staging)
     finally:
-        discard(directory, config.output)
-    return RunOutcome(config.output, manifest, _counters(result))
+        release(staging)
+    report_path = FileSystems.join(config.output, report.rsplit("/", 1)[-1])
+    return RunOutcome(config.output, manifest, _counters(result), report_path)
 
 
 def run_plan(config: RunConfig, beam_args: list[str] | None = None) -> dict:

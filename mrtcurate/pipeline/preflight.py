@@ -3,6 +3,8 @@ fails in one line instead of halfway through a job."""
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, replace
 from itertools import islice
 
@@ -11,12 +13,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ids import stream_sha256
-from mrtcurate.ingest.formats import RawRecord, format_for_path, iter_records
+from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout
 from mrtcurate.schemas import RunConfig
 
-# Records read from the head of each pattern's first file to detect the layout and check the mapping.
+# Records read from the head of every input file to detect the layout and check the mapping.
 _PROBE_RECORDS = 50
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class ResolvedInputs:
     with_messages: bool
 
 
+def is_local(path: str) -> bool:
+    return FileSystems.get_scheme(path) in (None, "file")
+
+
 def open_binary(path: str):
     """A file's stored bytes. Gzip is unwrapped by the parser, not by Beam, so a truncated stream reaches
     it as a reject at a known row instead of ending the job."""
@@ -41,25 +48,11 @@ def open_binary(path: str):
 
 
 def resolve_inputs(config: RunConfig) -> ResolvedInputs:
-    files: list[InputFile] = []
-    layouts: dict[str, str] = {}
-    probe_mapping = _mapping(config, config.layout if config.layout != "auto" else "flat")
-    probed: dict[str, list[RawRecord]] = {}
-    for pattern in config.input:
-        matched = sorted(_match(pattern), key=lambda metadata: metadata.path)
-        for metadata in matched:
-            fmt = _format(config, metadata.path)
-            files.append(InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata.path)))
-        records = _probe(files[-len(matched)], config.max_chars)
-        if records:
-            probed[pattern] = records
-            layouts[pattern] = config.layout if config.layout != "auto" else detect_layout(records[0].fields, probe_mapping)
-    if len(set(layouts.values())) > 1:
-        found = ", ".join(f"{pattern}: {layout}" for pattern, layout in layouts.items())
-        raise UserError(f"inputs have different layouts ({found}); run them separately or pass --layout")
-    mapping = _mapping(config, next(iter(layouts.values()), "flat"))
-    for pattern, records in probed.items():
-        _check_fields(records, mapping, pattern)
+    files = _match_files(config)
+    probed = {file.path: _probe(file, config.max_chars) for file in files}
+    layout = config.layout if config.layout != "auto" else _agreed_layout(probed, _mapping(config, "flat"))
+    mapping = _mapping(config, layout)
+    _check_fields(files, probed, mapping)
     if config.feature_column is not None:
         if mapping.layout not in ("flat", "chat"):
             raise UserError("--feature-column works with the flat and chat layouts")
@@ -70,6 +63,36 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
         mapping.layout == "pairs" and any(isinstance(r.fields.get(mapping.chosen), list) for records in probed.values() for r in records)
     )
     return ResolvedInputs(tuple(files), mapping, with_messages)
+
+
+def _match_files(config: RunConfig) -> list[InputFile]:
+    """Every matched file once, in pattern order: overlapping patterns must not double multiplicities."""
+    files: dict[str, InputFile] = {}
+    for pattern in config.input:
+        for metadata in sorted(_match(pattern), key=lambda metadata: metadata.path):
+            if metadata.path in files:
+                log.info("%s is matched by more than one --input pattern; it is read once", metadata.path)
+                continue
+            fmt = _format(config, metadata.path)
+            files[metadata.path] = InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata.path))
+    return list(files.values())
+
+
+def _agreed_layout(probed: dict[str, list[RawRecord]], mapping: FieldMapping) -> str:
+    """Each probed record votes; files or records that disagree are refused, since guessing one layout
+    would reject every record of the others."""
+    seen: dict[str, dict[str, list[int]]] = {}
+    for path, records in probed.items():
+        for record in records:
+            seen.setdefault(path, {}).setdefault(detect_layout(record.fields, mapping), []).append(record.row)
+    layouts = {layout for by_layout in seen.values() for layout in by_layout}
+    if len(layouts) > 1:
+        found = "; ".join(
+            f"{path}: " + ", ".join(f"{layout} ({len(rows)} of the first records, e.g. row {rows[0]})" for layout, rows in sorted(by_layout.items()))
+            for path, by_layout in seen.items()
+        )
+        raise UserError(f"inputs disagree on the record layout ({found}); pass --layout flat|grouped|chat|pairs, or run them separately")
+    return layouts.pop() if layouts else "flat"
 
 
 def _mapping(config: RunConfig, layout: str) -> FieldMapping:
@@ -96,8 +119,11 @@ def _feature_dim(probed: dict[str, list[RawRecord]], column: str) -> int:
 
 
 def _match(pattern: str):
+    # Local patterns are made absolute: Beam matches a bare relative glob ("*.jsonl") to nothing, and one
+    # spelling per file lets overlapping patterns ("a.jsonl", "./*.jsonl") be recognised as the same file.
+    absolute = os.path.abspath(pattern.removeprefix("file://")) if is_local(pattern) else pattern
     try:
-        results = FileSystems.match([pattern])[0].metadata_list
+        results = FileSystems.match([absolute])[0].metadata_list
     except Exception as error:  # Beam wraps every backend's failure in its own error types
         raise UserError(f"cannot list input {pattern}: {error}") from None
     matched = [metadata for metadata in results if not metadata.path.endswith("/")]
@@ -129,20 +155,74 @@ def _probe(file: InputFile, max_chars: int) -> list[RawRecord]:
         return [record for record in islice(records, _PROBE_RECORDS) if isinstance(record, RawRecord)]
 
 
-def _check_fields(records: list[RawRecord], mapping: FieldMapping, pattern: str) -> None:
-    """A mapped field must occur in at least one probed record: records missing it later become rejects,
-    but a field that no record has is a typo in the mapping."""
-    seen = {field for record in records for field in record.fields}
-    for option, field in mapping.required_fields():
-        if field not in seen:
-            known = ", ".join(sorted(map(str, seen))[:20])
-            flag = "--" + option.replace("_", "-")
-            raise UserError(
-                f"{flag} '{field}' is not a field of {pattern} (layout {mapping.layout}; its fields: {known})"
-            )
+def _fields_of(file: InputFile, records: list[RawRecord]) -> set[str]:
+    """The field names a file offers: a CSV's header, whatever its first rows hold (a wrong delimiter then
+    fails here instead of rejecting every row); otherwise the keys of its probed records."""
+    if file.format == "csv":
+        with open_binary(file.path) as stream:
+            return set(csv_header(stream, file.path))
+    return {field for record in records for field in record.fields}
+
+
+def _check_fields(files: list[InputFile], probed: dict[str, list[RawRecord]], mapping: FieldMapping) -> None:
+    """A field the layout needs must be offered by every file (else all of that file's records would be
+    rejected); an optional one (reward, id, ...) by at least one, else it is a typo in the mapping."""
+    offered = {file.path: _fields_of(file, probed[file.path]) for file in files}
+    for option, field in mapping.layout_fields():
+        for file in files:
+            # An empty set: no readable record at the file's head, so nothing to check it against.
+            if offered[file.path] and field not in offered[file.path]:
+                raise UserError(_unknown_field(option, field, file, offered[file.path], mapping))
+    everything = set().union(*offered.values())
+    for option, field in mapping.optional_fields():
+        if everything and field not in everything:
+            raise UserError(_unknown_field(option, field, files[0], everything, mapping))
+
+
+def _unknown_field(option: str, field: str, file: InputFile, offered: set[str], mapping: FieldMapping) -> str:
+    known = ", ".join(sorted(ascii(name)[1:-1] for name in offered)[:20])
+    hint = ""
+    if file.format == "csv" and len(offered) == 1 and any(mark in next(iter(offered)) for mark in "\t;|,"):
+        hint = "; the header is one column: is the delimiter right? (.csv is read with ',' and .tsv with a tab)"
+    flag = "--" + option.replace("_", "-")
+    return f"{flag} '{field}' is not a field of {file.path} (layout {mapping.layout}; its fields: {known}){hint}"
 
 
 def check_output(output: str, overwrite: bool) -> None:
-    existing = FileSystems.match([output.rstrip("/") + "/*"])[0].metadata_list if FileSystems.exists(output) else []
-    if existing and not overwrite:
+    """Refuse, before any work, to replace what the user did not ask us to replace."""
+    if is_local(output):
+        path = _local(output)
+        if os.path.islink(path):
+            raise UserError(f"output {output} is a symbolic link; give the directory it points to")
+        if os.path.lexists(path) and not os.path.isdir(path):
+            # A file is never replaced by a dataset directory, --overwrite or not: that flag replaces datasets.
+            raise UserError(f"output {output} is a file, not a directory; choose another --output (nothing was changed)")
+        non_empty = os.path.isdir(path) and any(os.scandir(path))
+        ancestor = _nearest_existing(path)
+        if not os.path.isdir(ancestor):
+            raise UserError(f"cannot write to output location {output}: {ancestor} is a file, not a directory")
+    else:
+        non_empty = bool(FileSystems.match([output.rstrip("/") + "/**"])[0].metadata_list) if FileSystems.exists(output) else False
+    if non_empty and not overwrite:
         raise UserError(f"output {output} is not empty; pass --overwrite to replace it")
+
+
+def check_inputs_outside_output(output: str, files: tuple[InputFile, ...]) -> None:
+    """No --overwrite may delete an input: an output that is or holds an input's directory is refused."""
+    root = _local(output) if is_local(output) else output.rstrip("/")
+    for file in files:
+        if is_local(file.path) != is_local(output):
+            continue
+        path = _local(file.path) if is_local(file.path) else file.path
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            raise UserError(f"output {output} holds input {file.path}; writing there would delete it: choose another --output")
+
+
+def _nearest_existing(path: str) -> str:
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def _local(path: str) -> str:
+    return os.path.realpath(path.removeprefix("file://"))

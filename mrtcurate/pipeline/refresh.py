@@ -19,13 +19,11 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate.analysis.report import write_report
 from mrtcurate.embedders import embedder_identity
 from mrtcurate.ids import stable_id
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.graph import RunOutcome, run
-from mrtcurate.pipeline.preflight import ResolvedInputs, resolve_inputs
-from mrtcurate.pipeline.publish import is_local
+from mrtcurate.pipeline.preflight import ResolvedInputs, is_local, resolve_inputs
 from mrtcurate.schemas import RunConfig
 
 LATEST = "LATEST"
@@ -87,7 +85,6 @@ def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, ke
     new_vectors = FileSystems.join(root, "cache", f".incoming-{name}")
     cache = EmbeddingCache(files=tuple(_list(FileSystems.join(cache_dir, "*.parquet"))), new_dir=new_vectors)
     outcome = run(config.model_copy(update={"output": snapshot, "overwrite": False}), beam_args, cache, inputs)
-    write_report(snapshot)  # before LATEST moves: the snapshot readers are sent to has its report
 
     for path in _list(FileSystems.join(new_vectors, "*", "*.parquet")):
         kind, file_name = path.rsplit("/", 2)[-2:]

@@ -11,7 +11,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from mrtcurate.ingest.layouts import FieldMapping
 from mrtcurate.pipeline.graph import build
 from mrtcurate.pipeline.preflight import InputFile, ResolvedInputs
-from mrtcurate.pipeline.publish import staging_dir
 from mrtcurate.schemas import build_config
 
 pytest.importorskip("apache_beam.runners.dataflow.dataflow_runner")
@@ -35,7 +34,7 @@ def dry_run_job(tmp_path, **options):
             ["--runner=DataflowRunner", "--project=mrt-project", "--region=us-central1", "--temp_location=gs://mrt-bucket/tmp", "--dry_run=True"]
         )
     )
-    build(pipeline, config, INPUTS, staging_dir(OUTPUT))
+    build(pipeline, config, INPUTS, OUTPUT)  # object stores are written in place
     pipeline.run()
     return pipeline.runner.job
 
