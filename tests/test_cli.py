@@ -1,4 +1,11 @@
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
 
 from mrtcurate.cli import main
 from tests.conftest import write_jsonl
@@ -73,3 +80,35 @@ def test_plan_json_is_one_object_and_k_auto_uses_it(tmp_path, capsys):
     assert manifest["selection"]["k"] == plan["recommended_k"] and manifest["selection"]["k_from"] == "planner recommended_k"
     assert manifest["planner"]["recommended_k"] == plan["recommended_k"]
     assert manifest["counts"]["selected"] == 6 * min(plan["recommended_k"], 10)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [("--k", "abc", "argument --k: 'abc' is not a whole number or auto"), ("--near-dup", "high", "argument --near-dup: 'high' is not a number or off"),
+     ("--seed", "x", "argument --seed: invalid int value: 'x'"), ("--selector", "best", "argument --selector: invalid choice: 'best'")],
+)
+def test_bad_option_values_are_one_line_naming_the_option(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--input", "x.jsonl", "--output", str(tmp_path / "o"), flag, value])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error and "_k_value" not in error and "usage" not in error
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_one_line_exits_130_and_leaves_nothing(tmp_path):
+    rows = [{"prompt": f"question {i % 2000}", "response": f"answer {i} " + "w" * 40} for i in range(40_000)]
+    data = write_jsonl(tmp_path / "in.jsonl", rows)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "mrtcurate.cli", "run", "--input", str(data), "--output", str(tmp_path / "out"), "--embedder", "hashing"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
+    )
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".out.staging-*")) and run.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside the job
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted: nothing was published" and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]

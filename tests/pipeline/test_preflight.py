@@ -36,11 +36,17 @@ def test_unreadable_file(tmp_path):
 def test_mixed_layouts_and_topk_without_rewards(tmp_path):
     flat = write_jsonl(tmp_path / "flat.jsonl", [{"prompt": "p", "response": "r"}])
     chat = write_jsonl(tmp_path / "chat.jsonl", [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}])
-    with pytest.raises(UserError, match="different layouts"):
+    with pytest.raises(UserError, match=r"disagree on the record layout .*flat.jsonl: flat .*chat.jsonl: chat"):
         resolve_inputs(config(tmp_path, [flat, chat]))
     assert resolve_inputs(config(tmp_path, [chat])).with_messages
     with pytest.raises(UserError, match="--reward-field"):
         resolve_inputs(config(tmp_path, [flat], selector="topk"))
+
+
+def test_output_holding_only_subfolders_is_not_empty(tmp_path):
+    (tmp_path / "out" / "keep").mkdir(parents=True)
+    with pytest.raises(UserError, match="not empty; pass --overwrite"):
+        check_output(str(tmp_path / "out"), overwrite=False)
 
 
 def test_non_empty_output_needs_overwrite(tmp_path):
@@ -50,3 +56,30 @@ def test_non_empty_output_needs_overwrite(tmp_path):
     with pytest.raises(UserError, match="--overwrite"):
         check_output(str(tmp_path / "out"), overwrite=False)
     check_output(str(tmp_path / "out"), overwrite=True)
+
+
+def test_layout_is_detected_per_file_and_records_that_disagree_are_refused(tmp_path):
+    flat = [{"prompt": f"p{i}", "response": f"r{i}"} for i in range(20)]
+    first_is_a_list = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "response": ["x", "y"]}, *flat])
+    with pytest.raises(UserError, match=r"a.jsonl: flat \(20 of the first records, e.g. row 2\), grouped \(1 .* row 1\)"):
+        resolve_inputs(config(tmp_path, [first_is_a_list]))
+    assert resolve_inputs(config(tmp_path, [first_is_a_list], layout="flat")).mapping.layout == "flat"
+    # One pattern matching a chat file and a flat file: the flat file is not read as chat.
+    (tmp_path / "d").mkdir()
+    write_jsonl(tmp_path / "d" / "b.jsonl", flat)
+    write_jsonl(tmp_path / "d" / "c.jsonl", [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}])
+    with pytest.raises(UserError, match=r"b.jsonl: flat .*c.jsonl: chat"):
+        resolve_inputs(config(tmp_path, [tmp_path / "d" / "*.jsonl"]))
+
+
+def test_csv_header_is_checked_even_when_every_sampled_row_is_a_reject(tmp_path):
+    tsv_named_csv = tmp_path / "a.csv"
+    tsv_named_csv.write_text("prompt\tresponse\np\tr, with a comma\nq\ts\n")
+    with pytest.raises(UserError, match=r"--prompt-field 'prompt' is not a field .*the header is one column: is the delimiter right"):
+        resolve_inputs(config(tmp_path, [tsv_named_csv]))
+
+
+def test_overlapping_patterns_read_each_file_once(tmp_path):
+    data = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "response": "r"}])
+    resolved = resolve_inputs(config(tmp_path, [data, tmp_path / "*.jsonl", f"{tmp_path}/./a.jsonl"]))
+    assert [file.path for file in resolved.files] == [str(data)]

@@ -1,0 +1,121 @@
+"""We never replace what the user did not ask us to replace, and never publish half a dataset (DESIGN.md 5):
+real directories, the real `mrt run`."""
+
+import fcntl
+import os
+import time
+
+import pytest
+
+from mrtcurate.cli import main
+from mrtcurate.pipeline import graph, publish
+from tests.conftest import write_jsonl
+
+ROWS = [{"prompt": f"question {i % 4}", "response": f"answer {i}"} for i in range(16)]
+
+
+def mrt_run(data, output, *extra):
+    return main(["-q", "run", "--input", str(data), "--output", str(output), "--embedder", "hashing", "--near-dup", "off", *extra])
+
+
+def one_line_error(capsys) -> str:
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and "\n" not in error
+    return error
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_an_existing_file_is_never_replaced_by_the_dataset(tmp_path, capsys, overwrite):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    precious = tmp_path / "t.txt"
+    precious.write_text("precious")
+    assert mrt_run(data, precious, *overwrite) == 2
+    assert "is a file, not a directory" in one_line_error(capsys)
+    assert precious.read_text() == "precious"
+
+
+def test_a_folder_holding_only_subfolders_is_not_wiped(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    (tmp_path / "out" / "keep").mkdir(parents=True)
+    (tmp_path / "out" / "keep" / "notes.txt").write_text("x")
+    assert mrt_run(data, tmp_path / "out") == 2
+    assert "not empty" in one_line_error(capsys)
+    assert (tmp_path / "out" / "keep" / "notes.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize("where", ["same", "parent"])
+def test_overwrite_never_deletes_an_input(tmp_path, capsys, where):
+    inputs = tmp_path / "corpus"
+    inputs.mkdir()
+    data = write_jsonl(inputs / "in.jsonl", ROWS)
+    output = inputs if where == "same" else tmp_path
+    assert mrt_run(data, output, "--overwrite") == 2
+    assert f"holds input {data}" in one_line_error(capsys)
+    assert data.exists() and sorted(p.name for p in inputs.iterdir()) == ["in.jsonl"]
+
+
+def test_unwritable_output_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setattr(graph, "build", lambda *args: pytest.fail("the job started"))
+    assert mrt_run(data, tmp_path / "file" / "out") == 2
+    assert "cannot write to output location" in one_line_error(capsys)
+    if os.geteuid() != 0:  # root writes through permission bits
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert mrt_run(data, locked / "out") == 2
+        assert "cannot write to output location" in one_line_error(capsys)
+
+
+def fake_staging(parent, name, staging_id, locked_by=None, age_s=0):
+    directory = parent / f".{name}.staging-{staging_id}"
+    (directory / "data").mkdir(parents=True)
+    if locked_by is not False:
+        lock = os.open(f"{directory}.lock", os.O_CREAT | os.O_RDWR)
+        if locked_by:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return directory, lock
+        os.close(lock)
+    old = time.time() - age_s
+    os.utime(directory, (old, old))
+    return directory, None
+
+
+def test_stale_staging_of_killed_runs_is_named_and_removed_after_publish_and_live_ones_are_kept(tmp_path, caplog):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    killed, _ = fake_staging(tmp_path, "out", "a" * 12, locked_by=None)
+    old_unlocked, _ = fake_staging(tmp_path, "out", "b" * 12, locked_by=False, age_s=publish.UNLOCKED_STALE_AFTER_S + 60)
+    recent_unlocked, _ = fake_staging(tmp_path, "out", "c" * 12, locked_by=False)
+    live, live_lock = fake_staging(tmp_path, "out", "d" * 12, locked_by=True)
+    other_output, _ = fake_staging(tmp_path, "other", "e" * 12, locked_by=None)
+    try:
+        with caplog.at_level("INFO", logger="mrtcurate"):
+            assert mrt_run(data, tmp_path / "out") == 0
+        assert "3 staging folder(s) of interrupted runs" in caplog.text
+        remaining = sorted(p.name for p in tmp_path.iterdir())
+        assert remaining == sorted(["in.jsonl", "out", recent_unlocked.name, live.name, live.name + ".lock", other_output.name, other_output.name + ".lock"])
+        assert not killed.exists() and not old_unlocked.exists()
+    finally:
+        os.close(live_lock)
+
+
+def test_report_is_inside_the_dataset_when_it_is_published(tmp_path, monkeypatch):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    real_publish = graph.publish
+
+    def publish_checking_staging(staging):
+        assert {"manifest.json", "report.html"} <= set(os.listdir(staging.directory))
+        real_publish(staging)
+
+    monkeypatch.setattr(graph, "publish", publish_checking_staging)
+    assert mrt_run(data, tmp_path / "out") == 0
+    assert (tmp_path / "out" / "report.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out"]
+
+
+def test_a_failed_job_publishes_nothing_and_leaves_no_staging(tmp_path, monkeypatch):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    monkeypatch.setattr(graph, "write_report", lambda directory: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        mrt_run(data, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
