@@ -190,31 +190,46 @@ def csv_delimiter(path: str) -> str:
 
 
 def _iter_csv(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
-    # surrogateescape keeps bad bytes visible as lone surrogates, so a bad row is rejected and the rest parse.
     delimiter = csv_delimiter(path)
-    reader = csv.reader((line.decode("utf-8", errors="surrogateescape") + "\n" for line in lines), delimiter=delimiter)
+    fed: list[str] = []  # the physical lines of the row being parsed, for a reject's record text
+
+    def decoded():
+        for line in lines:
+            # surrogateescape keeps bad bytes visible as lone surrogates, so a bad row is rejected and the rest parse.
+            fed.append(line.decode("utf-8", errors="surrogateescape") + "\n")
+            yield fed[-1]
+
+    reader = csv.reader(decoded(), delimiter=delimiter)
     header: list[str] | None = None
-    try:
-        for values in reader:
-            row = reader.line_num
-            if header is None:
-                header = values
-                continue
-            if not any(value.strip() for value in values):
-                continue
-            text = _csv_text(values, delimiter)
-            if any(_has_surrogates(value) for value in values):
-                yield _reject(text, RejectReason.INVALID_UTF8, "bytes that are not UTF-8", path, row)
-            elif len(text) > max_chars:
-                yield _reject(text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row)
-            elif len(values) != len(header):
-                yield _reject(text, RejectReason.CSV_COLUMN_COUNT, f"{len(values)} columns, header has {len(header)}", path, row)
-            else:
-                yield RawRecord(fields=dict(zip(header, values)), text=text, row=row)
-    except TruncatedStream as truncated:
-        yield _truncation_reject(truncated, path, reader.line_num + 1)
-    except csv.Error as error:
-        yield _reject("", RejectReason.UNREADABLE_FILE, f"CSV parser stopped: {error}", path, reader.line_num)
+    while True:
+        fed.clear()
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except TruncatedStream as truncated:
+            yield _truncation_reject(truncated, path, reader.line_num + 1)
+            return
+        except csv.Error as error:
+            # One malformed row (a bare carriage return, say): the reader starts afresh at the next line.
+            text = "".join(fed).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+            yield _reject(text, RejectReason.INVALID_CSV, f"CSV parser: {error}", path, reader.line_num)
+            continue
+        row = reader.line_num
+        if header is None:
+            header = values
+            continue
+        if not any(value.strip() for value in values):
+            continue
+        text = _csv_text(values, delimiter)
+        if any(_has_surrogates(value) for value in values):
+            yield _reject(text, RejectReason.INVALID_UTF8, "bytes that are not UTF-8", path, row)
+        elif len(text) > max_chars:
+            yield _reject(text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row)
+        elif len(values) != len(header):
+            yield _reject(text, RejectReason.CSV_COLUMN_COUNT, f"{len(values)} columns, header has {len(header)}", path, row)
+        else:
+            yield RawRecord(fields=dict(zip(header, values)), text=text, row=row)
 
 
 def csv_header(stream: BinaryIO, path: str) -> list[str]:

@@ -12,6 +12,7 @@ class RejectReason(str, Enum):
     NOT_GZIP = "not_gzip"
     UNREADABLE_FILE = "unreadable_file"
     CSV_COLUMN_COUNT = "csv_column_count"
+    INVALID_CSV = "invalid_csv"
     RECORD_TOO_LARGE = "record_too_large"
     MISSING_PROMPT = "missing_prompt"
     MISSING_RESPONSE = "missing_response"
