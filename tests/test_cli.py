@@ -112,3 +112,15 @@ def test_ctrl_c_prints_one_line_exits_130_and_leaves_nothing(tmp_path):
     assert run.returncode == 130, err
     assert err.strip().splitlines()[-1] == "interrupted: nothing was published" and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+@pytest.mark.slow
+def test_quiet_run_prints_no_model_loading_bars(tmp_path):
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i % 3}", "response": f"answer {i}"} for i in range(12)])
+    run = subprocess.run(
+        [sys.executable, "-m", "mrtcurate.cli", "-q", "run", "--input", str(data), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Loading weights" not in run.stderr and "it/s" not in run.stderr
+    assert run.stderr.strip() == ""

@@ -52,3 +52,13 @@ def test_identical_responses_recommend_one():
     features = np.random.default_rng(3).normal(size=(50, 4))[groups]
     result = plan(PromptStats.from_features(features, groups), PlanSettings(bootstrap=10))
     assert result["sigma_w2"] == 0 and result["recommended_k"] == 1 and result["rho"] == 1.0
+
+
+def test_no_prompt_with_two_responses_plans_without_numpy_warnings():
+    import warnings
+
+    stats = PromptStats.from_features(np.random.default_rng(0).normal(size=(10, 4)), np.arange(10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = plan(stats, PlanSettings(bootstrap=20))
+    assert result["sigma_w2_ci"] == [None, None] or result["sigma_w2_ci"] == (None, None), result
