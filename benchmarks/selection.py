@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from mrtcurate.selectors import Pool, QDSettings, build_selector, select  # noqa: E402
 from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, lazy_greedy, pool_quality, select_qd  # noqa: E402
 from mrtcurate.selectors.qd_batch import facility_greedy_batch  # noqa: E402
-from mrtcurate.selectors.similarity import transform  # noqa: E402
+from mrtcurate.vectors.similarity import transform  # noqa: E402
 
 INSTRUCTGPT = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructgpt_samples" / "responses.jsonl.gz"
 
@@ -133,7 +133,7 @@ def part_b(out: Path, count: int = 100_000, k: int = 64, neighbours: int = 32) -
 
 
 def part_c(out: Path, k: int = 4) -> None:
-    from mrtcurate.embedders import load_embedder
+    from mrtcurate.vectors.embedders import load_embedder
 
     with gzip.open(INSTRUCTGPT, "rt", encoding="utf-8") as source:
         rows = [json.loads(line) for line in source]

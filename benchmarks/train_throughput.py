@@ -32,7 +32,7 @@ SIZES = {
 
 
 def curate(out: Path) -> Path:
-    from mrtcurate.pipeline.graph import run
+    from mrtcurate.runs.curate import run
     from mrtcurate.schemas import build_config
 
     config = build_config({}, {"input": [str(CORPUS)], "output": str(out / "curated"), "k": 4, "embedder": "hashing", "plan": False, "overwrite": True})

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from mrtcurate.pipeline.graph import RunOutcome, run
+from mrtcurate.runs.curate import RunOutcome, run
 from mrtcurate.schemas import build_config
 
 

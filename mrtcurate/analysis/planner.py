@@ -7,18 +7,9 @@ c_p / c_r, the optimum is K* = sqrt((sigma_w^2 / sigma_b^2) (c_p / c_r)), capped
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from mrtcurate.analysis.variance import PromptStats, bootstrap_intervals, components
-
-
-@dataclass(frozen=True)
-class PlanSettings:
-    tolerance: float = 0.1
-    cost_ratio: float | None = None  # c_p / c_r; None: recommend by tolerance, report K* at ratio 1
-    bootstrap: int = 200
-    level: float = 0.9
-    seed: int = 0
+from mrtcurate.schemas.config import PlanSettings
 
 
 def relative_variance(ratio: float, k: int) -> float:
@@ -29,9 +20,9 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def plan(stats: PromptStats, settings: PlanSettings = PlanSettings(), effective_prompts: int | None = None) -> dict:
+def plan(stats: PromptStats, settings: PlanSettings = PlanSettings(), seed: int = 0, effective_prompts: int | None = None) -> dict:
     estimate = components(stats)
-    intervals = bootstrap_intervals(stats, settings.bootstrap, settings.level, settings.seed)
+    intervals = bootstrap_intervals(stats, settings.bootstrap, settings.ci_level, seed)
     k_max = int(stats.counts.max()) if len(stats.counts) else 1
     if estimate.sigma_b2 > 0:
         ratio = estimate.sigma_w2 / estimate.sigma_b2
@@ -55,7 +46,7 @@ def plan(stats: PromptStats, settings: PlanSettings = PlanSettings(), effective_
         "sigma_b2_ci": [_finite(v) for v in intervals["sigma_b2"]],
         "sigma_w2_ci": [_finite(v) for v in intervals["sigma_w2"]],
         "rho_ci": [_finite(v) for v in intervals["rho"]],
-        "ci_level": settings.level,
+        "ci_level": settings.ci_level,
         "variance_ratio": _finite(ratio),
         "tolerance": settings.tolerance,
         "cost_ratio": settings.cost_ratio,

@@ -133,7 +133,7 @@ def _corpus(path: Path, entities: list[str], question_list: list[Question], samp
 
 
 def _curate(corpus: Path, output: Path, curation: Curation, seed: int, embedder: str):
-    from mrtcurate.pipeline.graph import run
+    from mrtcurate.runs.curate import run
     from mrtcurate.schemas import build_config
 
     # Near-duplicate collapse is off: distinct answer strings are distinct answers here, however

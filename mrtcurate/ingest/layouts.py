@@ -14,6 +14,7 @@ from typing import Iterator
 from mrtcurate.ids import identity_key, normalize_text, stable_id
 from mrtcurate.ingest.formats import RawRecord
 from mrtcurate.schemas import Candidate, Message, Reject, RejectReason
+from mrtcurate.schemas.config import IngestSettings
 
 LAYOUTS = ("flat", "grouped", "chat", "pairs")
 # Preference-data conventions for per-side scores (UltraFeedback and others); absent, chosen=1 and rejected=0.
@@ -33,6 +34,22 @@ class FieldMapping:
     rejected: str = "rejected"
     feature: str | None = None
     feature_dim: int | None = None  # fixed by the first probed record; other lengths are rejected
+
+    @classmethod
+    def from_settings(cls, ingest: IngestSettings, layout: str, feature: str | None = None) -> FieldMapping:
+        """The one place where the run's field options become the parser's mapping (with a resolved layout)."""
+        return cls(
+            layout=layout,
+            prompt=ingest.prompt_field,
+            response=ingest.response_field,
+            reward=ingest.reward_field,
+            id=ingest.id_field,
+            source=ingest.source_field,
+            messages=ingest.messages_field,
+            chosen=ingest.chosen_field,
+            rejected=ingest.rejected_field,
+            feature=feature,
+        )
 
     def layout_fields(self) -> list[tuple[str, str]]:
         """(option, field) pairs every record of this layout must carry; used to check the mapping up front."""

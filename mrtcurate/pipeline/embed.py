@@ -16,8 +16,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from mrtcurate.embedders import Embedder, embedder_identity, load_embedder
+from mrtcurate.vectors.embedders import Embedder, embedder_identity, load_embedder
 from mrtcurate.ids import identity_key, stable_id
+from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.pipeline.write import WriteParquetShards
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,10 @@ class EmbedTexts(beam.PTransform):
     scheme), so no text is encoded twice in a run; with a cache, texts embedded by an earlier run are
     joined in with a CoGroupByKey instead of re-encoded, and new vectors go to `cache.new_dir/<kind>/`."""
 
-    def __init__(self, embedder_spec: str, batch_size: int, cache: EmbeddingCache | None = None, kind: str = "responses"):
+    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None, kind: str = "responses"):
         super().__init__()
-        self.embedder_spec = embedder_spec
-        self.batch_size = batch_size
+        self.embedder_spec = embedding.embedder
+        self.batch_size = embedding.batch_size
         self.cache = cache
         self.kind = kind  # not `label`: that attribute is the PTransform's own name in the graph
 
@@ -160,9 +161,9 @@ class EmbedTexts(beam.PTransform):
 class EmbedResponses(beam.PTransform):
     """Candidates in, (candidate, embedding) out."""
 
-    def __init__(self, embedder_spec: str, batch_size: int, cache: EmbeddingCache | None = None):
+    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None):
         super().__init__()
-        self.texts = EmbedTexts(embedder_spec, batch_size, cache, "responses")
+        self.texts = EmbedTexts(embedding, cache, "responses")
 
     def expand(self, candidates):
         return candidates | "WithText" >> beam.Map(lambda c: (c, c.completion)) | "EmbedTexts" >> self.texts

@@ -1,90 +1,33 @@
-"""manifest.json: what went in, what came out, and counts that add up exactly (DESIGN.md section 4)."""
+"""The Beam stage that writes manifest.json once every shard is written (the contract: schemas/manifest.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from dataclasses import asdict
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate import __version__
-from mrtcurate.pipeline.preflight import InputFile
-from mrtcurate.schemas import MANIFEST_SCHEMA_VERSION, RunConfig, ShardInfo
-
-MANIFEST_NAME = "manifest.json"
-
-
-class AccountingError(RuntimeError):
-    """The counts do not add up: records were lost or invented somewhere. Always a bug, never bad input."""
+from mrtcurate.schemas import InputFile, RunConfig
+from mrtcurate.schemas.config import SelectionSettings
+from mrtcurate.schemas.manifest import MANIFEST_NAME, build_manifest, selection_quality
+from mrtcurate.selectors import SELECTORS
 
 
-def build_manifest(
-    config: RunConfig,
-    inputs: tuple[InputFile, ...],
-    counts: dict[str, int],
-    rejected_by_reason: dict[str, int],
-    shards: list[ShardInfo],
-    reject_shards: list[ShardInfo],
-    planner: dict | None = None,
-    k: int | None = None,
-) -> dict:
-    exact, near = counts.get("duplicates_exact", 0), counts.get("duplicates_near", 0)
-    totals = {
-        "input_records": counts.get("parsed_candidates", 0) + counts.get("rejected", 0),
-        "rejected": counts.get("rejected", 0),
-        "prompts": counts.get("prompts", 0),
-        "candidates": counts.get("candidates", 0),
-        "duplicates_merged": exact + near,
-        "duplicates_merged_exact": exact,
-        "duplicates_merged_near": near,
-        "selected": counts.get("selected", 0),
-    }
-    for merge_count in ("prompts_before_merge", "prompt_groups_merged"):
-        if merge_count in counts:
-            totals[merge_count] = counts[merge_count]
-    _check_accounting(totals, shards)
-    return {
-        "schema_version": MANIFEST_SCHEMA_VERSION,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "mrtcurate_version": __version__,
-        "config": config.hashed_fields(),
-        "config_hash": config.config_hash(),
-        "inputs": [{"path": f.path, "bytes": f.bytes, "checksum": f.checksum} for f in inputs],
-        "counts": totals,
-        "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
-        "shards": [asdict(shard) for shard in sorted(shards, key=lambda shard: shard.path)],
-        "rejects": [asdict(shard) for shard in sorted(reject_shards, key=lambda shard: shard.path)],
-        "selection": _selection_notes(config, counts, k),
-        "planner": planner,
-    }
-
-
-def _selection_notes(config: RunConfig, counts: dict[str, int], k: int | None) -> dict:
-    notes = {"selector": config.selector, "k": k if k is not None else config.k}
-    if config.k == "auto":
+def selection_notes(selection: SelectionSettings, counts: dict[str, int], k: int) -> dict:
+    """What the manifest says of the selection, from the selector registry."""
+    spec = SELECTORS[selection.selector]
+    notes: dict = {"selector": spec.name, "k": k}
+    if selection.k == "auto":
         notes["k_from"] = "planner recommended_k"
-    if config.selector == "topk":
-        unranked = counts.get("random_fallback_prompts", 0)
-        notes["random_fallback_prompts"] = unranked
-        notes["note"] = "reward top-K is biased towards high-reward modes"
-        if unranked:
-            notes["note"] += f"; {unranked} prompts with no reward among more than K candidates were chosen at random"
-    if config.selector == "qd":
-        diversity_only = counts.get("diversity_only_prompts", 0)
-        notes["diversity_only_prompts"] = diversity_only
-        if diversity_only:
-            notes["note"] = f"qd ran diversity-only (lambda ignored) on {diversity_only} prompts that have no rewards"
+    remarks = [spec.label] if spec.label else []
+    if spec.unrewarded_count:
+        unrewarded = counts.get(spec.unrewarded_count, 0)
+        notes[spec.unrewarded_count] = unrewarded
+        if unrewarded:
+            remarks.append(f"{unrewarded} {spec.unrewarded_note}")
+    if remarks:
+        notes["note"] = "; ".join(remarks)
     return notes
-
-
-def _check_accounting(totals: dict[str, int], shards: list[ShardInfo]) -> None:
-    accounted = totals["rejected"] + totals["duplicates_merged"] + totals["candidates"]
-    if totals["input_records"] != accounted:
-        raise AccountingError(f"input_records {totals['input_records']} != rejected + duplicates_merged + candidates {accounted}")
-    if totals["selected"] > totals["candidates"] or totals["selected"] != sum(shard.rows for shard in shards):
-        raise AccountingError(f"selected {totals['selected']} disagrees with candidates or shard rows")
 
 
 class NanMeans(beam.CombineFn):
@@ -116,17 +59,6 @@ class NanMeans(beam.CombineFn):
         return [total / count if count else None for total, count in zip(sums, counts)]
 
 
-def selection_quality(means: list) -> dict | None:
-    pool_quality, kept_quality, pool_diversity, kept_diversity = means
-    if pool_diversity is None:
-        return None
-    return {
-        "pool": {"quality": pool_quality, "diversity": pool_diversity},
-        "selected": {"quality": kept_quality, "diversity": kept_diversity},
-        "definition": "means over prompts: quality = reward min-max scaled within the pool; diversity = mean pairwise cosine distance (pool: up to 256 members)",
-    }
-
-
 class _WriteManifest(beam.DoFn):
     def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...]):
         self.directory = directory
@@ -135,7 +67,8 @@ class _WriteManifest(beam.DoFn):
 
     def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples):
         manifest = build_manifest(
-            self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None, k
+            self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None,
+            selection_notes(self.config.selection, counts, k),
         )
         manifest["selection_quality"] = selection_quality(quality_means)
         manifest["examples"] = [example for _, example in examples]
@@ -183,6 +116,3 @@ class WriteManifest(beam.PTransform):
         )
 
 
-def read_manifest(directory: str) -> dict:
-    with FileSystems.open(FileSystems.join(directory, MANIFEST_NAME)) as source:
-        return json.loads(source.read())

@@ -13,7 +13,8 @@ import apache_beam as beam
 import numpy as np
 
 from mrtcurate.pipeline.embed import EmbedTexts
-from mrtcurate.selectors.prompt_merge import prompt_groups
+from mrtcurate.schemas.config import EmbeddingSettings
+from mrtcurate.vectors.prompt_groups import prompt_groups
 
 MERGE_COUNTS = "merge_counts"
 
@@ -34,10 +35,9 @@ def _merge_counts(groups: dict[str, str], distinct_prompts: int):
 class MergeNearDuplicatePrompts(beam.PTransform):
     """Candidates in; candidates keyed by their prompt group out, plus counts for the manifest."""
 
-    def __init__(self, embedder_spec: str, batch_size: int, tau: float):
+    def __init__(self, embedding: EmbeddingSettings, tau: float):
         super().__init__()
-        self.embedder_spec = embedder_spec
-        self.batch_size = batch_size
+        self.embedding = embedding
         self.tau = tau
 
     def expand(self, candidates):
@@ -46,7 +46,7 @@ class MergeNearDuplicatePrompts(beam.PTransform):
             | "PromptText" >> beam.Map(lambda c: (c.prompt_id, c.prompt))
             | "DistinctPrompts" >> beam.CombinePerKey(min)
         )
-        embedded = prompts | "EmbedPrompts" >> EmbedTexts(self.embedder_spec, self.batch_size, kind="merge_prompts")
+        embedded = prompts | "EmbedPrompts" >> EmbedTexts(self.embedding, kind="merge_prompts")
         groups = (
             embedded
             | "AllPrompts" >> beam.combiners.ToList()

@@ -6,10 +6,11 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 
-from mrtcurate.analysis.planner import PlanSettings, plan
+from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import PromptStats
 from mrtcurate.pipeline.embed import EmbedTexts
-from mrtcurate.selectors.neardup import near_duplicate_components
+from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
+from mrtcurate.vectors.components import near_duplicate_components
 
 
 class _PromptStats(beam.CombineFn):
@@ -39,9 +40,9 @@ def _feature(member):
     return candidate.prompt_id, candidate.feature if candidate.feature is not None else embedding
 
 
-def _summarise(per_prompt: list, prompt_vectors: list, settings: PlanSettings, redundancy_tau: float) -> dict:
+def _summarise(per_prompt: list, prompt_vectors: list, settings: PlanSettings, seed: int) -> dict:
     if not per_prompt:
-        return plan(PromptStats(np.zeros(0), np.zeros((0, 1)), np.zeros(0)), settings, 0)
+        return plan(PromptStats(np.zeros(0), np.zeros((0, 1)), np.zeros(0)), settings, seed, 0)
     per_prompt = sorted(per_prompt, key=lambda item: item[0])
     stats = PromptStats(
         counts=np.array([count for _, (count, _, _) in per_prompt], dtype=np.float64),
@@ -49,20 +50,20 @@ def _summarise(per_prompt: list, prompt_vectors: list, settings: PlanSettings, r
         square_norms=np.array([squares for _, (_, _, squares) in per_prompt]),
     )
     vectors = np.stack([vector for _, vector in sorted(prompt_vectors, key=lambda item: item[0])])
-    effective = int(near_duplicate_components(vectors, redundancy_tau).max() + 1)
-    summary = plan(stats, settings, effective)
-    summary["redundancy_threshold"] = redundancy_tau
+    effective = int(near_duplicate_components(vectors, settings.redundancy_threshold).max() + 1)
+    summary = plan(stats, settings, seed, effective)
+    summary["redundancy_threshold"] = settings.redundancy_threshold
     return summary
 
 
 class PlanVariance(beam.PTransform):
     """(candidate, embedding) in; a PCollection holding one planner summary dict out."""
 
-    def __init__(self, embedder_spec: str, batch_size: int, settings: PlanSettings, redundancy_tau: float, cache=None):
+    def __init__(self, embedding: EmbeddingSettings, settings: PlanSettings, seed: int, cache=None):
         super().__init__()
-        self.embed_prompts = EmbedTexts(embedder_spec, batch_size, cache, "prompts")
+        self.embed_prompts = EmbedTexts(embedding, cache, "prompts")
         self.settings = settings
-        self.redundancy_tau = redundancy_tau
+        self.seed = seed
 
     def expand(self, members):
         per_prompt = (
@@ -79,5 +80,5 @@ class PlanVariance(beam.PTransform):
             | "AllPromptVectors" >> beam.combiners.ToList()
         )
         return per_prompt | "Plan" >> beam.Map(
-            _summarise, beam.pvalue.AsSingleton(prompt_vectors), self.settings, self.redundancy_tau
+            _summarise, beam.pvalue.AsSingleton(prompt_vectors), self.settings, self.seed
         )

@@ -9,7 +9,8 @@ from apache_beam.metrics import Metrics
 
 from mrtcurate.ingest.formats import RawRecord, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_candidates
-from mrtcurate.pipeline.preflight import InputFile, open_binary
+from mrtcurate.ingest.files import open_binary
+from mrtcurate.schemas import InputFile
 from mrtcurate.schemas import Candidate, Reject
 
 REJECTS = "rejects"

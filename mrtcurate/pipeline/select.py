@@ -1,7 +1,7 @@
 """Select K per prompt through the selector interface and turn the choice into curated rows.
 
 Hot keys: a prompt with more than `hot_above` candidates is split by response-id hash into parts of
-about `part_size`; each part keeps `oversample * K` by the same selector on whichever worker holds it,
+about `part_size`; each part keeps `_OVERSAMPLE * K` by the same selector on whichever worker holds it,
 and K are then chosen from the union (distributed greedy, "GreeDi"). The split depends on ids only,
 so the result is the same whatever the runner's bundling. For random and topk the two-stage choice
 is exact (bottom-K and top-K merge exactly); for qd it is GreeDi's approximation.
@@ -19,25 +19,23 @@ from apache_beam.metrics import Metrics
 from mrtcurate import selectors
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas import Candidate
+from mrtcurate.schemas.config import SelectionSettings
 
 COUNTS = "counts"
 PARTIAL = "partial"
 INSIGHTS = "insights"
 _EXAMPLE_PROMPTS = 5  # prompts (smallest id hash) on which the report shows what every selector keeps
 _DIVERSITY_SAMPLE = 256
+_OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 
 
 @dataclass(frozen=True)
-class SelectionSettings:
-    selector: str
-    seed: int
-    weighting: str
+class _SelectStage:
+    """What the Select DoFns read: the run's selection section plus two facts of the run."""
+
+    selection: SelectionSettings
     near_dup: float | None
     with_messages: bool
-    qd: selectors.QDSettings = selectors.QDSettings()
-    hot_above: int = 50_000
-    part_size: int = 8_192
-    oversample: int = 4
 
 
 def _pool(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
@@ -56,17 +54,22 @@ def _pool(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate
 
 
 class _Selecting(beam.DoFn):
-    def __init__(self, settings: SelectionSettings):
-        self.settings = settings
+    def __init__(self, stage: _SelectStage):
+        self.stage = stage
+        self.settings = stage.selection
         self.selected = Metrics.counter("mrtcurate", "selected")
 
+    @property
+    def spec(self) -> selectors.SelectorSpec:
+        return selectors.SELECTORS[self.settings.selector]
+
     def setup(self):
-        self.select_k = selectors.build_selector(self.settings.selector, self.settings.qd)
+        self.select_k = self.spec.build(self.settings.qd)
 
     def collapse(self, pool: selectors.Pool) -> tuple[selectors.Pool, int]:
-        if self.settings.near_dup is None:
+        if self.stage.near_dup is None:
             return pool, 0
-        return selectors.collapse_near_duplicates(pool, self.settings.near_dup)
+        return selectors.collapse_near_duplicates(pool, self.stage.near_dup)
 
     def finish_prompt(self, pool: selectors.Pool, candidates: list[Candidate], pool_size: int, near_merged: int, k: int):
         """Select K of the pool; yield its rows and its counts."""
@@ -76,15 +79,10 @@ class _Selecting(beam.DoFn):
         yield from self._rows(pool, selection, by_id, pool_size, quality)
         yield from self._insights(pool, selection, quality)
         self.selected.inc(len(selection.indices))
-        unranked = len(pool) > k and not pool.has_rewards
-        for name, value in (
-            ("prompts", 1),
-            ("candidates", pool_size),
-            ("duplicates_near", near_merged),
-            ("selected", len(selection.indices)),
-            ("diversity_only_prompts", int(unranked and self.settings.selector == "qd")),
-            ("random_fallback_prompts", int(unranked and self.settings.selector == "topk")),
-        ):
+        counts = [("prompts", 1), ("candidates", pool_size), ("duplicates_near", near_merged), ("selected", len(selection.indices))]
+        if self.spec.unrewarded_count:
+            counts.append((self.spec.unrewarded_count, int(len(pool) > k and not pool.has_rewards)))
+        for name, value in counts:
             yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
 
     def _insights(self, pool: selectors.Pool, selection: selectors.Selection, quality: np.ndarray):
@@ -117,7 +115,7 @@ class _Selecting(beam.DoFn):
                 "gain": None if selection.gains is None else _finite_or_none(selection.gains[rank]),
                 "source": candidate.source,
             }
-            if self.settings.with_messages:
+            if self.stage.with_messages:
                 row["messages"] = None if candidate.messages is None else [
                     {"role": turn.role, "content": turn.content} for turn in candidate.messages
                 ]
@@ -125,7 +123,7 @@ class _Selecting(beam.DoFn):
 
 
 class _SelectPoolOrPart(_Selecting):
-    """A whole pool: select K. One part of a hot pool: keep oversample * K for the second stage."""
+    """A whole pool: select K. One part of a hot pool: keep _OVERSAMPLE * K for the second stage."""
 
     def process(self, group, hot_sizes, k):
         (prompt_id, _), members = group
@@ -134,7 +132,7 @@ class _SelectPoolOrPart(_Selecting):
         if prompt_id not in hot_sizes:
             yield from self.finish_prompt(pool, candidates, len(pool), near_merged, k)
             return
-        selection = selectors.select(self.select_k, pool, self.settings.oversample * k, self.settings.seed)
+        selection = selectors.select(self.select_k, pool, _OVERSAMPLE * k, self.settings.seed)
         by_id = {member[0].response_id: member for member in members}
         kept = []
         for index in selection.indices:
@@ -152,10 +150,10 @@ class _EveryChoice(_Selecting):
         pool, _ = self.collapse(pool)
         by_id = {c.response_id: c for c in candidates}
         choices = {}
-        for name in selectors.SELECTOR_NAMES:
-            if (name == "topk" and not pool.has_rewards) or (name == "qd" and pool.embeddings is None):
+        for name, spec in selectors.SELECTORS.items():
+            if (spec.needs_rewards and not pool.has_rewards) or (spec.needs_embeddings and pool.embeddings is None):
                 continue
-            chosen = selectors.select(selectors.build_selector(name, self.settings.qd), pool, k, self.settings.seed)
+            chosen = selectors.select(spec.build(self.settings.qd), pool, k, self.settings.seed)
             choices[name] = [
                 {"completion": by_id[pool.response_ids[i]].completion, "reward": _finite_or_none(pool.rewards[i])}
                 for i in chosen.indices
@@ -202,9 +200,10 @@ class SelectPerPrompt(beam.PTransform):
     """(candidate, embedding or None) in; (curated rows, per-prompt counts, report insights) out. K arrives as a
     one-element PCollection, so that `--k auto` can take it from the planner in the same job."""
 
-    def __init__(self, settings: SelectionSettings, k):
+    def __init__(self, selection: SelectionSettings, near_dup: float | None, with_messages: bool, k):
         super().__init__()
-        self.settings = settings
+        self.settings = selection
+        self.stage = _SelectStage(selection, near_dup, with_messages)
         self.k = beam.pvalue.AsSingleton(k)
 
     def expand(self, members):
@@ -224,18 +223,18 @@ class SelectPerPrompt(beam.PTransform):
             keyed
             | "ExampleMembers" >> beam.Filter(lambda member, ids: member[0] in ids, example_ids)
             | "GroupExample" >> beam.GroupByKey()
-            | "EveryChoice" >> beam.ParDo(_EveryChoice(self.settings), self.k).with_outputs(INSIGHTS)
+            | "EveryChoice" >> beam.ParDo(_EveryChoice(self.stage), self.k).with_outputs(INSIGHTS)
         )
         first = (
             keyed
             | "AssignPart" >> beam.Map(_assign_part, hot_sizes, self.settings.part_size)
             | "GroupPool" >> beam.GroupByKey()
-            | "SelectK" >> beam.ParDo(_SelectPoolOrPart(self.settings), hot_sizes, self.k).with_outputs(COUNTS, PARTIAL, INSIGHTS, main="rows")
+            | "SelectK" >> beam.ParDo(_SelectPoolOrPart(self.stage), hot_sizes, self.k).with_outputs(COUNTS, PARTIAL, INSIGHTS, main="rows")
         )
         second = (
             first[PARTIAL]
             | "GroupParts" >> beam.GroupByKey()
-            | "SelectFromParts" >> beam.ParDo(_SelectFromParts(self.settings), self.k).with_outputs(COUNTS, INSIGHTS, main="rows")
+            | "SelectFromParts" >> beam.ParDo(_SelectFromParts(self.stage), self.k).with_outputs(COUNTS, INSIGHTS, main="rows")
         )
         rows = (first.rows, second.rows) | "AllRows" >> beam.Flatten()
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()

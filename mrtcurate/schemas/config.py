@@ -1,68 +1,77 @@
-"""The validated run configuration: one pydantic model behind both `--config FILE.yaml` and the CLI flags."""
+"""The run configuration: composed pydantic models, each option declared once with its default, bounds
+and description. The `mrt run`/`plan` flags, the README option table and the flex-template metadata are
+generated from these declarations (cli/options.py), and each stage receives its own section.
+
+Users write options flat (`k: 8`, `--k 8`, `lambda: 0.3`), as YAML keys or flags; `RunConfig.from_options`
+routes each to its section. Nested YAML (`selection: {k: 8}`) is accepted too.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Iterator, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from mrtcurate.errors import UserError
 
-# Fields that name where things go rather than what is computed; they stay out of the config hash.
-_LOCATION_FIELDS = {"output", "overwrite"}
+# Options that name where things go rather than what is computed; they stay out of the config hash.
+_LOCATION_OPTIONS = {"output", "overwrite"}
+log = logging.getLogger(__name__)
 
 
-class RunConfig(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    input: list[str] = Field(min_length=1)
-    output: str | None = None  # required by `mrt run`, unused by `mrt plan`
-    format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
-    layout: Literal["auto", "flat", "grouped", "chat", "pairs"] = "auto"
-    prompt_field: str = "prompt"
-    response_field: str = "response"
-    reward_field: str | None = None
-    id_field: str | None = None
-    source_field: str | None = None
-    messages_field: str = "messages"
-    chosen_field: str = "chosen"
-    rejected_field: str = "rejected"
-    max_chars: int = Field(default=100_000, gt=0)
-    selector: Literal["random", "topk", "qd"] = "random"
-    k: int | Literal["auto"] = 4
-    plan: bool = True
-    feature_column: str | None = None
-    tolerance: float = Field(default=0.1, gt=0.0)
-    cost_ratio: float | None = Field(default=None, gt=0.0)
-    redundancy_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
-    seed: int = 0
-    weighting: Literal["prompt", "row"] = "prompt"
-    lam: float = Field(default=0.5, ge=0.0, le=1.0, alias="lambda")
-    quality_norm: Literal["rank", "minmax"] = "rank"
-    similarity: Literal["cosine", "shifted"] = "cosine"
-    diversity: Literal["facility", "logdet"] = "facility"
-    optimizer: Literal["lazy", "naive", "stochastic"] = "lazy"
-    sparse_above: int = Field(default=4096, ge=2)
-    neighbours: int = Field(default=32, ge=1)
-    hot_above: int = Field(default=50_000, ge=2)
-    part_size: int = Field(default=8_192, ge=2)
-    near_dup: float | None = Field(default=0.95, gt=0.0, le=1.0)
-    merge_prompts: float | None = Field(default=None, gt=0.0, le=1.0)
-    embedder: str = "minilm"
-    batch_size: int = Field(default=64, ge=1)
-    shards: int | None = Field(default=None, ge=1)
-    overwrite: bool = False
 
-    @field_validator("k")
-    @classmethod
-    def _positive_k(cls, value):
-        if value != "auto" and value < 1:
-            raise ValueError("k must be a positive integer or auto")
-        return value
+class IngestSettings(_Section):
+    """Which files, in which format and layout, and where each record keeps its parts."""
+
+    input: list[str] = Field(min_length=1, json_schema_extra={"metavar": "PATTERN"}, description="Beam file pattern, repeatable: local globs and `gs://` both work; a file matched by several patterns is read once")
+    format: Literal["auto", "jsonl", "parquet", "csv"] = Field("auto", description="input format: `auto` by extension (`.gz` read transparently), `jsonl`, `parquet`, `csv`")
+    layout: Literal["auto", "flat", "grouped", "chat", "pairs"] = Field(
+        "auto",
+        description="record layout: `auto` (detected from the first 50 records of every file; files or records that disagree are refused, naming them), "
+        "`flat` (a row per response), `grouped` (a list of responses per row, optionally a parallel reward list), "
+        "`chat` (a messages list: the last assistant turn is the response, the turns before it the prompt), "
+        "`pairs` (chosen/rejected, rewards 1/0 unless score_chosen/score_rejected or chosen_score/rejected_score exist)",
+    )
+    prompt_field: str = Field("prompt", description="field holding the prompt")
+    response_field: str = Field("response", description="field holding the response, or a list of them (grouped)")
+    reward_field: str | None = Field(None, description="field holding a numeric reward; numeric strings accepted, NaN/inf rejected, null kept as null")
+    id_field: str | None = Field(None, description="field holding a prompt id to group by, instead of the prompt text's hash")
+    source_field: str | None = Field(None, description="field that fills the `source` column, instead of the file name")
+    messages_field: str = Field("messages", description="chat layout: the list of {role, content} turns")
+    chosen_field: str = Field("chosen", description="pairs layout: the preferred response")
+    rejected_field: str = Field("rejected", description="pairs layout: the dispreferred response")
+    max_chars: int = Field(100_000, gt=0, description="records (and CSV rows) longer than this are rejected as record_too_large")
+
+
+class EmbeddingSettings(_Section):
+    embedder: str = Field("minilm", description="`minilm` (all-MiniLM-L6-v2, shipped), `hashing` (fast, deterministic, for tests), or a sentence-transformers path or name")
+    batch_size: int = Field(64, ge=1, description="embedding batch size")
+
+
+class GroupingSettings(_Section):
+    """Which texts count as the same: near-duplicate responses of one prompt, near-duplicate prompts."""
+
+    near_dup: float | None = Field(
+        0.95, gt=0.0, le=1.0,
+        description="responses to one prompt with cosine >= this (connected components) merge into their best member, which absorbs their multiplicity; "
+        "`off`, with a selector that needs no embeddings and no prompt merge, skips embedding altogether",
+        json_schema_extra={"metavar": "TAU"},
+    )
+    merge_prompts: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="prompts with cosine >= this form one group whose responses share a pool; rows keep their own prompt text; "
+        "the manifest counts prompts_before_merge and prompt_groups_merged",
+        json_schema_extra={"metavar": "TAU"},
+    )
 
     @field_validator("near_dup", "merge_prompts", mode="before")
     @classmethod
@@ -72,17 +81,135 @@ class RunConfig(BaseModel):
             return None
         return value
 
+
+class QDSettings(_Section):
+    """Options of the quality-diversity selector."""
+
+    lam: float = Field(0.5, ge=0.0, le=1.0, alias="lambda", description="qd: weight of quality against diversity, in [0, 1]; with no rewards qd is diversity-only and the manifest says so")
+    quality_norm: Literal["rank", "minmax"] = Field("rank", description="qd: rewards to quality in [0, 1] within a pool, by rank or min-max")
+    similarity: Literal["cosine", "shifted"] = Field("cosine", description="qd: `cosine` = max(cos, 0) or `shifted` = (1 + cos) / 2")
+    diversity: Literal["facility", "logdet"] = Field("facility", description="qd: weighted facility location, or `logdet` (DPP MAP)")
+    optimizer: Literal["lazy", "naive", "stochastic"] = Field("lazy", description="qd: `lazy` greedy, `naive` greedy (same result), `stochastic` greedy")
+    epsilon: float = Field(0.1, gt=0.0, lt=1.0, description="qd stochastic greedy: samples (N / K) log(1 / epsilon) candidates per step")
+    sparse_above: int = Field(4096, ge=2, description="qd: pools larger than this use a FAISS k-nearest-neighbour graph instead of a dense matrix")
+    neighbours: int = Field(32, ge=1, description="qd: neighbours per candidate in the kNN graph")
+
+
+class SelectionSettings(_Section):
+    selector: Literal["random", "topk", "qd"] = Field(
+        "random",
+        description="`random` (Random-K-of-N, unbiased), `topk` (reward top-K, biased towards high-reward modes; a prompt with more than K candidates "
+        "and no reward at all gets Random-K-of-N, counted as selection.random_fallback_prompts), `qd` (quality-diversity: greedy on "
+        "lambda * quality + (1 - lambda) * weighted facility location)",
+    )
+    k: int | Literal["auto"] = Field(4, json_schema_extra={"metavar": "K"}, description="responses kept per prompt (prompts with K or fewer candidates keep all), or `auto` for the planner's recommended K, computed in the same job")
+    seed: int = Field(0, description="seed of every random choice")
+    weighting: Literal["prompt", "row"] = Field("prompt", description="row weights: `prompt` sums to 1 per prompt, proportional to draws; `row` is 1 per row")
+    hot_above: int = Field(50_000, ge=2, description="pools larger than this are split by response hash into parts, each keeps 4K, and K are chosen from the union (exact for random and topk, GreeDi for qd)")
+    part_size: int = Field(8_192, ge=2, description="candidates per part of a split pool")
+    qd: QDSettings = QDSettings()
+
+    @field_validator("k")
+    @classmethod
+    def _positive_k(cls, value):
+        if value != "auto" and value < 1:
+            raise ValueError("k must be a positive integer or auto")
+        return value
+
+
+class PlanSettings(_Section):
+    """The variance-budget planner (DESIGN.md 2.1)."""
+
+    plan: bool = Field(True, description="run the variance-budget planner; with `--no-plan`, `--near-dup off` and a selector that needs no embeddings, nothing is embedded")
+    feature_column: str | None = Field(None, json_schema_extra={"metavar": "COLUMN"}, description="planner feature: a column holding a list of floats per row, instead of the response embeddings")
+    tolerance: float = Field(0.1, gt=0.0, description="planner: recommend the smallest K whose variance is within this of V(inf)")
+    cost_ratio: float | None = Field(None, gt=0.0, description="planner: c_p / c_r; given, the recommendation is K* under this cost ratio")
+    redundancy_threshold: float = Field(0.95, gt=0.0, le=1.0, description="planner: prompt cosine that counts as the same prompt for the effective prompt count")
+    bootstrap: int = Field(200, ge=1, description="planner: bootstrap replicates (resampling prompts) behind the intervals")
+    ci_level: float = Field(0.9, gt=0.0, lt=1.0, description="planner: level of the bootstrap intervals")
+
+
+class OutputSettings(_Section):
+    output: str | None = Field(None, json_schema_extra={"metavar": "DIR"}, description="directory the dataset is published to; a non-empty one (subfolders count) needs `--overwrite`; an existing file, or a directory that holds an input, is refused whatever `--overwrite` says")
+    overwrite: bool = Field(False, description="replace a non-empty output directory")
+    shards: int | None = Field(None, ge=1, description="number of output shards (by size, ~256 MB each)")
+
+
+class RunConfig(_Section):
+    ingest: IngestSettings
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    grouping: GroupingSettings = GroupingSettings()
+    selection: SelectionSettings = SelectionSettings()
+    planner: PlanSettings = PlanSettings()
+    publish: OutputSettings = OutputSettings()
+
     @model_validator(mode="after")
     def _auto_k_needs_the_planner(self):
-        if self.k == "auto" and not self.plan:
+        if self.selection.k == "auto" and not self.planner.plan:
             raise ValueError("k: auto takes K from the planner, which plan: false (--no-plan) turns off; give a number or drop --no-plan")
         return self
+
+    @classmethod
+    def from_options(cls, values: dict) -> RunConfig:
+        """Flat option names (YAML keys, flags) or nested sections, routed to their section."""
+        nested: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in cls.model_fields and isinstance(value, dict):
+                _merge(nested.setdefault(key, {}), value)
+            elif key in OPTIONS:
+                target = nested
+                for part in OPTIONS[key].section:
+                    target = target.setdefault(part, {})
+                target[key] = value
+            else:
+                nested[key] = value  # pydantic names it as an unknown option
+        return cls(**nested)
+
+    def options(self) -> dict[str, Any]:
+        """Every option, flat, by its user-facing name."""
+        return {name: option.value_in(self) for name, option in OPTIONS.items()}
 
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.hashed_fields(), sort_keys=True).encode()).hexdigest()
 
     def hashed_fields(self) -> dict:
-        return self.model_dump(exclude=_LOCATION_FIELDS, by_alias=True)
+        return {name: value for name, value in self.options().items() if name not in _LOCATION_OPTIONS}
+
+    def replace(self, **options) -> RunConfig:
+        """A copy with some options changed, by their flat names, validated again."""
+        return RunConfig.from_options({**self.options(), **options})
+
+
+class Option:
+    """One user-facing option: its flat name, the section that holds it and its field declaration."""
+
+    def __init__(self, name: str, section: tuple[str, ...], attribute: str, info: FieldInfo):
+        self.name, self.section, self.attribute, self.info = name, section, attribute, info
+
+    def value_in(self, config: RunConfig) -> Any:
+        holder: Any = config
+        for part in self.section:
+            holder = getattr(holder, part)
+        return getattr(holder, self.attribute)
+
+
+def _walk(model: type[BaseModel], section: tuple[str, ...]) -> Iterator[Option]:
+    for attribute, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            yield from _walk(info.annotation, (*section, attribute))
+        else:
+            yield Option(info.alias or attribute, section, attribute, info)
+
+
+OPTIONS: dict[str, Option] = {option.name: option for option in _walk(RunConfig, ())}
+
+
+def _merge(target: dict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -111,15 +238,41 @@ def build_config(file_values: dict, cli_values: dict) -> RunConfig:
     if isinstance(merged.get("input"), str):
         merged["input"] = [merged["input"]]
     try:
-        return RunConfig(**merged)
+        config = RunConfig.from_options(merged)
     except ValidationError as error:
-        problems = "; ".join(_describe(problem) for problem in error.errors())
-        raise UserError(f"invalid configuration: {problems}") from None
+        raise UserError(f"invalid configuration: {_describe(error.errors())}") from None
+    _warn_unused(config)
+    return config
 
 
-def _describe(problem: dict) -> str:
-    where = ".".join(str(part) for part in problem["loc"]) or "config"
-    if problem["type"] == "extra_forbidden":
-        return f"unknown option '{where}'"
-    message = problem["msg"].removeprefix("Value error, ")
-    return message if not problem["loc"] else f"{where}: {message}"
+def _warn_unused(config: RunConfig) -> None:
+    """Options that only one selector or layout reads, given with another: said, not silently ignored."""
+    if config.selection.selector != "qd" and config.selection.qd.model_fields_set:
+        given = ", ".join(sorted(OPTIONS_BY_ATTRIBUTE[name] for name in config.selection.qd.model_fields_set))
+        log.warning("%s only apply to --selector qd; ignored with --selector %s", given, config.selection.selector)
+    layout = config.ingest.layout
+    for field, needs in (("messages_field", "chat"), ("chosen_field", "pairs"), ("rejected_field", "pairs")):
+        if layout not in ("auto", needs) and field in config.ingest.model_fields_set:
+            log.warning("%s only applies to --layout %s; ignored with --layout %s", field, needs, layout)
+
+
+OPTIONS_BY_ATTRIBUTE = {option.attribute: option.name for option in OPTIONS.values()}
+
+
+def _describe(problems: list[dict]) -> str:
+    """One clause per option, by its user-facing name; a union's alternatives joined with "or"."""
+    by_option: dict[str, list[str]] = {}
+    for problem in problems:
+        location = [str(part) for part in problem["loc"] if not isinstance(part, int)]
+        if location == ["ingest"] and problem["type"] == "missing":
+            location = ["input"]  # the one required option
+        named = [OPTIONS_BY_ATTRIBUTE.get(part, part) for part in location if part in OPTIONS_BY_ATTRIBUTE or part not in _SECTIONS]
+        where = named[0] if named else ""
+        if problem["type"] == "extra_forbidden":
+            by_option.setdefault(f"unknown option '{where}'", [])
+            continue
+        by_option.setdefault(where, []).append(problem["msg"].removeprefix("Value error, "))
+    return "; ".join(f"{where}: {' or '.join(messages)}" if where and messages else where or " or ".join(messages) for where, messages in by_option.items())
+
+
+_SECTIONS = {name for name, info in RunConfig.model_fields.items()} | {"qd"}

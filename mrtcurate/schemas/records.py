@@ -50,6 +50,16 @@ class Reject:
 
 
 @dataclass(frozen=True)
+class InputFile:
+    """One input file as resolved on the driver: the job reads exactly these, the manifest lists them."""
+
+    path: str
+    format: str
+    bytes: int
+    checksum: str
+
+
+@dataclass(frozen=True)
 class ShardInfo:
     path: str
     rows: int

@@ -1,32 +1,64 @@
-"""Pure selection over arrays: no Beam, no I/O. Every selector has the signature (pool, k, seed) -> Selection."""
+"""Pure selection over arrays: no Beam, no I/O. Every selector has the signature (pool, k, seed) -> Selection.
+
+The registry says what each selector needs and reads: config validation, preflight, the pipeline (whether
+to embed) and the manifest consult it instead of repeating the rule.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
 import numpy as np
 
 from mrtcurate.ids import stable_hash
+from mrtcurate.schemas.config import QDSettings
 from mrtcurate.selectors.neardup import collapse_near_duplicates
 from mrtcurate.selectors.pool import Pool, Selection
-from mrtcurate.selectors.qd import QDSettings, select_qd
+from mrtcurate.selectors.qd import select_qd
 from mrtcurate.selectors.quality import minmax_quality
 from mrtcurate.selectors.random_k import select_random
 from mrtcurate.selectors.topk import select_topk
 
 Selector = Callable[[Pool, int, int], Selection]
-SELECTOR_NAMES = ("random", "topk", "qd")
+
+
+@dataclass(frozen=True)
+class SelectorSpec:
+    name: str
+    build: Callable[[QDSettings], Selector]
+    needs_rewards: bool  # a run must name a reward source (pairs bring their own)
+    needs_embeddings: bool
+    options: str | None  # the SelectionSettings section it reads
+    # Pools of more than K with no reward at all: what the selector does there, counted under this name.
+    unrewarded_count: str | None
+    unrewarded_note: str | None
+    label: str | None = None  # said in the manifest whatever the data
+
+
+SELECTORS: dict[str, SelectorSpec] = {
+    spec.name: spec
+    for spec in (
+        SelectorSpec("random", lambda _: select_random, False, False, None, None, None),
+        SelectorSpec(
+            "topk", lambda _: select_topk, True, False, None, "random_fallback_prompts",
+            "prompts with no reward among more than K candidates were chosen at random",
+            label="reward top-K is biased towards high-reward modes",
+        ),
+        SelectorSpec(
+            "qd", lambda qd: partial(select_qd, settings=qd), False, True, "qd", "diversity_only_prompts",
+            "prompts that have no rewards ran diversity-only (lambda ignored)",
+        ),
+    )
+}
+SELECTOR_NAMES = tuple(SELECTORS)
 
 
 def build_selector(name: str, qd_settings: QDSettings | None = None) -> Selector:
-    if name == "random":
-        return select_random
-    if name == "topk":
-        return select_topk
-    if name == "qd":
-        return partial(select_qd, settings=qd_settings or QDSettings())
-    raise ValueError(f"unknown selector {name!r}; choose one of {', '.join(SELECTOR_NAMES)}")
+    if name not in SELECTORS:
+        raise ValueError(f"unknown selector {name!r}; choose one of {', '.join(SELECTOR_NAMES)}")
+    return SELECTORS[name].build(qd_settings or QDSettings())
 
 
 def select(selector: Selector, pool: Pool, k: int, seed: int) -> Selection:
@@ -39,11 +71,13 @@ def select(selector: Selector, pool: Pool, k: int, seed: int) -> Selection:
 
 
 __all__ = [
+    "SELECTORS",
     "SELECTOR_NAMES",
     "Pool",
     "QDSettings",
     "Selection",
     "Selector",
+    "SelectorSpec",
     "build_selector",
     "collapse_near_duplicates",
     "minmax_quality",

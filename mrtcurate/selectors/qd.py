@@ -11,29 +11,16 @@ the pool's order.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.stats import rankdata
 
 from mrtcurate.ids import stable_hash
+from mrtcurate.schemas.config import QDSettings
 from mrtcurate.selectors.pool import Pool, Selection
 from mrtcurate.selectors.quality import minmax_quality
-from mrtcurate.selectors.similarity import SimilarityKind, dense_similarity, knn_similarity, transform
-
-
-@dataclass(frozen=True)
-class QDSettings:
-    lam: float = 0.5
-    quality_norm: Literal["rank", "minmax"] = "rank"
-    similarity: SimilarityKind = "cosine"
-    diversity: Literal["facility", "logdet"] = "facility"
-    optimizer: Literal["lazy", "naive", "stochastic"] = "lazy"
-    sparse_above: int = 4096  # pools larger than this use the kNN graph instead of a dense matrix
-    neighbours: int = 32
-    epsilon: float = 0.1  # stochastic greedy: samples (N / K) log(1 / epsilon) candidates per step
+from mrtcurate.vectors.similarity import dense_similarity, knn_similarity, transform
 
 
 def pool_quality(rewards: np.ndarray, norm: str) -> np.ndarray:

@@ -27,7 +27,7 @@ def test_bootstrap_intervals_cover_the_truth_at_about_the_nominal_rate():
     rng = np.random.default_rng(1)
     draws, covered_b, covered_w = 60, 0, 0
     for draw in range(draws):
-        result = plan(synthetic(rng, prompts=600), PlanSettings(bootstrap=150, seed=draw))
+        result = plan(synthetic(rng, prompts=600), PlanSettings(bootstrap=150), seed=draw)
         covered_b += result["sigma_b2_ci"][0] <= SIGMA_B2 <= result["sigma_b2_ci"][1]
         covered_w += result["sigma_w2_ci"][0] <= SIGMA_W2 <= result["sigma_w2_ci"][1]
     # Nominal 90%; with 60 draws the binomial spread is about +-4 points.

@@ -66,7 +66,7 @@ def test_refresh_publishes_skips_unchanged_embeds_only_new_and_prunes(tmp_path, 
 
 
 def test_new_snapshot_embeds_only_unseen_responses(tmp_path):
-    from mrtcurate.pipeline.refresh import refresh
+    from mrtcurate.runs.refresh import refresh
     from mrtcurate.schemas import build_config, load_yaml
 
     root, config_path, data = setup_root(tmp_path, corpus_rows(0, 300))

@@ -10,7 +10,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from mrtcurate.ingest.layouts import FieldMapping
 from mrtcurate.pipeline.graph import build
-from mrtcurate.pipeline.preflight import InputFile, ResolvedInputs
+from mrtcurate.ingest.files import ResolvedInputs
+from mrtcurate.schemas import InputFile
 from mrtcurate.schemas import build_config
 
 pytest.importorskip("apache_beam.runners.dataflow.dataflow_runner")
@@ -56,11 +57,12 @@ def test_dataflow_job_graph_builds_offline(tmp_path, options):
 def test_worker_code_pickles_and_round_trips():
     from mrtcurate.pipeline.embed import SentenceEmbeddingHandler
     from mrtcurate.pipeline.read import _ParseFile
-    from mrtcurate.pipeline.select import SelectionSettings, _SelectPoolOrPart
+    from mrtcurate.pipeline.select import _SelectPoolOrPart, _SelectStage
+    from mrtcurate.schemas.config import SelectionSettings
 
     for worker_object in (
         _ParseFile(INPUTS.mapping, 1000),
-        _SelectPoolOrPart(SelectionSettings(selector="qd", seed=0, weighting="prompt", near_dup=0.95, with_messages=False)),
+        _SelectPoolOrPart(_SelectStage(SelectionSettings(selector="qd"), near_dup=0.95, with_messages=False)),
         SentenceEmbeddingHandler("minilm", 64),
     ):
         restored = pickler.loads(pickler.dumps(worker_object))

@@ -1,10 +1,11 @@
 import apache_beam as beam
 
 from mrtcurate.ids import identity_key, stable_id
+from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.schemas import Candidate
-from mrtcurate.selectors.prompt_merge import prompt_groups
-from mrtcurate.embedders import HashingEmbedder
+from mrtcurate.vectors.prompt_groups import prompt_groups
+from mrtcurate.vectors.embedders import HashingEmbedder
 from tests.helpers import collect_to, collected
 
 
@@ -26,7 +27,7 @@ def test_merge_in_beam_regroups_and_counts(tmp_path):
         candidate("What is the capital of France", "Paris"),
     ]
     with beam.Pipeline() as pipeline:
-        out, merge_counts = pipeline | beam.Create(items) | MergeNearDuplicatePrompts("hashing", 8, 0.9)
+        out, merge_counts = pipeline | beam.Create(items) | MergeNearDuplicatePrompts(EmbeddingSettings(embedder="hashing", batch_size=8), 0.9)
         collect_to(out | beam.Map(lambda c: {"prompt_id": c.prompt_id, "prompt": c.prompt}), tmp_path / "merged", "Merged")
         collect_to(merge_counts, tmp_path / "counts", "Counts")
     merged, counts = collected(tmp_path / "merged"), collected(tmp_path / "counts")

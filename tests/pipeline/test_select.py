@@ -7,13 +7,14 @@ import apache_beam as beam
 import numpy as np
 import pytest
 
-from mrtcurate.embedders import HashingEmbedder
+from mrtcurate.vectors.embedders import HashingEmbedder
 from mrtcurate.ids import identity_key, stable_id
-from mrtcurate.pipeline.select import SelectionSettings, SelectPerPrompt
+from mrtcurate.pipeline.select import SelectPerPrompt
+from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.schemas import Candidate
 from mrtcurate.selectors import Pool
 from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, pool_quality
-from mrtcurate.selectors.similarity import dense_similarity
+from mrtcurate.vectors.similarity import dense_similarity
 from tests.helpers import collect_to, collected
 
 
@@ -30,11 +31,11 @@ def members(count, prompt="p0", seed=0):
     ]
 
 
-def run_select(items, k=6, **overrides):
-    settings = SelectionSettings(**{"selector": "random", "seed": 3, "weighting": "prompt", "near_dup": None, "with_messages": False, **overrides})
+def run_select(items, k=6, near_dup=None, **overrides):
+    settings = SelectionSettings(**{"selector": "random", "seed": 3, "weighting": "prompt", **overrides})
     with tempfile.TemporaryDirectory() as scratch:
         with beam.Pipeline() as pipeline:
-            rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, pipeline | "K" >> beam.Create([k]))
+            rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, near_dup, False, pipeline | "K" >> beam.Create([k]))
             collect_to(rows, Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))
 

@@ -6,7 +6,7 @@ from mrtcurate.schemas import build_config, load_yaml
 
 def test_cli_values_override_file_values_and_none_means_unset():
     config = build_config({"input": "a.jsonl", "output": "o", "k": 2, "seed": 5}, {"k": 8, "seed": None})
-    assert (config.input, config.k, config.seed) == (["a.jsonl"], 8, 5)
+    assert (config.ingest.input, config.selection.k, config.selection.seed) == (["a.jsonl"], 8, 5)
 
 
 def test_unknown_and_invalid_keys_are_one_line_errors():
@@ -20,7 +20,7 @@ def test_near_dup_off_in_yaml(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("input: [a.jsonl]\noutput: out\nnear_dup: off\nreward_field: score\n")
     config = build_config(load_yaml(path), {})
-    assert config.near_dup is None and config.reward_field == "score"
+    assert config.grouping.near_dup is None and config.ingest.reward_field == "score"
 
 
 def test_config_hash_ignores_where_output_goes():
@@ -41,7 +41,7 @@ def test_unreadable_yaml(tmp_path):
 def test_auto_k_without_the_planner_is_refused_up_front():
     with pytest.raises(UserError, match=r"^invalid configuration: k: auto takes K from the planner.*--no-plan"):
         build_config({"input": ["a"], "output": "o", "k": "auto", "plan": False}, {})
-    assert build_config({"input": ["a"], "output": "o", "k": "auto"}, {}).plan
+    assert build_config({"input": ["a"], "output": "o", "k": "auto"}, {}).planner.plan
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import numpy as np
 
 from mrtcurate.selectors import Pool, collapse_near_duplicates
-from mrtcurate.selectors.neardup import near_duplicate_components
+from mrtcurate.vectors.components import near_duplicate_components
 
 
 def unit(vectors):

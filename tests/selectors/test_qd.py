@@ -15,7 +15,7 @@ from mrtcurate.selectors.qd import (
     stochastic_greedy,
     tie_keys,
 )
-from mrtcurate.selectors.similarity import dense_similarity, knn_similarity
+from mrtcurate.vectors.similarity import dense_similarity, knn_similarity
 
 
 def random_pool(rng, n, dim=8, with_rewards=True, prompt_id="p"):

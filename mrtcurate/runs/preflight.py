@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import islice
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -14,66 +14,46 @@ from apache_beam.io.filesystems import FileSystems
 from mrtcurate.errors import UserError
 from mrtcurate.ids import stream_sha256
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
+from mrtcurate.ingest.files import ResolvedInputs, is_local, open_binary
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout
-from mrtcurate.schemas import RunConfig
+from mrtcurate.schemas import InputFile, RunConfig
+from mrtcurate.schemas.config import IngestSettings
+from mrtcurate.selectors import SELECTORS
 
 # Records read from the head of every input file to detect the layout and check the mapping.
 _PROBE_RECORDS = 50
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class InputFile:
-    path: str
-    format: str
-    bytes: int
-    checksum: str
-
-
-@dataclass(frozen=True)
-class ResolvedInputs:
-    files: tuple[InputFile, ...]
-    mapping: FieldMapping
-    with_messages: bool
-
-
-def is_local(path: str) -> bool:
-    return FileSystems.get_scheme(path) in (None, "file")
-
-
-def open_binary(path: str):
-    """A file's stored bytes. Gzip is unwrapped by the parser, not by Beam, so a truncated stream reaches
-    it as a reject at a known row instead of ending the job."""
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-
-
 def resolve_inputs(config: RunConfig) -> ResolvedInputs:
-    files = _match_files(config)
-    probed = {file.path: _probe(file, config.max_chars) for file in files}
-    layout = config.layout if config.layout != "auto" else _agreed_layout(probed, _mapping(config, "flat"))
-    mapping = _mapping(config, layout)
+    ingest, feature = config.ingest, config.planner.feature_column
+    files = _match_files(ingest)
+    probed = {file.path: _probe(file, ingest.max_chars) for file in files}
+    layout = ingest.layout if ingest.layout != "auto" else _agreed_layout(probed, FieldMapping.from_settings(ingest, "flat"))
+    mapping = FieldMapping.from_settings(ingest, layout, feature)
     _check_fields(files, probed, mapping)
-    if config.feature_column is not None:
+    if feature is not None:
         if mapping.layout not in ("flat", "chat"):
             raise UserError("--feature-column works with the flat and chat layouts")
-        mapping = replace(mapping, feature_dim=_feature_dim(probed, config.feature_column))
-    if config.selector == "topk" and mapping.reward is None and mapping.layout != "pairs":
-        raise UserError("--selector topk ranks by reward: pass --reward-field with the field that holds it")
+        mapping = replace(mapping, feature_dim=_feature_dim(probed, feature))
+    spec = SELECTORS[config.selection.selector]
+    if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs":
+        raise UserError(f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it")
     with_messages = mapping.layout == "chat" or (
         mapping.layout == "pairs" and any(isinstance(r.fields.get(mapping.chosen), list) for records in probed.values() for r in records)
     )
     return ResolvedInputs(tuple(files), mapping, with_messages)
 
 
-def _match_files(config: RunConfig) -> list[InputFile]:
+def _match_files(ingest: IngestSettings) -> list[InputFile]:
     """Every matched file once, in pattern order: overlapping patterns must not double multiplicities."""
     files: dict[str, InputFile] = {}
-    for pattern in config.input:
+    for pattern in ingest.input:
         for metadata in sorted(_match(pattern), key=lambda metadata: metadata.path):
             if metadata.path in files:
                 log.info("%s is matched by more than one --input pattern; it is read once", metadata.path)
                 continue
-            fmt = _format(config, metadata.path)
+            fmt = _format(ingest, metadata.path)
             files[metadata.path] = InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata.path))
     return list(files.values())
 
@@ -93,21 +73,6 @@ def _agreed_layout(probed: dict[str, list[RawRecord]], mapping: FieldMapping) ->
         )
         raise UserError(f"inputs disagree on the record layout ({found}); pass --layout flat|grouped|chat|pairs, or run them separately")
     return layouts.pop() if layouts else "flat"
-
-
-def _mapping(config: RunConfig, layout: str) -> FieldMapping:
-    return FieldMapping(
-        layout=layout,
-        prompt=config.prompt_field,
-        response=config.response_field,
-        reward=config.reward_field,
-        id=config.id_field,
-        source=config.source_field,
-        messages=config.messages_field,
-        chosen=config.chosen_field,
-        rejected=config.rejected_field,
-        feature=config.feature_column,
-    )
 
 
 def _feature_dim(probed: dict[str, list[RawRecord]], column: str) -> int:
@@ -132,9 +97,9 @@ def _match(pattern: str):
     return matched
 
 
-def _format(config: RunConfig, path: str) -> str:
-    if config.format != "auto":
-        return config.format
+def _format(ingest: IngestSettings, path: str) -> str:
+    if ingest.format != "auto":
+        return ingest.format
     try:
         return format_for_path(path)
     except ValueError as error:

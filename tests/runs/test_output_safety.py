@@ -8,7 +8,7 @@ import time
 import pytest
 
 from mrtcurate.cli import main
-from mrtcurate.pipeline import graph, publish
+from mrtcurate.runs import curate, publish
 from tests.conftest import write_jsonl
 
 ROWS = [{"prompt": f"question {i % 4}", "response": f"answer {i}"} for i in range(16)]
@@ -57,7 +57,7 @@ def test_overwrite_never_deletes_an_input(tmp_path, capsys, where):
 def test_unwritable_output_fails_before_any_work(tmp_path, capsys, monkeypatch):
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
     (tmp_path / "file").write_text("x")
-    monkeypatch.setattr(graph, "build", lambda *args: pytest.fail("the job started"))
+    monkeypatch.setattr(curate, "run_curation", lambda *args: pytest.fail("the job started"))
     assert mrt_run(data, tmp_path / "file" / "out") == 2
     assert "cannot write to output location" in one_line_error(capsys)
     if os.geteuid() != 0:  # root writes through permission bits
@@ -101,13 +101,13 @@ def test_stale_staging_of_killed_runs_is_named_and_removed_after_publish_and_liv
 
 def test_report_is_inside_the_dataset_when_it_is_published(tmp_path, monkeypatch):
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
-    real_publish = graph.publish
+    real_publish = curate.publish
 
     def publish_checking_staging(staging):
         assert {"manifest.json", "report.html"} <= set(os.listdir(staging.directory))
         real_publish(staging)
 
-    monkeypatch.setattr(graph, "publish", publish_checking_staging)
+    monkeypatch.setattr(curate, "publish", publish_checking_staging)
     assert mrt_run(data, tmp_path / "out") == 0
     assert (tmp_path / "out" / "report.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out"]
@@ -115,7 +115,7 @@ def test_report_is_inside_the_dataset_when_it_is_published(tmp_path, monkeypatch
 
 def test_a_failed_job_publishes_nothing_and_leaves_no_staging(tmp_path, monkeypatch):
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
-    monkeypatch.setattr(graph, "write_report", lambda directory: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(curate, "write_report", lambda directory: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
         mrt_run(data, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]

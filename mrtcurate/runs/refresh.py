@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate.embedders import embedder_identity
+from mrtcurate.vectors.embedders import embedder_identity
 from mrtcurate.ids import stable_id
 from mrtcurate.pipeline.embed import EmbeddingCache
-from mrtcurate.pipeline.graph import RunOutcome, run
-from mrtcurate.pipeline.preflight import ResolvedInputs, is_local, resolve_inputs
+from mrtcurate.runs.curate import RunOutcome, run
+from mrtcurate.ingest.files import ResolvedInputs, is_local
+from mrtcurate.runs.preflight import resolve_inputs
 from mrtcurate.schemas import RunConfig
 
 LATEST = "LATEST"
@@ -60,7 +61,7 @@ def _write_atomically(path: str, payload: bytes) -> None:
 
 
 def _cache_dir(root: str, config: RunConfig) -> str:
-    return FileSystems.join(root, "cache", "embeddings", stable_id(embedder_identity(config.embedder)))
+    return FileSystems.join(root, "cache", "embeddings", stable_id(embedder_identity(config.embedding.embedder)))
 
 
 def _list(pattern: str) -> list[str]:
@@ -84,7 +85,7 @@ def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, ke
     cache_dir = _cache_dir(root, config)
     new_vectors = FileSystems.join(root, "cache", f".incoming-{name}")
     cache = EmbeddingCache(files=tuple(_list(FileSystems.join(cache_dir, "*.parquet"))), new_dir=new_vectors)
-    outcome = run(config.model_copy(update={"output": snapshot, "overwrite": False}), beam_args, cache, inputs)
+    outcome = run(config.replace(output=snapshot, overwrite=False), beam_args, cache, inputs)
 
     for path in _list(FileSystems.join(new_vectors, "*", "*.parquet")):
         kind, file_name = path.rsplit("/", 2)[-2:]

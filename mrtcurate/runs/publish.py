@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
-from mrtcurate.pipeline.manifest import MANIFEST_NAME
-from mrtcurate.pipeline.preflight import is_local
+from mrtcurate.schemas.manifest import MANIFEST_NAME
+from mrtcurate.ingest.files import is_local
 
 UNLOCKED_STALE_AFTER_S = 24 * 3600
 _WRITE_CHECK = ".mrt-write-check"

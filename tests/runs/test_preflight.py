@@ -3,7 +3,7 @@ import os
 import pytest
 
 from mrtcurate.errors import UserError
-from mrtcurate.pipeline.preflight import check_output, resolve_inputs
+from mrtcurate.runs.preflight import check_output, resolve_inputs
 from mrtcurate.schemas import build_config
 from tests.conftest import write_jsonl
 

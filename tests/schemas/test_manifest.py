@@ -1,6 +1,6 @@
 import pytest
 
-from mrtcurate.pipeline.manifest import AccountingError, build_manifest
+from mrtcurate.schemas.manifest import AccountingError, build_manifest
 from mrtcurate.schemas import ShardInfo, build_config
 
 CONFIG = build_config({"input": ["a"], "output": "o"}, {})

@@ -1,6 +1,6 @@
 import re
 
-from mrtcurate.analysis.report import write_report
+from mrtcurate.report import write_report
 from tests.conftest import write_jsonl
 from tests.helpers import curate
 

@@ -1,6 +1,6 @@
 from rich.console import Console
 
-from mrtcurate.summary import print_bench
+from mrtcurate.cli.render import print_bench
 
 
 def test_bench_table_shows_every_setting_with_spread():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate.analysis import plots
-from mrtcurate.pipeline.manifest import read_manifest
+from mrtcurate.report import plots
+from mrtcurate.schemas.manifest import read_manifest
 
 REPORT_NAME = "report.html"
 

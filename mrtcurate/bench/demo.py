@@ -96,10 +96,6 @@ def write_sample(path: str, seed: int = 0) -> None:
 def demo_config(directory: str, embedder: str) -> RunConfig:
     sample = os.path.join(directory, "sample.jsonl.gz")
     write_sample(sample)
-    return RunConfig(
-        input=[sample],
-        output=os.path.join(directory, "curated"),
-        reward_field="score",
-        embedder=embedder,
-        overwrite=True,
+    return RunConfig.from_options(
+        {"input": [sample], "output": os.path.join(directory, "curated"), "reward_field": "score", "embedder": embedder, "overwrite": True}
     )

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from mrtcurate.flex_launcher import run_option_names, split_template_args, template_metadata
+from mrtcurate.cli.flex_launcher import run_option_names, split_template_args
+from mrtcurate.cli.options import template_metadata
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_committed_metadata_matches_the_cli():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from mrtcurate.embedders import HASHING_DIM, HashingEmbedder
+from mrtcurate.vectors.embedders import HASHING_DIM, HashingEmbedder
 
 
 def test_hashing_embedder_is_unit_norm_deterministic_and_similarity_aware():

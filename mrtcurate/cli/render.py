@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from mrtcurate.pipeline.graph import RunOutcome
+if TYPE_CHECKING:
+    from mrtcurate.runs.curate import RunOutcome
 
 
 def print_summary(outcome: RunOutcome, console: Console) -> None:

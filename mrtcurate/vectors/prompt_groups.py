@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrtcurate.selectors.neardup import near_duplicate_components
+from mrtcurate.vectors.components import near_duplicate_components
 
 
 def prompt_groups(prompt_ids: list[str], embeddings: np.ndarray, tau: float) -> dict[str, str]:

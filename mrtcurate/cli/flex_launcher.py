@@ -12,36 +12,13 @@ import json
 import sys
 
 from mrtcurate import cli
+from mrtcurate.cli.options import is_switch, template_metadata
+from mrtcurate.schemas.config import OPTIONS
 
 
 def run_option_names() -> set[str]:
     """Long option names (without dashes, with underscores) that `mrt run` accepts."""
-    parser = cli.run_parser()
-    return {
-        option.lstrip("-").replace("-", "_")
-        for action in parser._actions  # argparse keeps no public list of a parser's options
-        for option in action.option_strings
-        if option.startswith("--")
-    } - {"help"}
-
-
-def template_metadata() -> dict:
-    """docker/flex-template/metadata.json, derived from `mrt run`'s own options so the two cannot drift."""
-    parameters = []
-    for action in cli.run_parser()._actions:
-        longs = [option for option in action.option_strings if option.startswith("--") and not option.startswith("--no-")]
-        if not longs or longs[0] == "--config":
-            continue
-        name = longs[0][2:].replace("-", "_")
-        help_text = (action.help or name).replace("%%", "%")
-        if name == "input":
-            help_text = "file patterns (gs://...), comma-separated"
-        parameters.append({"name": name, "label": name.replace("_", " "), "helpText": help_text, "isOptional": name not in ("input", "output")})
-    return {
-        "name": "mrtcurate",
-        "description": "Curate raw prompt-response corpora into multi-response fine-tuning sets (mrt run).",
-        "parameters": parameters,
-    }
+    return set(OPTIONS)
 
 
 def split_template_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -52,8 +29,8 @@ def split_template_args(argv: list[str]) -> tuple[list[str], list[str]]:
         if argument.startswith("--") and name.replace("-", "_") in known:
             if name == "input":
                 ours += [f"--input={pattern.strip()}" for pattern in value.split(",") if pattern.strip()]
-            elif value.lower() in ("true", "false") and name in ("overwrite", "plan"):
-                ours += [f"--{name}"] if value.lower() == "true" else ([f"--no-{name}"] if name == "plan" else [])
+            elif value.lower() in ("true", "false") and is_switch(OPTIONS[name.replace("-", "_")]):
+                ours += [f"--{name}"] if value.lower() == "true" else ([f"--no-{name}"] if OPTIONS[name.replace("-", "_")].info.default else [])
             else:
                 ours.append(f"--{name.replace('_', '-')}={value}")
         else:

@@ -1,0 +1,5 @@
+import sys
+
+from mrtcurate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""Flags, the README option table and the flex-template parameters, all generated from the option
+declarations in schemas/config.py, so that none of them can drift from the others.
+
+Values reach pydantic as the strings the user typed: one validator (pydantic's, with the model's bounds)
+judges `--k 8`, `k: 8` in YAML and a template parameter alike.
+
+`python -c "from mrtcurate.cli.options import write; write()"` rewrites the README table and
+docker/flex-template/metadata.json; a test fails when either has drifted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import typing
+from pathlib import Path
+
+from mrtcurate.schemas.config import OPTIONS, Option
+
+# Options a user must give to `mrt run` (the model allows `output` to be empty for `mrt plan`).
+REQUIRED_FOR_RUN = ("input", "output")
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+METADATA = ROOT / "docker" / "flex-template" / "metadata.json"
+_TABLE_START, _TABLE_END = "<!-- options:start -->", "<!-- options:end -->"
+
+
+def flag(option: Option) -> str:
+    return "--" + option.name.replace("_", "-")
+
+
+def choices(option: Option) -> tuple | None:
+    annotation = option.info.annotation
+    return typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else None
+
+
+def default_text(option: Option) -> str:
+    default = option.info.default
+    if option.info.is_required():
+        return "required"
+    if default is None:
+        return "off" if option.name in ("near_dup", "merge_prompts") else "none"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return f"{default:,}" if isinstance(default, int) else str(default)
+
+
+def metavar(option: Option) -> str:
+    """How the README spells an option's value: its choices, a declared placeholder, or its type's."""
+    if choices(option):
+        return "{" + ",".join(choices(option)) + "}"
+    extra = option.info.json_schema_extra or {}
+    if "metavar" in extra:
+        return extra["metavar"]
+    kinds = typing.get_args(option.info.annotation) or (option.info.annotation,)
+    return "N" if int in kinds else "X" if float in kinds else "NAME"
+
+
+def is_switch(option: Option) -> bool:
+    return option.info.annotation is bool
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    # Every default is None so that only flags the user typed override the --config file.
+    for option in OPTIONS.values():
+        help_text = f"{option.info.description} (default: {default_text(option)})".replace("%", "%%")
+        if is_switch(option):
+            action = argparse.BooleanOptionalAction if option.info.default else "store_true"
+            parser.add_argument(flag(option), dest=option.name, action=action, default=None, help=help_text)
+        elif typing.get_origin(option.info.annotation) is list:
+            parser.add_argument(flag(option), dest=option.name, action="append", help=help_text)
+        else:
+            parser.add_argument(flag(option), dest=option.name, choices=choices(option), metavar=None if choices(option) else metavar(option), help=help_text)
+
+
+def option_values(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name) for name in OPTIONS if hasattr(args, name)}
+
+
+def readme_table() -> str:
+    rows = ["| option | meaning (default) |", "|---|---|"]
+    for option in OPTIONS.values():
+        spelled = f"`{flag(option)}`" if is_switch(option) else f"`{flag(option)} {metavar(option)}`"
+        if is_switch(option) and option.info.default:
+            spelled = f"`{flag(option)}` / `--no-{option.name.replace('_', '-')}`"
+        rows.append(f"| {spelled} | {option.info.description.replace('|', '/')} ({default_text(option)}) |")
+    return "\n".join(rows)
+
+
+def template_metadata() -> dict:
+    """The Dataflow flex template's parameters: `mrt run`'s options, one string each."""
+    parameters = []
+    for option in OPTIONS.values():
+        help_text = option.info.description
+        if option.name == "input":
+            help_text = "file patterns (gs://...), comma-separated"
+        parameters.append(
+            {"name": option.name, "label": option.name.replace("_", " "), "helpText": help_text, "isOptional": option.name not in REQUIRED_FOR_RUN}
+        )
+    return {
+        "name": "mrtcurate",
+        "description": "Curate raw prompt-response corpora into multi-response fine-tuning sets (mrt run).",
+        "parameters": parameters,
+    }
+
+
+def readme_with_table(readme: str) -> str:
+    start, end = readme.index(_TABLE_START) + len(_TABLE_START), readme.index(_TABLE_END)
+    return readme[:start] + "\n" + readme_table() + "\n" + readme[end:]
+
+
+def write() -> None:
+    README.write_text(readme_with_table(README.read_text(encoding="utf-8")), encoding="utf-8")
+    METADATA.write_text(json.dumps(template_metadata(), indent=2) + "\n", encoding="utf-8")

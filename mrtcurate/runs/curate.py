@@ -1,0 +1,66 @@
+"""One curation run on the driver: validate everything up front, run the Beam job into staging, write
+the report there, publish atomically. `mrt plan` runs the shared front half alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+
+from apache_beam.io.filesystems import FileSystems
+
+from mrtcurate.errors import UserError
+from mrtcurate.ingest.files import ResolvedInputs
+from mrtcurate.pipeline.embed import EmbeddingCache
+from mrtcurate.pipeline.graph import run_curation, run_planner
+from mrtcurate.report import write_report
+from mrtcurate.runs.preflight import check_inputs_outside_output, check_output, resolve_inputs
+from mrtcurate.runs.publish import publish, release, stage
+from mrtcurate.schemas import RunConfig
+from mrtcurate.schemas.manifest import read_manifest
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    output: str
+    manifest: dict
+    metrics: dict[str, int]
+    report: str
+
+
+def run(
+    config: RunConfig,
+    beam_args: list[str] | None = None,
+    cache: EmbeddingCache | None = None,
+    inputs: ResolvedInputs | None = None,
+) -> RunOutcome:
+    """Validate, run the job, write the report, publish. Raises UserError for bad input, config or output
+    location before any work starts; on any failure or interrupt nothing is published and staging is removed."""
+    output, overwrite = config.publish.output, config.publish.overwrite
+    if not output:
+        raise UserError("--output is required")
+    check_output(output, overwrite)
+    inputs = inputs or resolve_inputs(config)
+    check_inputs_outside_output(output, inputs.files)
+    staging = stage(output, overwrite)
+    try:
+        metrics = run_curation(config, inputs, staging.directory, beam_args or [], cache)
+        manifest = read_manifest(staging.directory)
+        # Inside staging, so a published dataset always has its report.
+        report = write_report(staging.directory)
+        publish(staging)
+    finally:
+        release(staging)
+    return RunOutcome(output, manifest, metrics, FileSystems.join(output, report.rsplit("/", 1)[-1]))
+
+
+def run_plan(config: RunConfig, beam_args: list[str] | None = None) -> dict:
+    """The planner alone: read, dedup, embed and estimate, without selecting or writing a dataset."""
+    config = config.replace(plan=True)
+    inputs = resolve_inputs(config)
+    with tempfile.TemporaryDirectory(prefix="mrt-plan-") as scratch:
+        target = os.path.join(scratch, "plan.json")
+        run_planner(config, inputs, target, beam_args or [])
+        with open(target, encoding="utf-8") as source:
+            return json.loads(source.read())

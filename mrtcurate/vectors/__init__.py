@@ -1,0 +1,1 @@
+"""Texts to vectors to neighbourhoods: embedders, kNN similarity, near-duplicate components, prompt groups."""
