@@ -25,6 +25,7 @@ demo: $(VENV)/.core
 	$(BIN)/mrt demo
 
 test: $(VENV)/.dev
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: $(VENV)/.dev

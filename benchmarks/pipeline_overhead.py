@@ -19,10 +19,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from mrtcurate.vectors.embedders import SentenceTransformerEmbedder, minilm_path  # noqa: E402
-from mrtcurate.ids import identity_key  # noqa: E402
-from mrtcurate.runs.curate import run  # noqa: E402
-from mrtcurate.schemas import build_config  # noqa: E402
+from mrtcurate.ids import identity_key
+from mrtcurate.runs.curate import run
+from mrtcurate.schemas import build_config
+from mrtcurate.vectors.embedders import SentenceTransformerEmbedder, minilm_path
 
 FLASK = Path(__file__).resolve().parents[2] / "shared" / "data" / "flask" / "responses.jsonl.gz"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from mrtcurate.ids import identity_key  # noqa: E402
-from mrtcurate.runs.refresh import refresh  # noqa: E402
-from mrtcurate.schemas import build_config  # noqa: E402
+from mrtcurate.ids import identity_key
+from mrtcurate.runs.refresh import refresh
+from mrtcurate.schemas import build_config
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -26,12 +26,12 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from mrtcurate.selectors import Pool, QDSettings, build_selector, select  # noqa: E402
-from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, lazy_greedy, pool_quality, select_qd  # noqa: E402
-from mrtcurate.selectors.qd_batch import facility_greedy_batch  # noqa: E402
-from mrtcurate.vectors.similarity import transform  # noqa: E402
+from mrtcurate.selectors import Pool, QDSettings, build_selector, select
+from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, lazy_greedy, pool_quality, select_qd
+from mrtcurate.selectors.qd_batch import facility_greedy_batch
+from mrtcurate.vectors.similarity import transform
 
 INSTRUCTGPT = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructgpt_samples" / "responses.jsonl.gz"
 

@@ -1,6 +1,7 @@
 import gzip
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,19 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _package_index_reachable() -> bool:
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("network") and not _package_index_reachable():
+        pytest.skip("needs the package index (pypi.org), which this machine cannot reach")
 
 
 def shared_corpus(name: str) -> Path:

@@ -58,7 +58,7 @@ def components(stats: PromptStats, weights: np.ndarray | None = None) -> Compone
     n0 = (responses - (w * n**2).sum() / responses) / (prompts - 1) if prompts > 1 else float("nan")
     estimable = np.isfinite(msb) and np.isfinite(msw) and n0 > 0
     sigma_b2 = max(0.0, (msb - msw) / n0) if estimable else float("nan")
-    return Components(int(round(prompts)), int(round(responses)), float(sigma_b2), float(msw))
+    return Components(round(prompts), round(responses), float(sigma_b2), float(msw))
 
 
 def bootstrap_intervals(stats: PromptStats, replicates: int = 200, level: float = 0.9, seed: int = 0) -> dict[str, tuple[float, float]]:

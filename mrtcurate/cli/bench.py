@@ -21,9 +21,9 @@ def register(commands) -> None:
 
 
 def _bench(args: argparse.Namespace, beam_args: list[str]) -> None:
-    from mrtcurate.report.plots import structured_benchmark
     from mrtcurate.bench.experiment import FULL, QUICK, run_bench
     from mrtcurate.cli.render import print_bench
+    from mrtcurate.report.plots import structured_benchmark
 
     require_train_extras("bench")
     out_dir = Path(args.out)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from mrtcurate.schemas.counts import Totals
+
 if TYPE_CHECKING:
     from mrtcurate.runs.curate import RunOutcome
 
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 def print_summary(outcome: RunOutcome, console: Console) -> None:
     manifest = outcome.manifest
     counts = manifest["counts"]
+    totals = Totals.from_manifest(counts)
     table = Table(title=f"mrtcurate: {outcome.output}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -22,12 +25,7 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
     table.add_row("embedded (unique texts)", f"{outcome.metrics.get('embedded', 0):,}")
     table.add_row("shards", f"{len(manifest['shards'])} ({sum(s['rows'] for s in manifest['shards']):,} rows)")
     console.print(table)
-    identity = counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
-    console.print(
-        f"input_records {counts['input_records']:,} = rejected {counts['rejected']:,} + duplicates_merged "
-        f"{counts['duplicates_merged']:,} + candidates {counts['candidates']:,} "
-        + ("[green]holds[/green]" if identity == counts["input_records"] else "[red]VIOLATED[/red]")
-    )
+    console.print(totals.identity() + (" [green]holds[/green]" if totals.holds else " [red]VIOLATED[/red]"))
     if manifest["rejected_by_reason"]:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in manifest["rejected_by_reason"].items())
         console.print(f"rejects by reason: {reasons}  (rows in {outcome.output}/rejects/)")
@@ -40,7 +38,7 @@ def print_plan(plan: dict, console: Console) -> None:
     def interval(values):
         return f"[{number(values[0])}, {number(values[1])}]"
 
-    level = int(round(plan["ci_level"] * 100))
+    level = round(plan["ci_level"] * 100)
     console.print(
         f"prompts {plan['prompts']:,} (effective {plan['effective_prompts']:,}), responses {plan['responses']:,}\n"
         f"sigma_b^2 {number(plan['sigma_b2'])} {level}% CI {interval(plan['sigma_b2_ci'])}, "

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from mrtcurate.ids import identity_key, normalize_text, stable_id
 from mrtcurate.ingest.formats import RawRecord

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -16,10 +17,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from mrtcurate.vectors.embedders import Embedder, embedder_identity, load_embedder
 from mrtcurate.ids import identity_key, stable_id
-from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.pipeline.write import WriteParquetShards
+from mrtcurate.schemas.config import EmbeddingSettings
+from mrtcurate.vectors.embedders import Embedder, embedder_identity, load_embedder
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import REJECTS_SCHEMA, RunConfig, curated_schema
+from mrtcurate.schemas.counts import Count
 from mrtcurate.selectors import SELECTORS
 
 
@@ -98,9 +99,9 @@ def build(
 
     counts = (
         (
-            read.candidates | "CountParsed" >> beam.Map(lambda _: ("parsed_candidates", 1)),
-            read.rejects | "CountRejected" >> beam.Map(lambda _: ("rejected", 1)),
-            read.unique | "CountExactDuplicates" >> beam.Map(lambda c: ("duplicates_exact", c.multiplicity - 1)),
+            read.candidates | "CountParsed" >> beam.Map(lambda _: (Count.PARSED_CANDIDATES.value, 1)),
+            read.rejects | "CountRejected" >> beam.Map(lambda _: (Count.REJECTED.value, 1)),
+            read.unique | "CountExactDuplicates" >> beam.Map(lambda c: (Count.DUPLICATES_EXACT.value, c.multiplicity - 1)),
             selection_counts,
             *read.counts,
         )
@@ -153,7 +154,7 @@ def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_arg
 def _counters(result) -> dict[str, int]:
     try:
         counters = result.metrics().query()["counters"]
-    except Exception:  # some runners report no metrics; the manifest's counts are the authoritative ones
+    except Exception:  # noqa: BLE001 - some runners report no metrics; the manifest's counts are the authoritative ones
         return {}
     totals: dict[str, int] = {}
     for counter in counters:

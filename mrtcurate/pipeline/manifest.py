@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import SelectionSettings
+from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, Insight, QualityMeans
 from mrtcurate.schemas.manifest import MANIFEST_NAME, build_manifest, selection_quality
 from mrtcurate.selectors import SELECTORS
 
@@ -21,8 +23,8 @@ def selection_notes(selection: SelectionSettings, counts: dict[str, int], k: int
         notes["k_from"] = "planner recommended_k"
     remarks = [spec.label] if spec.label else []
     if spec.unrewarded_count:
-        unrewarded = counts.get(spec.unrewarded_count, 0)
-        notes[spec.unrewarded_count] = unrewarded
+        unrewarded = counts.get(spec.unrewarded_count.value, 0)
+        notes[spec.unrewarded_count.value] = unrewarded
         if unrewarded:
             remarks.append(f"{unrewarded} {spec.unrewarded_note}")
     if remarks:
@@ -42,7 +44,7 @@ class NanMeans(beam.CombineFn):
     def add_input(self, accumulator, values):
         sums, counts = accumulator
         for position, value in enumerate(values):
-            if value == value:  # not NaN
+            if not math.isnan(value):
                 sums[position] += value
                 counts[position] += 1
         return sums, counts
@@ -70,7 +72,7 @@ class _WriteManifest(beam.DoFn):
             self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None,
             selection_notes(self.config.selection, counts, k),
         )
-        manifest["selection_quality"] = selection_quality(quality_means)
+        manifest["selection_quality"] = selection_quality(QualityMeans(*quality_means))
         manifest["examples"] = [example for _, example in examples]
         with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
             sink.write(json.dumps(manifest, indent=2).encode("utf-8"))
@@ -98,15 +100,15 @@ class WriteManifest(beam.PTransform):
     def expand(self, pipeline):
         quality = (
             self.insights
-            | "QualityOnly" >> beam.Filter(lambda item: item[0] == "quality")
+            | "QualityOnly" >> beam.Filter(lambda item: item[0] == Insight.QUALITY.value)
             | "QualityValues" >> beam.Map(lambda item: item[1])
-            | "QualityMeans" >> beam.CombineGlobally(NanMeans(4))
+            | "QualityMeans" >> beam.CombineGlobally(NanMeans(len(QualityMeans._fields)))
         )
         examples = (
             self.insights
-            | "ExamplesOnly" >> beam.Filter(lambda item: item[0] == "example")
+            | "ExamplesOnly" >> beam.Filter(lambda item: item[0] == Insight.EXAMPLE.value)
             | "ExampleValues" >> beam.Map(lambda item: item[1])
-            | "FirstExamples" >> beam.combiners.Top.Smallest(5, key=lambda keyed: keyed[0])
+            | "FirstExamples" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=lambda keyed: keyed[0])
         )
         side_inputs = (*self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples))
         return (

@@ -14,6 +14,7 @@ import numpy as np
 
 from mrtcurate.pipeline.embed import EmbedTexts
 from mrtcurate.schemas.config import EmbeddingSettings
+from mrtcurate.schemas.counts import Count
 from mrtcurate.vectors.prompt_groups import prompt_groups
 
 MERGE_COUNTS = "merge_counts"
@@ -28,8 +29,8 @@ def _groups(embedded: list[tuple[str, np.ndarray]], tau: float) -> dict[str, str
 
 
 def _merge_counts(groups: dict[str, str], distinct_prompts: int):
-    yield "prompts_before_merge", distinct_prompts
-    yield "prompt_groups_merged", len(set(groups.values()))
+    yield Count.PROMPTS_BEFORE_MERGE.value, distinct_prompts
+    yield Count.PROMPT_GROUPS_MERGED.value, len(set(groups.values()))
 
 
 class MergeNearDuplicatePrompts(beam.PTransform):

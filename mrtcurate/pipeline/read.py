@@ -7,11 +7,10 @@ import logging
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from mrtcurate.ingest.files import open_binary
 from mrtcurate.ingest.formats import RawRecord, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_candidates
-from mrtcurate.ingest.files import open_binary
-from mrtcurate.schemas import InputFile
-from mrtcurate.schemas import Candidate, Reject
+from mrtcurate.schemas import Candidate, InputFile, Reject
 
 REJECTS = "rejects"
 log = logging.getLogger(__name__)

@@ -20,12 +20,11 @@ from mrtcurate import selectors
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import SelectionSettings
+from mrtcurate.schemas.counts import DIVERSITY_SAMPLE, EXAMPLE_PROMPTS, Count, Insight, QualityMeans
 
 COUNTS = "counts"
 PARTIAL = "partial"
 INSIGHTS = "insights"
-_EXAMPLE_PROMPTS = 5  # prompts (smallest id hash) on which the report shows what every selector keeps
-_DIVERSITY_SAMPLE = 256
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 
 
@@ -79,21 +78,24 @@ class _Selecting(beam.DoFn):
         yield from self._rows(pool, selection, by_id, pool_size, quality)
         yield from self._insights(pool, selection, quality)
         self.selected.inc(len(selection.indices))
-        counts = [("prompts", 1), ("candidates", pool_size), ("duplicates_near", near_merged), ("selected", len(selection.indices))]
+        counts = [(Count.PROMPTS, 1), (Count.CANDIDATES, pool_size), (Count.DUPLICATES_NEAR, near_merged), (Count.SELECTED, len(selection.indices))]
         if self.spec.unrewarded_count:
             counts.append((self.spec.unrewarded_count, int(len(pool) > k and not pool.has_rewards)))
         for name, value in counts:
-            yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
+            yield beam.pvalue.TaggedOutput(COUNTS, (name.value, value))
 
     def _insights(self, pool: selectors.Pool, selection: selectors.Selection, quality: np.ndarray):
         """Quality and diversity of the pool and of the kept set."""
         if pool.embeddings is None:
             return
-        sample = np.argsort([stable_hash("diversity", rid) for rid in pool.response_ids])[:_DIVERSITY_SAMPLE]
-        yield beam.pvalue.TaggedOutput(INSIGHTS, ("quality", (
-            _nan_mean(quality), _nan_mean(quality[selection.indices]),
-            _mean_distance(pool.embeddings[sample]), _mean_distance(pool.embeddings[selection.indices]),
-        )))
+        sample = np.argsort([stable_hash("diversity", rid) for rid in pool.response_ids])[:DIVERSITY_SAMPLE]
+        means = QualityMeans(
+            pool_quality=_nan_mean(quality),
+            kept_quality=_nan_mean(quality[selection.indices]),
+            pool_diversity=_mean_distance(pool.embeddings[sample]),
+            kept_diversity=_mean_distance(pool.embeddings[selection.indices]),
+        )
+        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.QUALITY.value, tuple(means)))
 
     def _rows(self, pool, selection, by_id: dict[str, Candidate], pool_size: int, quality: np.ndarray):
         total_draws = selection.draws.sum()
@@ -159,7 +161,7 @@ class _EveryChoice(_Selecting):
                 for i in chosen.indices
             ]
         example = {"prompt": candidates[0].prompt, "pool_size": len(pool), "choices": choices}
-        yield beam.pvalue.TaggedOutput(INSIGHTS, ("example", (stable_hash("example", prompt_id), example)))
+        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.EXAMPLE.value, (stable_hash("example", prompt_id), example)))
 
 
 class _SelectFromParts(_Selecting):
@@ -216,7 +218,7 @@ class SelectPerPrompt(beam.PTransform):
             sizes
             | "NotHot" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] <= limit, self.settings.hot_above)
             | "ExampleKey" >> beam.Map(lambda prompt_size: (stable_hash("example", prompt_size[0]), prompt_size[0]))
-            | "FirstPrompts" >> beam.combiners.Top.Smallest(_EXAMPLE_PROMPTS)
+            | "FirstPrompts" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS)
             | "IdSet" >> beam.Map(lambda keyed_ids: {prompt_id for _, prompt_id in keyed_ids})
         )
         examples = (

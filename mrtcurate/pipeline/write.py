@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import apache_beam as beam
 import pyarrow as pa

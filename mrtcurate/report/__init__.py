@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.report import plots
+from mrtcurate.schemas.counts import Totals
 from mrtcurate.schemas.manifest import read_manifest
 
 REPORT_NAME = "report.html"
@@ -73,19 +74,19 @@ def write_report(directory: str) -> str:
     """Writes DIR/report.html and DIR/*.png; returns the report's path."""
     manifest = read_manifest(directory)
     counts = manifest["counts"]
+    totals = Totals.from_manifest(counts)
     with tempfile.TemporaryDirectory(prefix="mrt-report-") as scratch:
         figures = _figures(directory, manifest, Path(scratch))
-        identity = counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
         planner = manifest.get("planner")
         sections = [
             "<h1>mrtcurate run report</h1>",
-            f"<p>{html.escape(manifest['created_at'])}, mrtcurate {html.escape(manifest['mrtcurate_version'])}, "
-            f"selector <b>{html.escape(manifest['selection']['selector'])}</b>, K = {manifest['selection']['k']}</p>",
+            (
+                f"<p>{html.escape(manifest['created_at'])}, mrtcurate {html.escape(manifest['mrtcurate_version'])}, "
+                f"selector <b>{html.escape(manifest['selection']['selector'])}</b>, K = {manifest['selection']['k']}</p>"
+            ),
             "<h2>Counts</h2>",
             _table(sorted(counts.items()), ("count", "value")),
-            f"<p>input_records {counts['input_records']:,} = rejected {counts['rejected']:,} + duplicates_merged "
-            f"{counts['duplicates_merged']:,} + candidates {counts['candidates']:,}: "
-            f"<b>{'holds' if identity == counts['input_records'] else 'VIOLATED'}</b></p>",
+            f"<p>{totals.identity()}: <b>{'holds' if totals.holds else 'VIOLATED'}</b></p>",
         ]
         if "rejects" in figures:
             sections += ["<h2>Rejects</h2>", _image(figures["rejects"])]
@@ -94,9 +95,9 @@ def write_report(directory: str) -> str:
         if planner:
             sections += [
                 "<h2>Is K &gt; 1 worth it?</h2>",
-                f"<p>sigma_b² = {planner['sigma_b2']}, sigma_w² = {planner['sigma_w2']}, rho = {planner['rho']}; "
+                (f"<p>sigma_b² = {planner['sigma_b2']}, sigma_w² = {planner['sigma_w2']}, rho = {planner['rho']}; "
                 f"{planner['prompts']:,} prompts ({planner['effective_prompts']:,} effective), recommended K = "
-                f"<b>{planner['recommended_k']}</b>.</p>",
+                f"<b>{planner['recommended_k']}</b>.</p>"),
                 _image(figures["planner"]) if "planner" in figures else "",
             ]
         if "quality_diversity" in figures:

@@ -13,8 +13,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ids import stream_sha256
-from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest.files import ResolvedInputs, is_local, open_binary
+from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import IngestSettings
@@ -89,7 +89,7 @@ def _match(pattern: str):
     absolute = os.path.abspath(pattern.removeprefix("file://")) if is_local(pattern) else pattern
     try:
         results = FileSystems.match([absolute])[0].metadata_list
-    except Exception as error:  # Beam wraps every backend's failure in its own error types
+    except Exception as error:  # noqa: BLE001 - Beam wraps every backend's failure in its own error types
         raise UserError(f"cannot list input {pattern}: {error}") from None
     matched = [metadata for metadata in results if not metadata.path.endswith("/")]
     if not matched:
@@ -110,7 +110,7 @@ def _checksum(path: str) -> str:
     try:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
             return f"sha256:{stream_sha256(stream)}"
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - Beam wraps each backend's errors in its own types
         raise UserError(f"cannot read input file {path}: {error}") from None
 
 

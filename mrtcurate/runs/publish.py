@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
-from mrtcurate.schemas.manifest import MANIFEST_NAME
 from mrtcurate.ingest.files import is_local
+from mrtcurate.schemas.manifest import MANIFEST_NAME
 
 UNLOCKED_STALE_AFTER_S = 24 * 3600
 _WRITE_CHECK = ".mrt-write-check"
@@ -137,7 +137,7 @@ def _check_writable(output: str) -> None:
         with FileSystems.create(probe) as sink:
             sink.write(b"")
         FileSystems.delete([probe])
-    except Exception as error:  # each object store raises its own error types through Beam
+    except Exception as error:  # noqa: BLE001 - each object store raises its own error types through Beam
         raise UserError(f"cannot write to output location {output}: {str(error).splitlines()[0]}") from None
 
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate.vectors.embedders import embedder_identity
 from mrtcurate.ids import stable_id
+from mrtcurate.ingest.files import ResolvedInputs, is_local
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.runs.curate import RunOutcome, run
-from mrtcurate.ingest.files import ResolvedInputs, is_local
 from mrtcurate.runs.preflight import resolve_inputs
 from mrtcurate.schemas import RunConfig
+from mrtcurate.vectors.embedders import embedder_identity
 
 LATEST = "LATEST"
 

@@ -6,11 +6,11 @@ from mrtcurate.schemas.records import Candidate, InputFile, Message, Reject, Sha
 from mrtcurate.schemas.tables import MANIFEST_SCHEMA_VERSION, REJECTS_SCHEMA, curated_schema
 
 __all__ = [
+    "MANIFEST_SCHEMA_VERSION",
+    "REJECTS_SCHEMA",
     "Candidate",
     "InputFile",
-    "MANIFEST_SCHEMA_VERSION",
     "Message",
-    "REJECTS_SCHEMA",
     "Reject",
     "RejectReason",
     "RunConfig",

@@ -12,6 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate import __version__
 from mrtcurate.schemas.config import RunConfig
+from mrtcurate.schemas.counts import DIVERSITY_SAMPLE, QualityMeans, Totals
 from mrtcurate.schemas.records import InputFile, ShardInfo
 from mrtcurate.schemas.tables import MANIFEST_SCHEMA_VERSION
 
@@ -33,20 +34,7 @@ def build_manifest(
     selection: dict | None = None,
 ) -> dict:
     """`selection`: the selector's notes (name, K used, what it did on unrewarded pools), from the pipeline."""
-    exact, near = counts.get("duplicates_exact", 0), counts.get("duplicates_near", 0)
-    totals = {
-        "input_records": counts.get("parsed_candidates", 0) + counts.get("rejected", 0),
-        "rejected": counts.get("rejected", 0),
-        "prompts": counts.get("prompts", 0),
-        "candidates": counts.get("candidates", 0),
-        "duplicates_merged": exact + near,
-        "duplicates_merged_exact": exact,
-        "duplicates_merged_near": near,
-        "selected": counts.get("selected", 0),
-    }
-    for merge_count in ("prompts_before_merge", "prompt_groups_merged"):
-        if merge_count in counts:
-            totals[merge_count] = counts[merge_count]
+    totals = Totals.from_counts(counts)
     _check_accounting(totals, shards)
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
@@ -55,7 +43,7 @@ def build_manifest(
         "config": config.hashed_fields(),
         "config_hash": config.config_hash(),
         "inputs": [{"path": f.path, "bytes": f.bytes, "checksum": f.checksum} for f in inputs],
-        "counts": totals,
+        "counts": totals.as_dict(),
         "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
         "shards": [asdict(shard) for shard in sorted(shards, key=lambda shard: shard.path)],
         "rejects": [asdict(shard) for shard in sorted(reject_shards, key=lambda shard: shard.path)],
@@ -64,22 +52,21 @@ def build_manifest(
     }
 
 
-def _check_accounting(totals: dict[str, int], shards: list[ShardInfo]) -> None:
-    accounted = totals["rejected"] + totals["duplicates_merged"] + totals["candidates"]
-    if totals["input_records"] != accounted:
-        raise AccountingError(f"input_records {totals['input_records']} != rejected + duplicates_merged + candidates {accounted}")
-    if totals["selected"] > totals["candidates"] or totals["selected"] != sum(shard.rows for shard in shards):
-        raise AccountingError(f"selected {totals['selected']} disagrees with candidates or shard rows")
+def _check_accounting(totals: Totals, shards: list[ShardInfo]) -> None:
+    if not totals.holds:
+        raise AccountingError(f"input_records {totals.input_records} != rejected + duplicates_merged + candidates {totals.accounted}")
+    if totals.selected > totals.candidates or totals.selected != sum(shard.rows for shard in shards):
+        raise AccountingError(f"selected {totals.selected} disagrees with candidates or shard rows")
 
 
-def selection_quality(means: list) -> dict | None:
-    pool_quality, kept_quality, pool_diversity, kept_diversity = means
-    if pool_diversity is None:
+def selection_quality(means: QualityMeans) -> dict | None:
+    if means.pool_diversity is None:
         return None
     return {
-        "pool": {"quality": pool_quality, "diversity": pool_diversity},
-        "selected": {"quality": kept_quality, "diversity": kept_diversity},
-        "definition": "means over prompts: quality = reward min-max scaled within the pool; diversity = mean pairwise cosine distance (pool: up to 256 members)",
+        "pool": {"quality": means.pool_quality, "diversity": means.pool_diversity},
+        "selected": {"quality": means.kept_quality, "diversity": means.kept_diversity},
+        "definition": "means over prompts: quality = reward min-max scaled within the pool; "
+        f"diversity = mean pairwise cosine distance (pool: up to {DIVERSITY_SAMPLE} members)",
     }
 
 

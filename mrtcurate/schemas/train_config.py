@@ -43,7 +43,7 @@ class TrainConfig(BaseModel):
     progress: bool = True
 
     @model_validator(mode="after")
-    def _resume_or_overwrite(self) -> "TrainConfig":
+    def _resume_or_overwrite(self) -> TrainConfig:
         if self.resume and self.overwrite:
             raise ValueError("--resume continues the run in --output; --overwrite would delete it")
         return self

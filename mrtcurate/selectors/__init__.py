@@ -6,14 +6,15 @@ to embed) and the manifest consult it instead of repeating the rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import numpy as np
 
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas.config import QDSettings
+from mrtcurate.schemas.counts import Count
 from mrtcurate.selectors.neardup import collapse_near_duplicates
 from mrtcurate.selectors.pool import Pool, Selection
 from mrtcurate.selectors.qd import select_qd
@@ -32,7 +33,7 @@ class SelectorSpec:
     needs_embeddings: bool
     options: str | None  # the SelectionSettings section it reads
     # Pools of more than K with no reward at all: what the selector does there, counted under this name.
-    unrewarded_count: str | None
+    unrewarded_count: Count | None
     unrewarded_note: str | None
     label: str | None = None  # said in the manifest whatever the data
 
@@ -42,12 +43,12 @@ SELECTORS: dict[str, SelectorSpec] = {
     for spec in (
         SelectorSpec("random", lambda _: select_random, False, False, None, None, None),
         SelectorSpec(
-            "topk", lambda _: select_topk, True, False, None, "random_fallback_prompts",
+            "topk", lambda _: select_topk, True, False, None, Count.RANDOM_FALLBACK_PROMPTS,
             "prompts with no reward among more than K candidates were chosen at random",
             label="reward top-K is biased towards high-reward modes",
         ),
         SelectorSpec(
-            "qd", lambda qd: partial(select_qd, settings=qd), False, True, "qd", "diversity_only_prompts",
+            "qd", lambda qd: partial(select_qd, settings=qd), False, True, "qd", Count.DIVERSITY_ONLY_PROMPTS,
             "prompts that have no rewards ran diversity-only (lambda ignored)",
         ),
     )

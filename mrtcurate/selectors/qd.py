@@ -43,7 +43,8 @@ def tie_keys(pool: Pool, seed: int) -> np.ndarray:
     return np.array([stable_hash(seed, pool.prompt_id, rid) for rid in pool.response_ids], dtype=np.uint64)
 
 
-def select_qd(pool: Pool, k: int, seed: int, settings: QDSettings = QDSettings()) -> Selection:
+def select_qd(pool: Pool, k: int, seed: int, settings: QDSettings | None = None) -> Selection:
+    settings = settings or QDSettings()
     if pool.embeddings is None:
         raise ValueError("qd selection needs embeddings")
     lam = settings.lam if pool.has_rewards else 0.0  # no rewards: diversity only

@@ -6,8 +6,8 @@ texts it will see (with `tokenizers`), and the model is a few-layer Llama built 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers

@@ -7,7 +7,9 @@ deterministic bag-of-words embedder for tests; anything else is a sentence-trans
 from __future__ import annotations
 
 import re
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Protocol
 
 import numpy as np
 
@@ -28,7 +30,7 @@ class HashingEmbedder:
         vectors = np.zeros((len(texts), HASHING_DIM), dtype=np.float32)
         for row, text in enumerate(texts):
             words = _TOKEN.findall(text.lower())
-            for feature in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+            for feature in words + [f"{a} {b}" for a, b in pairwise(words)]:
                 hashed = stable_hash(feature)
                 vectors[row, hashed % HASHING_DIM] += 1.0 if (hashed >> 32) & 1 else -1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

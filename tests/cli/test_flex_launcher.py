@@ -41,10 +41,11 @@ def test_worker_requirements_agree_with_the_package():
 
 
 @pytest.mark.slow
+@pytest.mark.network
 def test_worker_requirements_resolve_with_pip():
     # --dry-run resolves against the index and what is installed, without changing the environment.
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "-r", str(ROOT / "docker" / "worker-requirements.txt")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, check=False, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -53,7 +53,7 @@ def test_input_order_changes_only_source_rows(corpus, tmp_path):
     curate([first], tmp_path / "x", **OPTIONS)
     curate([second], tmp_path / "y", **OPTIONS)
     assert shard_bytes(tmp_path / "x") == shard_bytes(tmp_path / "y")
-    strip = lambda rows: sorted((r["reason"], r["record"]) for r in rows)  # noqa: E731
+    strip = lambda rows: sorted((r["reason"], r["record"]) for r in rows)
     rejects_x, rejects_y = read_rows(tmp_path / "x", "rejects"), read_rows(tmp_path / "y", "rejects")
     assert strip(rejects_x) == strip(rejects_y)
     assert [r["source_row"] for r in rejects_x] != [r["source_row"] for r in rejects_y]

@@ -4,9 +4,9 @@ with their counts, and the sparse kNN objective against dense on real MiniLM emb
 import numpy as np
 import pytest
 
-from mrtcurate.vectors.embedders import load_embedder
 from mrtcurate.selectors import Pool
-from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, pool_quality, select_qd, QDSettings
+from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, QDSettings, pool_quality, select_qd
+from mrtcurate.vectors.embedders import load_embedder
 from mrtcurate.vectors.similarity import dense_similarity
 from tests.conftest import read_jsonl_gz, shared_corpus
 from tests.helpers import curate, read_rows

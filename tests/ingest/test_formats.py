@@ -2,10 +2,9 @@ import gzip
 import io
 import zlib
 
-import pytest
-
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from mrtcurate.ingest.formats import RawRecord, format_for_path, iter_records
 from mrtcurate.schemas import Reject

@@ -94,7 +94,7 @@ def test_pairs_give_two_candidates_with_default_or_given_rewards():
 
 
 def test_pairs_as_conversations():
-    convo = lambda answer: [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}]  # noqa: E731
+    convo = lambda answer: [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}]
     chosen, rejected = units({"chosen": convo("yes"), "rejected": convo("no")}, layout="pairs")
     assert (chosen.completion, rejected.completion, chosen.prompt) == ("yes", "no", "q")
     assert chosen.prompt_id == rejected.prompt_id

@@ -8,11 +8,10 @@ import pytest
 from apache_beam.internal import pickler
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.ingest.layouts import FieldMapping
 from mrtcurate.pipeline.graph import build
-from mrtcurate.ingest.files import ResolvedInputs
-from mrtcurate.schemas import InputFile
-from mrtcurate.schemas import build_config
+from mrtcurate.schemas import InputFile, build_config
 
 pytest.importorskip("apache_beam.runners.dataflow.dataflow_runner")
 pytest.importorskip("google.cloud.dataflow_v1beta3")

@@ -1,11 +1,11 @@
 import apache_beam as beam
 
 from mrtcurate.ids import identity_key, stable_id
-from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.schemas import Candidate
-from mrtcurate.vectors.prompt_groups import prompt_groups
+from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.vectors.embedders import HashingEmbedder
+from mrtcurate.vectors.prompt_groups import prompt_groups
 from tests.helpers import collect_to, collected
 
 

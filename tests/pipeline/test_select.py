@@ -7,13 +7,13 @@ import apache_beam as beam
 import numpy as np
 import pytest
 
-from mrtcurate.vectors.embedders import HashingEmbedder
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline.select import SelectPerPrompt
-from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.schemas import Candidate
+from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.selectors import Pool
 from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, pool_quality
+from mrtcurate.vectors.embedders import HashingEmbedder
 from mrtcurate.vectors.similarity import dense_similarity
 from tests.helpers import collect_to, collected
 
@@ -60,7 +60,7 @@ def test_greedi_objective_close_to_single_machine_greedy():
     ids = [candidate.response_id for candidate, _ in items]
     pool = Pool("p0", tuple(ids), np.array([c.multiplicity for c, _ in items]), np.array([c.reward for c, _ in items]), np.stack([v for _, v in items]))
     objective = FacilityObjective(DenseCoverage(dense_similarity(pool.embeddings, "cosine")), pool_quality(pool.rewards, "rank"), pool.multiplicities.astype(float), 6, 0.5)
-    value = lambda rows: objective.value(ids.index(row["response_id"]) for row in rows)  # noqa: E731
+    value = lambda rows: objective.value(ids.index(row["response_id"]) for row in rows)
     # Stated bound for this configuration: GreeDi keeps >= 95% of the single-machine greedy objective.
     assert value(split) >= 0.95 * value(whole)
 

@@ -1,7 +1,7 @@
 import pytest
 
-from mrtcurate.schemas.manifest import AccountingError, build_manifest
 from mrtcurate.schemas import ShardInfo, build_config
+from mrtcurate.schemas.manifest import AccountingError, build_manifest
 
 CONFIG = build_config({"input": ["a"], "output": "o"}, {})
 COUNTS = {"parsed_candidates": 10, "rejected": 2, "duplicates_exact": 3, "duplicates_near": 1, "prompts": 2, "candidates": 6, "selected": 5}

@@ -16,7 +16,7 @@ def test_ties_break_by_seeded_hash_not_position():
     ids = tuple(f"r{i}" for i in range(8))
     pool = Pool("p", ids, np.ones(8, dtype=np.int64), np.ones(8))
     reversed_pool = Pool("p", ids[::-1], np.ones(8, dtype=np.int64), np.ones(8))
-    pick = lambda p, seed: [p.response_ids[i] for i in select_topk(p, 3, seed).indices]  # noqa: E731
+    pick = lambda p, seed: [p.response_ids[i] for i in select_topk(p, 3, seed).indices]
     assert pick(pool, 1) == pick(reversed_pool, 1)
     assert len({tuple(pick(pool, seed)) for seed in range(10)}) > 1
 

@@ -20,7 +20,7 @@ def test_base_image_torch_meets_the_package_range():
 
 
 def test_entrypoint_is_mrt_train_and_accepts_the_documented_command_lines():
-    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE, re.M).group(1))
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE, re.MULTILINE).group(1))
     assert entrypoint == ["mrt", "train"]
     from mrtcurate.cli import _parser
 
@@ -33,13 +33,14 @@ def test_entrypoint_is_mrt_train_and_accepts_the_documented_command_lines():
 
 
 def test_torchrun_module_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "mrtcurate.cli", "train", "--help"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "mrtcurate.cli", "train", "--help"], capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0 and "--grad-accum" in result.stdout
 
 
 @pytest.mark.slow
+@pytest.mark.network
 def test_train_extras_resolve_with_pip():
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", f"{ROOT}[train]"], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", f"{ROOT}[train]"], capture_output=True, text=True, check=False, timeout=600
     )
     assert result.returncode == 0, result.stderr[-2000:]

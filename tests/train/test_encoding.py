@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 import pyarrow as pa
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -125,7 +127,7 @@ def test_packed_batch_gives_the_unpacked_loss(tiny_model):
 
 def _segments(positions):
     starts = [i for i, p in enumerate(positions) if p == 0] + [len(positions)]
-    return list(zip(starts, starts[1:]))
+    return list(pairwise(starts))
 
 
 def test_pack_never_exceeds_max_length():

@@ -1,0 +1,102 @@
+"""The names of the job's counts and of its report statistics, defined once.
+
+Stages emit `(Count.X.value, n)` pairs (plain strings travel through Beam's coders deterministically),
+the manifest sums them into its `counts`, and the report and terminal summary read them back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import NamedTuple
+
+
+class Count(str, Enum):
+    PARSED_CANDIDATES = "parsed_candidates"  # valid units out of parsing, before any dedup
+    REJECTED = "rejected"
+    DUPLICATES_EXACT = "duplicates_exact"
+    DUPLICATES_NEAR = "duplicates_near"
+    PROMPTS = "prompts"
+    CANDIDATES = "candidates"  # after exact and near dedup: what selection chose from
+    SELECTED = "selected"
+    DIVERSITY_ONLY_PROMPTS = "diversity_only_prompts"  # qd on pools with no reward
+    RANDOM_FALLBACK_PROMPTS = "random_fallback_prompts"  # topk on pools with no reward
+    PROMPTS_BEFORE_MERGE = "prompts_before_merge"
+    PROMPT_GROUPS_MERGED = "prompt_groups_merged"
+
+
+class Insight(str, Enum):
+    """The kinds of report statistics the Select stage sends to the manifest."""
+
+    QUALITY = "quality"
+    EXAMPLE = "example"
+
+
+class QualityMeans(NamedTuple):
+    """Per prompt: mean quality and diversity of the pool and of the kept set (means over prompts in the manifest)."""
+
+    pool_quality: float
+    kept_quality: float
+    pool_diversity: float
+    kept_diversity: float
+
+
+EXAMPLE_PROMPTS = 5  # prompts (smallest id hash) on which the report shows what every selector keeps
+DIVERSITY_SAMPLE = 256  # pool members (by id hash) whose pairwise distances give the pool's diversity
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The manifest's `counts`: what the job's counts add up to, with the accounting identity
+    input_records = rejected + duplicates_merged + candidates."""
+
+    input_records: int
+    rejected: int
+    prompts: int
+    candidates: int
+    duplicates_merged: int
+    duplicates_merged_exact: int
+    duplicates_merged_near: int
+    selected: int
+    prompts_before_merge: int | None = None  # with --merge-prompts only
+    prompt_groups_merged: int | None = None
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int]) -> Totals:
+        def count(name: Count) -> int:
+            return counts.get(name.value, 0)
+
+        exact, near = count(Count.DUPLICATES_EXACT), count(Count.DUPLICATES_NEAR)
+        return cls(
+            input_records=count(Count.PARSED_CANDIDATES) + count(Count.REJECTED),
+            rejected=count(Count.REJECTED),
+            prompts=count(Count.PROMPTS),
+            candidates=count(Count.CANDIDATES),
+            duplicates_merged=exact + near,
+            duplicates_merged_exact=exact,
+            duplicates_merged_near=near,
+            selected=count(Count.SELECTED),
+            prompts_before_merge=counts.get(Count.PROMPTS_BEFORE_MERGE.value),
+            prompt_groups_merged=counts.get(Count.PROMPT_GROUPS_MERGED.value),
+        )
+
+    @classmethod
+    def from_manifest(cls, counts: dict) -> Totals:
+        return cls(**counts)
+
+    @property
+    def accounted(self) -> int:
+        return self.rejected + self.duplicates_merged + self.candidates
+
+    @property
+    def holds(self) -> bool:
+        return self.input_records == self.accounted
+
+    def identity(self) -> str:
+        return (
+            f"input_records {self.input_records:,} = rejected {self.rejected:,} + duplicates_merged "
+            f"{self.duplicates_merged:,} + candidates {self.candidates:,}"
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
