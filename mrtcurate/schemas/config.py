@@ -94,6 +94,7 @@ class QDSettings(_Section):
     epsilon: float = Field(0.1, gt=0.0, lt=1.0, description="qd stochastic greedy: samples (N / K) log(1 / epsilon) candidates per step")
     sparse_above: int = Field(4096, ge=2, description="qd: pools larger than this use a FAISS k-nearest-neighbour graph instead of a dense matrix")
     neighbours: int = Field(32, ge=1, description="qd: neighbours per candidate in the kNN graph")
+    hnsw_above: int = Field(50_000, ge=2, description="qd: kNN graphs of pools larger than this use an HNSW index (approximate, fp16) instead of exact search")
 
 
 class SelectionSettings(_Section):

@@ -54,7 +54,7 @@ def select_qd(pool: Pool, k: int, seed: int, settings: QDSettings | None = None)
         indices, gains = _logdet_greedy(pool.embeddings, settings.similarity, quality, ties, k, lam)
     else:
         if len(pool) > settings.sparse_above:
-            coverage = SparseCoverage(knn_similarity(pool.embeddings, settings.similarity, settings.neighbours))
+            coverage = SparseCoverage(knn_similarity(pool.embeddings, settings.similarity, settings.neighbours, settings.hnsw_above))
         else:
             coverage = DenseCoverage(dense_similarity(pool.embeddings, settings.similarity))
         objective = FacilityObjective(coverage, quality, pool.multiplicities.astype(np.float64), k, lam)
