@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed import EmbeddingCache, EmbedResponses
-from mrtcurate.pipeline.manifest import WriteManifest
+from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.read import ReadCorpus
@@ -71,33 +71,33 @@ def build(
 ) -> None:
     read = read_and_embed(pipeline, config, inputs, cache)
     planner = plan_variance(read.members, config, cache) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
-    if config.selection.k == "auto":
-        k = planner | "RecommendedK" >> beam.Map(lambda summary: summary["recommended_k"])
-    else:
-        k = pipeline | "FixedK" >> beam.Create([config.selection.k])
+    k = _k(pipeline, config, planner)
     rows, selection_counts, insights = read.members | "Select" >> SelectPerPrompt(
         config.selection, config.grouping.near_dup, inputs.with_messages, k
     )
-
     shards = rows | "WriteCurated" >> WriteParquetShards(
-        directory,
-        "data",
-        "part",
-        curated_schema(inputs.with_messages),
-        shard_key=_prompt_key,
-        sort_key=_curated_order,
-        shards=config.publish.shards,
+        directory, "data", "part", curated_schema(inputs.with_messages),
+        shard_key=_prompt_key, sort_key=_curated_order, shards=config.publish.shards,
     )
     reject_shards = (
         read.rejects
         | "RejectRows" >> beam.Map(asdict)
-        | "WriteRejects"
-        >> WriteParquetShards(
-            directory, "rejects", "part", REJECTS_SCHEMA, shard_key=_source_key, sort_key=_reject_order, shards=None
-        )
+        | "WriteRejects" >> WriteParquetShards(directory, "rejects", "part", REJECTS_SCHEMA, shard_key=_source_key, sort_key=_reject_order, shards=None)
     )
+    sources = ManifestSources(_counts(read, selection_counts), _reasons(read.rejects), shards, reject_shards, planner, k, insights)
+    pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, sources)
 
-    counts = (
+
+def _k(pipeline: beam.Pipeline, config: RunConfig, planner: beam.PCollection) -> beam.PCollection:
+    """K as a one-element PCollection: fixed, or the planner's recommendation from the same job."""
+    if config.selection.k == "auto":
+        return planner | "RecommendedK" >> beam.Map(lambda summary: summary["recommended_k"])
+    return pipeline | "FixedK" >> beam.Create([config.selection.k])
+
+
+def _counts(read: _Members, selection_counts: beam.PCollection) -> beam.PCollection:
+    """Every count, from the data each stage emitted: parsed units, rejects, exact duplicates, selection."""
+    return (
         (
             read.candidates | "CountParsed" >> beam.Map(lambda _: (Count.PARSED_CANDIDATES.value, 1)),
             read.rejects | "CountRejected" >> beam.Map(lambda _: (Count.REJECTED.value, 1)),
@@ -108,10 +108,10 @@ def build(
         | "AllCounts" >> beam.Flatten()
         | "SumCounts" >> beam.CombinePerKey(sum)
     )
-    reasons = read.rejects | "ReasonOf" >> beam.Map(lambda reject: (reject.reason, 1)) | "SumReasons" >> beam.CombinePerKey(sum)
-    pipeline | "Manifest" >> WriteManifest(
-        directory, config, inputs.files, counts, reasons, shards, reject_shards, planner, k, insights
-    )
+
+
+def _reasons(rejects: beam.PCollection) -> beam.PCollection:
+    return rejects | "ReasonOf" >> beam.Map(lambda reject: (reject.reason, 1)) | "SumReasons" >> beam.CombinePerKey(sum)
 
 
 def _prompt_key(row: dict) -> str:

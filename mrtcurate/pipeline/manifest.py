@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -13,6 +14,19 @@ from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, Insight, QualityMeans
 from mrtcurate.schemas.manifest import MANIFEST_NAME, build_manifest, selection_quality
 from mrtcurate.selectors import SELECTORS
+
+
+@dataclass(frozen=True)
+class ManifestSources:
+    """The job's outputs that the manifest summarises, each a PCollection."""
+
+    counts: beam.PCollection  # (count name, n), summed per name
+    rejected_by_reason: beam.PCollection  # (reason, n)
+    shards: beam.PCollection  # ShardInfo of the curated rows
+    reject_shards: beam.PCollection  # ShardInfo of the rejects
+    planner: beam.PCollection  # the planner summary, or nothing with --no-plan
+    k: beam.PCollection  # the one K used
+    insights: beam.PCollection  # (Insight, value) report statistics from Select
 
 
 def selection_notes(selection: SelectionSettings, counts: dict[str, int], k: int) -> dict:
@@ -82,20 +96,20 @@ class _WriteManifest(beam.DoFn):
 class WriteManifest(beam.PTransform):
     """Runs once, after every shard is written (its side inputs make it wait for them)."""
 
-    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], counts, reasons, shards, reject_shards, planner, k, insights):
+    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], sources: ManifestSources):
         super().__init__()
         self.directory = directory
         self.config = config
         self.inputs = inputs
         self.side_inputs = (
-            beam.pvalue.AsDict(counts),
-            beam.pvalue.AsDict(reasons),
-            beam.pvalue.AsList(shards),
-            beam.pvalue.AsList(reject_shards),
-            beam.pvalue.AsList(planner),
-            beam.pvalue.AsSingleton(k),
+            beam.pvalue.AsDict(sources.counts),
+            beam.pvalue.AsDict(sources.rejected_by_reason),
+            beam.pvalue.AsList(sources.shards),
+            beam.pvalue.AsList(sources.reject_shards),
+            beam.pvalue.AsList(sources.planner),
+            beam.pvalue.AsSingleton(sources.k),
         )
-        self.insights = insights
+        self.insights = sources.insights
 
     def expand(self, pipeline):
         quality = (

@@ -30,23 +30,60 @@ class TrainOutcome:
     summary: dict
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """The data of one training run, encoded for the model."""
+
+    data: TrainingData
+    encoded: Encoded
+    train_features: list
+    references: Encoded | None
+
+
 def train(config: TrainConfig) -> TrainOutcome:
     # transformers and peft load here, not at import: `mrt run` never needs them.
-    from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArguments
+    from transformers import AutoModelForCausalLM, PrinterCallback
     from transformers.trainer_utils import get_last_checkpoint
 
     from mrtcurate.train.trainer import WeightedLossTrainer
 
     output = Path(config.output)
     _prepare_output(output, config)
+    tokenizer = _load_tokenizer(config.model)
+    prepared = _prepare_data(config, tokenizer)
+    bf16, fp16 = _precision(config.precision)
+    model = _load_model(AutoModelForCausalLM, config, bf16)
+    trainer = WeightedLossTrainer(
+        model=model,
+        args=_training_arguments(config, output, bf16, fp16, evaluating=prepared.references is not None),
+        train_dataset=prepared.train_features,
+        eval_dataset=prepared.references.features if prepared.references else None,
+        data_collator=WeightedCollator(tokenizer.pad_token_id, packed=config.pack),
+        processing_class=tokenizer,
+        references=prepared.references,
+    )
+    if not config.progress:
+        trainer.remove_callback(PrinterCallback)  # without a progress bar the Trainer prints every log dict
+    checkpoint = get_last_checkpoint(str(output)) if config.resume else None
+    if config.resume and checkpoint is None:
+        raise UserError(f"--resume: no checkpoint-* directory in {output}")
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(str(output))
+    eval_metrics = trainer.evaluate() if prepared.references else {}
+    summary = _summary(
+        config, prepared.data, prepared.encoded, prepared.train_features, model, trainer.state.log_history, result.metrics, eval_metrics, checkpoint
+    )
+    if trainer.is_world_process_zero():
+        (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return TrainOutcome(output, result.metrics, eval_metrics, summary)
+
+
+def _prepare_data(config: TrainConfig, tokenizer) -> _Prepared:
     data = load_data(config.data)
     eval_rows = load_data(config.eval_data).rows if config.eval_data else None
-    rows = data.rows
     if eval_rows is not None:
-        _warn_on_overlap(rows, eval_rows)
-
-    tokenizer = _load_tokenizer(config.model)
-    encoded = encode_rows(rows, tokenizer, config.max_length)
+        _warn_on_overlap(data.rows, eval_rows)
+    encoded = encode_rows(data.rows, tokenizer, config.max_length)
     if not encoded.features:
         raise UserError(f"no training row fits --max-length {config.max_length}: every prompt alone is longer")
     train_features = pack(encoded.features, config.max_length) if config.pack else encoded.features
@@ -55,10 +92,13 @@ def train(config: TrainConfig) -> TrainOutcome:
         "training on %d rows (%d prompts) as %d sequences; %d truncated, %d skipped (prompt longer than --max-length)",
         len(encoded.features), len(set(encoded.prompt_ids)), len(train_features), encoded.truncated, encoded.skipped,
     )
+    return _Prepared(data, encoded, train_features, references)
 
-    bf16, fp16 = _precision(config.precision)
-    model = _load_model(AutoModelForCausalLM, config, bf16)
-    args = TrainingArguments(
+
+def _training_arguments(config: TrainConfig, output: Path, bf16: bool, fp16: bool, evaluating: bool):
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(output),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
@@ -67,16 +107,15 @@ def train(config: TrainConfig) -> TrainOutcome:
         gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.lr,
         lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,
+        warmup_steps=config.warmup_ratio,  # transformers 5 reads a float below 1 as a ratio of the steps
         weight_decay=config.weight_decay,
         bf16=bf16,
         fp16=fp16,
-        # Passed only when asked: transformers 5 warns on the old name, 4.x lacks the new one.
         **({"gradient_checkpointing": True} if config.gradient_checkpointing else {}),
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
-        eval_strategy="steps" if (config.eval_steps and references) else "no",
+        eval_strategy="steps" if (config.eval_steps and evaluating) else "no",
         eval_steps=config.eval_steps,
         seed=config.seed,
         remove_unused_columns=False,  # token_weights is ours, not the model's
@@ -86,27 +125,6 @@ def train(config: TrainConfig) -> TrainOutcome:
         ddp_find_unused_parameters=False,
         use_cpu=not torch.cuda.is_available(),
     )
-    trainer = WeightedLossTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_features,
-        eval_dataset=references.features if references else None,
-        data_collator=WeightedCollator(tokenizer.pad_token_id, packed=config.pack),
-        processing_class=tokenizer,
-        references=references,
-    )
-    if not config.progress:
-        trainer.remove_callback(PrinterCallback)  # without a progress bar the Trainer prints every log dict
-    checkpoint = get_last_checkpoint(str(output)) if config.resume else None
-    if config.resume and checkpoint is None:
-        raise UserError(f"--resume: no checkpoint-* directory in {output}")
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(str(output))
-    eval_metrics = trainer.evaluate() if references else {}
-    summary = _summary(config, data, encoded, train_features, model, trainer.state.log_history, result.metrics, eval_metrics, checkpoint)
-    if trainer.is_world_process_zero():
-        (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return TrainOutcome(output, result.metrics, eval_metrics, summary)
 
 
 def _prepare_output(output: Path, config: TrainConfig) -> None:

@@ -1,7 +1,7 @@
 import numpy as np
 from scipy.stats import chisquare
 
-from mrtcurate.selectors import Pool, select
+from mrtcurate.selectors import Pool, build_selector, select
 from mrtcurate.selectors.random_k import copy_keys, select_random
 
 
@@ -59,7 +59,7 @@ def test_bottom_k_merges_exactly():
 
 def test_small_pools_keep_everything_weighted_by_multiplicity():
     pool = make_pool(3, multiplicities=[5, 1, 2])
-    selection = select("random", pool, 4, seed=0)
+    selection = select(build_selector("random"), pool, 4, seed=0)
     assert sorted(selection.indices.tolist()) == [0, 1, 2]
     assert dict(zip(selection.indices.tolist(), selection.draws.tolist())) == {0: 5, 1: 1, 2: 2}
     assert selection.gains is None
