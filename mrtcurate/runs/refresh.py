@@ -80,7 +80,8 @@ def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, ke
     if latest and latest.get("fingerprint") == current:
         return RefreshOutcome(None, current, None)
 
-    name = f"{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{current}"
+    # Microseconds in the name: snapshots sort by it, and two refreshes can land in one second.
+    name = f"{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}-{current}"
     snapshot = FileSystems.join(root, "snapshots", name)
     cache_dir = _cache_dir(root, config)
     new_vectors = FileSystems.join(root, "cache", f".incoming-{name}")

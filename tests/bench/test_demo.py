@@ -1,0 +1,39 @@
+"""The demo corpus: deterministic, several answer modes per prompt, and a known set of bad records."""
+
+import json
+from collections import Counter
+
+from mrtcurate.bench.demo import RESPONSES_PER_PROMPT, demo_config, sample_records
+
+
+def parsed(lines):
+    good, bad = [], []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            bad.append(line)
+            continue
+        ok = isinstance(record, dict) and isinstance(record.get("prompt"), str) and isinstance(record.get("response"), str)
+        ok = ok and record["response"].strip() != "" and isinstance(record.get("score"), float) and record["score"] == record["score"]
+        (good if ok else bad).append(record)
+    return good, bad
+
+
+def test_sample_is_seeded_with_many_modes_per_prompt_and_56_bad_records():
+    lines = sample_records(0)
+    assert lines == sample_records(0) and lines != sample_records(1)
+    good, bad = parsed(lines)
+    assert len(bad) == 7 * 8
+    per_prompt = Counter(record["prompt"] for record in good)
+    # Each drawn prompt gets RESPONSES_PER_PROMPT responses; a number range drawn twice is one prompt with twice as many.
+    assert all(count % RESPONSES_PER_PROMPT == 0 for count in per_prompt.values())
+    modes = Counter(len({r["response"] for r in good if r["prompt"] == prompt}) for prompt in list(per_prompt)[:50])
+    assert min(modes) >= 2  # every prompt has more than one distinct response: the multi-response case
+
+
+def test_demo_config_curates_the_written_sample(tmp_path):
+    config = demo_config(str(tmp_path), "hashing")
+    assert (tmp_path / "sample.jsonl.gz").exists()
+    assert config.ingest.input == [str(tmp_path / "sample.jsonl.gz")] and config.ingest.reward_field == "score"
+    assert config.publish.output == str(tmp_path / "curated") and config.publish.overwrite

@@ -1,0 +1,29 @@
+"""Exact dedup as a combine: copies become one candidate, whatever the order or bundling."""
+
+import itertools
+
+import apache_beam as beam
+
+from mrtcurate.pipeline.dedup import MergeExactDuplicates
+from mrtcurate.schemas import Candidate
+from tests.helpers import collect_to, collected
+
+
+def copy(prompt_id, response_id, reward, source):
+    return Candidate(prompt_id, response_id, "prompt", f"text {response_id}", reward, source)
+
+
+COPIES = [copy("p", "r1", 0.2, "b.jsonl"), copy("p", "r1", None, "a.jsonl"), copy("p", "r1", 0.7, "c.jsonl"), copy("p", "r2", None, "a.jsonl"), copy("q", "r1", 1.0, "a.jsonl")]
+
+
+def merged(tmp_path, items, label):
+    with beam.Pipeline() as pipeline:
+        out = pipeline | beam.Create(items, reshuffle=True) | MergeExactDuplicates()
+        collect_to(out | beam.Map(lambda c: [c.prompt_id, c.response_id, c.multiplicity, c.reward, c.source]), tmp_path / label, label)
+    return sorted(collected(tmp_path / label))
+
+
+def test_copies_merge_with_multiplicity_best_reward_and_a_stable_representative(tmp_path):
+    expected = [["p", "r1", 3, 0.7, "a.jsonl"], ["p", "r2", 1, None, "a.jsonl"], ["q", "r1", 1, 1.0, "a.jsonl"]]
+    for index, order in enumerate(itertools.islice(itertools.permutations(COPIES), 0, 120, 40)):
+        assert merged(tmp_path, list(order), f"order{index}") == expected

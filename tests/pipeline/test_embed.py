@@ -1,0 +1,47 @@
+"""The embedding stage on the real runner: each text content encoded once, cached vectors joined in
+instead of re-encoded, and only new vectors written to the cache."""
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mrtcurate.ids import identity_key, stable_id
+from mrtcurate.pipeline.embed import CACHE_SCHEMA, EmbeddingCache, EmbedTexts
+from mrtcurate.schemas.config import EmbeddingSettings
+from mrtcurate.vectors.embedders import HashingEmbedder
+from tests.helpers import collect_to, collected
+
+HASHING = EmbeddingSettings(embedder="hashing", batch_size=4)
+TEXTS = {"a": "the cat sat", "b": "the  cat sat ", "c": "a dog ran", "d": "birds fly south", "e": "a dog ran"}
+
+
+def embed(tmp_path, cache=None):
+    with beam.Pipeline() as pipeline:
+        vectors = pipeline | beam.Create(sorted(TEXTS.items())) | EmbedTexts(HASHING, cache)
+        collect_to(vectors | beam.MapTuple(lambda key, vector: [key, np.asarray(vector).tolist()]), tmp_path / "vectors", "Vectors")
+        result = pipeline.run()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    return {key: np.array(vector) for key, vector in collected(tmp_path / "vectors")}, counters
+
+
+def test_same_content_is_encoded_once_and_fanned_out_to_every_key(tmp_path):
+    vectors, counters = embed(tmp_path)
+    assert sorted(vectors) == sorted(TEXTS)
+    assert counters["embedded"] == 3  # "the cat sat" (a, b: whitespace differs), "a dog ran" (c, e), "birds fly south"
+    np.testing.assert_allclose(vectors["a"], vectors["b"])
+    np.testing.assert_allclose(vectors["d"], HashingEmbedder().encode([TEXTS["d"]])[0], rtol=1e-6)
+
+
+def test_cached_vectors_are_joined_in_and_only_new_ones_written(tmp_path):
+    marker = np.zeros(HashingEmbedder().encode(["x"]).shape[1], dtype=np.float32)
+    marker[0] = 1.0  # no hashing vector looks like this: its presence proves the cache was used
+    cache_file = tmp_path / "cache.parquet"
+    pq.write_table(pa.table({"response_id": [stable_id(identity_key(TEXTS["c"]))], "vector": [marker.tolist()]}, schema=CACHE_SCHEMA), cache_file)
+    cache = EmbeddingCache(files=(str(cache_file),), new_dir=str(tmp_path / "new"))
+    vectors, counters = embed(tmp_path, cache)
+    np.testing.assert_array_equal(vectors["c"], marker)
+    np.testing.assert_array_equal(vectors["e"], marker)
+    assert counters["embedded"] == 2 and counters["cache_hits"] == 1
+    written = pq.read_table(sorted((tmp_path / "new" / "responses").glob("*.parquet"))).column("response_id").to_pylist()
+    assert sorted(written) == sorted({stable_id(identity_key(TEXTS[key])) for key in ("a", "d")})
