@@ -11,7 +11,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import SelectionSettings
-from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, Insight, QualityMeans
+from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, Insight, QualityMeans
 from mrtcurate.schemas.manifest import MANIFEST_NAME, build_manifest, selection_quality
 from mrtcurate.selectors import SELECTORS
 
@@ -44,6 +44,30 @@ def selection_notes(selection: SelectionSettings, counts: dict[str, int], k: int
     if remarks:
         notes["note"] = "; ".join(remarks)
     return notes
+
+
+class SumProfiles(beam.CombineFn):
+    """Candidates by source and by completion-length bin, summed over pools."""
+
+    def create_accumulator(self):
+        return {}, [0] * len(LENGTH_BINS)
+
+    def add_input(self, accumulator, profile):
+        sources, lengths = accumulator
+        pool_sources, pool_lengths = profile
+        for source, count in pool_sources.items():
+            sources[source] = sources.get(source, 0) + count
+        return sources, [a + b for a, b in zip(lengths, pool_lengths)]
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for accumulator in accumulators:
+            merged = self.add_input(merged, accumulator)
+        return merged
+
+    def extract_output(self, accumulator):
+        sources, lengths = accumulator
+        return {"sources": dict(sorted(sources.items())), "length_bins": list(LENGTH_BINS), "length_counts": lengths}
 
 
 class NanMeans(beam.CombineFn):
@@ -81,13 +105,14 @@ class _WriteManifest(beam.DoFn):
         self.config = config
         self.inputs = inputs
 
-    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples):
+    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples, pool_profile):
         manifest = build_manifest(
             self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None,
             selection_notes(self.config.selection, counts, k),
         )
         manifest["selection_quality"] = selection_quality(QualityMeans(*quality_means))
         manifest["examples"] = [example for _, example in examples]
+        manifest["pool_profile"] = pool_profile
         with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
             sink.write(json.dumps(manifest, indent=2).encode("utf-8"))
         yield manifest
@@ -124,7 +149,13 @@ class WriteManifest(beam.PTransform):
             | "ExampleValues" >> beam.Map(lambda item: item[1])
             | "FirstExamples" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=lambda keyed: keyed[0])
         )
-        side_inputs = (*self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples))
+        profile = (
+            self.insights
+            | "ProfilesOnly" >> beam.Filter(lambda item: item[0] == Insight.POOL_PROFILE.value)
+            | "ProfileValues" >> beam.Map(lambda item: item[1])
+            | "PoolProfile" >> beam.CombineGlobally(SumProfiles())
+        )
+        side_inputs = (*self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples), beam.pvalue.AsSingleton(profile))
         return (
             pipeline
             | "Once" >> beam.Create([None])

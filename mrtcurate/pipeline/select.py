@@ -20,7 +20,15 @@ from mrtcurate import selectors
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import SelectionSettings
-from mrtcurate.schemas.counts import DIVERSITY_SAMPLE, EXAMPLE_PROMPTS, Count, Insight, QualityMeans
+from mrtcurate.schemas.counts import (
+    DIVERSITY_SAMPLE,
+    EXAMPLE_PROMPTS,
+    LENGTH_BINS,
+    Count,
+    Insight,
+    QualityMeans,
+    length_bin,
+)
 
 COUNTS = "counts"
 PARTIAL = "partial"
@@ -131,6 +139,7 @@ class _SelectPoolOrPart(_Selecting):
         (prompt_id, _), members = group
         pool, candidates, members = _pool(prompt_id, list(members))
         pool, near_merged = self.collapse(pool)
+        yield _pool_profile(pool, candidates)
         if prompt_id not in hot_sizes:
             yield from self.finish_prompt(pool, candidates, len(pool), near_merged, k)
             return
@@ -174,6 +183,19 @@ class _SelectFromParts(_Selecting):
         pool_size = sum(size for size, _, _ in partials) - near_merged_across
         near_merged = sum(merged for _, merged, _ in partials) + near_merged_across
         yield from self.finish_prompt(pool, candidates, pool_size, near_merged, k)
+
+
+def _pool_profile(pool: selectors.Pool, candidates: list[Candidate]):
+    """Which sources and completion lengths a pool (or one part of a hot pool) offers, to set the kept
+    rows against in the report."""
+    by_id = {c.response_id: c for c in candidates}
+    sources: dict[str, int] = {}
+    lengths = [0] * len(LENGTH_BINS)
+    for response_id in pool.response_ids:
+        candidate = by_id[response_id]
+        sources[candidate.source] = sources.get(candidate.source, 0) + 1
+        lengths[length_bin(len(candidate.completion))] += 1
+    return beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, (sources, lengths)))
 
 
 def _finite_or_none(value: float) -> float | None:

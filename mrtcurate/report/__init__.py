@@ -7,23 +7,59 @@ import html
 import tempfile
 from pathlib import Path
 
+import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.report import plots
-from mrtcurate.schemas.counts import Totals
+from mrtcurate.schemas.counts import LENGTH_BINS, Totals, length_bin, length_bin_labels
 from mrtcurate.schemas.manifest import read_manifest
 
 REPORT_NAME = "report.html"
 
 
-def _pool_sizes(directory: str, manifest: dict) -> list[int]:
-    sizes: dict[str, int] = {}
-    for shard in manifest["shards"]:
-        with FileSystems.open(FileSystems.join(directory, shard["path"])) as source:
-            table = pq.read_table(source, columns=["prompt_id", "pool_size"])
-        sizes.update(zip(table.column("prompt_id").to_pylist(), table.column("pool_size").to_pylist()))
-    return list(sizes.values())
+_KEPT_COLUMNS = ["prompt_id", "pool_size", "source", "completion"]
+_TOP_SOURCES = 12
+
+
+def _kept_rows(directory: str, manifest: dict) -> pl.LazyFrame:
+    """The published rows, as a lazy polars frame of the columns the report reads. Local shards are
+    scanned in place; object-store shards are read through Beam's FileSystems (one client for every scheme)."""
+    paths = [FileSystems.join(directory, shard["path"]) for shard in manifest["shards"]]
+    if all(FileSystems.get_scheme(path) in (None, "file") for path in paths):
+        return pl.scan_parquet(paths).select(_KEPT_COLUMNS) if paths else pl.LazyFrame(schema=dict.fromkeys(_KEPT_COLUMNS, pl.String))
+    tables = []
+    for path in paths:
+        with FileSystems.open(path) as source:
+            tables.append(pq.read_table(source, columns=_KEPT_COLUMNS))
+    return pl.from_arrow(pa.concat_tables(tables)).lazy()
+
+
+def _kept_profile(kept: pl.LazyFrame) -> tuple[list[int], dict[str, int], list[int]]:
+    """Pool size per prompt, kept rows by source, kept rows by completion-length bin."""
+    pool_sizes = kept.group_by("prompt_id").agg(pl.col("pool_size").first()).collect()["pool_size"].to_list()
+    by_source = dict(kept.group_by("source").agg(pl.len()).collect().iter_rows())
+    bins = kept.select(pl.col("completion").str.len_chars().alias("chars")).collect()["chars"].to_list()
+    lengths = [0] * len(LENGTH_BINS)
+    for chars in bins:
+        lengths[length_bin(chars)] += 1
+    return pool_sizes, by_source, lengths
+
+
+def _shares(counts: list[int]) -> list[float]:
+    total = sum(counts)
+    return [count / total if total else 0.0 for count in counts]
+
+
+def _source_rows(pool: dict[str, int], kept: dict[str, int]) -> list[tuple]:
+    """Sources by pool share (the largest first): pool share, kept share and the ratio that shows a tilt."""
+    pool_total, kept_total = sum(pool.values()), sum(kept.values())
+    rows = []
+    for source, count in sorted(pool.items(), key=lambda item: (-item[1], item[0]))[:_TOP_SOURCES]:
+        pool_share, kept_share = count / pool_total, kept.get(source, 0) / kept_total if kept_total else 0.0
+        rows.append((source, f"{pool_share:.1%}", f"{kept_share:.1%}", f"{kept_share / pool_share:.2f}"))
+    return rows
 
 
 def _image(path: Path) -> str:
@@ -37,12 +73,12 @@ def _table(rows: list[tuple], header: tuple) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _figures(directory: str, manifest: dict, workdir: Path) -> dict[str, Path]:
+def _figures(manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], workdir: Path) -> dict[str, Path]:
     figures = {}
     if manifest["rejected_by_reason"]:
         reasons = manifest["rejected_by_reason"]
         figures["rejects"] = plots.bar_chart(list(reasons), list(reasons.values()), "Rejected records by reason", workdir / "rejects.png", "records")
-    sizes = _pool_sizes(directory, manifest)
+    sizes, kept_sources, kept_lengths = kept
     if sizes:
         figures["pool_sizes"] = plots.histogram(sizes, "Candidates per prompt after dedup", "candidates (pool size)", workdir / "pool_sizes.png")
     if manifest.get("planner") and manifest["planner"]["k_table"]:
@@ -57,6 +93,17 @@ def _figures(directory: str, manifest: dict, workdir: Path) -> dict[str, Path]:
         points = {label: point for label, point in points.items() if point[0] is not None}
         if points:
             figures["quality_diversity"] = plots.quality_diversity(points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png")
+    profile = manifest.get("pool_profile")
+    if profile and kept_sources:
+        sources = [row[0] for row in _source_rows(profile["sources"], kept_sources)]
+        figures["sources"] = plots.share_comparison(
+            sources, _shares([profile["sources"][s] for s in sources]), _shares([kept_sources.get(s, 0) for s in sources]),
+            "Share of candidates (pool) and of kept rows, by source", workdir / "sources.png",
+        )
+        figures["lengths"] = plots.share_comparison(
+            length_bin_labels(), _shares(profile["length_counts"]), _shares(kept_lengths),
+            "Completion length (characters): pool against kept rows", workdir / "lengths.png",
+        )
     return figures
 
 
@@ -76,7 +123,8 @@ def write_report(directory: str) -> str:
     counts = manifest["counts"]
     totals = Totals.from_manifest(counts)
     with tempfile.TemporaryDirectory(prefix="mrt-report-") as scratch:
-        figures = _figures(directory, manifest, Path(scratch))
+        kept = _kept_profile(_kept_rows(directory, manifest))
+        figures = _figures(manifest, kept, Path(scratch))
         planner = manifest.get("planner")
         sections = [
             "<h1>mrtcurate run report</h1>",
@@ -102,6 +150,15 @@ def write_report(directory: str) -> str:
             ]
         if "quality_diversity" in figures:
             sections += ["<h2>Quality and diversity of the kept set</h2>", _image(figures["quality_diversity"])]
+        if "sources" in figures:
+            sections += [
+                "<h2>Which sources does the selection favour?</h2>",
+                "<p>Kept/pool above 1: the selector keeps that source's responses more often than the pools offer them.</p>",
+                _table(_source_rows(manifest["pool_profile"]["sources"], kept[1]), ("source", "pool share", "kept share", "kept / pool")),
+                _image(figures["sources"]),
+                "<h2>Does selection shift completion length?</h2>",
+                _image(figures["lengths"]),
+            ]
         if manifest.get("examples"):
             sections += ["<h2>What each selector keeps, on a few prompts</h2>", _examples_html(manifest["examples"])]
         page = (

@@ -62,6 +62,18 @@ def histogram(values: list[int], title: str, xlabel: str, path: Path) -> Path:
     return _save(figure, path)
 
 
+def share_comparison(labels: list[str], pool: list[float], kept: list[float], title: str, path: Path) -> Path:
+    """Side-by-side shares: what the pools offered against what selection kept."""
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(labels) + 2), 4))
+    positions = range(len(labels))
+    axes.bar([p - 0.2 for p in positions], pool, width=0.4, label="pool (candidates)")
+    axes.bar([p + 0.2 for p in positions], kept, width=0.4, label="kept rows")
+    axes.set_xticks(list(positions), labels, rotation=35, ha="right", fontsize=8)
+    axes.set(ylabel="share", title=title)
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
 def planner_curve(plan: dict, selected_k, path: Path) -> Path:
     figure, axes = plt.subplots(figsize=(6.5, 4))
     ks = [row["k"] for row in plan["k_table"]]

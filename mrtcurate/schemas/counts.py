@@ -6,6 +6,8 @@ the manifest sums them into its `counts`, and the report and terminal summary re
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_right
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import NamedTuple
@@ -30,6 +32,7 @@ class Insight(str, Enum):
 
     QUALITY = "quality"
     EXAMPLE = "example"
+    POOL_PROFILE = "pool_profile"  # (candidates by source, completion-length histogram) of one pool
 
 
 class QualityMeans(NamedTuple):
@@ -39,6 +42,19 @@ class QualityMeans(NamedTuple):
     kept_quality: float
     pool_diversity: float
     kept_diversity: float
+
+
+# Completion-length bins (characters) shared by the pool profile (Select) and the kept rows (report);
+# the last bin is open-ended.
+LENGTH_BINS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+
+def length_bin(chars: int) -> int:
+    return bisect_right(LENGTH_BINS, chars) - 1
+
+
+def length_bin_labels() -> list[str]:
+    return [f"{low}-{high - 1}" for low, high in itertools.pairwise(LENGTH_BINS)] + [f"{LENGTH_BINS[-1]}+"]
 
 
 EXAMPLE_PROMPTS = 5  # prompts (smallest id hash) on which the report shows what every selector keeps

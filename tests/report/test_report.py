@@ -13,8 +13,24 @@ def test_report_is_self_contained_with_every_section(tmp_path):
     path = write_report(outcome.output)
     page = (tmp_path / "out" / "report.html").read_text()
     assert path.endswith("report.html")
-    for heading in ("Counts", "Rejects", "Responses per prompt", "Is K &gt; 1 worth it?", "Quality and diversity", "What each selector keeps"):
+    headings = ("Counts", "Rejects", "Responses per prompt", "Is K &gt; 1 worth it?", "Quality and diversity", "Which sources", "completion length", "What each selector keeps")
+    for heading in headings:
         assert heading in page
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == 4
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 6
     assert "<b>holds</b>" in page
-    assert {p.name for p in (tmp_path / "out").glob("*.png")} == {"rejects.png", "pool_sizes.png", "planner.png", "quality_diversity.png"}
+    pngs = {"rejects.png", "pool_sizes.png", "planner.png", "quality_diversity.png", "sources.png", "lengths.png"}
+    assert {p.name for p in (tmp_path / "out").glob("*.png")} == pngs
+
+
+def test_source_and_length_panels_show_what_topk_favours(tmp_path):
+    # Two generators: "long" writes long answers that the reward prefers, "short" writes short ones.
+    rows = [{"prompt": f"q{i % 10}", "response": f"short answer {i}", "score": 0.1, "model": "short"} for i in range(60)]
+    rows += [{"prompt": f"q{i % 10}", "response": f"a long and detailed answer number {i} " + "x" * 200, "score": 0.9, "model": "long"} for i in range(60)]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    outcome = curate([data], tmp_path / "out", reward_field="score", source_field="model", selector="topk", k=3, near_dup="off")
+    profile = outcome.manifest["pool_profile"]
+    assert profile["sources"] == {"long": 60, "short": 60} and sum(profile["length_counts"]) == 120
+    page = (tmp_path / "out" / "report.html").read_text()
+    # topk keeps only "long": its kept share is 100% against a 50% pool share (ratio 2.00), "short" 0%.
+    assert "<td>long</td><td>50.0%</td><td>100.0%</td><td>2.00</td>" in page
+    assert "<td>short</td><td>50.0%</td><td>0.0%</td><td>0.00</td>" in page
