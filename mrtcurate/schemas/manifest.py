@@ -11,6 +11,7 @@ from dataclasses import asdict
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate import __version__
+from mrtcurate.errors import UserError
 from mrtcurate.schemas.config import RunConfig
 from mrtcurate.schemas.counts import DIVERSITY_SAMPLE, QualityMeans, Totals
 from mrtcurate.schemas.records import InputFile, ShardInfo
@@ -71,5 +72,17 @@ def selection_quality(means: QualityMeans) -> dict | None:
 
 
 def read_manifest(directory: str) -> dict:
-    with FileSystems.open(FileSystems.join(directory, MANIFEST_NAME)) as source:
-        return json.loads(source.read())
+    path = FileSystems.join(directory, MANIFEST_NAME)
+    with FileSystems.open(path) as source:
+        return parse_manifest(source.read(), path)
+
+
+def parse_manifest(payload: bytes, where: str) -> dict:
+    """The manifest's JSON, checked for what every reader relies on: a one-line error otherwise."""
+    try:
+        manifest = json.loads(payload)
+    except ValueError as error:
+        raise UserError(f"{where} is not valid JSON: {error}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
+        raise UserError(f"{where} lists no shards; is this a dataset written by mrt run?")
+    return manifest

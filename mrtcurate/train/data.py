@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import posixpath
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import pyarrow.parquet as pq
 
 from mrtcurate.errors import UserError
 from mrtcurate.ids import identity_key, stable_id, stream_sha256
+from mrtcurate.schemas.manifest import parse_manifest
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,9 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
 
 
 def _read_manifest(filesystem: pafs.FileSystem, manifest_path: str) -> dict:
+    # Read through pyarrow's filesystems, like the shards; what a manifest must hold is checked in one place.
     with filesystem.open_input_stream(manifest_path) as stream:
-        try:
-            manifest = json.loads(stream.read())
-        except ValueError as error:
-            raise UserError(f"{manifest_path} is not valid JSON: {error}") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
-        raise UserError(f"{manifest_path} lists no shards; is this a dataset written by mrt run?")
-    return manifest
+        return parse_manifest(stream.read(), manifest_path)
 
 
 def _read_curated(filesystem: pafs.FileSystem, root: str, manifest: dict) -> pa.Table:
