@@ -8,6 +8,7 @@ import json
 import os
 import random
 
+from mrtcurate.bench.tasks import Question, answer_set
 from mrtcurate.schemas import RunConfig
 
 _LEXICON = {
@@ -41,38 +42,38 @@ _SYNONYMS = {
 }
 _TEMPLATES = ("{x}", "{x}.", "How about {x}?", "One answer is {x}.", "I would say {x}.", "Sure! {x}.")
 RESPONSES_PER_PROMPT = 12
+_ZIPF_EXPONENT = 1.0  # a few modes dominate, as in the demo's story
 
 
-def _answers(rng: random.Random) -> list[tuple[str, list[str]]]:
-    prompts = []
+def _questions(rng: random.Random, seed: int) -> list[Question]:
+    found = []
     for category, words in _LEXICON.items():
         by_letter: dict[str, list[str]] = {}
         for word in words.split():
             by_letter.setdefault(word[0], []).append(word.capitalize())
         for letter, options in sorted(by_letter.items()):
             if len(options) >= 2:
-                prompts.append((f"Name a {category} that starts with the letter {letter.upper()}.", options))
+                found.append(answer_set("name", f"Name a {category} that starts with the letter {letter.upper()}.", options, seed, _ZIPF_EXPONENT))
     for word, synonyms in _SYNONYMS.items():
-        prompts.append((f"Give a synonym of '{word}'.", synonyms.split()))
+        found.append(answer_set("synonym", f"Give a synonym of '{word}'.", synonyms.split(), seed, _ZIPF_EXPONENT))
     for _ in range(250):
         low = rng.randint(1, 50)
         high = low + rng.randint(3, 9)
-        prompts.append((f"Pick a number between {low} and {high}.", [str(n) for n in range(low, high + 1)]))
-    return prompts
+        found.append(answer_set("number", f"Pick a number between {low} and {high}.", [str(n) for n in range(low, high + 1)], seed, _ZIPF_EXPONENT))
+    return found
 
 
 def sample_records(seed: int = 0) -> list[str]:
     """JSONL lines: flat layout with `score` rewards; uneven mode probabilities; ~2% bad records."""
     rng = random.Random(seed)
     lines = []
-    for prompt, options in _answers(rng):
-        popularity = [1.0 / (rank + 1) for rank in range(len(options))]  # Zipf-like: a few modes dominate
-        preferred = set(rng.sample(options, max(1, len(options) // 3)))  # the reward model's favourites
+    for question in _questions(rng, seed):
+        preferred = set(rng.sample(question.answers, max(1, len(question.answers) // 3)))  # the reward model's favourites
         for _ in range(RESPONSES_PER_PROMPT):
-            answer = rng.choices(options, weights=popularity)[0]
+            answer = rng.choices(question.answers, weights=question.probabilities)[0]
             response = rng.choice(_TEMPLATES).format(x=answer)
             score = round((0.8 if answer in preferred else 0.3) + rng.uniform(-0.1, 0.1), 3)
-            lines.append(json.dumps({"prompt": prompt, "response": response, "score": score}))
+            lines.append(json.dumps({"prompt": question.text, "response": response, "score": score}))
     bad = [
         '{"prompt": "Name a colour.", "response": "Blue"',  # truncated JSON
         json.dumps({"prompt": "Name a colour.", "response": "   "}),
@@ -97,5 +98,5 @@ def demo_config(directory: str, embedder: str) -> RunConfig:
     sample = os.path.join(directory, "sample.jsonl.gz")
     write_sample(sample)
     return RunConfig.from_options(
-        {"input": [sample], "output": os.path.join(directory, "curated"), "reward_field": "score", "embedder": embedder, "overwrite": True}
+        {"input": [sample], "output": os.path.join(directory, "curated"), "layout": "flat", "reward_field": "score", "embedder": embedder, "overwrite": True}
     )

@@ -56,17 +56,19 @@ class Question:
 def questions(seed: int) -> list[Question]:
     found = []
     for category, words in CATEGORIES.items():
-        found.append(_question("name", f"name a {category} .", words, seed))
+        found.append(answer_set("name", f"name a {category} .", words, seed))
     for low, high in NUMBER_RANGES:
-        found.append(_question("number", f"pick a number between {low} and {high} .", [str(n) for n in range(low, high + 1)], seed))
+        found.append(answer_set("number", f"pick a number between {low} and {high} .", [str(n) for n in range(low, high + 1)], seed))
     for word, synonyms in SYNONYMS.items():
-        found.append(_question("synonym", f"give a synonym of {word} .", synonyms, seed))
+        found.append(answer_set("synonym", f"give a synonym of {word} .", synonyms, seed))
     return found
 
 
-def _question(family: str, text: str, answers: list[str], seed: int) -> Question:
+def answer_set(family: str, text: str, answers: list[str], seed: int, exponent: float = ZIPF_EXPONENT) -> Question:
+    """A prompt with several valid answers (modes) of uneven, Zipf-like probabilities in a seeded order: the
+    one generator of multi-mode answer sets, for the benchmark and the demo corpus alike."""
     ordered = sorted(answers, key=lambda answer: stable_hash(seed, text, answer))
-    weights = 1.0 / np.arange(1, len(ordered) + 1) ** ZIPF_EXPONENT
+    weights = 1.0 / np.arange(1, len(ordered) + 1) ** exponent
     return Question(family, text, tuple(ordered), tuple(float(w) for w in weights / weights.sum()))
 
 

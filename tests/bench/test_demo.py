@@ -36,4 +36,5 @@ def test_demo_config_curates_the_written_sample(tmp_path):
     config = demo_config(str(tmp_path), "hashing")
     assert (tmp_path / "sample.jsonl.gz").exists()
     assert config.ingest.input == [str(tmp_path / "sample.jsonl.gz")] and config.ingest.reward_field == "score"
+    assert config.ingest.layout == "flat"  # the sample holds a list-valued response on purpose: not a grouped file
     assert config.publish.output == str(tmp_path / "curated") and config.publish.overwrite
