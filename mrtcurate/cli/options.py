@@ -68,7 +68,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
             action = argparse.BooleanOptionalAction if option.info.default else "store_true"
             parser.add_argument(flag(option), dest=option.name, action=action, default=None, help=help_text)
         elif typing.get_origin(option.info.annotation) is list:
-            parser.add_argument(flag(option), dest=option.name, action="append", help=help_text)
+            parser.add_argument(flag(option), dest=option.name, action="append", metavar=metavar(option), help=help_text)
         else:
             parser.add_argument(flag(option), dest=option.name, choices=choices(option), metavar=None if choices(option) else metavar(option), help=help_text)
 

@@ -156,6 +156,7 @@ class RunConfig(_Section):
         """Flat option names (YAML keys, flags) or nested sections, routed to their section."""
         nested: dict[str, Any] = {}
         for key, value in values.items():
+            key = key if key in OPTIONS else OPTIONS_BY_ATTRIBUTE.get(key, key)  # `lam` as well as `lambda`
             if key in cls.model_fields and isinstance(value, dict):
                 _merge(nested.setdefault(key, {}), value)
             elif key in OPTIONS:
@@ -250,8 +251,9 @@ def build_config(file_values: dict, cli_values: dict) -> RunConfig:
 def _warn_unused(config: RunConfig) -> None:
     """Options that only one selector or layout reads, given with another: said, not silently ignored."""
     if config.selection.selector != "qd" and config.selection.qd.model_fields_set:
-        given = ", ".join(sorted(OPTIONS_BY_ATTRIBUTE[name] for name in config.selection.qd.model_fields_set))
-        log.warning("%s only apply to --selector qd; ignored with --selector %s", given, config.selection.selector)
+        given = sorted(OPTIONS_BY_ATTRIBUTE[name] for name in config.selection.qd.model_fields_set)
+        verb = "apply" if len(given) > 1 else "applies"
+        log.warning("%s %s only to --selector qd; ignored with --selector %s", ", ".join(given), verb, config.selection.selector)
     layout = config.ingest.layout
     for field, needs in (("messages_field", "chat"), ("chosen_field", "pairs"), ("rejected_field", "pairs")):
         if layout not in ("auto", needs) and field in config.ingest.model_fields_set:

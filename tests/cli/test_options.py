@@ -41,7 +41,7 @@ def test_flat_and_nested_yaml_and_flags_reach_the_same_sections():
 
 @pytest.mark.parametrize(
     ("options", "warning"),
-    [({"selector": "random", "lambda": 0.2}, "lambda only apply to --selector qd"), ({"layout": "flat", "messages_field": "turns"}, "messages_field only applies to --layout chat")],
+    [({"selector": "random", "lambda": 0.2}, "lambda applies only to --selector qd"), ({"layout": "flat", "messages_field": "turns"}, "messages_field only applies to --layout chat")],
 )
 def test_options_for_another_selector_or_layout_are_named(caplog, options, warning):
     with caplog.at_level(logging.WARNING, logger="mrtcurate"):
