@@ -14,7 +14,10 @@ import json
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
@@ -130,9 +133,26 @@ def _reject_order(row: dict) -> tuple:
     return row["source_file"], row["source_row"] if row["source_row"] is not None else -1, row["reason"], row["detail"], row["record"]
 
 
+def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A pipeline on the runner the user named, or else on the local FnApiRunner, pinned.
+
+    With no --runner, Beam's DirectRunner first tries Prism, a Go runner it downloads at run time, and
+    falls back to the FnApiRunner only when that fails: a machine with internet would run on another
+    engine than the one every test here runs on. This builds the FnApiRunner as DirectRunner's own
+    fallback does (provision info carrying the options, which --direct_num_workers and
+    --direct_running_mode reach), without the detour.
+    """
+    options = PipelineOptions(beam_args)
+    if options.view_as(StandardOptions).runner is not None:
+        return beam.Pipeline(options=options)
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    runner = fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+    return beam.Pipeline(runner=runner, options=options)
+
+
 def run_curation(config: RunConfig, inputs: ResolvedInputs, directory: str, beam_args: list[str], cache: EmbeddingCache | None) -> dict[str, int]:
     """The curation job into `directory`, to completion; returns the job's mrtcurate counters."""
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    pipeline = new_pipeline(beam_args)
     build(pipeline, config, inputs, directory, cache)
     result = pipeline.run()
     result.wait_until_finish()
@@ -141,7 +161,7 @@ def run_curation(config: RunConfig, inputs: ResolvedInputs, directory: str, beam
 
 def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_args: list[str]) -> None:
     """The shared front half and the planner; the summary is written to `target` as one JSON line."""
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    pipeline = new_pipeline(beam_args)
     read = read_and_embed(pipeline, config, inputs)
     _ = (
         plan_variance(read.members, config)
