@@ -60,3 +60,13 @@ def test_beam_pipeline_code_only_in_pipeline():
         if target.startswith("apache_beam") and not target.startswith(BEAM_IO)
     ]
     assert not outside
+
+
+def test_the_trainer_does_not_import_beam():
+    """Beam's threads in torchrun's processes made a DDP rank abort under load."""
+    import subprocess
+    import sys
+
+    check = "import sys, mrtcurate.train.job, mrtcurate.cli; assert 'apache_beam' not in sys.modules, 'Beam imported'"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -8,8 +8,6 @@ import datetime as dt
 import json
 from dataclasses import asdict
 
-from apache_beam.io.filesystems import FileSystems
-
 from mrtcurate import __version__
 from mrtcurate.errors import UserError
 from mrtcurate.schemas.config import RunConfig
@@ -72,6 +70,10 @@ def selection_quality(means: QualityMeans) -> dict | None:
 
 
 def read_manifest(directory: str) -> dict:
+    # Imported here: the trainer imports this module, and Beam (with its gRPC threads) has no place in
+    # torchrun's processes: with it imported, a DDP rank aborted under load ("terminate called without an active exception").
+    from apache_beam.io.filesystems import FileSystems
+
     path = FileSystems.join(directory, MANIFEST_NAME)
     with FileSystems.open(path) as source:
         return parse_manifest(source.read(), path)
