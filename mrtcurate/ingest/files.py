@@ -3,6 +3,7 @@ paths and object stores take the same calls)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -21,6 +22,11 @@ class ResolvedInputs:
 
 def is_local(path: str) -> bool:
     return FileSystems.get_scheme(path) in (None, "file")
+
+
+def local_path(path: str) -> str:
+    """The real absolute path behind a local path or file:// URL: one spelling per file, links resolved."""
+    return os.path.realpath(path.removeprefix("file://"))
 
 
 def open_binary(path: str):

@@ -85,6 +85,11 @@ def gunzip_chunks(stream: BinaryIO) -> Iterator[bytes]:
         raise TruncatedStream(b"", "compressed stream ended before its end marker")
 
 
+def decompressed_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
+    """A file's content as stored or, for a name ending in .gz, unwrapped."""
+    return gunzip_chunks(stream) if is_gzip_path(path) else read_chunks(stream)
+
+
 def format_for_path(path: str) -> str:
     name = path.lower()
     for suffix in (".gz", ".gzip"):
@@ -105,7 +110,7 @@ def iter_records(stream: BinaryIO, fmt: str, path: str, max_chars: int) -> Itera
         if fmt == "parquet":
             yield from _iter_parquet(stream, path, max_chars)
             return
-        lines = iter_lines(gunzip_chunks(stream) if is_gzip_path(path) else read_chunks(stream))
+        lines = iter_lines(decompressed_chunks(stream, path))
         if fmt == "jsonl":
             yield from _iter_jsonl(lines, path, max_chars)
         elif fmt == "csv":
@@ -235,7 +240,7 @@ def _iter_csv(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[Raw
 
 def csv_header(stream: BinaryIO, path: str) -> list[str]:
     """The header row of a CSV file: the fields a mapping can name, whatever its data rows hold."""
-    lines = iter_lines(gunzip_chunks(stream) if is_gzip_path(path) else read_chunks(stream))
+    lines = iter_lines(decompressed_chunks(stream, path))
     delimiter = csv_delimiter(path)
     try:
         return next(csv.reader((line.decode("utf-8", errors="replace") + "\n" for line in lines), delimiter=delimiter), [])

@@ -8,12 +8,11 @@ import os
 from dataclasses import replace
 from itertools import islice
 
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ids import stream_sha256
-from mrtcurate.ingest.files import ResolvedInputs, is_local, open_binary
+from mrtcurate.ingest.files import ResolvedInputs, is_local, local_path, open_binary
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout
 from mrtcurate.schemas import InputFile, RunConfig
@@ -108,7 +107,7 @@ def _format(ingest: IngestSettings, path: str) -> str:
 
 def _checksum(path: str) -> str:
     try:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        with open_binary(path) as stream:
             return f"sha256:{stream_sha256(stream)}"
     except Exception as error:  # noqa: BLE001 - Beam wraps each backend's errors in its own types
         raise UserError(f"cannot read input file {path}: {error}") from None
@@ -156,9 +155,10 @@ def _unknown_field(option: str, field: str, file: InputFile, offered: set[str], 
 def check_output(output: str, overwrite: bool) -> None:
     """Refuse, before any work, to replace what the user did not ask us to replace."""
     if is_local(output):
-        path = _local(output)
-        if os.path.islink(path):
+        # Asked of the path as given: the resolved path is never a link.
+        if os.path.islink(output.removeprefix("file://").rstrip("/")):
             raise UserError(f"output {output} is a symbolic link; give the directory it points to")
+        path = local_path(output)
         if os.path.lexists(path) and not os.path.isdir(path):
             # A file is never replaced by a dataset directory, --overwrite or not: that flag replaces datasets.
             raise UserError(f"output {output} is a file, not a directory; choose another --output (nothing was changed)")
@@ -174,11 +174,11 @@ def check_output(output: str, overwrite: bool) -> None:
 
 def check_inputs_outside_output(output: str, files: tuple[InputFile, ...]) -> None:
     """No --overwrite may delete an input: an output that is or holds an input's directory is refused."""
-    root = _local(output) if is_local(output) else output.rstrip("/")
+    root = local_path(output) if is_local(output) else output.rstrip("/")
     for file in files:
         if is_local(file.path) != is_local(output):
             continue
-        path = _local(file.path) if is_local(file.path) else file.path
+        path = local_path(file.path) if is_local(file.path) else file.path
         if path == root or path.startswith(root.rstrip("/") + "/"):
             raise UserError(f"output {output} holds input {file.path}; writing there would delete it: choose another --output")
 
@@ -188,6 +188,3 @@ def _nearest_existing(path: str) -> str:
         path = os.path.dirname(path)
     return path
 
-
-def _local(path: str) -> str:
-    return os.path.realpath(path.removeprefix("file://"))

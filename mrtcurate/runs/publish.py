@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
-from mrtcurate.ingest.files import is_local
+from mrtcurate.ingest.files import is_local, local_path
 from mrtcurate.schemas.manifest import MANIFEST_NAME
 
 UNLOCKED_STALE_AFTER_S = 24 * 3600
@@ -50,8 +50,7 @@ def stage(output: str, overwrite: bool) -> Staging:
         if overwrite:
             clear_in_place(output)
         return Staging(output, output)
-    path = os.path.realpath(output.removeprefix("file://"))
-    parent, name = os.path.split(path)
+    parent, name = os.path.split(local_path(output))
     staging_id = uuid.uuid4().hex[:12]
     directory = os.path.join(parent, f".{name}.staging-{staging_id}")
     staging = Staging(directory, output)
@@ -89,8 +88,7 @@ def release(staging: Staging) -> None:
     """After success or failure: no staging folder of ours is left behind."""
     if staging.in_place:
         return
-    if os.path.lexists(staging.directory):
-        shutil.rmtree(staging.directory, ignore_errors=True)
+    _remove(staging.directory)
     if staging.lock_fd is not None:
         _remove(staging.directory + ".lock")
         os.close(staging.lock_fd)

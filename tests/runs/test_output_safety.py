@@ -34,6 +34,15 @@ def test_an_existing_file_is_never_replaced_by_the_dataset(tmp_path, capsys, ove
     assert precious.read_text() == "precious"
 
 
+def test_a_symbolic_link_as_output_is_refused(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert mrt_run(data, tmp_path / "link", "--overwrite") == 2
+    assert "is a symbolic link" in one_line_error(capsys)
+    assert (tmp_path / "link").is_symlink() and not any((tmp_path / "real").iterdir())
+
+
 def test_a_folder_holding_only_subfolders_is_not_wiped(tmp_path, capsys):
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
     (tmp_path / "out" / "keep").mkdir(parents=True)
