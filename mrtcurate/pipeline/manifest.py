@@ -137,24 +137,13 @@ class WriteManifest(beam.PTransform):
         self.insights = sources.insights
 
     def expand(self, pipeline):
-        quality = (
-            self.insights
-            | "QualityOnly" >> beam.Filter(lambda item: item[0] == Insight.QUALITY.value)
-            | "QualityValues" >> beam.Map(lambda item: item[1])
-            | "QualityMeans" >> beam.CombineGlobally(NanMeans(len(QualityMeans._fields)))
-        )
-        examples = (
-            self.insights
-            | "ExamplesOnly" >> beam.Filter(lambda item: item[0] == Insight.EXAMPLE.value)
-            | "ExampleValues" >> beam.Map(lambda item: item[1])
-            | "FirstExamples" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=lambda keyed: keyed[0])
-        )
-        profile = (
-            self.insights
-            | "ProfilesOnly" >> beam.Filter(lambda item: item[0] == Insight.POOL_PROFILE.value)
-            | "ProfileValues" >> beam.Map(lambda item: item[1])
-            | "PoolProfile" >> beam.CombineGlobally(SumProfiles())
-        )
+        # One pass splits the Select stage's statistics by kind, in the order of the Insight enum.
+        kinds = [kind.value for kind in Insight]
+        by_kind = self.insights | "ByKind" >> beam.Partition(lambda item, _: kinds.index(item[0]), len(kinds))
+        values = {kind: by_kind[index] | f"{kind}Values" >> beam.Map(lambda item: item[1]) for index, kind in enumerate(kinds)}
+        quality = values[Insight.QUALITY.value] | "QualityMeans" >> beam.CombineGlobally(NanMeans(len(QualityMeans._fields)))
+        examples = values[Insight.EXAMPLE.value] | "FirstExamples" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=lambda keyed: keyed[0])
+        profile = values[Insight.POOL_PROFILE.value] | "PoolProfile" >> beam.CombineGlobally(SumProfiles())
         side_inputs = (*self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples), beam.pvalue.AsSingleton(profile))
         return (
             pipeline

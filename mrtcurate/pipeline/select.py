@@ -10,6 +10,7 @@ is exact (bottom-K and top-K merge exactly); for qd it is GreeDi's approximation
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
@@ -20,15 +21,7 @@ from mrtcurate import selectors
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import SelectionSettings
-from mrtcurate.schemas.counts import (
-    DIVERSITY_SAMPLE,
-    EXAMPLE_PROMPTS,
-    LENGTH_BINS,
-    Count,
-    Insight,
-    QualityMeans,
-    length_bin,
-)
+from mrtcurate.schemas.counts import DIVERSITY_SAMPLE, EXAMPLE_PROMPTS, Count, Insight, QualityMeans, length_histogram
 
 COUNTS = "counts"
 PARTIAL = "partial"
@@ -189,12 +182,9 @@ def _pool_profile(pool: selectors.Pool, candidates: list[Candidate]):
     """Which sources and completion lengths a pool (or one part of a hot pool) offers, to set the kept
     rows against in the report."""
     by_id = {c.response_id: c for c in candidates}
-    sources: dict[str, int] = {}
-    lengths = [0] * len(LENGTH_BINS)
-    for response_id in pool.response_ids:
-        candidate = by_id[response_id]
-        sources[candidate.source] = sources.get(candidate.source, 0) + 1
-        lengths[length_bin(len(candidate.completion))] += 1
+    members = [by_id[response_id] for response_id in pool.response_ids]
+    sources = dict(Counter(candidate.source for candidate in members))
+    lengths = length_histogram([len(candidate.completion) for candidate in members])
     return beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, (sources, lengths)))
 
 

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from mrtcurate.ingest.files import is_local
 from mrtcurate.report import plots
-from mrtcurate.schemas.counts import LENGTH_BINS, Totals, length_bin, length_bin_labels
+from mrtcurate.schemas.counts import Totals, length_bin_labels, length_histogram
 from mrtcurate.schemas.manifest import read_manifest
 
 REPORT_NAME = "report.html"
@@ -27,7 +28,7 @@ def _kept_rows(directory: str, manifest: dict) -> pl.LazyFrame:
     """The published rows, as a lazy polars frame of the columns the report reads. Local shards are
     scanned in place; object-store shards are read through Beam's FileSystems (one client for every scheme)."""
     paths = [FileSystems.join(directory, shard["path"]) for shard in manifest["shards"]]
-    if all(FileSystems.get_scheme(path) in (None, "file") for path in paths):
+    if all(is_local(path) for path in paths):
         return pl.scan_parquet(paths).select(_KEPT_COLUMNS) if paths else pl.LazyFrame(schema=dict.fromkeys(_KEPT_COLUMNS, pl.String))
     tables = []
     for path in paths:
@@ -37,14 +38,13 @@ def _kept_rows(directory: str, manifest: dict) -> pl.LazyFrame:
 
 
 def _kept_profile(kept: pl.LazyFrame) -> tuple[list[int], dict[str, int], list[int]]:
-    """Pool size per prompt, kept rows by source, kept rows by completion-length bin."""
-    pool_sizes = kept.group_by("prompt_id").agg(pl.col("pool_size").first()).collect()["pool_size"].to_list()
-    by_source = dict(kept.group_by("source").agg(pl.len()).collect().iter_rows())
-    bins = kept.select(pl.col("completion").str.len_chars().alias("chars")).collect()["chars"].to_list()
-    lengths = [0] * len(LENGTH_BINS)
-    for chars in bins:
-        lengths[length_bin(chars)] += 1
-    return pool_sizes, by_source, lengths
+    """Pool size per prompt, kept rows by source, kept rows by completion-length bin (one pass over the shards)."""
+    sizes, by_source, chars = pl.collect_all([
+        kept.group_by("prompt_id").agg(pl.col("pool_size").first()),
+        kept.group_by("source").agg(pl.len()),
+        kept.select(pl.col("completion").str.len_chars().alias("chars")),
+    ])
+    return sizes["pool_size"].to_list(), dict(by_source.iter_rows()), length_histogram(chars["chars"].to_numpy())
 
 
 def _shares(counts: list[int]) -> list[float]:
@@ -73,7 +73,7 @@ def _table(rows: list[tuple], header: tuple) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _figures(manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], workdir: Path) -> dict[str, Path]:
+def _figures(manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], source_rows: list[tuple], workdir: Path) -> dict[str, Path]:
     figures = {}
     if manifest["rejected_by_reason"]:
         reasons = manifest["rejected_by_reason"]
@@ -94,8 +94,8 @@ def _figures(manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], 
         if points:
             figures["quality_diversity"] = plots.quality_diversity(points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png")
     profile = manifest.get("pool_profile")
-    if profile and kept_sources:
-        sources = [row[0] for row in _source_rows(profile["sources"], kept_sources)]
+    if source_rows:
+        sources = [row[0] for row in source_rows]
         figures["sources"] = plots.share_comparison(
             sources, _shares([profile["sources"][s] for s in sources]), _shares([kept_sources.get(s, 0) for s in sources]),
             "Share of candidates (pool) and of kept rows, by source", workdir / "sources.png",
@@ -124,7 +124,9 @@ def write_report(directory: str) -> str:
     totals = Totals.from_manifest(counts)
     with tempfile.TemporaryDirectory(prefix="mrt-report-") as scratch:
         kept = _kept_profile(_kept_rows(directory, manifest))
-        figures = _figures(manifest, kept, Path(scratch))
+        profile = manifest.get("pool_profile")
+        source_rows = _source_rows(profile["sources"], kept[1]) if profile and kept[1] else []
+        figures = _figures(manifest, kept, source_rows, Path(scratch))
         planner = manifest.get("planner")
         sections = [
             "<h1>mrtcurate run report</h1>",
@@ -154,7 +156,7 @@ def write_report(directory: str) -> str:
             sections += [
                 "<h2>Which sources does the selection favour?</h2>",
                 "<p>Kept/pool above 1: the selector keeps that source's responses more often than the pools offer them.</p>",
-                _table(_source_rows(manifest["pool_profile"]["sources"], kept[1]), ("source", "pool share", "kept share", "kept / pool")),
+                _table(source_rows, ("source", "pool share", "kept share", "kept / pool")),
                 _image(figures["sources"]),
                 "<h2>Does selection shift completion length?</h2>",
                 _image(figures["lengths"]),

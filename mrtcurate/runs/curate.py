@@ -14,7 +14,7 @@ from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.graph import run_curation, run_planner
-from mrtcurate.report import write_report
+from mrtcurate.report import REPORT_NAME, write_report
 from mrtcurate.runs.preflight import check_inputs_outside_output, check_output, resolve_inputs
 from mrtcurate.runs.publish import publish, release, stage
 from mrtcurate.schemas import RunConfig
@@ -48,11 +48,11 @@ def run(
         metrics = run_curation(config, inputs, staging.directory, beam_args or [], cache)
         manifest = read_manifest(staging.directory)
         # Inside staging, so a published dataset always has its report.
-        report = write_report(staging.directory)
+        write_report(staging.directory)
         publish(staging)
     finally:
         release(staging)
-    return RunOutcome(output, manifest, metrics, FileSystems.join(output, report.rsplit("/", 1)[-1]))
+    return RunOutcome(output, manifest, metrics, FileSystems.join(output, REPORT_NAME))
 
 
 def run_plan(config: RunConfig, beam_args: list[str] | None = None) -> dict:

@@ -7,10 +7,11 @@ the manifest sums them into its `counts`, and the report and terminal summary re
 from __future__ import annotations
 
 import itertools
-from bisect import bisect_right
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import NamedTuple
+
+import numpy as np
 
 
 class Count(str, Enum):
@@ -49,8 +50,10 @@ class QualityMeans(NamedTuple):
 LENGTH_BINS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
-def length_bin(chars: int) -> int:
-    return bisect_right(LENGTH_BINS, chars) - 1
+def length_histogram(lengths) -> list[int]:
+    """Counts per LENGTH_BINS bin (a bin holds lengths from its edge up to the next one)."""
+    bins = np.searchsorted(LENGTH_BINS, np.asarray(lengths, dtype=np.int64), side="right") - 1
+    return np.bincount(bins, minlength=len(LENGTH_BINS)).tolist()
 
 
 def length_bin_labels() -> list[str]:
