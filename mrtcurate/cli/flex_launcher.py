@@ -16,21 +16,16 @@ from mrtcurate.cli.options import is_switch, template_metadata
 from mrtcurate.schemas.config import OPTIONS
 
 
-def run_option_names() -> set[str]:
-    """Long option names (without dashes, with underscores) that `mrt run` accepts."""
-    return set(OPTIONS)
-
-
 def split_template_args(argv: list[str]) -> tuple[list[str], list[str]]:
     ours, beam = [], []
-    known = run_option_names()
     for argument in argv:
         name, _, value = argument.lstrip("-").partition("=")
-        if argument.startswith("--") and name.replace("-", "_") in known:
+        option = OPTIONS.get(name.replace("-", "_")) if argument.startswith("--") else None
+        if option is not None:
             if name == "input":
                 ours += [f"--input={pattern.strip()}" for pattern in value.split(",") if pattern.strip()]
-            elif value.lower() in ("true", "false") and is_switch(OPTIONS[name.replace("-", "_")]):
-                ours += [f"--{name}"] if value.lower() == "true" else ([f"--no-{name}"] if OPTIONS[name.replace("-", "_")].info.default else [])
+            elif value.lower() in ("true", "false") and is_switch(option):
+                ours += [f"--{name}"] if value.lower() == "true" else ([f"--no-{name}"] if option.info.default else [])
             else:
                 ours.append(f"--{name.replace('_', '-')}={value}")
         else:
