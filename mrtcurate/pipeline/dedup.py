@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from mrtcurate.pipeline.coders import OptionalCandidateCoder
 from mrtcurate.schemas import Candidate
 
 
@@ -25,12 +26,20 @@ class _MergeCopies(beam.CombineFn):
     def extract_output(self, merged: Candidate) -> Candidate:
         return merged
 
+    def get_accumulator_coder(self):
+        # The lifted combine shuffles accumulators, not inputs: without this they would be pickled.
+        return OptionalCandidateCoder()
+
+
+def _by_prompt_and_response(candidate: Candidate) -> tuple[tuple[str, str], Candidate]:
+    return (candidate.prompt_id, candidate.response_id), candidate
+
 
 class MergeExactDuplicates(beam.PTransform):
     def expand(self, candidates):
         return (
             candidates
-            | "KeyByPromptAndResponse" >> beam.Map(lambda c: ((c.prompt_id, c.response_id), c))
+            | "KeyByPromptAndResponse" >> beam.Map(_by_prompt_and_response).with_output_types(tuple[tuple[str, str], Candidate])
             | "MergeCopies" >> beam.CombinePerKey(_MergeCopies())
-            | "DropKeys" >> beam.Values()
+            | "DropKeys" >> beam.Values().with_output_types(Candidate)
         )

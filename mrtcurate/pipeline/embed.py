@@ -18,7 +18,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from mrtcurate.ids import identity_key, stable_id
+from mrtcurate.pipeline.coders import Vector
 from mrtcurate.pipeline.write import WriteParquetShards
+from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.vectors.embedders import Embedder, embedder_identity, load_embedder
 
@@ -112,6 +114,10 @@ class _SplitByCache(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.NEEDED, ((text_id, keys), keyed_texts[0][1]))
 
 
+def _by_content(key_text: tuple) -> tuple[str, tuple]:
+    return stable_id(identity_key(key_text[1])), key_text
+
+
 def _fan_out(keyed_vector):
     (_, keys), vector = keyed_vector
     for key in keys:
@@ -132,17 +138,22 @@ class EmbedTexts(beam.PTransform):
     scheme), so no text is encoded twice in a run; with a cache, texts embedded by an earlier run are
     joined in with a CoGroupByKey instead of re-encoded, and new vectors go to `cache.new_dir/<kind>/`."""
 
-    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None, kind: str = "responses"):
+    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None, kind: str = "responses", key_type: type = str):
         super().__init__()
+        self.key_type = key_type  # the keys' type hint, which picks their coder in the content shuffle
         self.embedder_spec = embedding.embedder
         self.batch_size = embedding.batch_size
         self.cache = cache
         self.kind = kind  # not `label`: that attribute is the PTransform's own name in the graph
 
     def expand(self, keyed_texts):
-        by_text = keyed_texts | "ByContent" >> beam.Map(lambda key_text: (stable_id(identity_key(key_text[1])), key_text))
+        by_text = keyed_texts | "ByContent" >> beam.Map(_by_content).with_output_types(tuple[str, tuple[self.key_type, str]])
         cached_files = self.cache.files if self.cache else ()
-        cached = keyed_texts.pipeline | "CacheFiles" >> beam.Create(cached_files) | "ReadCache" >> beam.FlatMap(_read_cache_file)
+        cached = (
+            keyed_texts.pipeline
+            | "CacheFiles" >> beam.Create(cached_files)
+            | "ReadCache" >> beam.FlatMap(_read_cache_file).with_output_types(tuple[str, Vector])
+        )
         split = (
             {"texts": by_text, "cached": cached}
             | "JoinCache" >> beam.CoGroupByKey()
@@ -156,7 +167,7 @@ class EmbedTexts(beam.PTransform):
                 | "WriteCache"
                 >> WriteParquetShards(self.cache.new_dir, self.kind, "part", CACHE_SCHEMA, shard_key=_cache_key, sort_key=_cache_key, shards=None)
             )
-        return (split.hits, encoded) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out)
+        return (split.hits, encoded) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out).with_output_types(tuple[self.key_type, Vector])
 
 
 class EmbedResponses(beam.PTransform):
@@ -164,7 +175,7 @@ class EmbedResponses(beam.PTransform):
 
     def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None):
         super().__init__()
-        self.texts = EmbedTexts(embedding, cache, "responses")
+        self.texts = EmbedTexts(embedding, cache, "responses", key_type=Candidate)
 
     def expand(self, candidates):
         return candidates | "WithText" >> beam.Map(lambda c: (c, c.completion)) | "EmbedTexts" >> self.texts

@@ -20,6 +20,7 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
 from mrtcurate.ingest.files import ResolvedInputs
+from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed import EmbeddingCache, EmbedResponses
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
@@ -28,8 +29,7 @@ from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
-from mrtcurate.schemas import REJECTS_SCHEMA, RunConfig, curated_schema
-from mrtcurate.schemas.counts import Count
+from mrtcurate.schemas import REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.selectors import SELECTORS
 
 
@@ -41,28 +41,31 @@ def needs_embeddings(config: RunConfig) -> bool:
 
 @dataclass
 class _Members:
-    candidates: beam.PCollection
     rejects: beam.PCollection
-    unique: beam.PCollection
-    members: beam.PCollection  # (candidate, embedding or None)
-    counts: list
+    members: beam.PCollection  # Member: (candidate, embedding or None), one per unique response
+    counts: list  # PCollections of (count name, n)
+    rejected_by_reason: beam.PCollection  # (reason, n)
 
 
 def read_and_embed(
     pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, cache: EmbeddingCache | None = None
 ) -> _Members:
     """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, embed."""
-    candidates, rejects = pipeline | "Read" >> ReadCorpus(inputs.files, inputs.mapping, config.ingest.max_chars)
-    keyed, counts = candidates, []
+    candidates, rejects, read_counts, reasons = pipeline | "Read" >> ReadCorpus(inputs.files, inputs.mapping, config.ingest.max_chars)
+    counts = [read_counts]
     if config.grouping.merge_prompts is not None:
-        keyed, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(config.embedding, config.grouping.merge_prompts)
+        candidates, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(config.embedding, config.grouping.merge_prompts)
         counts.append(merge_counts)
-    unique = keyed | "MergeExactDuplicates" >> MergeExactDuplicates()
+    unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
     if needs_embeddings(config):
         members = unique | "Embed" >> EmbedResponses(config.embedding, cache)
     else:
-        members = unique | "NoEmbeddings" >> beam.Map(lambda candidate: (candidate, None))
-    return _Members(candidates, rejects, unique, members, counts)
+        members = unique | "NoEmbeddings" >> beam.Map(_without_embedding).with_output_types(Member)
+    return _Members(rejects, members, counts, reasons)
+
+
+def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
+    return candidate, None
 
 
 def plan_variance(members: beam.PCollection, config: RunConfig, cache: EmbeddingCache | None = None) -> beam.PCollection:
@@ -87,7 +90,7 @@ def build(
         | "RejectRows" >> beam.Map(asdict)
         | "WriteRejects" >> WriteParquetShards(directory, "rejects", "part", REJECTS_SCHEMA, shard_key=_source_key, sort_key=_reject_order, shards=None)
     )
-    sources = ManifestSources(_counts(read, selection_counts), _reasons(read.rejects), shards, reject_shards, planner, k, insights)
+    sources = ManifestSources(_sum_counts(read.counts, selection_counts), _sum_reasons(read.rejected_by_reason), shards, reject_shards, planner, k, insights)
     pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, sources)
 
 
@@ -98,23 +101,14 @@ def _k(pipeline: beam.Pipeline, config: RunConfig, planner: beam.PCollection) ->
     return pipeline | "FixedK" >> beam.Create([config.selection.k])
 
 
-def _counts(read: _Members, selection_counts: beam.PCollection) -> beam.PCollection:
-    """Every count, from the data each stage emitted: parsed units, rejects, exact duplicates, selection."""
-    return (
-        (
-            read.candidates | "CountParsed" >> beam.Map(lambda _: (Count.PARSED_CANDIDATES.value, 1)),
-            read.rejects | "CountRejected" >> beam.Map(lambda _: (Count.REJECTED.value, 1)),
-            read.unique | "CountExactDuplicates" >> beam.Map(lambda c: (Count.DUPLICATES_EXACT.value, c.multiplicity - 1)),
-            selection_counts,
-            *read.counts,
-        )
-        | "AllCounts" >> beam.Flatten()
-        | "SumCounts" >> beam.CombinePerKey(sum)
-    )
+def _sum_counts(counts: list, selection_counts: beam.PCollection) -> beam.PCollection:
+    """Every count, from the data each stage emitted: per input file (parsed, rejected), per prompt group
+    merged, per pool (exact and near duplicates, candidates, selected)."""
+    return (*counts, selection_counts) | "AllCounts" >> beam.Flatten() | "SumCounts" >> beam.CombinePerKey(sum)
 
 
-def _reasons(rejects: beam.PCollection) -> beam.PCollection:
-    return rejects | "ReasonOf" >> beam.Map(lambda reject: (reject.reason, 1)) | "SumReasons" >> beam.CombinePerKey(sum)
+def _sum_reasons(reasons: beam.PCollection) -> beam.PCollection:
+    return reasons | "SumReasons" >> beam.CombinePerKey(sum)
 
 
 def _prompt_key(row: dict) -> str:

@@ -13,6 +13,7 @@ import apache_beam as beam
 import numpy as np
 
 from mrtcurate.pipeline.embed import EmbedTexts
+from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.schemas.counts import Count
 from mrtcurate.vectors.prompt_groups import prompt_groups
@@ -57,5 +58,5 @@ class MergeNearDuplicatePrompts(beam.PTransform):
         counts = groups | "MergeCounts" >> beam.FlatMap(_merge_counts, beam.pvalue.AsSingleton(distinct))
         merged = candidates | "Regroup" >> beam.Map(
             lambda c, groups: replace(c, prompt_id=groups.get(c.prompt_id, c.prompt_id)), beam.pvalue.AsSingleton(groups)
-        )
+        ).with_output_types(Candidate)
         return merged, counts

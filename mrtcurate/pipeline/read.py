@@ -1,8 +1,12 @@
-"""Read and parse: every input file becomes candidates (main output) and rejects (tagged output)."""
+"""Read and parse: every input file becomes candidates (main output), rejects, and its counts (tagged outputs).
+
+The counts leave once per file, as data: a million parsed records are summed in the DoFn, not carried
+as a million (name, 1) elements through a combine."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -10,9 +14,13 @@ from apache_beam.metrics import Metrics
 from mrtcurate.ingest.files import open_binary
 from mrtcurate.ingest.formats import RawRecord, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_candidates
+from mrtcurate.pipeline import coders  # noqa: F401 - registers the Candidate coder the main output's hint selects
 from mrtcurate.schemas import Candidate, InputFile, Reject
+from mrtcurate.schemas.counts import Count
 
 REJECTS = "rejects"
+COUNTS = "counts"
+REASONS = "reasons"
 log = logging.getLogger(__name__)
 
 
@@ -24,17 +32,24 @@ class _ParseFile(beam.DoFn):
         self.rejected = Metrics.counter("mrtcurate", "rejected")
 
     def process(self, file: InputFile):
-        read = rejected = 0
+        read = parsed = 0
+        reasons: Counter[str] = Counter()
         with open_binary(file.path) as stream:
             for record in iter_records(stream, file.format, file.path, self.max_chars):
                 read += 1
                 units = to_candidates(record, self.mapping, file.path) if isinstance(record, RawRecord) else [record]
                 for unit in units:
                     if isinstance(unit, Reject):
-                        rejected += 1
+                        reasons[unit.reason] += 1
                         yield beam.pvalue.TaggedOutput(REJECTS, unit)
                     else:
+                        parsed += 1
                         yield unit
+        rejected = reasons.total()
+        yield beam.pvalue.TaggedOutput(COUNTS, (Count.PARSED_CANDIDATES.value, parsed))
+        yield beam.pvalue.TaggedOutput(COUNTS, (Count.REJECTED.value, rejected))
+        for reason, count in reasons.items():
+            yield beam.pvalue.TaggedOutput(REASONS, (reason, count))
         self.records_read.inc(read)
         self.rejected.inc(rejected)
         log.info("read %s records from %s (%s rejected)", f"{read:,}", file.path, f"{rejected:,}")
@@ -54,8 +69,7 @@ class ReadCorpus(beam.PTransform):
             pipeline
             | "ListFiles" >> beam.Create(self.files)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ParseFile" >> beam.ParDo(_ParseFile(self.mapping, self.max_chars)).with_outputs(REJECTS, main="candidates")
+            | "ParseFile"
+            >> beam.ParDo(_ParseFile(self.mapping, self.max_chars)).with_output_types(Candidate).with_outputs(REJECTS, COUNTS, REASONS, main="candidates")
         )
-        candidates: beam.PCollection[Candidate] = parsed.candidates
-        rejects: beam.PCollection[Reject] = parsed[REJECTS]
-        return candidates, rejects
+        return parsed.candidates, parsed[REJECTS], parsed[COUNTS], parsed[REASONS]

@@ -19,6 +19,7 @@ from apache_beam.metrics import Metrics
 
 from mrtcurate import selectors
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.coders import Member
 from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.schemas.counts import DIVERSITY_SAMPLE, EXAMPLE_PROMPTS, Count, Insight, QualityMeans, length_histogram
@@ -26,6 +27,7 @@ from mrtcurate.schemas.counts import DIVERSITY_SAMPLE, EXAMPLE_PROMPTS, Count, I
 COUNTS = "counts"
 PARTIAL = "partial"
 INSIGHTS = "insights"
+EXAMPLE_POOLS = "example_pools"
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 
 
@@ -131,9 +133,13 @@ class _SelectPoolOrPart(_Selecting):
     def process(self, group, hot_sizes, k):
         (prompt_id, _), members = group
         pool, candidates, members = _pool(prompt_id, list(members))
+        # Counted here, from the pool's own members, not by a pass over every candidate.
+        yield beam.pvalue.TaggedOutput(COUNTS, (Count.DUPLICATES_EXACT.value, int(pool.multiplicities.sum()) - len(pool)))
         pool, near_merged = self.collapse(pool)
         yield _pool_profile(pool, candidates)
         if prompt_id not in hot_sizes:
+            # Every whole pool offers itself as an example; a combine keeps the EXAMPLE_PROMPTS with smallest hash.
+            yield beam.pvalue.TaggedOutput(EXAMPLE_POOLS, (stable_hash("example", prompt_id), prompt_id, members))
             yield from self.finish_prompt(pool, candidates, len(pool), near_merged, k)
             return
         selection = selectors.select(self.select_k, pool, _OVERSAMPLE * k, self.settings.seed)
@@ -148,9 +154,9 @@ class _SelectPoolOrPart(_Selecting):
 class _EveryChoice(_Selecting):
     """What each selector would keep on one prompt's (near-dup collapsed) pool."""
 
-    def process(self, group, k):
-        prompt_id, members = group
-        pool, candidates, _ = _pool(prompt_id, list(members))
+    def process(self, example_pool, k):
+        example_key, prompt_id, members = example_pool
+        pool, candidates, _ = _pool(prompt_id, members)
         pool, _ = self.collapse(pool)
         by_id = {c.response_id: c for c in candidates}
         choices = {}
@@ -163,7 +169,7 @@ class _EveryChoice(_Selecting):
                 for i in chosen.indices
             ]
         example = {"prompt": candidates[0].prompt, "pool_size": len(pool), "choices": choices}
-        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.EXAMPLE.value, (stable_hash("example", prompt_id), example)))
+        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.EXAMPLE.value, (example_key, example)))
 
 
 class _SelectFromParts(_Selecting):
@@ -203,6 +209,14 @@ def _mean_distance(embeddings: np.ndarray) -> float:
     return float(1.0 - cosines[np.triu_indices(len(embeddings), 1)].mean())
 
 
+def _by_prompt(member: tuple[Candidate, np.ndarray | None]) -> tuple[str, tuple]:
+    return member[0].prompt_id, member
+
+
+def _example_key(example_pool: tuple) -> int:
+    return example_pool[0]
+
+
 def _assign_part(keyed_member, hot_sizes: dict[str, int], part_size: int):
     prompt_id, member = keyed_member
     size = hot_sizes.get(prompt_id)
@@ -221,29 +235,24 @@ class SelectPerPrompt(beam.PTransform):
         self.k = beam.pvalue.AsSingleton(k)
 
     def expand(self, members):
-        keyed = members | "KeyByPrompt" >> beam.Map(lambda member: (member[0].prompt_id, member))
-        sizes = keyed | "PoolSizes" >> beam.combiners.Count.PerKey()
+        keyed = members | "KeyByPrompt" >> beam.Map(_by_prompt).with_output_types(tuple[str, Member])
         hot_sizes = beam.pvalue.AsDict(
-            sizes | "HotPools" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] > limit, self.settings.hot_above)
-        )
-        example_ids = beam.pvalue.AsSingleton(
-            sizes
-            | "NotHot" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] <= limit, self.settings.hot_above)
-            | "ExampleKey" >> beam.Map(lambda prompt_size: (stable_hash("example", prompt_size[0]), prompt_size[0]))
-            | "FirstPrompts" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS)
-            | "IdSet" >> beam.Map(lambda keyed_ids: {prompt_id for _, prompt_id in keyed_ids})
-        )
-        examples = (
             keyed
-            | "ExampleMembers" >> beam.Filter(lambda member, ids: member[0] in ids, example_ids)
-            | "GroupExample" >> beam.GroupByKey()
-            | "EveryChoice" >> beam.ParDo(_EveryChoice(self.stage), self.k).with_outputs(INSIGHTS)
+            | "PoolSizes" >> beam.combiners.Count.PerKey()
+            | "HotPools" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] > limit, self.settings.hot_above)
         )
         first = (
             keyed
-            | "AssignPart" >> beam.Map(_assign_part, hot_sizes, self.settings.part_size)
+            | "AssignPart" >> beam.Map(_assign_part, hot_sizes, self.settings.part_size).with_output_types(tuple[tuple[str, int], Member])
             | "GroupPool" >> beam.GroupByKey()
-            | "SelectK" >> beam.ParDo(_SelectPoolOrPart(self.stage), hot_sizes, self.k).with_outputs(COUNTS, PARTIAL, INSIGHTS, main="rows")
+            | "SelectK"
+            >> beam.ParDo(_SelectPoolOrPart(self.stage), hot_sizes, self.k).with_outputs(COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, main="rows")
+        )
+        examples = (
+            first[EXAMPLE_POOLS]
+            | "FirstPools" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=_example_key)
+            | "ExamplePools" >> beam.FlatMap(lambda pools: pools)
+            | "EveryChoice" >> beam.ParDo(_EveryChoice(self.stage), self.k).with_outputs(INSIGHTS)
         )
         second = (
             first[PARTIAL]

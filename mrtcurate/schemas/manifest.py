@@ -34,7 +34,7 @@ def build_manifest(
 ) -> dict:
     """`selection`: the selector's notes (name, K used, what it did on unrewarded pools), from the pipeline."""
     totals = Totals.from_counts(counts)
-    _check_accounting(totals, shards, counts)
+    _check_accounting(totals, shards, reject_shards, counts)
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -51,7 +51,7 @@ def build_manifest(
     }
 
 
-def _check_accounting(totals: Totals, shards: list[ShardInfo], counts: dict[str, int]) -> None:
+def _check_accounting(totals: Totals, shards: list[ShardInfo], reject_shards: list[ShardInfo], counts: dict[str, int]) -> None:
     # Every raw count in the message: which stage's count is off is what tells a lost bundle from a double one.
     raw = ", ".join(f"{name} {value}" for name, value in sorted(counts.items()))
     if not totals.holds:
@@ -59,6 +59,10 @@ def _check_accounting(totals: Totals, shards: list[ShardInfo], counts: dict[str,
     shard_rows = sum(shard.rows for shard in shards)
     if totals.selected > totals.candidates or totals.selected != shard_rows:
         raise AccountingError(f"selected {totals.selected} disagrees with candidates or shard rows {shard_rows} (counts: {raw})")
+    # The counts are summed per file and per pool; the shards are the data itself: both must agree.
+    reject_rows = sum(shard.rows for shard in reject_shards)
+    if totals.rejected != reject_rows:
+        raise AccountingError(f"rejected {totals.rejected} disagrees with reject shard rows {reject_rows} (counts: {raw})")
 
 
 def selection_quality(means: QualityMeans) -> dict | None:

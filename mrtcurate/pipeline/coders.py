@@ -1,0 +1,112 @@
+"""Compact, deterministic coders for the records the job shuffles.
+
+Without them Beam encodes a `Candidate` dataclass and a numpy vector through its pickle fallback:
+measured on this machine, 8.5 us per candidate and 14.5 us per 384-d vector for one encode and one
+decode, against 1.6 us and 2 us as plain tuples and float32 bytes (benchmarks/coders.py). Every
+candidate crosses several shuffles and materialisations, so at a million responses the pickling alone
+was tens of seconds. A PCollection gets these coders from its type hint (`Candidate`, `Member`,
+`Tuple[str, Member]`...); the hints sit on the transforms that produce shuffled or materialised collections.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from apache_beam import coders
+
+from mrtcurate.schemas import Candidate
+from mrtcurate.schemas.records import Message
+
+_TUPLES = coders.FastPrimitivesCoder()
+
+
+def _candidate_fields(candidate: Candidate) -> tuple:
+    messages = None if candidate.messages is None else tuple((turn.role, turn.content) for turn in candidate.messages)
+    return (
+        candidate.prompt_id, candidate.response_id, candidate.prompt, candidate.completion, candidate.reward,
+        candidate.source, messages, candidate.multiplicity, candidate.feature,
+    )  # fmt: skip
+
+
+def _candidate(fields: tuple) -> Candidate:
+    prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature = fields
+    if messages is not None:
+        messages = tuple(Message(role, content) for role, content in messages)
+    return Candidate(prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature)
+
+
+def _vector_bytes(vector: np.ndarray | None) -> bytes | None:
+    return None if vector is None else np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def _vector(data: bytes | None) -> np.ndarray | None:
+    # A copy: frombuffer's view would be read-only and pin the decoded bytes.
+    return None if data is None else np.frombuffer(data, dtype=np.float32).copy()
+
+
+class CandidateCoder(coders.Coder):
+    def encode(self, candidate: Candidate) -> bytes:
+        return _TUPLES.encode(_candidate_fields(candidate))
+
+    def decode(self, encoded: bytes) -> Candidate:
+        return _candidate(_TUPLES.decode(encoded))
+
+    def is_deterministic(self) -> bool:
+        return True
+
+    def to_type_hint(self):
+        return Candidate
+
+
+class OptionalCandidateCoder(CandidateCoder):
+    """The exact-dedup accumulator: nothing yet, or the merged candidate."""
+
+    def encode(self, candidate: Candidate | None) -> bytes:
+        return _TUPLES.encode(None if candidate is None else _candidate_fields(candidate))
+
+    def decode(self, encoded: bytes) -> Candidate | None:
+        fields = _TUPLES.decode(encoded)
+        return None if fields is None else _candidate(fields)
+
+
+class Member:
+    """Type hint of a (candidate, unit vector or None) pair, the unit selection works on."""
+
+
+class MemberCoder(coders.Coder):
+    def encode(self, member: tuple[Candidate, np.ndarray | None]) -> bytes:
+        candidate, vector = member
+        return _TUPLES.encode((_candidate_fields(candidate), _vector_bytes(vector)))
+
+    def decode(self, encoded: bytes) -> tuple[Candidate, np.ndarray | None]:
+        fields, vector = _TUPLES.decode(encoded)
+        return _candidate(fields), _vector(vector)
+
+    def is_deterministic(self) -> bool:
+        return True
+
+    def to_type_hint(self):
+        return Member
+
+
+class Vector:
+    """Type hint of a float32 vector."""
+
+
+class VectorCoder(coders.Coder):
+    def encode(self, vector: np.ndarray) -> bytes:
+        return _vector_bytes(vector)
+
+    def decode(self, encoded: bytes) -> np.ndarray:
+        return _vector(encoded)
+
+    def is_deterministic(self) -> bool:
+        return True
+
+    def to_type_hint(self):
+        return Vector
+
+
+coders.registry.register_coder(Candidate, CandidateCoder)
+coders.registry.register_coder(Member, MemberCoder)
+coders.registry.register_coder(Vector, VectorCoder)
+
