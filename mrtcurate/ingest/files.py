@@ -4,13 +4,23 @@ paths and object stores take the same calls)."""
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from mrtcurate.errors import UserError
+from mrtcurate.ids import stream_sha256
 from mrtcurate.ingest.layouts import FieldMapping
 from mrtcurate.schemas import InputFile
+
+# How long the driver waits for an object store's first answer: its client retries an unreachable
+# store for minutes before it raises, while a reachable one answers in well under a second.
+STORAGE_TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,3 +43,45 @@ def open_binary(path: str):
     """A file's stored bytes. Gzip is unwrapped by the parser, not by Beam, so a truncated stream reaches
     it as a reject at a known row instead of ending the job."""
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def within_deadline(call: Callable[[], T], location: str, timeout_s: float | None = None) -> T:
+    """`call()`'s result, or one-line UserError if it fails or gives no answer in time (no network, no
+    credentials, a missing bucket). A daemon thread, so a client stuck in its retry loop cannot hold
+    the process at exit."""
+    timeout_s = STORAGE_TIMEOUT_S if timeout_s is None else timeout_s
+    outcome: dict = {}
+
+    def attempt():
+        try:
+            outcome["value"] = call()
+        except Exception as error:  # noqa: BLE001 - each store's client raises its own error types
+            outcome["error"] = error
+
+    worker = threading.Thread(target=attempt, name=f"reach {location}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise UserError(f"cannot reach {location}: no answer within {timeout_s:g} s (network, credentials, or the bucket?)")
+    if "error" in outcome:
+        first_line = (str(outcome["error"]).strip().splitlines() or [type(outcome["error"]).__name__])[0]
+        raise UserError(f"cannot reach {location}: {first_line[:300]}")
+    return outcome["value"]
+
+
+def checksum(path: str, size: int, last_updated: float | None) -> str:
+    """A fingerprint that changes when the file does, without reading a remote object on the driver:
+    local files get the sha256 of their bytes; object-store files the store's own checksum (GCS crc32c,
+    S3 ETag), or their size and modification time where the store keeps none."""
+    if is_local(path):
+        with open_binary(path) as stream:
+            return f"sha256:{stream_sha256(stream)}"
+    scheme = FileSystems.get_scheme(path)
+    try:
+        stored = within_deadline(lambda: FileSystems.checksum(path), path)
+    except UserError:
+        stored = None
+    if stored:
+        return f"object:{scheme}:{stored}"
+    return f"object:{scheme}:size={size},updated={last_updated}"
+

@@ -11,8 +11,7 @@ from itertools import islice
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
-from mrtcurate.ids import stream_sha256
-from mrtcurate.ingest.files import ResolvedInputs, is_local, local_path, open_binary
+from mrtcurate.ingest.files import ResolvedInputs, checksum, is_local, local_path, open_binary, within_deadline
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout
 from mrtcurate.schemas import InputFile, RunConfig
@@ -53,7 +52,7 @@ def _match_files(ingest: IngestSettings) -> list[InputFile]:
                 log.info("%s is matched by more than one --input pattern; it is read once", metadata.path)
                 continue
             fmt = _format(ingest, metadata.path)
-            files[metadata.path] = InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata.path))
+            files[metadata.path] = InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata))
     return list(files.values())
 
 
@@ -86,10 +85,13 @@ def _match(pattern: str):
     # Local patterns are made absolute: Beam matches a bare relative glob ("*.jsonl") to nothing, and one
     # spelling per file lets overlapping patterns ("a.jsonl", "./*.jsonl") be recognised as the same file.
     absolute = os.path.abspath(pattern.removeprefix("file://")) if is_local(pattern) else pattern
-    try:
-        results = FileSystems.match([absolute])[0].metadata_list
-    except Exception as error:  # noqa: BLE001 - Beam wraps every backend's failure in its own error types
-        raise UserError(f"cannot list input {pattern}: {error}") from None
+    if is_local(pattern):
+        try:
+            results = FileSystems.match([absolute])[0].metadata_list
+        except Exception as error:  # noqa: BLE001 - Beam wraps every backend's failure in its own error types
+            raise UserError(f"cannot list input {pattern}: {error}") from None
+    else:
+        results = within_deadline(lambda: FileSystems.match([absolute])[0].metadata_list, pattern)
     matched = [metadata for metadata in results if not metadata.path.endswith("/")]
     if not matched:
         raise UserError(f"input pattern {pattern} matches no file")
@@ -105,12 +107,13 @@ def _format(ingest: IngestSettings, path: str) -> str:
         raise UserError(str(error)) from None
 
 
-def _checksum(path: str) -> str:
+def _checksum(metadata) -> str:
     try:
-        with open_binary(path) as stream:
-            return f"sha256:{stream_sha256(stream)}"
+        return checksum(metadata.path, metadata.size_in_bytes, metadata.last_updated_in_seconds)
+    except UserError:
+        raise
     except Exception as error:  # noqa: BLE001 - Beam wraps each backend's errors in its own types
-        raise UserError(f"cannot read input file {path}: {error}") from None
+        raise UserError(f"cannot read input file {metadata.path}: {error}") from None
 
 
 def _probe(file: InputFile, max_chars: int) -> list[RawRecord]:
@@ -167,9 +170,13 @@ def check_output(output: str, overwrite: bool) -> None:
         if not os.path.isdir(ancestor):
             raise UserError(f"cannot write to output location {output}: {ancestor} is a file, not a directory")
     else:
-        non_empty = bool(FileSystems.match([output.rstrip("/") + "/**"])[0].metadata_list) if FileSystems.exists(output) else False
+        non_empty = within_deadline(lambda: _remote_non_empty(output), output)
     if non_empty and not overwrite:
         raise UserError(f"output {output} is not empty; pass --overwrite to replace it")
+
+
+def _remote_non_empty(output: str) -> bool:
+    return bool(FileSystems.match([output.rstrip("/") + "/**"])[0].metadata_list) if FileSystems.exists(output) else False
 
 
 def check_inputs_outside_output(output: str, files: tuple[InputFile, ...]) -> None:

@@ -1,0 +1,132 @@
+"""Scale: `mrt run` on a generated corpus, one fresh process per configuration, against a polars baseline
+doing the same essential work (read, normalise, exact dedup with multiplicity, K per prompt by a hash,
+write Parquet) in the same script.
+
+    .venv/bin/python benchmarks/scale.py [--responses 1000000] [--prompts 100000] [--configs random,qd,qd-2workers]
+
+Prints, per configuration: wall time, peak RSS of the child process tree (from wait4), the ratio to
+the polars baseline, and whether the two-worker shards are byte-identical to the one-worker ones.
+Targets on a 2-core machine at 1,000,000 responses (issue 12): random <= 40 s (<= 12x polars); qd with
+the hashing embedder <= 4 min and <= 6 GB; two workers identical to one and faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+CONFIGS = {
+    "random": ["--selector", "random", "--near-dup", "off", "--no-plan"],
+    "qd": ["--selector", "qd", "--embedder", "hashing"],
+    "qd-2workers": ["--selector", "qd", "--embedder", "hashing", "--", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+}
+K = 4
+
+
+def write_corpus(directory: Path, responses: int, prompts: int, files: int = 8, seed: int = 0) -> list[Path]:
+    """Flat gzipped JSONL: each prompt has a few answer modes; responses are worded variants of a mode,
+    and about 10% repeat an earlier response exactly."""
+    rng = random.Random(seed)
+    paths = [directory / f"part-{index}.jsonl.gz" for index in range(files)]
+    with contextlib.ExitStack() as stack:
+        sinks = [stack.enter_context(gzip.open(path, "wt", encoding="utf-8", compresslevel=3)) for path in paths]
+        for index in range(responses):
+            prompt = index % prompts
+            mode = rng.randrange(3)
+            variant = rng.randrange(4) if rng.random() < 0.1 else index
+            record = {
+                "prompt": f"Question {prompt}: how would you approach problem {prompt * 7 % 1000}?",
+                "response": f"Approach {mode} to question {prompt}, worded as variant {variant}: start from case {mode}.",
+                "reward": round(rng.random(), 3),
+            }
+            sinks[index % files].write(json.dumps(record) + "\n")
+    return paths
+
+
+def polars_baseline(inputs: list[Path], output: Path) -> float:
+    started = time.perf_counter()
+    frames = [pl.read_ndjson(io.BytesIO(gzip.decompress(path.read_bytes()))) for path in inputs]
+    table = (
+        pl.concat(frames)
+        .with_columns(pl.col("prompt").str.strip_chars(), pl.col("response").str.strip_chars())
+        .group_by("prompt", "response")
+        .agg(pl.len().alias("multiplicity"), pl.col("reward").max())
+        .with_columns(pl.concat_str("prompt", "response").hash(seed=0).alias("draw"))
+        .sort("prompt", "draw")
+        .group_by("prompt", maintain_order=True)
+        .head(K)
+    )
+    output.mkdir(parents=True)
+    table.write_parquet(output / "part-0.parquet")
+    return time.perf_counter() - started
+
+
+def curate(inputs: list[Path], output: Path, config: list[str]) -> tuple[int, float, int, str]:
+    """Exit code, wall seconds, peak RSS in bytes of the child and its descendants, stderr tail."""
+    mrt_args, _, beam_args = " ".join(config).partition(" -- ")
+    command = [sys.executable, "-m", "mrtcurate.cli", "-q", "run", "--output", str(output), "--k", str(K), *mrt_args.split()]
+    for path in inputs:
+        command += ["--input", str(path)]
+    if beam_args:
+        command += ["--", *beam_args.split()]
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        errors.seek(0)
+        tail = errors.read().decode(errors="replace")[-300:]
+    return os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss * 1024, tail
+
+
+def shard_digest(output: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((output / "data").glob("*.parquet")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--responses", type=int, default=1_000_000)
+    parser.add_argument("--prompts", type=int, default=100_000)
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mrt-scale-") as scratch:
+        root = Path(scratch)
+        inputs = write_corpus(root, args.responses, args.prompts)
+        baseline = polars_baseline(inputs, root / "polars")
+        print(f"{args.responses:,} responses over {args.prompts:,} prompts; polars baseline: {baseline:.1f} s")
+        digests, failed = {}, False
+        for name in args.configs.split(","):
+            output = root / name
+            code, seconds, peak, tail = curate(inputs, output, CONFIGS[name])
+            line = f"{name}: exit {code}, {seconds:.1f} s ({seconds / baseline:.1f}x polars), peak RSS {peak / 2**30:.2f} GB"
+            if code == 0:
+                digests[name] = shard_digest(output)
+                if name.endswith("-2workers") and name.removesuffix("-2workers") in digests:
+                    same = digests[name] == digests[name.removesuffix("-2workers")]
+                    line += f", shards {'identical to' if same else 'DIFFER from'} one worker"
+                    failed |= not same
+            else:
+                line += f": {tail.strip().splitlines()[-1] if tail.strip() else ''}"
+                failed = True
+            print(line, flush=True)
+        return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
