@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 from rich.console import Console
 
@@ -55,9 +56,13 @@ def curate(config: RunConfig, beam_args: list[str], quiet: bool) -> None:
     from mrtcurate.runs.curate import run
 
     with status("curating: read, dedup, embed, select, write", quiet):
-        outcome = run(config, beam_args)
+        outcome = run(config, beam_args, on_progress=None if quiet else _show_progress)
     print_summary(outcome, Console())
     Console().print(f"report: {outcome.report}", highlight=False)
+
+
+def _show_progress(line: str) -> None:
+    logging.getLogger("mrtcurate.progress").info(line)
 
 
 def _run(args: argparse.Namespace, beam_args: list[str]) -> None:

@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from mrtcurate.ids import identity_key, stable_id
+from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.coders import Vector
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import Candidate
@@ -32,10 +33,11 @@ _CHUNK_TEXTS = 1024
 
 
 class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
-    def __init__(self, embedder_spec: str, batch_size: int):
+    def __init__(self, embedder_spec: str, batch_size: int, shows_progress: bool = False):
         super().__init__(min_batch_size=_CHUNK_TEXTS, max_batch_size=_CHUNK_TEXTS)
         self.embedder_spec = embedder_spec
         self.batch_size = batch_size
+        self.shows_progress = shows_progress  # the responses' embedding is the stage whose time left users watch
         self.embedded_here = 0  # per worker: progress lines, not accounting (the manifest does that)
 
     def load_model(self) -> Embedder:
@@ -45,8 +47,10 @@ class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
         started = time.perf_counter()
         vectors = model.encode(batch, batch_size=self.batch_size)
         self.embedded_here += len(batch)
+        if self.shows_progress:
+            progress.add(progress.EMBEDDED, len(batch), flush_now=True)
         rate = len(batch) / max(time.perf_counter() - started, 1e-9)
-        log.info("embedded %s texts on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
+        log.debug("embedded %s texts on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
         return [PredictionResult(text, vector) for text, vector in zip(batch, vectors)]
 
     def get_metrics_namespace(self) -> str:
@@ -56,9 +60,9 @@ class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
 class EmbedKeyed(beam.PTransform):
     """(key, text) in, (key, embedding) out: RunInference with the model loaded once per worker."""
 
-    def __init__(self, embedder_spec: str, batch_size: int):
+    def __init__(self, embedder_spec: str, batch_size: int, shows_progress: bool = False):
         super().__init__()
-        self.handler = KeyedModelHandler(SentenceEmbeddingHandler(embedder_spec, batch_size))
+        self.handler = KeyedModelHandler(SentenceEmbeddingHandler(embedder_spec, batch_size, shows_progress))
         # One identifier per embedder: every RunInference step of the job shares one loaded model per process.
         self.model_identifier = f"mrtcurate:{embedder_identity(embedder_spec)}"
 
@@ -95,9 +99,10 @@ class _SplitByCache(beam.DoFn):
 
     NEEDED = "needed"
 
-    def __init__(self, counter: str):
+    def __init__(self, counter: str, shows_progress: bool):
         self.embedded = Metrics.counter("mrtcurate", counter)
         self.cache_hits = Metrics.counter("mrtcurate", "cache_hits")
+        self.shows_progress = shows_progress
 
     def process(self, joined):
         text_id, groups = joined
@@ -106,6 +111,9 @@ class _SplitByCache(beam.DoFn):
             return
         keys = tuple(key for key, _ in keyed_texts)
         cached = list(groups["cached"])
+        if self.shows_progress:
+            progress.add(progress.COVERED, len(keys))
+            progress.add(progress.TO_EMBED, 0 if cached else 1)
         if cached:
             self.cache_hits.inc()
             yield (text_id, keys), cached[0]
@@ -147,6 +155,8 @@ class EmbedTexts(beam.PTransform):
         self.kind = kind  # not `label`: that attribute is the PTransform's own name in the graph
 
     def expand(self, keyed_texts):
+        responses = self.kind == "responses"
+        counter = "embedded" if responses else f"embedded_{self.kind}"
         by_text = keyed_texts | "ByContent" >> beam.Map(_by_content).with_output_types(tuple[str, tuple[self.key_type, str]])
         cached_files = self.cache.files if self.cache else ()
         cached = (
@@ -157,9 +167,9 @@ class EmbedTexts(beam.PTransform):
         split = (
             {"texts": by_text, "cached": cached}
             | "JoinCache" >> beam.CoGroupByKey()
-            | "SplitByCache" >> beam.ParDo(_SplitByCache("embedded" if self.kind == "responses" else f"embedded_{self.kind}")).with_outputs(_SplitByCache.NEEDED, main="hits")
+            | "SplitByCache" >> beam.ParDo(_SplitByCache(counter, responses)).with_outputs(_SplitByCache.NEEDED, main="hits")
         )
-        encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size)
+        encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size, responses)
         if self.cache is not None:
             _ = (
                 encoded

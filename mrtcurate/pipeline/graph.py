@@ -10,7 +10,11 @@ The driver around it (preflight, staging, report, atomic publish) is runs/curate
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
@@ -20,6 +24,7 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
 from mrtcurate.ingest.files import ResolvedInputs
+from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed import EmbeddingCache, EmbedResponses
@@ -127,6 +132,10 @@ def _reject_order(row: dict) -> tuple:
     return row["source_file"], row["source_row"] if row["source_row"] is not None else -1, row["reason"], row["detail"], row["record"]
 
 
+def _names_a_runner(beam_args: list[str]) -> bool:
+    return PipelineOptions(beam_args).view_as(StandardOptions).runner is not None
+
+
 def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
     """A pipeline on the runner the user named, or else on the local FnApiRunner, pinned.
 
@@ -137,20 +146,50 @@ def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
     --direct_running_mode reach), without the detour.
     """
     options = PipelineOptions(beam_args)
-    if options.view_as(StandardOptions).runner is not None:
+    if _names_a_runner(beam_args):
         return beam.Pipeline(options=options)
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     runner = fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
     return beam.Pipeline(runner=runner, options=options)
 
 
-def run_curation(config: RunConfig, inputs: ResolvedInputs, directory: str, beam_args: list[str], cache: EmbeddingCache | None) -> dict[str, int]:
-    """The curation job into `directory`, to completion; returns the job's mrtcurate counters."""
+def run_curation(
+    config: RunConfig,
+    inputs: ResolvedInputs,
+    directory: str,
+    beam_args: list[str],
+    cache: EmbeddingCache | None,
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """The curation job into `directory`, to completion; returns the job's mrtcurate counters. On the
+    local runner, `on_progress` gets a line of progress every PROGRESS_INTERVAL_S seconds."""
     pipeline = new_pipeline(beam_args)
     build(pipeline, config, inputs, directory, cache)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with _local_progress(beam_args, on_progress):
+        result = pipeline.run()
+        result.wait_until_finish()
     return _counters(result)
+
+
+PROGRESS_INTERVAL_S = 10.0
+
+
+@contextlib.contextmanager
+def _local_progress(beam_args: list[str], on_progress: Callable[[str], None] | None):
+    if on_progress is None or _names_a_runner(beam_args):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="mrt-progress-") as directory:
+        previous = os.environ.get(progress.PROGRESS_DIR)
+        os.environ[progress.PROGRESS_DIR] = directory
+        try:
+            with progress.ProgressMonitor(directory, on_progress, PROGRESS_INTERVAL_S):
+                yield
+        finally:
+            if previous is None:
+                os.environ.pop(progress.PROGRESS_DIR, None)
+            else:
+                os.environ[progress.PROGRESS_DIR] = previous
 
 
 def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_args: list[str]) -> None:

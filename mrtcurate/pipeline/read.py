@@ -14,13 +14,17 @@ from apache_beam.metrics import Metrics
 from mrtcurate.ingest.files import open_binary
 from mrtcurate.ingest.formats import RawRecord, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_candidates
-from mrtcurate.pipeline import coders  # noqa: F401 - registers the Candidate coder the main output's hint selects
+from mrtcurate.pipeline import (
+    coders,  # noqa: F401 - registers the Candidate coder the main output's hint selects
+    progress,
+)
 from mrtcurate.schemas import Candidate, InputFile, Reject
 from mrtcurate.schemas.counts import Count
 
 REJECTS = "rejects"
 COUNTS = "counts"
 REASONS = "reasons"
+_PROGRESS_EVERY = 10_000  # records between two progress tallies
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +41,8 @@ class _ParseFile(beam.DoFn):
         with open_binary(file.path) as stream:
             for record in iter_records(stream, file.format, file.path, self.max_chars):
                 read += 1
+                if read % _PROGRESS_EVERY == 0:
+                    progress.add(progress.READ, _PROGRESS_EVERY)
                 units = to_candidates(record, self.mapping, file.path) if isinstance(record, RawRecord) else [record]
                 for unit in units:
                     if isinstance(unit, Reject):
@@ -45,6 +51,7 @@ class _ParseFile(beam.DoFn):
                     else:
                         parsed += 1
                         yield unit
+        progress.add(progress.READ, read % _PROGRESS_EVERY, flush_now=True)
         rejected = reasons.total()
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.PARSED_CANDIDATES.value, parsed))
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.REJECTED.value, rejected))

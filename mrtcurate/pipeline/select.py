@@ -19,6 +19,7 @@ from apache_beam.metrics import Metrics
 
 from mrtcurate import selectors
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import SelectionSettings
@@ -68,6 +69,9 @@ class _Selecting(beam.DoFn):
     def setup(self):
         self.select_k = self.spec.build(self.settings.qd)
 
+    def finish_bundle(self):
+        progress.flush()
+
     def collapse(self, pool: selectors.Pool) -> tuple[selectors.Pool, int]:
         if self.stage.near_dup is None:
             return pool, 0
@@ -81,6 +85,7 @@ class _Selecting(beam.DoFn):
         yield from self._rows(pool, selection, by_id, pool_size, quality)
         yield from self._insights(pool, selection, quality)
         self.selected.inc(len(selection.indices))
+        progress.add(progress.SELECTED, 1)
         counts = [(Count.PROMPTS, 1), (Count.CANDIDATES, pool_size), (Count.DUPLICATES_NEAR, near_merged), (Count.SELECTED, len(selection.indices))]
         if self.spec.unrewarded_count:
             counts.append((self.spec.unrewarded_count, int(len(pool) > k and not pool.has_rewards)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
@@ -34,9 +35,11 @@ def run(
     beam_args: list[str] | None = None,
     cache: EmbeddingCache | None = None,
     inputs: ResolvedInputs | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Validate, run the job, write the report, publish. Raises UserError for bad input, config or output
-    location before any work starts; on any failure or interrupt nothing is published and staging is removed."""
+    location before any work starts; on any failure or interrupt nothing is published and staging is removed.
+    `on_progress` receives a progress line every few seconds while a local job runs."""
     output, overwrite = config.publish.output, config.publish.overwrite
     if not output:
         raise UserError("--output is required")
@@ -45,7 +48,7 @@ def run(
     check_inputs_outside_output(output, inputs.files)
     staging = stage(output, overwrite)
     try:
-        metrics = run_curation(config, inputs, staging.directory, beam_args or [], cache)
+        metrics = run_curation(config, inputs, staging.directory, beam_args or [], cache, on_progress)
         manifest = read_manifest(staging.directory)
         # Inside staging, so a published dataset always has its report.
         write_report(staging.directory)

@@ -1,0 +1,131 @@
+"""Live progress of a local run. Beam's metrics reach the driver only once the FnApiRunner has finished,
+so they cannot show a long run moving; instead each worker process keeps tallies and writes them, at
+most once a second, to a small JSON file in a directory the driver names in MRT_PROGRESS_DIR (in-process
+workers and multi-processing workers, which inherit the environment, both see it). The driver sums the
+files on a timer. On a remote runner the variable is unset and every call here returns at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+PROGRESS_DIR = "MRT_PROGRESS_DIR"
+READ = "read"  # input records parsed (candidates and rejects)
+COVERED = "covered"  # candidates whose text reached the embedding stage
+TO_EMBED = "to_embed"  # distinct texts among them that the model must encode (not cached)
+EMBEDDED = "embedded"
+SELECTED = "selected"  # prompts whose K were chosen
+
+_lock = threading.Lock()
+_tallies: dict[str, dict[str, int]] = {}
+_flushed_at: dict[str, float] = {}
+
+
+def add(stage: str, n: int, flush_now: bool = False) -> None:
+    directory = os.environ.get(PROGRESS_DIR)
+    if directory is None:
+        return
+    with _lock:
+        tallies = _tallies.setdefault(directory, {})
+        tallies[stage] = tallies.get(stage, 0) + n
+        if not flush_now and time.monotonic() - _flushed_at.get(directory, 0.0) < 1.0:
+            return
+        _flushed_at[directory] = time.monotonic()
+        path = Path(directory) / f"{os.getpid()}.json"
+        temporary = path.with_suffix(".tmp")
+        try:
+            temporary.write_text(json.dumps(tallies))
+            temporary.replace(path)  # atomic: the driver never reads half a file
+        except OSError:
+            pass  # the run finished and removed the directory; progress is advisory
+
+
+def flush() -> None:
+    add(READ, 0, flush_now=True)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    tallies: dict[str, int]
+    at: float
+
+    def __getitem__(self, stage: str) -> int:
+        return self.tallies.get(stage, 0)
+
+
+def snapshot(directory: str) -> Snapshot:
+    totals: dict[str, int] = {}
+    for path in Path(directory).glob("*.json"):
+        try:
+            tallies = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for stage, count in tallies.items():
+            totals[stage] = totals.get(stage, 0) + count
+    return Snapshot(totals, time.monotonic())
+
+
+def describe(now: Snapshot, before: Snapshot) -> str:
+    """One line: what has been done, the rate since the last line where a stage moved, and the
+    embedding stage's time left."""
+    seconds = max(now.at - before.at, 1e-9)
+
+    def rate(stage: str) -> str:
+        moved = (now[stage] - before[stage]) / seconds
+        return f" ({moved:,.0f}/s)" if moved > 0 else ""
+
+    parts = [f"read {now[READ]:,} records{rate(READ)}"]
+    if now[COVERED]:
+        # Distinct uncached texts per candidate so far, scaled to every record read: an estimate that
+        # firms up as the stage goes (records read bound the candidates from above).
+        expected = max(round(now[READ] * now[TO_EMBED] / now[COVERED]), now[EMBEDDED])
+        speed = (now[EMBEDDED] - before[EMBEDDED]) / seconds
+        if speed > 0:
+            left = f", about {_duration((expected - now[EMBEDDED]) / speed)} left" if expected > now[EMBEDDED] else ""
+            parts.append(f"embedded {now[EMBEDDED]:,} of about {expected:,} texts ({speed:,.0f}/s{left})")
+        else:
+            parts.append(f"embedded {now[EMBEDDED]:,} texts")
+    if now[SELECTED]:
+        parts.append(f"selected K for {now[SELECTED]:,} prompts{rate(SELECTED)}")
+    return " · ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+class ProgressMonitor:
+    """While the job runs in this process: every `interval` seconds, `report(line)`; once at the end."""
+
+    def __init__(self, directory: str, report: Callable[[str], None], interval: float = 10.0):
+        self.directory = directory
+        self.report = report
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="mrt progress", daemon=True)
+
+    def __enter__(self) -> Self:
+        self._previous = snapshot(self.directory)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(self.interval):
+            self._emit()
+        self._emit()
+
+    def _emit(self) -> None:
+        now = snapshot(self.directory)
+        if now.tallies and now.tallies != self._previous.tallies:
+            self.report(describe(now, self._previous))
+        self._previous = now
