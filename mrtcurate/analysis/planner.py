@@ -57,3 +57,11 @@ def plan(stats: PromptStats, settings: PlanSettings | None = None, seed: int = 0
         "k_table": [{"k": k, "relative_variance": _finite(relative_variance(ratio, k))} for k in range(1, k_max + 1)],
     }
 
+
+def effective_prompts(summary: dict) -> str:
+    """The planner summary's count as people read it: with its interval and sample when estimated."""
+    count = f"{summary['effective_prompts']:,}"
+    if summary.get("effective_prompts_method") != "sampled":
+        return count
+    low, high = summary["effective_prompts_ci"]
+    return f"about {count}, {round(summary['ci_level'] * 100)}% CI [{low:,}, {high:,}] from {summary['effective_prompts_sample']:,} sampled prompts"

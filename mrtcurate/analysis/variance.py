@@ -8,6 +8,7 @@ reweighting of those statistics rather than a pass over the responses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -17,6 +18,11 @@ class PromptStats:
     counts: np.ndarray  # (P,) responses per prompt
     sums: np.ndarray  # (P, D) sum of the prompt's feature vectors
     square_norms: np.ndarray  # (P,) sum of the prompt's squared feature norms
+
+    @cached_property
+    def explained_squares(self) -> np.ndarray:
+        """|s_i|^2 / n_i per prompt: the part of q_i its mean explains."""
+        return (self.sums**2).sum(axis=1) / self.counts
 
     @classmethod
     def from_features(cls, features: np.ndarray, groups: np.ndarray) -> PromptStats:
@@ -45,17 +51,20 @@ class Components:
 
 
 def components(stats: PromptStats, weights: np.ndarray | None = None) -> Components:
-    """sigma_b^2 and sigma_w^2 (traces). `weights` counts how often each prompt is drawn (bootstrap)."""
+    """sigma_b^2 and sigma_w^2 (traces). `weights` counts how often each prompt is drawn (bootstrap).
+
+    Written over per-prompt scalars (n_i, q_i, |s_i|^2 / n_i) and one weighted sum of the vector sums,
+    so that a bootstrap replicate costs one matrix-vector product, not fresh P x D temporaries."""
     w = np.ones(len(stats.counts)) if weights is None else weights
-    n, sums, squares = stats.counts, stats.sums, stats.square_norms
-    prompts, responses = w.sum(), (w * n).sum()
-    within_ss = (w * (squares - (sums**2).sum(axis=1) / n)).sum()
+    n = stats.counts
+    prompts, responses = w.sum(), w @ n
+    within_ss = w @ (stats.square_norms - stats.explained_squares)
     # Prompts with one response add n_i - 1 = 0 to the degrees of freedom: they inform sigma_b only.
     msw = within_ss / (responses - prompts) if responses > prompts else float("nan")
-    grand_mean = (w[:, None] * sums).sum(axis=0) / responses
-    between_ss = (w * (sums**2).sum(axis=1) / n).sum() - responses * (grand_mean**2).sum()
+    grand_mean = (w @ stats.sums) / responses if responses else np.zeros(stats.sums.shape[1])
+    between_ss = w @ stats.explained_squares - responses * (grand_mean @ grand_mean)
     msb = between_ss / (prompts - 1) if prompts > 1 else float("nan")
-    n0 = (responses - (w * n**2).sum() / responses) / (prompts - 1) if prompts > 1 else float("nan")
+    n0 = (responses - (w @ n**2) / responses) / (prompts - 1) if prompts > 1 else float("nan")
     estimable = np.isfinite(msb) and np.isfinite(msw) and n0 > 0
     sigma_b2 = max(0.0, (msb - msw) / n0) if estimable else float("nan")
     return Components(round(prompts), round(responses), float(sigma_b2), float(msw))

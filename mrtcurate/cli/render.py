@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from mrtcurate.analysis.planner import effective_prompts
 from mrtcurate.schemas.counts import Totals
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def print_plan(plan: dict, console: Console) -> None:
 
     level = round(plan["ci_level"] * 100)
     console.print(
-        f"prompts {plan['prompts']:,} (effective {plan['effective_prompts']:,}), responses {plan['responses']:,}\n"
+        f"prompts {plan['prompts']:,} (effective {effective_prompts(plan)}), responses {plan['responses']:,}\n"
         f"sigma_b^2 {number(plan['sigma_b2'])} {level}% CI {interval(plan['sigma_b2_ci'])}, "
         f"sigma_w^2 {number(plan['sigma_w2'])} {level}% CI {interval(plan['sigma_w2_ci'])}, "
         f"rho {number(plan['rho'], 3)}",

@@ -1,5 +1,6 @@
 """The planner's branch of the job: per-prompt sufficient statistics of the feature vectors (a
-combine), prompt embeddings for redundancy, then one planner summary (analysis/planner.py)."""
+combine), the effective prompt count from prompt embeddings (exact for small corpora, from a bounded
+sample above: vectors/redundancy.py), then one planner summary (analysis/planner.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import numpy as np
 
 from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import PromptStats
+from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.embed import EmbedTexts
 from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
-from mrtcurate.vectors.components import near_duplicate_components
+from mrtcurate.vectors.redundancy import (
+    EXACT_PROMPTS,
+    SAMPLE_PROMPTS,
+    exact_effective_prompts,
+    links_to_sample,
+    sampled_effective_prompts,
+)
 
 
 class _PromptStats(beam.CombineFn):
@@ -40,7 +48,7 @@ def _feature(member):
     return candidate.prompt_id, candidate.feature if candidate.feature is not None else embedding
 
 
-def _summarise(per_prompt: list, prompt_vectors: list, settings: PlanSettings, seed: int) -> dict:
+def _summarise(per_prompt: list, basis: list, degrees: np.ndarray, settings: PlanSettings, seed: int) -> dict:
     if not per_prompt:
         return plan(PromptStats(np.zeros(0), np.zeros((0, 1)), np.zeros(0)), settings, seed, 0)
     per_prompt = sorted(per_prompt, key=lambda item: item[0])
@@ -49,11 +57,50 @@ def _summarise(per_prompt: list, prompt_vectors: list, settings: PlanSettings, s
         sums=np.stack([total for _, (_, total, _) in per_prompt]),
         square_norms=np.array([squares for _, (_, _, squares) in per_prompt]),
     )
-    vectors = np.stack([vector for _, vector in sorted(prompt_vectors, key=lambda item: item[0])])
-    effective = int(near_duplicate_components(vectors, settings.redundancy_threshold).max() + 1)
-    summary = plan(stats, settings, seed, effective)
+    if len(basis) <= EXACT_PROMPTS:
+        effective = exact_effective_prompts(np.stack([vector for _, vector in sorted(basis, key=lambda item: item[0])]), settings.redundancy_threshold)
+    else:
+        effective = sampled_effective_prompts(degrees, len(per_prompt), settings.ci_level)
+    summary = plan(stats, settings, seed, effective.count)
+    summary.update(effective.as_dict())
     summary["redundancy_threshold"] = settings.redundancy_threshold
     return summary
+
+
+def _redundancy_key(keyed_vector) -> int:
+    return stable_hash("redundancy", keyed_vector[0])
+
+
+class _LinksToSample(beam.DoFn):
+    """Degrees of the sampled prompts, from one batch of all prompt vectors; nothing when the basis
+    holds every prompt (then the count is exact)."""
+
+    def __init__(self, tau: float):
+        self.tau = tau
+
+    def process(self, batch, basis):
+        if len(basis) <= EXACT_PROMPTS:
+            return
+        sample = np.stack([vector for _, vector in basis[:SAMPLE_PROMPTS]])
+        yield links_to_sample(np.stack([vector for _, vector in batch]), sample, self.tau)
+
+
+class _SumArrays(beam.CombineFn):
+    def create_accumulator(self):
+        return np.zeros(0, dtype=np.int64)
+
+    def add_input(self, total, counts):
+        return counts.copy() if not total.size else total + counts
+
+    def merge_accumulators(self, accumulators):
+        total = self.create_accumulator()
+        for accumulator in accumulators:
+            if accumulator.size:
+                total = self.add_input(total, accumulator)
+        return total
+
+    def extract_output(self, total):
+        return total
 
 
 class PlanVariance(beam.PTransform):
@@ -77,8 +124,16 @@ class PlanVariance(beam.PTransform):
             | "PromptText" >> beam.Map(lambda member: (member[0].prompt_id, member[0].prompt))
             | "DistinctPrompts" >> beam.CombinePerKey(min)
             | "EmbedPrompts" >> self.embed_prompts
-            | "AllPromptVectors" >> beam.combiners.ToList()
+        )
+        # The EXACT_PROMPTS + 1 prompts of smallest hash: all of them when the corpus is small (exact
+        # count), else a uniform sample whose first SAMPLE_PROMPTS the degree pass measures.
+        basis = prompt_vectors | "RedundancyBasis" >> beam.combiners.Top.Smallest(EXACT_PROMPTS + 1, key=_redundancy_key)
+        degrees = (
+            prompt_vectors
+            | "PromptBatches" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
+            | "LinksToSample" >> beam.ParDo(_LinksToSample(self.settings.redundancy_threshold), beam.pvalue.AsSingleton(basis))
+            | "SampleDegrees" >> beam.CombineGlobally(_SumArrays())
         )
         return per_prompt | "Plan" >> beam.Map(
-            _summarise, beam.pvalue.AsSingleton(prompt_vectors), self.settings, self.seed
+            _summarise, beam.pvalue.AsSingleton(basis), beam.pvalue.AsSingleton(degrees), self.settings, self.seed
         )

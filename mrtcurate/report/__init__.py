@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from mrtcurate.analysis.planner import effective_prompts
 from mrtcurate.ingest.files import is_local
 from mrtcurate.report import plots
 from mrtcurate.schemas.counts import Totals, length_bin_labels, length_histogram
@@ -146,7 +147,7 @@ def write_report(directory: str) -> str:
             sections += [
                 "<h2>Is K &gt; 1 worth it?</h2>",
                 (f"<p>sigma_b² = {planner['sigma_b2']}, sigma_w² = {planner['sigma_w2']}, rho = {planner['rho']}; "
-                f"{planner['prompts']:,} prompts ({planner['effective_prompts']:,} effective), recommended K = "
+                f"{planner['prompts']:,} prompts ({effective_prompts(planner)} effective), recommended K = "
                 f"<b>{planner['recommended_k']}</b>.</p>"),
                 _image(figures["planner"]) if "planner" in figures else "",
             ]
