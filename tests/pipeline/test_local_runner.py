@@ -1,10 +1,15 @@
-"""With no --runner the job runs on the local FnApiRunner, never on a runner downloaded at run time."""
+"""With no --runner the job runs on the local FnApiRunner, never on a runner downloaded at run time, and
+its multi-process mode loses no element."""
 
 import json
+import threading
+import time
 
 from apache_beam.runners.direct.direct_runner import DirectRunner
 from apache_beam.runners.portability import prism_runner
+from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
+from apache_beam.runners.worker.data_plane import TimeBasedBufferingClosableOutputStream
 
 from mrtcurate.pipeline.graph import new_pipeline
 from tests.conftest import write_jsonl
@@ -21,3 +26,34 @@ def test_no_runner_option_pins_the_fnapi_runner_and_never_starts_prism(tmp_path,
     assert isinstance(new_pipeline([]).runner, FnApiRunner)
     assert isinstance(new_pipeline(["--runner=DirectRunner"]).runner, DirectRunner)  # a named runner passes through
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]["input_records"] == 12
+
+
+def test_beams_timed_flush_drops_bytes_written_while_a_send_blocks():
+    """The upstream race behind issue 12's miscount, made deterministic: the periodic flush has taken
+    the buffer and blocks in its send (a full queue); what the runner writes meanwhile is cleared unsent."""
+    sent, entered, release = [], threading.Event(), threading.Event()
+
+    def blocking_send(data):
+        entered.set()
+        release.wait()
+        sent.append(data)
+
+    stream = TimeBasedBufferingClosableOutputStream(close_callback=sent.append, flush_callback=blocking_send, time_flush_threshold_ms=10)
+    entered.wait()
+    stream.write(b"element-1;element-2;")
+    release.set()
+    time.sleep(0.1)
+    stream.close()
+    assert b"".join(sent) == b""  # 20 bytes written, none delivered
+
+
+def test_multi_process_runs_send_bundle_inputs_through_untimed_streams(tmp_path, monkeypatch):
+    timed = []
+    original = TimeBasedBufferingClosableOutputStream.__init__
+    monkeypatch.setattr(TimeBasedBufferingClosableOutputStream, "__init__", lambda self, *a, **k: timed.append(1) or original(self, *a, **k))
+    monkeypatch.setattr(worker_handlers, "DATA_BUFFER_TIME_LIMIT_MS", 1000)  # Beam's default, as a fresh process has it
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i % 7}", "response": f"a{i}"} for i in range(300)])
+    beam_args = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    outcome = curate([data], tmp_path / "two", k=2, near_dup="off", selector="random", plan=False, beam_args=beam_args)
+    assert outcome.manifest["counts"]["input_records"] == 300 and outcome.manifest["counts"]["selected"] == 14
+    assert timed == [], "the runner sent bundle inputs through a timer-flushed stream"
