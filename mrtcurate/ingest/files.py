@@ -9,17 +9,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ids import stream_sha256
+from mrtcurate.ingest.formats import is_gzip_path
 from mrtcurate.ingest.layouts import FieldMapping
-from mrtcurate.schemas import InputFile
+from mrtcurate.schemas import FileSplit, InputFile
 
 # How long the driver waits for an object store's first answer: its client retries an unreachable
 # store for minutes before it raises, while a reachable one answers in well under a second.
 STORAGE_TIMEOUT_S = 30.0
+# Uncompressed JSONL larger than this is read as several parts by several workers, and Parquet as groups
+# of row groups of about this size. Gzip has no random access: a .gz file is one part.
+SPLIT_BYTES = 64 << 20
 T = TypeVar("T")
 
 
@@ -85,3 +90,28 @@ def checksum(path: str, size: int, last_updated: float | None) -> str:
         return f"object:{scheme}:{stored}"
     return f"object:{scheme}:size={size},updated={last_updated}"
 
+
+
+def plan_splits(file: InputFile) -> list[FileSplit]:
+    """The parts one input file is read in (on the driver: for Parquet, its footer is read here)."""
+    if is_gzip_path(file.path) or file.bytes <= SPLIT_BYTES:
+        return [FileSplit(file)]
+    if file.format == "jsonl":
+        starts = range(0, file.bytes, SPLIT_BYTES)
+        ends = [*starts[1:], None]
+        return [FileSplit(file, index, start, end) for index, (start, end) in enumerate(zip(starts, ends))]
+    if file.format == "parquet":
+        return _row_group_splits(file)
+    return [FileSplit(file)]  # CSV: a quoted field may hold newlines, so no byte offset is known to start a row
+
+
+def _row_group_splits(file: InputFile) -> list[FileSplit]:
+    with open_binary(file.path) as stream:
+        metadata = pq.ParquetFile(stream).metadata
+    splits, start, size = [], 0, 0
+    for group in range(metadata.num_row_groups):
+        size += metadata.row_group(group).total_byte_size
+        if size >= SPLIT_BYTES or group == metadata.num_row_groups - 1:
+            splits.append(FileSplit(file, len(splits), start, group + 1))
+            start, size = group + 1, 0
+    return splits or [FileSplit(file)]

@@ -103,14 +103,26 @@ def format_for_path(path: str) -> str:
     raise ValueError(f"cannot tell the format of {path} from its name; pass --format jsonl|parquet|csv")
 
 
-def iter_records(stream: BinaryIO, fmt: str, path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
+@dataclass
+class RowTally:
+    """Rows a part of a file holds, blank lines included: the next part's rows start after them."""
+
+    rows: int = 0
+
+
+def iter_records(
+    stream: BinaryIO, fmt: str, path: str, max_chars: int, part: tuple[int, int | None] = (0, None), tally: RowTally | None = None
+) -> Iterator[RawRecord | Reject]:
     """Records of one file as stored (gzip, by its name, is unwrapped here). Never raises on bad content:
-    every problem is a reject, so one bad file or record never stops a job."""
+    every problem is a reject, so one bad file or record never stops a job. `part`: JSONL lines that
+    start in bytes [start, end), or Parquet row groups [start, end), rows numbered from 1 within it and
+    counted into `tally`."""
+    tally = tally or RowTally()
     try:
         if fmt == "parquet":
-            yield from _iter_parquet(stream, path, max_chars)
+            yield from _iter_parquet(stream, path, max_chars, part, tally)
             return
-        lines = iter_lines(decompressed_chunks(stream, path))
+        lines = iter_lines(decompressed_chunks(stream, path)) if part == (0, None) else part_lines(stream, *part, tally)
         if fmt == "jsonl":
             yield from _iter_jsonl(lines, path, max_chars)
         elif fmt == "csv":
@@ -145,6 +157,35 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
     last = b"".join(pending)
     if last:
         yield last.removesuffix(b"\r")
+
+
+def part_lines(stream: BinaryIO, start: int, end: int | None, tally: RowTally) -> Iterator[bytes]:
+    """The lines whose first byte lies in [start, end) of an uncompressed file, as iter_lines gives them:
+    the line running into `start` belongs to the part before, the line running past `end` to this one."""
+    if start > 0:
+        stream.seek(start - 1)  # from the byte before: a line that starts exactly at `start` is ours
+    line_start = max(start - 1, 0)
+    pending: list[bytes] = []
+    try:
+        for chunk in read_chunks(stream):
+            *lines, tail = chunk.split(b"\n")
+            if lines:
+                lines[0] = b"".join(pending) + lines[0]
+                pending = []
+                for line in lines:
+                    if end is not None and line_start >= end:
+                        return
+                    if line_start >= start:
+                        tally.rows += 1
+                        yield (line.removeprefix(_UTF8_BOM) if line_start == 0 else line).removesuffix(b"\r")
+                    line_start += len(line) + 1
+            pending.append(tail)
+    except OSError as error:
+        raise TruncatedStream(b"".join(pending), error, RejectReason.UNREADABLE_FILE) from error
+    last = b"".join(pending)
+    if last and line_start >= start and (end is None or line_start < end):
+        tally.rows += 1
+        yield (last.removeprefix(_UTF8_BOM) if line_start == 0 else last).removesuffix(b"\r")
 
 
 def _reject(text: str, reason: RejectReason, detail: str, path: str, row: int | None) -> Reject:
@@ -258,14 +299,18 @@ def _has_surrogates(value: str) -> bool:
     return any("\udc80" <= char <= "\udcff" for char in value)
 
 
-def _iter_parquet(stream: BinaryIO, path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
+def _iter_parquet(stream: BinaryIO, path: str, max_chars: int, part: tuple[int, int | None], tally: RowTally) -> Iterator[RawRecord | Reject]:
     row = 0
     try:
         if is_gzip_path(path):  # Parquet needs random access: a gzipped file is unwrapped into memory
             stream = pa.BufferReader(b"".join(gunzip_chunks(stream)))
-        for batch in pq.ParquetFile(stream).iter_batches():
+        parquet = pq.ParquetFile(stream)
+        start, end = part
+        groups = range(start, parquet.num_row_groups if end is None else end)
+        for batch in parquet.iter_batches(row_groups=list(groups)):
             for fields in batch.to_pylist():
                 row += 1
+                tally.rows += 1
                 text = json.dumps(fields, ensure_ascii=False, default=str, allow_nan=True)
                 if len(text) > max_chars:
                     yield _reject(text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row)

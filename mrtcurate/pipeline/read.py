@@ -7,39 +7,47 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from mrtcurate.ingest.files import open_binary
-from mrtcurate.ingest.formats import RawRecord, iter_records
+from mrtcurate.ingest.files import open_binary, plan_splits
+from mrtcurate.ingest.formats import RawRecord, RowTally, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_candidates
 from mrtcurate.pipeline import (
     coders,  # noqa: F401 - registers the Candidate coder the main output's hint selects
     progress,
 )
-from mrtcurate.schemas import Candidate, InputFile, Reject
+from mrtcurate.schemas import Candidate, FileSplit, InputFile, Reject
 from mrtcurate.schemas.counts import Count
 
 REJECTS = "rejects"
 COUNTS = "counts"
 REASONS = "reasons"
+PART_REJECTS = "part_rejects"
+PART_ROWS = "part_rows"
 _PROGRESS_EVERY = 10_000  # records between two progress tallies
 log = logging.getLogger(__name__)
 
 
-class _ParseFile(beam.DoFn):
+class _ParseSplit(beam.DoFn):
+    """One part of one file. Rejects of a part after the first carry rows counted within the part, so
+    they go out keyed by the part, and every part of a split file reports its row count."""
+
     def __init__(self, mapping: FieldMapping, max_chars: int):
         self.mapping = mapping
         self.max_chars = max_chars
         self.records_read = Metrics.counter("mrtcurate", "records_read")
         self.rejected = Metrics.counter("mrtcurate", "rejected")
 
-    def process(self, file: InputFile):
+    def process(self, split: FileSplit):
+        file = split.file
         read = parsed = 0
         reasons: Counter[str] = Counter()
+        tally = RowTally()
         with open_binary(file.path) as stream:
-            for record in iter_records(stream, file.format, file.path, self.max_chars):
+            for record in iter_records(stream, file.format, file.path, self.max_chars, (split.start, split.end), tally):
                 read += 1
                 if read % _PROGRESS_EVERY == 0:
                     progress.add(progress.READ, _PROGRESS_EVERY)
@@ -47,10 +55,12 @@ class _ParseFile(beam.DoFn):
                 for unit in units:
                     if isinstance(unit, Reject):
                         reasons[unit.reason] += 1
-                        yield beam.pvalue.TaggedOutput(REJECTS, unit)
+                        yield beam.pvalue.TaggedOutput(REJECTS, unit) if split.index == 0 else beam.pvalue.TaggedOutput(PART_REJECTS, ((file.path, split.index), unit))
                     else:
                         parsed += 1
                         yield unit
+        if not split.whole:
+            yield beam.pvalue.TaggedOutput(PART_ROWS, ((file.path, split.index), tally.rows))
         progress.add(progress.READ, read % _PROGRESS_EVERY, flush_now=True)
         rejected = reasons.total()
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.PARSED_CANDIDATES.value, parsed))
@@ -59,11 +69,29 @@ class _ParseFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REASONS, (reason, count))
         self.records_read.inc(read)
         self.rejected.inc(rejected)
-        log.info("read %s records from %s (%s rejected)", f"{read:,}", file.path, f"{rejected:,}")
+        where = file.path if split.whole else f"{file.path} part {split.index + 1}"
+        log.info("read %s records from %s (%s rejected)", f"{read:,}", where, f"{rejected:,}")
+
+
+def _rows_before(part_rows: list[tuple[tuple[str, int], int]]) -> dict[tuple[str, int], int]:
+    """For each part of a split file, how many rows the parts before it hold."""
+    before, running = {}, {}
+    for (path, index), rows in sorted(part_rows):
+        before[(path, index)] = running.get(path, 0)
+        running[path] = running.get(path, 0) + rows
+    return before
+
+
+def _file_row(keyed_reject, rows_before: dict) -> Reject:
+    part, reject = keyed_reject
+    if reject.source_row is None:
+        return reject
+    return replace(reject, source_row=reject.source_row + rows_before[part])
 
 
 class ReadCorpus(beam.PTransform):
-    """The files resolved on the driver, so the job reads exactly the files the manifest lists."""
+    """The files resolved on the driver, so the job reads exactly the files the manifest lists; large
+    uncompressed JSONL and Parquet files in parts (ingest/files.py `plan_splits`), with the same rows."""
 
     def __init__(self, files: tuple[InputFile, ...], mapping: FieldMapping, max_chars: int):
         super().__init__()
@@ -72,11 +100,17 @@ class ReadCorpus(beam.PTransform):
         self.max_chars = max_chars
 
     def expand(self, pipeline):
+        splits = [split for file in self.files for split in plan_splits(file)]
         parsed = (
             pipeline
-            | "ListFiles" >> beam.Create(self.files)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ParseFile"
-            >> beam.ParDo(_ParseFile(self.mapping, self.max_chars)).with_output_types(Candidate).with_outputs(REJECTS, COUNTS, REASONS, main="candidates")
+            | "ListParts" >> beam.Create(splits)
+            | "SpreadParts" >> beam.Reshuffle()
+            | "ParsePart"
+            >> beam.ParDo(_ParseSplit(self.mapping, self.max_chars))
+            .with_output_types(Candidate)
+            .with_outputs(REJECTS, PART_REJECTS, PART_ROWS, COUNTS, REASONS, main="candidates")
         )
-        return parsed.candidates, parsed[REJECTS], parsed[COUNTS], parsed[REASONS]
+        rows_before = parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
+        later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))
+        rejects = (parsed[REJECTS], later_parts) | "AllRejects" >> beam.Flatten()
+        return parsed.candidates, rejects, parsed[COUNTS], parsed[REASONS]

@@ -2,13 +2,14 @@
 
 from mrtcurate.schemas.config import RunConfig, build_config, load_yaml
 from mrtcurate.schemas.reasons import RejectReason
-from mrtcurate.schemas.records import Candidate, InputFile, Message, Reject, ShardInfo
+from mrtcurate.schemas.records import Candidate, FileSplit, InputFile, Message, Reject, ShardInfo
 from mrtcurate.schemas.tables import MANIFEST_SCHEMA_VERSION, REJECTS_SCHEMA, curated_schema
 
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
     "REJECTS_SCHEMA",
     "Candidate",
+    "FileSplit",
     "InputFile",
     "Message",
     "Reject",

@@ -60,6 +60,22 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class FileSplit:
+    """The part of one input file that one read task parses: JSONL lines starting in bytes [start, end),
+    or Parquet row groups [start, end); `end` None is the whole file. Reject rows are counted within
+    the split and made file-absolute once every split of the file is read."""
+
+    file: InputFile
+    index: int = 0
+    start: int = 0
+    end: int | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None
+
+
+@dataclass(frozen=True)
 class ShardInfo:
     path: str
     rows: int

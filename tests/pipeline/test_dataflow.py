@@ -55,12 +55,12 @@ def test_dataflow_job_graph_builds_offline(tmp_path, options):
 
 def test_worker_code_pickles_and_round_trips():
     from mrtcurate.pipeline.embed import SentenceEmbeddingHandler
-    from mrtcurate.pipeline.read import _ParseFile
+    from mrtcurate.pipeline.read import _ParseSplit
     from mrtcurate.pipeline.select import _SelectPoolOrPart, _SelectStage
     from mrtcurate.schemas.config import SelectionSettings
 
     for worker_object in (
-        _ParseFile(INPUTS.mapping, 1000),
+        _ParseSplit(INPUTS.mapping, 1000),
         _SelectPoolOrPart(_SelectStage(SelectionSettings(selector="qd"), near_dup=0.95, with_messages=False)),
         SentenceEmbeddingHandler("minilm", 64),
     ):

@@ -1,0 +1,68 @@
+"""Large files read in parts give the same records, reject rows and output bytes as read whole."""
+
+import io
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mrtcurate.ingest import files
+from mrtcurate.ingest.formats import RowTally, iter_lines, part_lines, read_chunks
+from mrtcurate.schemas import InputFile
+from tests.helpers import curate, read_rows, shard_bytes
+
+
+def messy_jsonl(rng: random.Random, lines: int) -> bytes:
+    out = [b"\xef\xbb\xbf"]
+    for index in range(lines):
+        kind = rng.random()
+        if kind < 0.05:
+            out.append(b"\n")  # blank line
+        elif kind < 0.1:
+            out.append(b"{not json\r\n")
+        else:
+            record = {"prompt": f"p{index % 37}", "response": "r" * rng.randrange(1, 300) + str(index)}
+            out.append(json.dumps(record).encode() + (b"\r\n" if kind < 0.2 else b"\n"))
+    out.append(b'{"prompt": "last", "response": "no newline"}')
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_parts_at_any_offsets_hold_every_line_once(seed):
+    rng = random.Random(seed)
+    data = messy_jsonl(rng, 400)
+    whole = list(iter_lines(read_chunks(io.BytesIO(data))))
+    cuts = sorted({0, *rng.sample(range(1, len(data)), 12)})
+    parts, rows = [], 0
+    for start, end in zip(cuts, [*cuts[1:], None]):
+        tally = RowTally()
+        parts += list(part_lines(io.BytesIO(data), start, end, tally))
+        rows += tally.rows
+    assert parts == whole and rows == len(whole)
+
+
+def test_a_split_jsonl_and_parquet_give_the_same_bytes_as_whole_files(tmp_path, monkeypatch):
+    rng = random.Random(7)
+    jsonl = tmp_path / "in" / "big.jsonl"
+    jsonl.parent.mkdir()
+    jsonl.write_bytes(messy_jsonl(rng, 3000))
+    table = pa.table({"prompt": [f"q{i % 50}" for i in range(2000)], "response": [f"a{i}" if i % 97 else "" for i in range(2000)]})
+    parquet = tmp_path / "in" / "big.parquet"
+    pq.write_table(table, parquet, row_group_size=150)
+
+    whole = curate([jsonl, parquet], tmp_path / "whole", k=2, selector="random", plan=False, near_dup="off")
+    monkeypatch.setattr(files, "SPLIT_BYTES", 5000)
+    assert len(files.plan_splits(InputFile(str(jsonl), "jsonl", jsonl.stat().st_size, ""))) > 20
+    assert len(files.plan_splits(InputFile(str(parquet), "parquet", parquet.stat().st_size, ""))) > 3
+    split = curate([jsonl, parquet], tmp_path / "split", k=2, selector="random", plan=False, near_dup="off")
+
+    assert whole.manifest["counts"] == split.manifest["counts"] and whole.manifest["counts"]["rejected"] > 100
+    assert shard_bytes(tmp_path / "whole") == shard_bytes(tmp_path / "split")
+    assert read_rows(tmp_path / "whole", "rejects") == read_rows(tmp_path / "split", "rejects")
+    # The rows named in rejects are the lines of the file, whichever part read them.
+    lines = jsonl.read_bytes().split(b"\n")
+    for reject in read_rows(tmp_path / "split", "rejects"):
+        if reject["source_file"].endswith(".jsonl") and reject["reason"] == "invalid_json":
+            assert lines[reject["source_row"] - 1].rstrip(b"\r").decode() == reject["record"]
