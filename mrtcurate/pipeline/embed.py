@@ -141,26 +141,25 @@ def _cache_key(row: dict) -> str:
     return row["response_id"]
 
 
-class EmbedTexts(beam.PTransform):
-    """(key, text) in, (key, vector) out. Texts are deduplicated by content hash (the response_id
+class EmbedByContent(beam.PTransform):
+    """(text id, (key, text)) in, (key, vector) out, where the text id is a content hash (the response_id
     scheme), so no text is encoded twice in a run; with a cache, texts embedded by an earlier run are
     joined in with a CoGroupByKey instead of re-encoded, and new vectors go to `cache.new_dir/<kind>/`."""
 
-    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None, kind: str = "responses", key_type: type = str):
+    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None, kind: str, key_type: type):
         super().__init__()
-        self.key_type = key_type  # the keys' type hint, which picks their coder in the content shuffle
+        self.key_type = key_type  # the keys' type hint, which picks their coder
         self.embedder_spec = embedding.embedder
         self.batch_size = embedding.batch_size
         self.cache = cache
         self.kind = kind  # not `label`: that attribute is the PTransform's own name in the graph
 
-    def expand(self, keyed_texts):
+    def expand(self, by_text):
         responses = self.kind == "responses"
         counter = "embedded" if responses else f"embedded_{self.kind}"
-        by_text = keyed_texts | "ByContent" >> beam.Map(_by_content).with_output_types(tuple[str, tuple[self.key_type, str]])
         cached_files = self.cache.files if self.cache else ()
         cached = (
-            keyed_texts.pipeline
+            by_text.pipeline
             | "CacheFiles" >> beam.Create(cached_files)
             | "ReadCache" >> beam.FlatMap(_read_cache_file).with_output_types(tuple[str, Vector])
         )
@@ -180,12 +179,36 @@ class EmbedTexts(beam.PTransform):
         return (split.hits, encoded) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out).with_output_types(tuple[self.key_type, Vector])
 
 
+class EmbedTexts(beam.PTransform):
+    """(key, text) in, (key, vector) out: the texts' content ids, then EmbedByContent."""
+
+    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None, kind: str = "responses"):
+        super().__init__()
+        self.by_content = EmbedByContent(embedding, cache, kind, key_type=str)
+
+    def expand(self, keyed_texts):
+        return (
+            keyed_texts
+            | "ByContent" >> beam.Map(_by_content).with_output_types(tuple[str, tuple[str, str]])
+            | "EmbedByContent" >> self.by_content
+        )
+
+
+def _by_response_id(candidate: Candidate) -> tuple[str, tuple[Candidate, str]]:
+    # The response_id already is the content id of the completion: no second hash.
+    return candidate.response_id, (candidate, candidate.completion)
+
+
 class EmbedResponses(beam.PTransform):
     """Candidates in, (candidate, embedding) out."""
 
     def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None):
         super().__init__()
-        self.texts = EmbedTexts(embedding, cache, "responses", key_type=Candidate)
+        self.by_content = EmbedByContent(embedding, cache, "responses", key_type=Candidate)
 
     def expand(self, candidates):
-        return candidates | "WithText" >> beam.Map(lambda c: (c, c.completion)) | "EmbedTexts" >> self.texts
+        return (
+            candidates
+            | "ByResponseId" >> beam.Map(_by_response_id).with_output_types(tuple[str, tuple[Candidate, str]])
+            | "EmbedByContent" >> self.by_content
+        )
