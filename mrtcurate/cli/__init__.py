@@ -12,7 +12,7 @@ from rich.logging import RichHandler
 from mrtcurate import __version__
 from mrtcurate.cli import bench, curate, simulate, train
 from mrtcurate.cli.common import Parser, console
-from mrtcurate.errors import UserError
+from mrtcurate.errors import JobFailed, UserError
 
 run_parser = curate.run_parser
 
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         return 2
+    except JobFailed as error:
+        console.print(f"[red]job failed:[/red] {error}", highlight=False, soft_wrap=True)
+        return 1
     except KeyboardInterrupt:
         # The run's own cleanup (staging removed, nothing published) has already happened on the way out.
         console.print("interrupted: nothing was published", highlight=False)

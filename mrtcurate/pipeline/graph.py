@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
+from mrtcurate.errors import JobFailed
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.coders import Member
@@ -35,6 +37,7 @@ from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
+from mrtcurate.schemas.manifest import AccountingError
 from mrtcurate.selectors import SELECTORS
 
 
@@ -180,9 +183,24 @@ def run_curation(
     pipeline = new_pipeline(beam_args)
     build(pipeline, config, inputs, directory, cache)
     with _local_progress(beam_args, on_progress):
-        result = pipeline.run()
-        result.wait_until_finish()
+        try:
+            result = pipeline.run()
+            result.wait_until_finish()
+        except Exception as error:
+            accounting = _accounting_failure(error)
+            if accounting is None:
+                raise
+            raise JobFailed(f"the job's counts do not add up, so nothing was published: {accounting}") from error
     return _counters(result)
+
+
+def _accounting_failure(error: Exception) -> str | None:
+    """The AccountingError's own line: the in-process runner re-raises it with a step name appended, a
+    multi-process runner inside pages of the worker's traceback."""
+    if isinstance(error, AccountingError):
+        return str(error).split(" [while running")[0]
+    found = re.search(r"AccountingError: ([^\n]*)", str(error))
+    return found.group(1).split(" [while running")[0] if found else None
 
 
 PROGRESS_INTERVAL_S = 10.0

@@ -129,3 +129,19 @@ def test_quiet_run_prints_no_model_loading_bars(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "Loading weights" not in run.stderr and "it/s" not in run.stderr
     assert run.stderr.strip() == ""
+
+
+def test_counts_that_do_not_add_up_fail_in_one_line_and_publish_nothing(tmp_path, capsys, monkeypatch):
+    from mrtcurate.pipeline import manifest as manifest_stage
+    from mrtcurate.schemas.manifest import AccountingError
+
+    def lost_records(*args, **kwargs):
+        raise AccountingError("input_records 12 != rejected + duplicates_merged + candidates 11 (counts: ...)")
+
+    monkeypatch.setattr(manifest_stage, "build_manifest", lost_records)
+    data = write_jsonl(tmp_path / "a.jsonl", [{"prompt": f"q{i % 3}", "response": f"a{i}"} for i in range(12)])
+    code = main(["run", "--input", str(data), "--output", str(tmp_path / "out"), "--embedder", "hashing"])
+    error = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in error
+    assert "job failed: the job's counts do not add up, so nothing was published: input_records 12 != " in " ".join(error.split())
+    assert not (tmp_path / "out").exists()

@@ -57,3 +57,11 @@ def test_multi_process_runs_send_bundle_inputs_through_untimed_streams(tmp_path,
     outcome = curate([data], tmp_path / "two", k=2, near_dup="off", selector="random", plan=False, beam_args=beam_args)
     assert outcome.manifest["counts"]["input_records"] == 300 and outcome.manifest["counts"]["selected"] == 14
     assert timed == [], "the runner sent bundle inputs through a timer-flushed stream"
+
+
+def test_an_accounting_failure_inside_a_worker_traceback_is_found():
+    from mrtcurate.pipeline.graph import _accounting_failure
+
+    wrapped = RuntimeError("Traceback (most recent call last):\n  ...\nmrtcurate.schemas.manifest.AccountingError: input_records 5 != 4 [while running 'Manifest/Write']\n  ...")
+    assert _accounting_failure(wrapped) == "input_records 5 != 4"
+    assert _accounting_failure(RuntimeError("a worker crashed")) is None
