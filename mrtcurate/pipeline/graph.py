@@ -64,7 +64,12 @@ def read_and_embed(
     if config.grouping.merge_prompts is not None:
         candidates, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(config.embedding, config.grouping.merge_prompts)
         counts.append(merge_counts)
-    unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
+    if needs_embeddings(config) or config.planner.plan:
+        unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
+    else:
+        # Nothing to embed or plan: copies travel to their prompt's pool and merge there (select._pool),
+        # which saves the job a shuffle of every record; the pool grouping is one anyway.
+        unique = candidates
     if needs_embeddings(config):
         members = unique | "Embed" >> EmbedResponses(config.embedding, cache)
     else:

@@ -42,8 +42,14 @@ class _SelectStage:
 
 
 def _pool(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
+    # Copies of one response merge here when the job had no reason to dedup before grouping (nothing to
+    # embed, no planner: graph.read_and_embed); Candidate.merged_with is order-independent.
+    merged: dict[str, tuple] = {}
+    for candidate, vector in members:
+        seen = merged.get(candidate.response_id)
+        merged[candidate.response_id] = (candidate, vector) if seen is None else (seen[0].merged_with(candidate), seen[1])
     # Sorted by id so that the result cannot depend on the order the runner delivered the members in.
-    members = sorted(members, key=lambda member: member[0].response_id)
+    members = sorted(merged.values(), key=lambda member: member[0].response_id)
     candidates = [candidate for candidate, _ in members]
     embeddings = None if members[0][1] is None else np.stack([vector for _, vector in members])
     pool = selectors.Pool(

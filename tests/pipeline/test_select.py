@@ -1,6 +1,7 @@
 """The Select stage on the real DirectRunner: whole pools, and hot pools split into parts (GreeDi)."""
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import apache_beam as beam
@@ -81,3 +82,27 @@ def test_near_duplicates_across_parts_collapse_in_the_second_stage():
     rows = run_select(base + [twin], near_dup=0.99, hot_above=50, part_size=40, k=400)
     assert len(rows) == 300 and {row["pool_size"] for row in rows} == {300}
     assert sum(row["multiplicity"] for row in rows) == sum(c.multiplicity for c, _ in base) + 2
+
+
+def test_copies_reaching_a_pool_merge_the_same_whatever_their_order():
+    from mrtcurate.pipeline.select import _pool
+
+    base = [member for member in members(6)]
+    copies = [(replace(candidate, reward=reward, source=source, multiplicity=1), vector)
+              for candidate, vector in base[:3] for reward, source in ((0.1, "b"), (0.9, "a"))]  # fmt: skip
+    arrivals = base + copies
+    pools = []
+    for seed in range(4):
+        shuffled = arrivals[:]
+        np.random.default_rng(seed).shuffle(shuffled)
+        pool, candidates, _ = _pool("p0", shuffled)
+        pools.append((pool.response_ids, pool.multiplicities.tolist(), pool.rewards.tolist(), [c.source for c in candidates]))
+    assert all(pool == pools[0] for pool in pools)
+    response_ids, multiplicities, rewards, _ = pools[0]
+    by_id = {candidate.response_id: candidate for candidate, _ in base}
+    assert len(response_ids) == 6
+    for response_id, multiplicity, reward in zip(response_ids, multiplicities, rewards):
+        original = by_id[response_id]
+        copied = response_id in {candidate.response_id for candidate, _ in base[:3]}
+        assert multiplicity == original.multiplicity + (2 if copied else 0)
+        assert reward == (max(original.reward, 0.9) if copied else original.reward)
