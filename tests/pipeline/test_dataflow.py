@@ -54,7 +54,7 @@ def test_dataflow_job_graph_builds_offline(tmp_path, options):
 
 
 def test_worker_code_pickles_and_round_trips():
-    from mrtcurate.pipeline.inference import SentenceEmbeddingHandler
+    from mrtcurate.pipeline.embed import SentenceEmbeddingHandler
     from mrtcurate.pipeline.read import _ParseSplit
     from mrtcurate.pipeline.select import _SelectPoolOrPart, _SelectStage
     from mrtcurate.schemas.config import SelectionSettings
