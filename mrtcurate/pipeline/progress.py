@@ -117,8 +117,8 @@ class ProgressMonitor:
         return self
 
     def __exit__(self, exc_type, *exc_info) -> None:
-        # No join: the watcher is a daemon that stops at its next wake-up, and a main thread blocked in
-        # join when Ctrl-C lands did not always exit with the CLI's code (tests/cli: 2 runs in 10).
+        # No join: the watcher is a daemon that stops at its next wake-up, so an interrupted run leaves
+        # at once; a finished one gets its final line from here.
         self._stopped.set()
         if exc_type is None:
             self._emit()
