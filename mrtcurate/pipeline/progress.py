@@ -71,9 +71,9 @@ def snapshot(directory: str) -> Snapshot:
     return Snapshot(totals, time.monotonic())
 
 
-def describe(now: Snapshot, before: Snapshot) -> str:
-    """One line: what has been done, the rate since the last line where a stage moved, and the
-    embedding stage's time left."""
+def describe(now: Snapshot, before: Snapshot, finished: bool = False) -> str:
+    """One line: what has been done, the rate since the last line where a stage moved, and, while the
+    run goes on, the embedding stage's time left."""
     seconds = max(now.at - before.at, 1e-9)
 
     def rate(stage: str) -> str:
@@ -81,7 +81,7 @@ def describe(now: Snapshot, before: Snapshot) -> str:
         return f" ({moved:,.0f}/s)" if moved > 0 else ""
 
     parts = [f"read {now[READ]:,} records{rate(READ)}"]
-    if now[COVERED]:
+    if now[COVERED] and not finished:
         # Distinct uncached texts per candidate so far, scaled to every record read: an estimate that
         # firms up as the stage goes (records read bound the candidates from above).
         expected = max(round(now[READ] * now[TO_EMBED] / now[COVERED]), now[EMBEDDED])
@@ -91,6 +91,8 @@ def describe(now: Snapshot, before: Snapshot) -> str:
             parts.append(f"embedded {now[EMBEDDED]:,} of about {expected:,} texts ({speed:,.0f}/s{left})")
         else:
             parts.append(f"embedded {now[EMBEDDED]:,} texts")
+    elif now[EMBEDDED]:
+        parts.append(f"embedded {now[EMBEDDED]:,} texts{rate(EMBEDDED)}")
     if now[SELECTED]:
         parts.append(f"selected K for {now[SELECTED]:,} prompts{rate(SELECTED)}")
     return " · ".join(parts)
@@ -121,15 +123,15 @@ class ProgressMonitor:
         # at once; a finished one gets its final line from here.
         self._stopped.set()
         if exc_type is None:
-            self._emit()
+            self._emit(finished=True)
 
     def _watch(self) -> None:
         while not self._stopped.wait(self.interval):
             self._emit()
 
-    def _emit(self) -> None:
+    def _emit(self, finished: bool = False) -> None:
         with self._emitting:
             now = snapshot(self.directory)
-            if now.tallies and now.tallies != self._previous.tallies:
-                self.report(describe(now, self._previous))
+            if now.tallies and (finished or now.tallies != self._previous.tallies):
+                self.report(describe(now, self._previous, finished))
             self._previous = now

@@ -36,3 +36,9 @@ def test_a_local_run_reports_progress_that_ends_at_the_manifests_counts(tmp_path
     assert lines[-1].startswith(f"read {counts['input_records']:,} records")
     assert f"selected K for {counts['prompts']:,} prompts" in lines[-1]
     assert progress.PROGRESS_DIR not in os.environ
+
+
+def test_the_final_line_states_what_was_done_without_an_estimate():
+    before = progress.Snapshot({}, 0.0)
+    done = progress.Snapshot({progress.READ: 3788, progress.COVERED: 2705, progress.TO_EMBED: 884, progress.EMBEDDED: 884, progress.SELECTED: 241}, 10.0)
+    assert progress.describe(done, before, finished=True) == "read 3,788 records (379/s) · embedded 884 texts (88/s) · selected K for 241 prompts (24/s)"
