@@ -6,6 +6,7 @@ deterministic bag-of-words embedder for tests; anything else is a sentence-trans
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from itertools import pairwise
@@ -13,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mrtcurate.errors import UserError
 from mrtcurate.ids import stable_hash
 
 HASHING_DIM = 384
@@ -63,6 +65,28 @@ def load_embedder(spec: str) -> Embedder:
     if spec == "hashing":
         return HashingEmbedder()
     return SentenceTransformerEmbedder(minilm_path() if spec == "minilm" else spec)
+
+
+BUILT_IN = ("minilm", "hashing")
+
+
+def check_embedder(spec: str) -> None:
+    """Refuse, on the driver and before any work, an embedder the workers could not load: a misspelt
+    name, a directory without a model, a hub name that is not in the local cache (nothing downloads at
+    run time). Loading happens in the workers; this only looks."""
+    if spec in BUILT_IN:
+        return
+    if os.path.exists(spec):
+        if not any(os.path.exists(os.path.join(spec, name)) for name in ("modules.json", "config.json")):
+            raise UserError(f"--embedder {spec}: no sentence-transformers model there (no modules.json or config.json)")
+        return
+    from huggingface_hub import try_to_load_from_cache  # a dependency of sentence-transformers
+
+    if not isinstance(try_to_load_from_cache(spec, "config.json"), str):
+        raise UserError(
+            f"--embedder {spec}: not a built-in embedder ({', '.join(BUILT_IN)}), not a model directory, and not in the "
+            "local Hugging Face cache (nothing downloads at run time)"
+        )
 
 
 def embedder_identity(spec: str) -> str:
