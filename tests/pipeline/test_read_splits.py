@@ -66,3 +66,12 @@ def test_a_split_jsonl_and_parquet_give_the_same_bytes_as_whole_files(tmp_path, 
     for reject in read_rows(tmp_path / "split", "rejects"):
         if reject["source_file"].endswith(".jsonl") and reject["reason"] == "invalid_json":
             assert lines[reject["source_row"] - 1].rstrip(b"\r").decode() == reject["record"]
+
+
+def test_gzip_and_csv_files_are_read_whole_however_large(monkeypatch):
+    monkeypatch.setattr(files, "SPLIT_BYTES", 10)
+    for path, fmt in (("big.jsonl.gz", "jsonl"), ("big.csv", "csv"), ("big.tsv.gz", "csv")):
+        (split,) = files.plan_splits(InputFile(path, fmt, 10_000, ""))
+        assert split.whole
+    parts = files.plan_splits(InputFile("big.jsonl", "jsonl", 35, ""))
+    assert [(part.start, part.end) for part in parts] == [(0, 10), (10, 20), (20, 30), (30, None)]
