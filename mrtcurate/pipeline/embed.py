@@ -3,6 +3,7 @@ inputs arrive in batches, and the vectors come back unit-normalised."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,9 +20,9 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline import progress
-from mrtcurate.pipeline.coders import Vector
+from mrtcurate.pipeline.coders import Member, Vector
 from mrtcurate.pipeline.write import WriteParquetShards
-from mrtcurate.schemas import Candidate
+from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.vectors.embedders import Embedder, embedder_identity, load_embedder
 
@@ -199,16 +200,37 @@ def _by_response_id(candidate: Candidate) -> tuple[str, tuple[Candidate, str]]:
     return candidate.response_id, (candidate, candidate.completion)
 
 
+UNUSABLE = "unusable"
+
+
+class _UsableVectors(beam.DoFn):
+    """A non-finite or all-zero vector (a text with nothing the embedder reads, a broken model) must never
+    reach the planner or selection: such a candidate leaves as one reject per record it stands for."""
+
+    def process(self, member):
+        candidate, vector = member
+        if np.all(np.isfinite(vector)) and vector.any():
+            yield member
+            return
+        problem = "non-finite" if not np.all(np.isfinite(vector)) else "all-zero"
+        record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
+        reject = Reject(record, RejectReason.UNEMBEDDABLE_TEXT.value, f"the embedder gave a {problem} vector", candidate.source, None)
+        for _ in range(candidate.multiplicity):
+            yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
+
+
 class EmbedResponses(beam.PTransform):
-    """Candidates in, (candidate, embedding) out."""
+    """Candidates in; (candidate, embedding) out, and the rejects of texts without a usable vector."""
 
     def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None):
         super().__init__()
         self.by_content = EmbedByContent(embedding, cache, "responses", key_type=Candidate)
 
     def expand(self, candidates):
-        return (
+        checked = (
             candidates
             | "ByResponseId" >> beam.Map(_by_response_id).with_output_types(tuple[str, tuple[Candidate, str]])
             | "EmbedByContent" >> self.by_content
+            | "UsableVectors" >> beam.ParDo(_UsableVectors()).with_output_types(Member).with_outputs(UNUSABLE, main="members")
         )
+        return checked.members, checked[UNUSABLE]

@@ -37,6 +37,7 @@ from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
+from mrtcurate.schemas.counts import Count
 from mrtcurate.schemas.manifest import AccountingError
 from mrtcurate.selectors import SELECTORS
 
@@ -71,7 +72,10 @@ def read_and_embed(
         # which saves the job a shuffle of every record; the pool grouping is one anyway.
         unique = candidates
     if needs_embeddings(config):
-        members = unique | "Embed" >> EmbedResponses(config.embedding, cache)
+        members, unembeddable = unique | "Embed" >> EmbedResponses(config.embedding, cache)
+        rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
+        counts.append(unembeddable | "CountUnembeddable" >> beam.Map(lambda _: (Count.REJECTED_UNEMBEDDABLE.value, 1)))
+        reasons = (reasons, unembeddable | "UnembeddableReason" >> beam.Map(lambda reject: (reject.reason, 1))) | "AllReasons" >> beam.Flatten()
     else:
         members = unique | "NoEmbeddings" >> beam.Map(_without_embedding).with_output_types(Member)
     return _Members(rejects, members, counts, reasons)

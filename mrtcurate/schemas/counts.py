@@ -16,7 +16,8 @@ import numpy as np
 
 class Count(str, Enum):
     PARSED_CANDIDATES = "parsed_candidates"  # valid units out of parsing, before any dedup
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # at reading: records that never became a candidate
+    REJECTED_UNEMBEDDABLE = "rejected_unembeddable"  # records of parsed candidates whose text got no usable vector
     DUPLICATES_EXACT = "duplicates_exact"
     DUPLICATES_NEAR = "duplicates_near"
     PROMPTS = "prompts"
@@ -88,7 +89,7 @@ class Totals:
         exact, near = count(Count.DUPLICATES_EXACT), count(Count.DUPLICATES_NEAR)
         return cls(
             input_records=count(Count.PARSED_CANDIDATES) + count(Count.REJECTED),
-            rejected=count(Count.REJECTED),
+            rejected=count(Count.REJECTED) + count(Count.REJECTED_UNEMBEDDABLE),
             prompts=count(Count.PROMPTS),
             candidates=count(Count.CANDIDATES),
             duplicates_merged=exact + near,

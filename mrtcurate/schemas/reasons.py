@@ -25,3 +25,4 @@ class RejectReason(str, Enum):
     REWARD_LENGTH_MISMATCH = "reward_length_mismatch"
     INVALID_MESSAGES = "invalid_messages"
     INVALID_FEATURE = "invalid_feature"
+    UNEMBEDDABLE_TEXT = "unembeddable_text"  # the embedder gave a non-finite or all-zero vector

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mrtcurate.schemas import RejectReason
+from tests.conftest import write_jsonl
 from tests.helpers import curate, read_rows
 
 MAX_CHARS = 2500
@@ -164,4 +165,21 @@ def test_every_reject_reason_is_exercised_above():
     """A new reason code needs a case in one of the corpora above."""
     covered = {reason for _, reason in BAD_JSONL} | {"csv_column_count", "invalid_csv", "truncated_gzip", "not_gzip", "unreadable_file"}
     covered |= {"missing_id", "invalid_feature", "reward_length_mismatch", "invalid_messages", "response_not_string", "empty_response"}
+    covered |= {"unembeddable_text"}  # test_texts_without_a_usable_vector_become_rejects_and_the_counts_hold
     assert covered == {reason.value for reason in RejectReason}
+
+
+def test_texts_without_a_usable_vector_become_rejects_and_the_counts_hold(tmp_path):
+    # The hashing embedder reads word characters only: "!!!" and "???" embed to all-zero vectors.
+    records = [{"prompt": f"q{i % 4}", "response": f"answer number {i}"} for i in range(40)]
+    records += [{"prompt": "q0", "response": "!!!"}, {"prompt": "q0", "response": "!!!"}, {"prompt": "q1", "response": "???"}]
+    data = write_jsonl(tmp_path / "a.jsonl", records)
+    outcome = curate([data], tmp_path / "out", selector="qd")
+    manifest = outcome.manifest
+    assert manifest["rejected_by_reason"] == {"unembeddable_text": 3}
+    counts = manifest["counts"]
+    assert counts["input_records"] == 43 == counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
+    rejects = read_rows(tmp_path / "out", "rejects")
+    assert sorted(json.loads(row["record"])["response"] for row in rejects) == ["!!!", "!!!", "???"]
+    assert all(row["completion"] not in ("!!!", "???") for row in read_rows(tmp_path / "out"))
+    assert manifest["planner"]["sigma_w2"] is not None

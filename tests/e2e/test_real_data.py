@@ -1,6 +1,7 @@
 """Whole runs on real corpora from ../shared/data with the real DirectRunner, Parquet and FAISS."""
 
 import json
+import re
 from collections import defaultdict
 
 import pyarrow as pa
@@ -54,10 +55,13 @@ def test_hh_rlhf_as_pairs_topk_keeps_the_chosen(tmp_path):
     curated = check_contract(outcome, tmp_path / "out", 1)
     assert outcome.manifest["config"]["layout"] == "auto"
     assert outcome.manifest["counts"]["input_records"] == 2 * len(pairs)
-    # The corpus has a few blank chosen responses: those are rejected, and the lone rejected side is kept.
-    blank_chosen = outcome.manifest["rejected_by_reason"].get("empty_response", 0)
-    assert blank_chosen > 0
-    assert sum(row["reward"] != 1.0 for row in curated) == blank_chosen
+    # The corpus has a few blank chosen responses, rejected at reading, and a few with no word character
+    # (":-(", "..."), to which the hashing embedder gives an all-zero vector: unembeddable_text rejects.
+    # Either way the lone rejected side is kept.
+    assert outcome.manifest["rejected_by_reason"].get("empty_response", 0) > 0
+    assert outcome.manifest["rejected_by_reason"]["unembeddable_text"] == 5
+    lost_chosen = sum(not re.search(r"\w", pair.get("chosen") or "") for pair in pairs.values())
+    assert sum(row["reward"] != 1.0 for row in curated) == lost_chosen
     assert all(row["reward"] == 1.0 for row in curated if row["pool_size"] > 1)
 
 
