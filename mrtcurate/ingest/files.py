@@ -91,7 +91,6 @@ def checksum(path: str, size: int, last_updated: float | None) -> str:
     return f"object:{scheme}:size={size},updated={last_updated}"
 
 
-
 def plan_splits(file: InputFile) -> list[FileSplit]:
     """The parts one input file is read in (on the driver: for Parquet, its footer is read here)."""
     if is_gzip_path(file.path) or file.bytes <= SPLIT_BYTES:

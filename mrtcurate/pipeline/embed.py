@@ -209,10 +209,11 @@ class _UsableVectors(beam.DoFn):
 
     def process(self, member):
         candidate, vector = member
-        if np.all(np.isfinite(vector)) and vector.any():
+        finite = bool(np.isfinite(vector).all())
+        if finite and vector.any():
             yield member
             return
-        problem = "non-finite" if not np.all(np.isfinite(vector)) else "all-zero"
+        problem = "all-zero" if finite else "non-finite"
         record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
         reject = Reject(record, RejectReason.UNEMBEDDABLE_TEXT.value, f"the embedder gave a {problem} vector", candidate.source, None)
         for _ in range(candidate.multiplicity):

@@ -158,7 +158,7 @@ def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
     --direct_running_mode reach), without the detour.
     """
     options = PipelineOptions(beam_args)
-    if _names_a_runner(beam_args):
+    if options.view_as(StandardOptions).runner is not None:
         return beam.Pipeline(options=options)
     _send_bundle_inputs_whole()
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())

@@ -34,20 +34,29 @@ def add(stage: str, n: int, flush_now: bool = False) -> None:
     with _lock:
         tallies = _tallies.setdefault(directory, {})
         tallies[stage] = tallies.get(stage, 0) + n
-        if not flush_now and time.monotonic() - _flushed_at.get(directory, 0.0) < 1.0:
-            return
-        _flushed_at[directory] = time.monotonic()
-        path = Path(directory) / f"{os.getpid()}.json"
-        temporary = path.with_suffix(".tmp")
-        try:
-            temporary.write_text(json.dumps(tallies))
-            temporary.replace(path)  # atomic: the driver never reads half a file
-        except OSError:
-            pass  # the run finished and removed the directory; progress is advisory
+        if flush_now or time.monotonic() - _flushed_at.get(directory, 0.0) >= 1.0:
+            _write(directory, tallies)
 
 
 def flush() -> None:
-    add(READ, 0, flush_now=True)
+    """This process's tallies to its file now (end of a bundle), whatever the time since the last write."""
+    directory = os.environ.get(PROGRESS_DIR)
+    if directory is None:
+        return
+    with _lock:
+        if directory in _tallies:
+            _write(directory, _tallies[directory])
+
+
+def _write(directory: str, tallies: dict[str, int]) -> None:
+    _flushed_at[directory] = time.monotonic()
+    path = Path(directory) / f"{os.getpid()}.json"
+    temporary = path.with_suffix(".tmp")
+    try:
+        temporary.write_text(json.dumps(tallies))
+        temporary.replace(path)  # atomic: the driver never reads half a file
+    except OSError:
+        pass  # the run finished and removed the directory; progress is advisory
 
 
 @dataclass(frozen=True)
