@@ -18,6 +18,7 @@ from mrtcurate.ids import stream_sha256
 from mrtcurate.ingest.formats import is_gzip_path
 from mrtcurate.ingest.layouts import FieldMapping
 from mrtcurate.schemas import FileSplit, InputFile
+from mrtcurate.schemas.records import CONTENT_CHECKSUM
 
 # How long the driver waits for an object store's first answer: its client retries an unreachable
 # store for minutes before it raises, while a reachable one answers in well under a second.
@@ -80,7 +81,7 @@ def checksum(path: str, size: int, last_updated: float | None) -> str:
     S3 ETag), or their size and modification time where the store keeps none."""
     if is_local(path):
         with open_binary(path) as stream:
-            return f"sha256:{stream_sha256(stream)}"
+            return f"{CONTENT_CHECKSUM}{stream_sha256(stream)}"
     scheme = FileSystems.get_scheme(path)
     try:
         stored = within_deadline(lambda: FileSystems.checksum(path), path)

@@ -41,7 +41,7 @@ def build_manifest(
         "mrtcurate_version": __version__,
         "config": config.hashed_fields(),
         "config_hash": config.config_hash(),
-        "inputs": [{"path": f.path, "bytes": f.bytes, "checksum": f.checksum, "checksum_kind": _checksum_kind(f.checksum)} for f in inputs],
+        "inputs": [{"path": f.path, "bytes": f.bytes, "checksum": f.checksum, "checksum_kind": f.checksum_kind} for f in inputs],
         "counts": totals.as_dict(),
         "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
         "shards": [asdict(shard) for shard in sorted(shards, key=lambda shard: shard.path)],
@@ -49,12 +49,6 @@ def build_manifest(
         "selection": selection or {"selector": config.selection.selector, "k": config.selection.k},
         "planner": planner,
     }
-
-
-def _checksum_kind(checksum: str) -> str:
-    # Local files: sha256 of their bytes; object-store files: the store's own checksum or metadata, so
-    # that the driver never downloads a corpus to fingerprint it (ingest/files.py `checksum`).
-    return "content-sha256" if checksum.startswith("sha256:") else "object-store-metadata"
 
 
 def _check_accounting(totals: Totals, shards: list[ShardInfo], reject_shards: list[ShardInfo], counts: dict[str, int]) -> None:

@@ -49,6 +49,11 @@ class Reject:
     source_row: int | None
 
 
+# Local inputs are fingerprinted by the sha256 of their bytes; object-store inputs by the store's own
+# checksum or metadata, so that the driver never downloads a corpus (ingest/files.py `checksum`).
+CONTENT_CHECKSUM = "sha256:"
+
+
 @dataclass(frozen=True)
 class InputFile:
     """One input file as resolved on the driver: the job reads exactly these, the manifest lists them."""
@@ -56,7 +61,11 @@ class InputFile:
     path: str
     format: str
     bytes: int
-    checksum: str
+    checksum: str  # CONTENT_CHECKSUM + hex for local files, else the object store's own fingerprint
+
+    @property
+    def checksum_kind(self) -> str:
+        return "content-sha256" if self.checksum.startswith(CONTENT_CHECKSUM) else "object-store-metadata"
 
 
 @dataclass(frozen=True)
