@@ -77,30 +77,14 @@ class _LinksToSample(beam.DoFn):
 
     def __init__(self, tau: float):
         self.tau = tau
+        self.sample = None  # stacked once per worker: the side input is the same for every batch
 
     def process(self, batch, basis):
         if len(basis) <= EXACT_PROMPTS:
             return
-        sample = np.stack([vector for _, vector in basis[:SAMPLE_PROMPTS]])
-        yield links_to_sample(np.stack([vector for _, vector in batch]), sample, self.tau)
-
-
-class _SumArrays(beam.CombineFn):
-    def create_accumulator(self):
-        return np.zeros(0, dtype=np.int64)
-
-    def add_input(self, total, counts):
-        return counts.copy() if not total.size else total + counts
-
-    def merge_accumulators(self, accumulators):
-        total = self.create_accumulator()
-        for accumulator in accumulators:
-            if accumulator.size:
-                total = self.add_input(total, accumulator)
-        return total
-
-    def extract_output(self, total):
-        return total
+        if self.sample is None:
+            self.sample = np.stack([vector for _, vector in basis[:SAMPLE_PROMPTS]])
+        yield links_to_sample(np.stack([vector for _, vector in batch]), self.sample, self.tau)
 
 
 class PlanVariance(beam.PTransform):
@@ -132,7 +116,7 @@ class PlanVariance(beam.PTransform):
             prompt_vectors
             | "PromptBatches" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
             | "LinksToSample" >> beam.ParDo(_LinksToSample(self.settings.redundancy_threshold), beam.pvalue.AsSingleton(basis))
-            | "SampleDegrees" >> beam.CombineGlobally(_SumArrays())
+            | "SampleDegrees" >> beam.CombineGlobally(sum)  # arrays add elementwise; 0 when nothing was sampled
         )
         return per_prompt | "Plan" >> beam.Map(
             _summarise, beam.pvalue.AsSingleton(basis), beam.pvalue.AsSingleton(degrees), self.settings, self.seed
