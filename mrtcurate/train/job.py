@@ -41,6 +41,16 @@ class _Prepared:
 
 
 def train(config: TrainConfig) -> TrainOutcome:
+    try:
+        return _train(config)
+    finally:
+        # The Trainer starts a process group under torchrun and never ends it; Gloo's threads then
+        # abort the interpreter at exit now and then ("terminate called without an active exception").
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(config: TrainConfig) -> TrainOutcome:
     # transformers and peft load here, not at import: `mrt run` never needs them.
     from transformers import AutoModelForCausalLM, PrinterCallback
     from transformers.trainer_utils import get_last_checkpoint
