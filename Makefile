@@ -26,7 +26,7 @@ demo: $(VENV)/.core
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/pipeline_overhead.py

@@ -24,7 +24,8 @@ from mrtcurate.pipeline.coders import Member, Vector
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import EmbeddingSettings
-from mrtcurate.vectors.embedders import Embedder, embedder_identity, load_embedder
+from mrtcurate.schemas.counts import Count
+from mrtcurate.vectors.embedders import Embedder, embedder_key, load_embedder
 
 log = logging.getLogger(__name__)
 
@@ -34,44 +35,56 @@ _CHUNK_TEXTS = 1024
 
 
 class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
-    def __init__(self, embedder_spec: str, batch_size: int, shows_progress: bool = False):
+    """Each result's inference is (vector, whether the text was longer than the token window)."""
+
+    def __init__(self, embedding: EmbeddingSettings, shows_progress: bool = False):
         super().__init__(min_batch_size=_CHUNK_TEXTS, max_batch_size=_CHUNK_TEXTS)
-        self.embedder_spec = embedder_spec
-        self.batch_size = batch_size
+        self.embedding = embedding
         self.shows_progress = shows_progress  # the responses' embedding is the stage whose time left users watch
         self.embedded_here = 0  # per worker: progress lines, not accounting (the manifest does that)
 
     def load_model(self) -> Embedder:
-        return load_embedder(self.embedder_spec)
+        return load_embedder(self.embedding.embedder, self.embedding.max_tokens)
 
     def run_inference(self, batch: Sequence[str], model: Embedder, inference_args: dict[str, Any] | None = None):
         started = time.perf_counter()
-        vectors = model.encode(batch, batch_size=self.batch_size)
+        vectors = model.encode(batch, batch_size=self.embedding.batch_size)
         self.embedded_here += len(batch)
         if self.shows_progress:
             progress.add(progress.EMBEDDED, len(batch), flush_now=True)
         rate = len(batch) / max(time.perf_counter() - started, 1e-9)
         log.debug("embedded %s texts on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
-        return [PredictionResult(text, vector) for text, vector in zip(batch, vectors)]
+        return [PredictionResult(text, (vector, bool(cut))) for text, vector, cut in zip(batch, vectors, model.truncated)]
 
     def get_metrics_namespace(self) -> str:
         return "mrtcurate_embed"
 
 
-class EmbedKeyed(beam.PTransform):
-    """(key, text) in, (key, embedding) out: RunInference with the model loaded once per worker."""
+TRUNCATED = "truncated"
 
-    def __init__(self, embedder_spec: str, batch_size: int, shows_progress: bool = False):
+
+def _vector_and_window(key, result: PredictionResult):
+    vector, cut = result.inference
+    if cut:
+        yield beam.pvalue.TaggedOutput(TRUNCATED, (Count.TEXTS_TRUNCATED.value, 1))
+    yield key, vector
+
+
+class EmbedKeyed(beam.PTransform):
+    """(key, text) in, (key, embedding) out: RunInference with the model loaded once per worker; and,
+    tagged TRUNCATED, a count pair for every text longer than the token window."""
+
+    def __init__(self, embedding: EmbeddingSettings, shows_progress: bool = False):
         super().__init__()
-        self.handler = KeyedModelHandler(SentenceEmbeddingHandler(embedder_spec, batch_size, shows_progress))
+        self.handler = KeyedModelHandler(SentenceEmbeddingHandler(embedding, shows_progress))
         # One identifier per embedder: every RunInference step of the job shares one loaded model per process.
-        self.model_identifier = f"mrtcurate:{embedder_identity(embedder_spec)}"
+        self.model_identifier = f"mrtcurate:{embedder_key(embedding.embedder, embedding.max_tokens)}"
 
     def expand(self, keyed_texts):
         return (
             keyed_texts
             | "RunInference" >> RunInference(self.handler, model_identifier=self.model_identifier)
-            | "Vectors" >> beam.MapTuple(lambda key, result: (key, result.inference))
+            | "Vectors" >> beam.FlatMapTuple(_vector_and_window).with_outputs(TRUNCATED, main="vectors")
         )
 
 
@@ -143,15 +156,15 @@ def _cache_key(row: dict) -> str:
 
 
 class EmbedByContent(beam.PTransform):
-    """(text id, (key, text)) in, (key, vector) out, where the text id is a content hash (the response_id
+    """(text id, (key, text)) in; (key, vector) out, and the truncation counts of the texts it encoded
+    (EmbedKeyed). The text id is a content hash (the response_id
     scheme), so no text is encoded twice in a run; with a cache, texts embedded by an earlier run are
     joined in with a CoGroupByKey instead of re-encoded, and new vectors go to `cache.new_dir/<kind>/`."""
 
     def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None, kind: str, key_type: type):
         super().__init__()
         self.key_type = key_type  # the keys' type hint, which picks their coder
-        self.embedder_spec = embedding.embedder
-        self.batch_size = embedding.batch_size
+        self.embedding = embedding
         self.cache = cache
         self.kind = kind  # not `label`: that attribute is the PTransform's own name in the graph
 
@@ -169,15 +182,16 @@ class EmbedByContent(beam.PTransform):
             | "JoinCache" >> beam.CoGroupByKey()
             | "SplitByCache" >> beam.ParDo(_SplitByCache(counter, responses)).with_outputs(_SplitByCache.NEEDED, main="hits")
         )
-        encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedder_spec, self.batch_size, responses)
+        encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedding, responses)
         if self.cache is not None:
             _ = (
-                encoded
+                encoded.vectors
                 | "CacheRows" >> beam.Map(_cache_row)
                 | "WriteCache"
                 >> WriteParquetShards(self.cache.new_dir, self.kind, "part", CACHE_SCHEMA, shard_key=_cache_key, sort_key=_cache_key, shards=None)
             )
-        return (split.hits, encoded) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out).with_output_types(tuple[self.key_type, Vector])
+        vectors = (split.hits, encoded.vectors) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out).with_output_types(tuple[self.key_type, Vector])
+        return vectors, encoded[TRUNCATED]
 
 
 class EmbedTexts(beam.PTransform):
@@ -188,11 +202,12 @@ class EmbedTexts(beam.PTransform):
         self.by_content = EmbedByContent(embedding, cache, kind, key_type=str)
 
     def expand(self, keyed_texts):
-        return (
+        vectors, _ = (
             keyed_texts
             | "ByContent" >> beam.Map(_by_content).with_output_types(tuple[str, tuple[str, str]])
             | "EmbedByContent" >> self.by_content
         )
+        return vectors  # prompts: the report counts cut responses only
 
 
 def _by_response_id(candidate: Candidate) -> tuple[str, tuple[Candidate, str]]:
@@ -221,17 +236,18 @@ class _UsableVectors(beam.DoFn):
 
 
 class EmbedResponses(beam.PTransform):
-    """Candidates in; (candidate, embedding) out, and the rejects of texts without a usable vector."""
+    """Candidates in; (candidate, embedding) out, the rejects of texts without a usable vector, and the
+    count pairs of texts longer than the token window."""
 
     def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None):
         super().__init__()
         self.by_content = EmbedByContent(embedding, cache, "responses", key_type=Candidate)
 
     def expand(self, candidates):
-        checked = (
+        vectors, truncated = (
             candidates
             | "ByResponseId" >> beam.Map(_by_response_id).with_output_types(tuple[str, tuple[Candidate, str]])
             | "EmbedByContent" >> self.by_content
-            | "UsableVectors" >> beam.ParDo(_UsableVectors()).with_output_types(Member).with_outputs(UNUSABLE, main="members")
         )
-        return checked.members, checked[UNUSABLE]
+        checked = vectors | "UsableVectors" >> beam.ParDo(_UsableVectors()).with_output_types(Member).with_outputs(UNUSABLE, main="members")
+        return checked.members, checked[UNUSABLE], truncated

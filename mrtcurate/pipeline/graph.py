@@ -72,7 +72,8 @@ def read_and_embed(
         # which saves the job a shuffle of every record; the pool grouping is one anyway.
         unique = candidates
     if needs_embeddings(config):
-        members, unembeddable = unique | "Embed" >> EmbedResponses(config.embedding, cache)
+        members, unembeddable, truncated = unique | "Embed" >> EmbedResponses(config.embedding, cache)
+        counts.append(truncated)
         rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
         counts.append(unembeddable | "CountUnembeddable" >> beam.Map(lambda _: (Count.REJECTED_UNEMBEDDABLE.value, 1)))
         reasons = (reasons, unembeddable | "UnembeddableReason" >> beam.Map(lambda reject: (reject.reason, 1))) | "AllReasons" >> beam.Flatten()
@@ -108,7 +109,7 @@ def build(
         | "WriteRejects" >> WriteParquetShards(directory, "rejects", "part", REJECTS_SCHEMA, shard_key=_source_key, sort_key=_reject_order, shards=None)
     )
     sources = ManifestSources(_sum_counts(read.counts, selection_counts), _sum_reasons(read.rejected_by_reason), shards, reject_shards, planner, k, insights)
-    pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, sources)
+    pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, sources, needs_embeddings(config))
 
 
 def _k(pipeline: beam.Pipeline, config: RunConfig, planner: beam.PCollection) -> beam.PCollection:

@@ -11,9 +11,10 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import SelectionSettings
-from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, Insight, QualityMeans
+from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, Count, Insight, QualityMeans
 from mrtcurate.schemas.manifest import MANIFEST_NAME, build_manifest, selection_quality
 from mrtcurate.selectors import SELECTORS
+from mrtcurate.vectors.embedders import describe_embedder
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,11 @@ class NanMeans(beam.CombineFn):
 
 
 class _WriteManifest(beam.DoFn):
-    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...]):
+    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], embeds: bool):
         self.directory = directory
         self.config = config
         self.inputs = inputs
+        self.embeds = embeds
 
     def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples, pool_profile):
         manifest = build_manifest(
@@ -113,6 +115,10 @@ class _WriteManifest(beam.DoFn):
         manifest["selection_quality"] = selection_quality(QualityMeans(*quality_means))
         manifest["examples"] = [example for _, example in examples]
         manifest["pool_profile"] = pool_profile
+        if self.embeds:
+            # Described here, on a worker: the precision is the one the workers' device gave.
+            embedding = self.config.embedding
+            manifest["embedding"] = {**describe_embedder(embedding.embedder, embedding.max_tokens), "texts_truncated": counts.get(Count.TEXTS_TRUNCATED.value, 0)}
         with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
             sink.write(json.dumps(manifest, indent=2).encode("utf-8"))
         yield manifest
@@ -121,8 +127,9 @@ class _WriteManifest(beam.DoFn):
 class WriteManifest(beam.PTransform):
     """Runs once, after every shard is written (its side inputs make it wait for them)."""
 
-    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], sources: ManifestSources):
+    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], sources: ManifestSources, embeds: bool):
         super().__init__()
+        self.embeds = embeds
         self.directory = directory
         self.config = config
         self.inputs = inputs
@@ -148,7 +155,7 @@ class WriteManifest(beam.PTransform):
         return (
             pipeline
             | "Once" >> beam.Create([None])
-            | "Write" >> beam.ParDo(_WriteManifest(self.directory, self.config, self.inputs), *side_inputs)
+            | "Write" >> beam.ParDo(_WriteManifest(self.directory, self.config, self.inputs, self.embeds), *side_inputs)
         )
 
 

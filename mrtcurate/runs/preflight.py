@@ -17,7 +17,7 @@ from mrtcurate.ingest.layouts import FieldMapping, detect_layout
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import IngestSettings
 from mrtcurate.selectors import SELECTORS
-from mrtcurate.vectors.embedders import check_embedder
+from mrtcurate.vectors.embedders import prepare_embedder
 
 # Records read from the head of every input file to detect the layout and check the mapping.
 _PROBE_RECORDS = 50
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def resolve_inputs(config: RunConfig) -> ResolvedInputs:
-    check_embedder(config.embedding.embedder)
+    prepare_embedder(config.embedding.embedder)
     ingest, feature = config.ingest, config.planner.feature_column
     files = _match_files(ingest)
     probed = {file.path: _probe(file, ingest.max_chars) for file in files}

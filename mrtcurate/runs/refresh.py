@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate.ids import stable_id
 from mrtcurate.ingest.files import ResolvedInputs, is_local
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.runs.curate import RunOutcome, run
 from mrtcurate.runs.preflight import resolve_inputs
 from mrtcurate.schemas import RunConfig
-from mrtcurate.vectors.embedders import embedder_identity
+from mrtcurate.vectors.embedders import embedder_key
 
 LATEST = "LATEST"
 
@@ -61,7 +60,7 @@ def _write_atomically(path: str, payload: bytes) -> None:
 
 
 def _cache_dir(root: str, config: RunConfig) -> str:
-    return FileSystems.join(root, "cache", "embeddings", stable_id(embedder_identity(config.embedding.embedder)))
+    return FileSystems.join(root, "cache", "embeddings", embedder_key(config.embedding.embedder, config.embedding.max_tokens))
 
 
 def _list(pattern: str) -> list[str]:

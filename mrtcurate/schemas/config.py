@@ -54,8 +54,18 @@ class IngestSettings(_Section):
 
 
 class EmbeddingSettings(_Section):
-    embedder: str = Field("minilm", description="`minilm` (all-MiniLM-L6-v2, shipped), `hashing` (fast, deterministic, for tests), or a sentence-transformers path or name")
+    embedder: str = Field(
+        "minilm",
+        description="`minilm` (all-MiniLM-L6-v2, shipped; the reference), `minilm-int8` (the same in ONNX Runtime, int8: faster on CPU), "
+        "`static` (static vectors distilled from MiniLM: far faster, coarser), `hashing` (no model, for tests), or a sentence-transformers "
+        "path or cached name; `mrt embedders` compares them",
+    )
     batch_size: int = Field(64, ge=1, description="embedding batch size")
+    max_tokens: int | None = Field(
+        None, ge=8, le=512,
+        description="token window: longer texts are embedded by their first N tokens (default: the model's, 256 for the built-in ones); "
+        "half the window is about half the CPU time on long texts; the report counts the texts cut",
+    )
 
 
 class GroupingSettings(_Section):

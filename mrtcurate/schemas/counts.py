@@ -27,6 +27,7 @@ class Count(str, Enum):
     RANDOM_FALLBACK_PROMPTS = "random_fallback_prompts"  # topk on pools with no reward
     PROMPTS_BEFORE_MERGE = "prompts_before_merge"
     PROMPT_GROUPS_MERGED = "prompt_groups_merged"
+    TEXTS_TRUNCATED = "texts_truncated"  # responses embedded by this run that were longer than the token window
 
 
 class Insight(str, Enum):

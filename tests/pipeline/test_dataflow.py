@@ -57,12 +57,12 @@ def test_worker_code_pickles_and_round_trips():
     from mrtcurate.pipeline.embed import SentenceEmbeddingHandler
     from mrtcurate.pipeline.read import _ParseSplit
     from mrtcurate.pipeline.select import _SelectPoolOrPart, _SelectStage
-    from mrtcurate.schemas.config import SelectionSettings
+    from mrtcurate.schemas.config import EmbeddingSettings, SelectionSettings
 
     for worker_object in (
         _ParseSplit(INPUTS.mapping, 1000),
         _SelectPoolOrPart(_SelectStage(SelectionSettings(selector="qd"), near_dup=0.95, with_messages=False)),
-        SentenceEmbeddingHandler("minilm", 64),
+        SentenceEmbeddingHandler(EmbeddingSettings(embedder="minilm-int8", max_tokens=128)),
     ):
         restored = pickler.loads(pickler.dumps(worker_object))
         assert type(restored) is type(worker_object)

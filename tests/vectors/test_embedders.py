@@ -17,18 +17,18 @@ def test_hashing_embedder_is_unit_norm_deterministic_and_similarity_aware():
 def test_an_embedder_that_cannot_load_is_refused_before_the_job(tmp_path, capsys):
     from mrtcurate.cli import main
     from mrtcurate.errors import UserError
-    from mrtcurate.vectors.embedders import check_embedder, minilm_path
+    from mrtcurate.vectors.embedders import minilm_path, prepare_embedder
     from tests.conftest import write_jsonl
 
-    check_embedder("minilm")
-    check_embedder("hashing")
-    check_embedder(minilm_path())
+    prepare_embedder("minilm")
+    prepare_embedder("hashing")
+    prepare_embedder(minilm_path())
     with pytest.raises(UserError, match=r"--embedder minilm-int8: not a built-in embedder \(minilm, hashing\), not a model directory"):
-        check_embedder("minilm-int8")
+        prepare_embedder("minilm-int8")
     with pytest.raises(UserError, match="no sentence-transformers model there"):
-        check_embedder(str(tmp_path))
+        prepare_embedder(str(tmp_path))
     with pytest.raises(UserError, match="not in the local Hugging Face cache"):
-        check_embedder("someone/not-downloaded-model")
+        prepare_embedder("someone/not-downloaded-model")
     data = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "response": "r"}])
     code = main(["run", "--input", str(data), "--output", str(tmp_path / "out"), "--embedder", "minilm-int8"])
     error = capsys.readouterr().err

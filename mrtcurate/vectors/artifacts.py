@@ -1,0 +1,71 @@
+"""Files built once per machine from the shipped model (ONNX graphs, static embeddings), kept in a
+content-addressed cache: `$MRT_CACHE_DIR` (default `$XDG_CACHE_HOME/mrtcurate`, else `~/.cache/mrtcurate`).
+
+An artifact's directory is named by a digest of everything that determines its bytes (the recipe's
+version, the model package's version, the versions of the libraries that build it, the CPU features a
+quantisation was chosen for), so an upgrade builds a new one beside the old instead of reusing a stale
+one. Builds happen in a temporary directory next to the cache and appear by one atomic rename: workers
+that build the same artifact at once each finish their own copy, one rename wins, the others discard
+theirs, and no reader ever sees a half-written directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrtcurate.ids import stable_id
+
+CACHE_ENV = "MRT_CACHE_DIR"
+_KEY_FILE = "artifact.json"
+
+
+def cache_root() -> Path:
+    if configured := os.environ.get(CACHE_ENV):
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mrtcurate"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """`key`: what determines the artifact's bytes; `build(directory)` writes it into an empty directory."""
+
+    name: str
+    key: dict[str, str]
+    build: Callable[[Path], None]
+
+    @property
+    def path(self) -> Path:
+        return cache_root() / f"{self.name}-{stable_id(json.dumps(self.key, sort_keys=True))}"
+
+    def is_built(self) -> bool:
+        return (self.path / _KEY_FILE).is_file()
+
+    def size_bytes(self) -> int:
+        return sum(file.stat().st_size for file in self.path.rglob("*") if file.is_file()) if self.is_built() else 0
+
+    def ensure(self) -> Path:
+        """The artifact's directory, built first if this machine has none yet."""
+        final = self.path
+        if self.is_built():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        try:
+            self.build(staging)
+            # Written last: its presence is what marks a directory as complete.
+            (staging / _KEY_FILE).write_text(json.dumps(self.key, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            staging.chmod(0o755)  # mkdtemp's 0700 would hide an image's prebuilt cache from a non-root worker
+            os.rename(staging, final)
+        except OSError:
+            if not self.is_built():
+                raise
+            # Another process renamed its copy into place first; ours is the same bytes.
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return final

@@ -1,0 +1,46 @@
+import multiprocessing
+import time
+from pathlib import Path
+
+from mrtcurate.vectors.artifacts import Artifact
+
+
+def _slow_build(directory: Path) -> None:
+    for part in range(5):
+        (directory / f"part{part}").write_text(str(part) * 1000)
+        time.sleep(0.05)  # wide enough that the builders overlap
+
+
+def _ensure(cache_dir: str) -> str:
+    import os
+
+    os.environ["MRT_CACHE_DIR"] = cache_dir
+    return str(Artifact("thing", {"recipe": "1"}, _slow_build).ensure())
+
+
+def test_concurrent_builders_leave_one_complete_artifact_and_no_staging(tmp_path):
+    with multiprocessing.get_context("spawn").Pool(4) as workers:
+        paths = workers.map(_ensure, [str(tmp_path)] * 4)
+    assert len(set(paths)) == 1
+    built = Path(paths[0])
+    assert sorted(file.name for file in built.iterdir()) == ["artifact.json", "part0", "part1", "part2", "part3", "part4"]
+    assert all((built / f"part{part}").read_text() == str(part) * 1000 for part in range(5))
+    assert [entry.name for entry in tmp_path.iterdir()] == [built.name]  # staging directories removed
+
+
+def test_the_key_names_the_artifact_and_a_failed_build_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("MRT_CACHE_DIR", str(tmp_path))
+    first, upgraded = Artifact("thing", {"torch": "2.13"}, _slow_build), Artifact("thing", {"torch": "2.14"}, _slow_build)
+    assert first.path != upgraded.path and not first.is_built() and first.size_bytes() == 0
+    assert first.ensure() == first.path and first.is_built() and first.size_bytes() > 5000
+
+    def broken(directory: Path) -> None:
+        (directory / "half").write_text("x")
+        raise OSError("disk full")
+
+    failing = Artifact("other", {"recipe": "1"}, broken)
+    try:
+        failing.ensure()
+    except OSError as error:
+        assert "disk full" in str(error)
+    assert not failing.is_built() and [entry.name for entry in tmp_path.iterdir()] == [first.path.name]
