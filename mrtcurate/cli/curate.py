@@ -32,7 +32,7 @@ def register(commands) -> None:
     report.set_defaults(handler=_report)
     demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")
     demo.add_argument("--dir", default="mrt-demo", help="where the sample and its curated output go")
-    demo.add_argument("--embedder", default="minilm", help="embedder for the demo (default: minilm)")
+    demo.add_argument("--embedder", default="auto", help="embedder for the demo (default: auto, as mrt run)")
     demo.set_defaults(handler=_demo)
 
 

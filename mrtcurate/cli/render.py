@@ -9,6 +9,7 @@ from rich.table import Table
 
 from mrtcurate.analysis.planner import effective_prompts
 from mrtcurate.schemas.counts import Totals
+from mrtcurate.schemas.manifest import embedding_line
 
 if TYPE_CHECKING:
     from mrtcurate.runs.curate import RunOutcome
@@ -30,6 +31,8 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
     if manifest["rejected_by_reason"]:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in manifest["rejected_by_reason"].items())
         console.print(f"rejects by reason: {reasons}  (rows in {outcome.output}/rejects/)")
+    if embedding := manifest.get("embedding"):
+        console.print(f"embedder {embedding_line(embedding)}", highlight=False)
 
 
 def print_plan(plan: dict, console: Console) -> None:

@@ -16,7 +16,7 @@ from mrtcurate.analysis.planner import effective_prompts
 from mrtcurate.ingest.files import is_local
 from mrtcurate.report import plots
 from mrtcurate.schemas.counts import Totals, length_bin_labels, length_histogram
-from mrtcurate.schemas.manifest import read_manifest
+from mrtcurate.schemas.manifest import embedding_line, read_manifest
 
 REPORT_NAME = "report.html"
 
@@ -139,6 +139,8 @@ def write_report(directory: str) -> str:
             _table(sorted(counts.items()), ("count", "value")),
             f"<p>{totals.identity()}: <b>{'holds' if totals.holds else 'VIOLATED'}</b></p>",
         ]
+        if embedding := manifest.get("embedding"):
+            sections += ["<h2>Embedding</h2>", f"<p>{html.escape(embedding_line(embedding))}</p>"]
         if "rejects" in figures:
             sections += ["<h2>Rejects</h2>", _image(figures["rejects"])]
         if "pool_sizes" in figures:

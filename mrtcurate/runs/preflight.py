@@ -14,6 +14,7 @@ from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import ResolvedInputs, checksum, is_local, local_path, open_binary, within_deadline
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout
+from mrtcurate.pipeline.graph import needs_embeddings
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import IngestSettings
 from mrtcurate.selectors import SELECTORS
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def resolve_inputs(config: RunConfig) -> ResolvedInputs:
-    prepare_embedder(config.embedding.embedder)
+    if needs_embeddings(config):
+        prepare_embedder(config.embedding.embedder)
     ingest, feature = config.ingest, config.planner.feature_column
     files = _match_files(ingest)
     probed = {file.path: _probe(file, ingest.max_chars) for file in files}

@@ -9,6 +9,7 @@ routes each to its section. Nested YAML (`selection: {k: 8}`) is accepted too.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 from collections.abc import Iterator
@@ -53,19 +54,38 @@ class IngestSettings(_Section):
     max_chars: int = Field(100_000, gt=0, description="records (and CSV rows) longer than this are rejected as record_too_large")
 
 
+def _cuda_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class EmbeddingSettings(_Section):
     embedder: str = Field(
-        "minilm",
-        description="`minilm` (all-MiniLM-L6-v2, shipped; the reference), `minilm-int8` (the same in ONNX Runtime, int8: faster on CPU), "
-        "`static` (static vectors distilled from MiniLM: far faster, coarser), `hashing` (no model, for tests), or a sentence-transformers "
-        "path or cached name; `mrt embedders` compares them",
+        "auto",
+        validate_default=True,
+        description="`auto`: `minilm` on a CUDA GPU (fp16), else `minilm-int8`, the fastest that passes the quality gates against the "
+        "reference (the manifest records which); `minilm` (all-MiniLM-L6-v2, shipped; the reference), `minilm-int8` (the same in ONNX "
+        "Runtime, int8; CPU), `static` (static vectors distilled from MiniLM: far faster, coarser), `hashing` (no model, for tests), or "
+        "a sentence-transformers path or cached name; `mrt embedders` compares them",
     )
-    batch_size: int = Field(64, ge=1, description="embedding batch size")
+    batch_size: int = Field(64, ge=1, description="embedding batch size of sentence-transformers models (`minilm-int8` runs batches of 8, measured fastest there)")
     max_tokens: int | None = Field(
         None, ge=8, le=512,
         description="token window: longer texts are embedded by their first N tokens (default: the model's, 256 for the built-in ones); "
         "half the window is about half the CPU time on long texts; the report counts the texts cut",
     )
+
+    @field_validator("embedder")
+    @classmethod
+    def _resolve_auto(cls, value: str) -> str:
+        # Resolved where the config is built (the driver), so the config hash, the embedding cache key
+        # and the workers all see one embedder. Dataflow with GPU workers and a CPU driver: name `minilm`.
+        if value != "auto":
+            return value
+        return "minilm" if _cuda_available() else "minilm-int8"
 
 
 class GroupingSettings(_Section):

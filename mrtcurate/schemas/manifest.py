@@ -76,6 +76,14 @@ def selection_quality(means: QualityMeans) -> dict | None:
     }
 
 
+def embedding_line(embedding: dict) -> str:
+    """The manifest's embedder identity and its truncation count, in one sentence."""
+    window = embedding.get("max_tokens")
+    cut = f"window {window} tokens; responses longer, embedded by their first {window}: {embedding['texts_truncated']:,}" if window else "no token window"
+    quantisation = f" ({embedding['quantisation']})" if embedding.get("quantisation") else ""
+    return f"{embedding['embedder']}: {embedding['backend']}, {embedding['precision']}{quantisation}; {cut}"
+
+
 def read_manifest(directory: str) -> dict:
     # Imported here: the trainer imports this module, and Beam (with its gRPC threads) has no place in
     # torchrun's processes: with it imported, a DDP rank aborted under load ("terminate called without an active exception").

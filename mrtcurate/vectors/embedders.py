@@ -66,7 +66,7 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         texts = list(texts)
         window = self.model.max_seq_length
-        lengths = [len(ids) for ids in self.model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+        lengths = [len(ids) for ids in self.model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
         self.truncated = np.array(lengths, dtype=np.int64) > window
         vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return vectors.astype(np.float32, copy=False)

@@ -35,9 +35,12 @@ def test_template_arguments_split_between_mrt_and_beam():
 
 def test_worker_requirements_agree_with_the_package():
     requirements = {line.split(">=")[0].split("==")[0].split("[")[0] for line in (ROOT / "docker" / "worker-requirements.txt").read_text().splitlines() if line and not line.startswith("#")}
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    core = pyproject[pyproject.index("dependencies = [") : pyproject.index("]", pyproject.index("dependencies = ["))]
-    declared = {line.strip().strip('",').split(">=")[0] for line in core.splitlines()[1:] if line.strip()}
+    import re
+
+    import tomllib
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = {re.split(r"[<>=\[;\s]", dependency, maxsplit=1)[0] for dependency in dependencies}
     assert declared - {"torch"} == requirements
 
 

@@ -96,7 +96,7 @@ def _cls_pooled_minilm(texts: list[str]) -> np.ndarray:
     from mrtcurate.vectors.embedders import minilm_path
 
     encoder = models.Transformer(minilm_path(), max_seq_length=256)
-    model = SentenceTransformer(modules=[encoder, models.Pooling(encoder.get_word_embedding_dimension(), pooling_mode="cls"), models.Normalize()])
+    model = SentenceTransformer(modules=[encoder, models.Pooling(encoder.auto_model.config.hidden_size, pooling_mode="cls"), models.Normalize()])
     return model.encode(texts, batch_size=64, convert_to_numpy=True)
 
 

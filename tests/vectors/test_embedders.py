@@ -23,14 +23,37 @@ def test_an_embedder_that_cannot_load_is_refused_before_the_job(tmp_path, capsys
     prepare_embedder("minilm")
     prepare_embedder("hashing")
     prepare_embedder(minilm_path())
-    with pytest.raises(UserError, match=r"--embedder minilm-int8: not a built-in embedder \(minilm, hashing\), not a model directory"):
-        prepare_embedder("minilm-int8")
+    with pytest.raises(UserError, match=r"--embedder minilm-int4: not a built-in embedder \(minilm, minilm-int8, static, hashing\), not a model directory"):
+        prepare_embedder("minilm-int4")
     with pytest.raises(UserError, match="no sentence-transformers model there"):
         prepare_embedder(str(tmp_path))
     with pytest.raises(UserError, match="not in the local Hugging Face cache"):
         prepare_embedder("someone/not-downloaded-model")
     data = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "response": "r"}])
-    code = main(["run", "--input", str(data), "--output", str(tmp_path / "out"), "--embedder", "minilm-int8"])
+    code = main(["run", "--input", str(data), "--output", str(tmp_path / "out"), "--embedder", "minilm-int4"])
     error = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in error and "--embedder minilm-int8" in error
+    assert code == 2 and "Traceback" not in error and "--embedder minilm-int4" in error
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["minilm", "minilm-int8", "static", "hashing"])
+def test_every_built_in_embedder_gives_unit_rows_that_rank_a_paraphrase_first_and_marks_cut_texts(name):
+    from mrtcurate.vectors.embedders import load_embedder
+
+    texts = ["How do I boil an egg?", "What is the way to boil an egg?", "The stock market fell sharply today.", "egg " * 300]
+    embedder = load_embedder(name, max_tokens=32)
+    vectors = embedder.encode(texts, batch_size=2)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert embedder.truncated.tolist() == ([False] * 4 if name == "hashing" else [False, False, False, True])
+
+
+def test_the_identity_separates_embedders_windows_and_builds(tmp_path, monkeypatch):
+    from mrtcurate.vectors.embedders import BUILT_IN, artifact, describe_embedder, embedder_key
+
+    keys = {embedder_key(name, window) for name in BUILT_IN for window in (None, 128)}
+    assert len(keys) == len(BUILT_IN) * 2 - 1  # hashing has no window
+    assert describe_embedder("minilm-int8")["precision"] == "int8" and describe_embedder("minilm")["precision"] in ("fp32", "fp16")
+    monkeypatch.setenv("MRT_CACHE_DIR", str(tmp_path))
+    assert artifact("minilm") is None and not artifact("static").is_built() and str(artifact("static").path).startswith(str(tmp_path))
