@@ -71,7 +71,7 @@ class EmbeddingSettings(_Section):
         "Runtime, int8; CPU), `static` (static vectors distilled from MiniLM: far faster, coarser), `hashing` (no model, for tests), or "
         "a sentence-transformers path or cached name; `mrt embedders` compares them",
     )
-    batch_size: int = Field(64, ge=1, description="embedding batch size of sentence-transformers models (`minilm-int8` runs batches of 8, measured fastest there)")
+    batch_size: int = Field(64, ge=1, description="embedding batch size of sentence-transformers models (`minilm-int8` embeds each text alone, measured fastest there)")
     max_tokens: int | None = Field(
         None, ge=8, le=512,
         description="token window: longer texts are embedded by their first N tokens (default: the model's, 256 for the built-in ones); "

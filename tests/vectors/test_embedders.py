@@ -57,3 +57,17 @@ def test_the_identity_separates_embedders_windows_and_builds(tmp_path, monkeypat
     assert describe_embedder("minilm-int8")["precision"] == "int8" and describe_embedder("minilm")["precision"] in ("fp32", "fp16")
     monkeypatch.setenv("MRT_CACHE_DIR", str(tmp_path))
     assert artifact("minilm") is None and not artifact("static").is_built() and str(artifact("static").path).startswith(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_minilm_int8_gives_a_text_the_same_vector_whatever_its_neighbours():
+    """Dynamic quantisation scales activations per call: batched texts would depend on each other."""
+    from mrtcurate.vectors.embedders import load_embedder
+
+    texts = ["A short one.", "A much longer answer that goes on about several things " * 8, "Numbers: 1, 22, 333, 4444.", "ok"]
+    embedder = load_embedder("minilm-int8")
+    together = embedder.encode(texts, batch_size=64)
+    alone = np.concatenate([embedder.encode([text], batch_size=1) for text in texts])
+    reordered = embedder.encode(texts[::-1], batch_size=2)[::-1]
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(together, reordered)
