@@ -16,8 +16,10 @@ training code needs. The recipe, measured on 400 long FLASK responses against Py
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,6 +56,20 @@ def int8_artifact(model_dir: str, model_version: str) -> Artifact:
 
 
 def _build_int8(model_dir: str, directory: Path, reduce_range: bool) -> None:
+    # The exporter's tracer warnings and the quantiser's advice (on the root logger) are about this fixed
+    # recipe, not about the user's run: a first `mrt run` should not print them.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _export_fuse_quantise(model_dir, directory, reduce_range)
+    finally:
+        root.setLevel(level)
+
+
+def _export_fuse_quantise(model_dir: str, directory: Path, reduce_range: bool) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
