@@ -12,6 +12,7 @@ theirs, and no reader ever sees a half-written directory.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,13 +23,25 @@ from pathlib import Path
 from mrtcurate.ids import stable_id
 
 CACHE_ENV = "MRT_CACHE_DIR"
+log = logging.getLogger(__name__)
 _KEY_FILE = "artifact.json"
 
 
 def cache_root() -> Path:
     if configured := os.environ.get(CACHE_ENV):
         return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mrtcurate"
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mrtcurate"
+    if _writable(default):
+        return default
+    # A read-only home (some CI and batch machines): a per-user temporary cache still works, rebuilt per boot.
+    fallback = Path(tempfile.gettempdir()) / f"mrtcurate-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    log.warning("%s is not writable; embedder artifacts go to %s (set %s to choose)", default, fallback, CACHE_ENV)
+    return fallback
+
+
+def _writable(directory: Path) -> bool:
+    existing = next((parent for parent in (directory, *directory.parents) if parent.exists()), None)
+    return existing is not None and os.access(existing, os.W_OK | os.X_OK)
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,15 @@ def test_the_key_names_the_artifact_and_a_failed_build_leaves_nothing(tmp_path, 
     except OSError as error:
         assert "disk full" in str(error)
     assert not failing.is_built() and [entry.name for entry in tmp_path.iterdir()] == [first.path.name]
+
+
+def test_the_cache_is_the_users_unless_set_and_a_read_only_home_falls_back_to_temp(tmp_path, monkeypatch):
+    from mrtcurate.vectors import artifacts
+
+    monkeypatch.delenv("MRT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert artifacts.cache_root() == tmp_path / "cache" / "mrtcurate"
+    monkeypatch.setattr(artifacts.os, "access", lambda path, mode: False)
+    assert artifacts.cache_root().name.startswith("mrtcurate-cache-")
+    monkeypatch.setenv("MRT_CACHE_DIR", str(tmp_path / "chosen"))
+    assert artifacts.cache_root() == tmp_path / "chosen"
