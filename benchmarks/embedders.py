@@ -21,7 +21,6 @@ import argparse
 import gzip
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -39,21 +38,10 @@ K = 4
 
 
 def sample(corpus: str, rows_wanted: int) -> tuple[list[str], list[np.ndarray], np.ndarray]:
-    by_prompt: dict[str, list[dict]] = {}
+    from mrtcurate.analysis.embedder_agreement import whole_prompts
+
     with gzip.open(SHARED / corpus / "responses.jsonl.gz", "rt", encoding="utf-8") as source:
-        for line in source:
-            row = json.loads(line)
-            by_prompt.setdefault(row["prompt_id"], []).append(row)
-    prompts = sorted(by_prompt)
-    random.Random(0).shuffle(prompts)
-    texts, groups, rewards = [], [], []
-    for prompt in prompts:
-        if len(texts) >= rows_wanted:
-            break
-        groups.append(np.arange(len(texts), len(texts) + len(by_prompt[prompt])))
-        texts += [row["response"] for row in by_prompt[prompt]]
-        rewards += [np.nan if row.get("score") is None else float(row["score"]) for row in by_prompt[prompt]]
-    return texts, groups, np.array(rewards)
+        return whole_prompts([json.loads(line) for line in source], rows_wanted)
 
 
 def child(name: str, texts_file: str, vectors_file: str) -> None:

@@ -3,6 +3,7 @@ texts grouped by prompt: the quality gates of tests/vectors and the figures of b
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,6 +13,24 @@ from mrtcurate.selectors import Pool, select
 from mrtcurate.selectors.qd import select_qd
 
 Groups = Sequence[np.ndarray]  # row indices of each prompt's texts
+
+
+def whole_prompts(rows: list[dict], rows_wanted: int, seed: int = 0) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """Responses of whole prompts (`prompt_id`, `response`, `score` rows), prompts in a seeded order,
+    until `rows_wanted` responses: the texts, their groups by prompt, and their rewards (NaN: none)."""
+    by_prompt: dict[str, list[dict]] = {}
+    for row in rows:
+        by_prompt.setdefault(row["prompt_id"], []).append(row)
+    prompts = sorted(by_prompt)
+    random.Random(seed).shuffle(prompts)
+    texts, groups, rewards = [], [], []
+    for prompt in prompts:
+        if len(texts) >= rows_wanted:
+            break
+        groups.append(np.arange(len(texts), len(texts) + len(by_prompt[prompt])))
+        texts += [row["response"] for row in by_prompt[prompt]]
+        rewards += [np.nan if row.get("score") is None else float(row["score"]) for row in by_prompt[prompt]]
+    return texts, groups, np.array(rewards)
 
 
 def row_cosines(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:

@@ -44,6 +44,13 @@ def _writable(directory: Path) -> bool:
     return existing is not None and os.access(existing, os.W_OK | os.X_OK)
 
 
+def package_versions(*packages: str) -> dict[str, str]:
+    """The installed versions of the libraries an artifact is built with: part of its key."""
+    from importlib.metadata import version
+
+    return {package: version(package) for package in packages}
+
+
 @dataclass(frozen=True)
 class Artifact:
     """`key`: what determines the artifact's bytes; `build(directory)` writes it into an empty directory."""

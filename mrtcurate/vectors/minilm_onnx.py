@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrtcurate.vectors.artifacts import Artifact
+from mrtcurate.vectors.artifacts import Artifact, package_versions
 
 RECIPE_VERSION = "1"
 _MODEL_FILE = "model.onnx"
@@ -42,14 +42,10 @@ def has_vnni() -> bool:
 
 
 def int8_artifact(model_dir: str, model_version: str) -> Artifact:
-    from importlib.metadata import version
-
     key = {
         "recipe": f"minilm-int8/{RECIPE_VERSION}",
         "model": model_version,
-        "torch": version("torch"),
-        "transformers": version("transformers"),
-        "onnxruntime": version("onnxruntime"),
+        **package_versions("torch", "transformers", "onnxruntime"),
         "reduce_range": str(not has_vnni()),
     }
     return Artifact("minilm-int8", key, lambda directory: _build_int8(model_dir, directory, reduce_range=not has_vnni()))

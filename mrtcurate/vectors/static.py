@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrtcurate.vectors.artifacts import Artifact
+from mrtcurate.vectors.artifacts import Artifact, package_versions
 
 RECIPE_VERSION = "1"
 DIMENSIONS = 256
@@ -30,14 +30,7 @@ _TABLE_FILE = "vectors.npy"
 
 
 def static_artifact(model_dir: str, model_version: str) -> Artifact:
-    from importlib.metadata import version
-
-    key = {
-        "recipe": f"static/{RECIPE_VERSION}/pca{DIMENSIONS}",
-        "model": model_version,
-        "torch": version("torch"),
-        "transformers": version("transformers"),
-    }
+    key = {"recipe": f"static/{RECIPE_VERSION}/pca{DIMENSIONS}", "model": model_version, **package_versions("torch", "transformers")}
     return Artifact("static", key, lambda directory: _distil(model_dir, directory))
 
 

@@ -1,7 +1,6 @@
 """The quality gates of the fast embedders against the reference MiniLM, on real corpora with fixed
 seeds, and proof that each gate fails on a broken backend. The figures are printed (pytest -s)."""
 
-import random
 from functools import cache
 
 import numpy as np
@@ -13,6 +12,7 @@ from mrtcurate.analysis.embedder_agreement import (
     qd_diversity_kept,
     qd_overlap,
     row_cosines,
+    whole_prompts,
 )
 from mrtcurate.schemas.config import GroupingSettings
 from mrtcurate.vectors.embedders import load_embedder
@@ -26,20 +26,8 @@ K = 4
 
 @cache
 def _sample(corpus: str, rows_wanted: int) -> tuple[tuple[str, ...], tuple[np.ndarray, ...], np.ndarray]:
-    """Whole prompts, in a seeded order, until `rows_wanted` responses: texts, groups, rewards."""
-    by_prompt: dict[str, list[dict]] = {}
-    for row in read_jsonl_gz(shared_corpus(corpus)):
-        by_prompt.setdefault(row["prompt_id"], []).append(row)
-    prompts = sorted(by_prompt)
-    random.Random(0).shuffle(prompts)
-    texts, groups, rewards = [], [], []
-    for prompt in prompts:
-        if len(texts) >= rows_wanted:
-            break
-        groups.append(np.arange(len(texts), len(texts) + len(by_prompt[prompt])))
-        texts += [row["response"] for row in by_prompt[prompt]]
-        rewards += [np.nan if row.get("score") is None else float(row["score"]) for row in by_prompt[prompt]]
-    return tuple(texts), tuple(groups), np.array(rewards)
+    texts, groups, rewards = whole_prompts(read_jsonl_gz(shared_corpus(corpus)), rows_wanted)
+    return tuple(texts), tuple(groups), rewards
 
 
 @cache
