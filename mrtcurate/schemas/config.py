@@ -54,7 +54,8 @@ class IngestSettings(_Section):
     max_chars: int = Field(100_000, gt=0, description="records (and CSV rows) longer than this are rejected as record_too_large")
 
 
-def _cuda_available() -> bool:
+def cuda_available() -> bool:
+    """Without importing torch where it is not installed (the config is built before any model loads)."""
     if importlib.util.find_spec("torch") is None:
         return False
     import torch
@@ -85,7 +86,7 @@ class EmbeddingSettings(_Section):
         # and the workers all see one embedder. Dataflow with GPU workers and a CPU driver: name `minilm`.
         if value != "auto":
             return value
-        return "minilm" if _cuda_available() else "minilm-int8"
+        return "minilm" if cuda_available() else "minilm-int8"
 
 
 class GroupingSettings(_Section):

@@ -22,6 +22,7 @@ import numpy as np
 
 from mrtcurate.errors import UserError
 from mrtcurate.ids import stable_hash, stable_id
+from mrtcurate.schemas.config import cuda_available
 from mrtcurate.vectors.artifacts import Artifact
 
 HASHING_DIM = 384
@@ -53,11 +54,10 @@ class SentenceTransformerEmbedder:
     """On a CUDA GPU the model runs in fp16 (twice the throughput, cosines within 1e-3 of fp32)."""
 
     def __init__(self, name_or_path: str, max_tokens: int | None):
-        import torch
         from sentence_transformers import SentenceTransformer  # heavy import, only where a model is used
 
         self.model = SentenceTransformer(name_or_path)
-        if torch.cuda.is_available():
+        if cuda_available():  # the same rule as describe_embedder's precision
             self.model.half()
         if max_tokens is not None:
             self.model.max_seq_length = max_tokens
@@ -120,14 +120,6 @@ def load_embedder(spec: str, max_tokens: int | None = None) -> Embedder:
     return SentenceTransformerEmbedder(minilm_path() if spec == "minilm" else spec, max_tokens)
 
 
-def _cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
 def describe_embedder(spec: str, max_tokens: int | None = None) -> dict:
     """What a vector depends on: the manifest records it, and the embedding cache is keyed by it, so a
     refresh never mixes vectors of two embedders (or of one model at two precisions or windows).
@@ -150,7 +142,7 @@ def describe_embedder(spec: str, max_tokens: int | None = None) -> dict:
     if spec == "minilm":
         versions["model"] = _minilm_version()
     return {
-        "embedder": spec, "backend": "sentence-transformers", "precision": "fp16" if _cuda() else "fp32", "max_tokens": window, "versions": versions,
+        "embedder": spec, "backend": "sentence-transformers", "precision": "fp16" if cuda_available() else "fp32", "max_tokens": window, "versions": versions,
     }  # fmt: skip
 
 
