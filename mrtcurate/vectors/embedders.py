@@ -127,16 +127,15 @@ def describe_embedder(spec: str, max_tokens: int | None = None) -> dict:
     if spec == "hashing":
         return {"embedder": spec, "backend": "feature-hashing", "precision": "fp32", "dimensions": HASHING_DIM, "version": "1"}
     window = max_tokens or (MINILM_TOKENS if spec in BUILT_IN else None)
+    # A built embedder's vectors depend on everything its artifact was built with: its key says exactly that.
     if spec == "minilm-int8":
-        from mrtcurate.vectors.minilm_onnx import RECIPE_VERSION, has_vnni
-
-        quantisation = f"dynamic int8, per-channel weights{'' if has_vnni() else ', 7-bit (no VNNI)'}"
-        versions = {"model": _minilm_version(), "onnxruntime": version("onnxruntime"), "recipe": RECIPE_VERSION}
+        versions = artifact(spec).key
+        quantisation = f"dynamic int8, per-channel weights{', 7-bit (no VNNI)' if versions['reduce_range'] == 'True' else ''}"
         return {"embedder": spec, "backend": "onnxruntime", "precision": "int8", "quantisation": quantisation, "max_tokens": window, "versions": versions}
     if spec == "static":
-        from mrtcurate.vectors.static import DIMENSIONS, RECIPE_VERSION
+        from mrtcurate.vectors.static import DIMENSIONS
 
-        versions = {"model": _minilm_version(), "recipe": RECIPE_VERSION}
+        versions = artifact(spec).key
         return {"embedder": spec, "backend": "static-table", "precision": "fp32", "dimensions": DIMENSIONS, "max_tokens": window, "versions": versions}
     versions = {"sentence-transformers": version("sentence-transformers")}
     if spec == "minilm":

@@ -22,6 +22,7 @@ import shutil
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ _MODEL_FILE = "model.onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+@cache
 def has_vnni() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
@@ -42,13 +44,14 @@ def has_vnni() -> bool:
 
 
 def int8_artifact(model_dir: str, model_version: str) -> Artifact:
+    reduce_range = not has_vnni()
     key = {
         "recipe": f"minilm-int8/{RECIPE_VERSION}",
         "model": model_version,
         **package_versions("torch", "transformers", "onnxruntime"),
-        "reduce_range": str(not has_vnni()),
+        "reduce_range": str(reduce_range),
     }
-    return Artifact("minilm-int8", key, lambda directory: _build_int8(model_dir, directory, reduce_range=not has_vnni()))
+    return Artifact("minilm-int8", key, lambda directory: _build_int8(model_dir, directory, reduce_range))
 
 
 def _build_int8(model_dir: str, directory: Path, reduce_range: bool) -> None:
