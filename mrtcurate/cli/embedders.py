@@ -25,6 +25,7 @@ def register(commands) -> None:
 
 
 def _embedders(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from mrtcurate.schemas.config import EmbeddingSettings
     from mrtcurate.vectors.artifacts import cache_root
     from mrtcurate.vectors.embedders import BUILT_IN, artifact, describe_embedder, load_embedder
     from mrtcurate.vectors.throughput import texts_per_second
@@ -40,7 +41,7 @@ def _embedders(args: argparse.Namespace, beam_args: list[str]) -> None:
         row["artifact"] = None if built is None else {"path": str(built.path), "built": built.is_built(), "bytes": built.size_bytes()}
         if args.measure:
             with status(f"measuring {name}", args.quiet or args.json):
-                row["texts_per_second"] = round(texts_per_second(load_embedder(name), texts, batch_size=64), 1)
+                row["texts_per_second"] = round(texts_per_second(load_embedder(name), texts, EmbeddingSettings().batch_size), 1)
         rows.append(row)
     if args.json:
         print(json.dumps({"cache_dir": str(cache_root()), "embedders": rows}, indent=2))

@@ -85,8 +85,8 @@ def embedding_line(embedding: dict) -> str:
 
 
 def read_manifest(directory: str) -> dict:
-    # Imported here: the trainer imports this module, and Beam (with its gRPC threads) has no place in
-    # torchrun's processes: with it imported, a DDP rank aborted under load ("terminate called without an active exception").
+    # Imported here: the trainer imports this module, and Beam (its import time, its gRPC threads) has no
+    # place in torchrun's processes.
     from apache_beam.io.filesystems import FileSystems
 
     path = FileSystems.join(directory, MANIFEST_NAME)
