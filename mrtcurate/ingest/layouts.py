@@ -1,24 +1,31 @@
-"""Map one parsed record onto candidates, by layout: flat, grouped, chat or pairs.
+"""Map one parsed record onto candidates, by layout: flat, grouped, chat, pairs or tree.
 
 Accounting unit: each candidate is one unit, and so is each reject. A record that fails as a whole
-(no prompt, say) is one reject; a grouped or pairs record whose prompt is fine yields one unit per response.
+(no prompt, say) is one reject; a grouped or pairs record whose prompt is fine yields one unit per
+response; a message tree yields one unit per assistant reply (ingest/trees.py).
+
+Every field option is a field path (ingest/paths.py); a plain name is the one-step path.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mrtcurate.ids import identity_key, normalize_text, stable_id
+from mrtcurate.ids import identity_key, stable_id
+from mrtcurate.ingest import paths, template
+from mrtcurate.ingest.fields import Invalid, candidate, chat_identity, check_text, encodable, prompt_id, reward, split_chat
 from mrtcurate.ingest.formats import RawRecord
-from mrtcurate.schemas import Candidate, Message, Reject, RejectReason
+from mrtcurate.ingest.trees import message_row, nested_tree_units
+from mrtcurate.schemas import Candidate, ContextTurns, Reject, RejectReason, TreeMessage
 from mrtcurate.schemas.config import IngestSettings
 
-LAYOUTS = ("flat", "grouped", "chat", "pairs")
+LAYOUTS = ("flat", "grouped", "chat", "pairs", "tree")
 # Preference-data conventions for per-side scores (UltraFeedback and others); absent, chosen=1 and rejected=0.
 _PAIR_SCORE_FIELDS = (("score_chosen", "score_rejected"), ("chosen_score", "rejected_score"))
+# The options whose path may fan out with [*]: the responses of a grouped record and their rewards.
+_FANNING_OPTIONS = ("response_field", "reward_field")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,26 @@ class FieldMapping:
     rejected: str = "rejected"
     feature: str | None = None
     feature_dim: int | None = None  # fixed by the first probed record; other lengths are rejected
+    prompt_template: str | None = None
+    reward_order: str = "higher"
+    role_key: str = "role"
+    text_key: str = "content"
+    replies: str = "replies"
+    message_id: str | None = None
+    parent: str | None = None
+    keep_deleted: bool = False
+
+    def __post_init__(self):
+        # Malformed paths and templates fail here, on the driver, before any record is read.
+        for option, path in self.paths():
+            if paths.parse(path).fans_out and option not in _FANNING_OPTIONS:
+                raise ValueError(f"--{option.replace('_', '-')} '{path}': only --response-field and --reward-field can fan out with [*]")
+        if self.prompt_template is not None:
+            template.parse(self.prompt_template)
+        if (self.message_id is None) != (self.parent is None):
+            raise ValueError("the one-message-per-row tree layout needs both --message-id-field and --parent-field")
+        if self.layout != "grouped" and any(paths.parse(p).fans_out for o, p in self.paths() if o == "response_field"):
+            raise ValueError(f"--response-field '{self.response}' fans out with [*], which is the grouped layout, not {self.layout}")
 
     @classmethod
     def from_settings(cls, ingest: IngestSettings, layout: str, feature: str | None = None) -> FieldMapping:
@@ -49,234 +76,209 @@ class FieldMapping:
             chosen=ingest.chosen_field,
             rejected=ingest.rejected_field,
             feature=feature,
+            prompt_template=ingest.prompt_template,
+            reward_order=ingest.reward_order,
+            role_key=ingest.role_key,
+            text_key=ingest.text_key,
+            replies=ingest.replies_field,
+            message_id=ingest.message_id_field,
+            parent=ingest.parent_field,
+            keep_deleted=ingest.keep_deleted,
         )
 
+    @property
+    def reward_sign(self) -> float:
+        return -1.0 if self.reward_order == "lower" else 1.0
+
+    @property
+    def message_rows(self) -> bool:
+        """The tree layout with one message per row, joined into trees inside the job."""
+        return self.layout == "tree" and self.message_id is not None
+
+    def paths(self) -> list[tuple[str, str]]:
+        return [*self.layout_fields(), *self.optional_fields()]
+
     def layout_fields(self) -> list[tuple[str, str]]:
-        """(option, field) pairs every record of this layout must carry; used to check the mapping up front."""
+        """(option, field path) pairs every record of this layout must carry; used to check the mapping up front."""
+        prompt = [("prompt_field", self.prompt)]
+        if self.prompt_template is not None:
+            prompt = [("prompt_template", path.text) for path in template.parse(self.prompt_template).fields]
+        if self.layout == "tree":
+            return [("message_id_field", self.message_id), ("parent_field", self.parent)] if self.message_rows else [("prompt_field", self.prompt)]
         return {
-            "flat": [("prompt_field", self.prompt), ("response_field", self.response)],
-            "grouped": [("prompt_field", self.prompt), ("response_field", self.response)],
+            "flat": [*prompt, ("response_field", self.response)],
+            "grouped": [*prompt, ("response_field", self.response)],
             "chat": [("messages_field", self.messages)],
             "pairs": [("chosen_field", self.chosen), ("rejected_field", self.rejected)],
         }[self.layout]
 
     def optional_fields(self) -> list[tuple[str, str]]:
         optional = [
-            ("reward_field", self.reward),
+            ("reward_field", None if self.layout == "tree" else self.reward),  # a tree's reward is a key of each message
             ("id_field", self.id),
             ("source_field", self.source),
             ("feature_column", self.feature),
         ]
         return [(option, field) for option, field in optional if field is not None]
 
+    def prompt_text(self, fields: dict) -> str:
+        if self.prompt_template is not None:
+            return check_text(template.parse(self.prompt_template).render(fields), "prompt", "--prompt-template")
+        return _text(fields, self.prompt, "prompt")
+
 
 def detect_layout(fields: dict, mapping: FieldMapping) -> str:
-    if mapping.messages in fields:
+    if paths.parse(mapping.messages).get(fields) is not paths.MISSING:
         return "chat"
-    if mapping.chosen in fields and mapping.rejected in fields:
+    if all(paths.parse(side).get(fields) is not paths.MISSING for side in (mapping.chosen, mapping.rejected)):
         return "pairs"
-    if isinstance(fields.get(mapping.response), list):
+    response = paths.parse(mapping.response)
+    if response.fans_out or isinstance(response.get(fields), list):
         return "grouped"
     return "flat"
 
 
-class _Invalid(Exception):
-    def __init__(self, reason: RejectReason, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-def to_candidates(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iterator[Candidate | Reject]:
-    def reject(invalid: _Invalid, where: str = "") -> Reject:
+def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iterator[Candidate | Reject | ContextTurns | TreeMessage]:
+    """A record's accounting units (candidates and rejects); in the tree layout also the count of its
+    context turns, or, one message per row, the message for the job to join (pipeline/trees.py)."""
+    def reject(invalid: Invalid, where: str = "") -> Reject:
         detail = f"{where}: {invalid.detail}" if where else invalid.detail
         return Reject(record.text, invalid.reason.value, detail, source_file, record.row)
 
     fields = record.fields
     try:
         source = _source(fields, mapping, source_file)
+        if mapping.message_rows:
+            yield message_row(record, mapping, source, source_file)
+            return
+        if mapping.layout == "tree":
+            yield from nested_tree_units(fields, mapping, source, reject)
+            return
         if mapping.layout == "chat":
-            prompt_text, messages, completion = _split_chat(fields.get(mapping.messages), mapping.messages)
-            prompt_id = _prompt_id(fields, mapping, _chat_identity(messages))
-            reward = _reward(fields.get(mapping.reward)) if mapping.reward else None
-            yield _candidate(prompt_id, prompt_text, completion, reward, source, messages, _feature(fields, mapping))
+            prompt_text, messages, completion = split_chat(_get(fields, mapping.messages), mapping.messages, mapping.role_key, mapping.text_key)
+            yield candidate(
+                _prompt_id(fields, mapping, chat_identity(messages[:-1])), prompt_text, completion, _reward_of(fields, mapping), source, messages, _feature(fields, mapping)
+            )
             return
         if mapping.layout == "pairs":
             yield from _pair_candidates(fields, mapping, source, reject)
             return
-        prompt_text = _text(fields, mapping.prompt, "prompt")
-        prompt_id = _prompt_id(fields, mapping, identity_key(prompt_text))
+        prompt_text = mapping.prompt_text(fields)
+        key = _prompt_id(fields, mapping, identity_key(prompt_text))
         if mapping.layout == "flat":
             completion = _text(fields, mapping.response, "response")
-            reward = _reward(fields.get(mapping.reward)) if mapping.reward else None
-            yield _candidate(prompt_id, prompt_text, completion, reward, source, None, _feature(fields, mapping))
+            yield candidate(key, prompt_text, completion, _reward_of(fields, mapping), source, None, _feature(fields, mapping))
             return
         responses, rewards = _grouped_lists(fields, mapping)
-    except _Invalid as invalid:
+    except Invalid as invalid:
         yield reject(invalid)
         return
+    response_path = paths.parse(mapping.response)
     for index, response in enumerate(responses):
+        where = response_path.element(index)
         try:
-            completion = _check_text(response, "response", f"{mapping.response}[{index}]")
-            reward = _reward(rewards[index]) if rewards is not None else None
-            yield _candidate(prompt_id, prompt_text, completion, reward, source, None)
-        except _Invalid as invalid:
-            yield reject(invalid, f"{mapping.response}[{index}]")
+            if response is paths.MISSING or response is None:
+                raise Invalid(RejectReason.MISSING_RESPONSE, "no such field" if response is paths.MISSING else "null")
+            completion = check_text(response, "response", where)
+            value = rewards[index] if rewards is not None else None
+            yield candidate(key, prompt_text, completion, None if value is paths.MISSING else reward(value, mapping.reward_sign), source, None)
+        except Invalid as invalid:
+            yield reject(invalid, where)
 
 
-def _candidate(prompt_id, prompt_text, completion, reward, source, messages, feature=None) -> Candidate:
-    return Candidate(
-        prompt_id=prompt_id,
-        response_id=stable_id(identity_key(completion)),
-        prompt=prompt_text,
-        completion=completion,
-        reward=reward,
-        source=source,
-        messages=messages,
-        feature=feature,
-    )
+def _get(fields: dict, path: str) -> object:
+    value = paths.parse(path).get(fields)
+    return None if value is paths.MISSING else value
+
+
+def _reward_of(fields: dict, mapping: FieldMapping) -> float | None:
+    return reward(_get(fields, mapping.reward), mapping.reward_sign) if mapping.reward else None
 
 
 def _feature(fields: dict, mapping: FieldMapping) -> tuple[float, ...] | None:
     if mapping.feature is None:
         return None
-    value = fields.get(mapping.feature)
+    value = _get(fields, mapping.feature)
     if not isinstance(value, (list, tuple)) or not value:
-        raise _Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' is not a non-empty list of numbers")
+        raise Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' is not a non-empty list of numbers")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value):
-        raise _Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' holds a non-finite or non-numeric value")
+        raise Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' holds a non-finite or non-numeric value")
     if mapping.feature_dim is not None and len(value) != mapping.feature_dim:
-        raise _Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' has {len(value)} values, not {mapping.feature_dim}")
+        raise Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' has {len(value)} values, not {mapping.feature_dim}")
     return tuple(float(x) for x in value)
 
 
 def _source(fields: dict, mapping: FieldMapping, source_file: str) -> str:
-    value = fields.get(mapping.source) if mapping.source else None
+    value = _get(fields, mapping.source) if mapping.source else None
     if value is None or value == "":
         return source_file.rsplit("/", 1)[-1]
-    return _encodable(str(value), mapping.source)
+    return encodable(str(value), mapping.source)
 
 
 def _prompt_id(fields: dict, mapping: FieldMapping, identity: str) -> str:
     if mapping.id is None:
         return stable_id(identity)
-    value = fields.get(mapping.id)
-    if value is None or value == "" or isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _Invalid(RejectReason.MISSING_ID, f"field '{mapping.id}' holds no usable id: {value!r}")
-    return _encodable(str(value), mapping.id)
+    return prompt_id(_get(fields, mapping.id), mapping.id)
 
 
 def _text(fields: dict, name: str, role: str) -> str:
-    if name not in fields or fields[name] is None:
+    path = paths.parse(name)
+    value = path.get(fields)
+    if value is paths.MISSING or value is None:
         reason = RejectReason.MISSING_PROMPT if role == "prompt" else RejectReason.MISSING_RESPONSE
-        raise _Invalid(reason, f"'{name}' is null" if name in fields else f"no '{name}' field")
-    return _check_text(fields[name], role, name)
-
-
-def _encodable(value: str, name: str) -> str:
-    """JSON's \\ud800-style escapes decode to lone surrogates, which no UTF-8 output (ids, Parquet) can hold."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise _Invalid(
-            RejectReason.INVALID_UNICODE, f"'{name}' holds {value[error.start]!r}, a lone surrogate that UTF-8 cannot carry"
-        ) from None
-    return value
-
-
-def _check_text(value: object, role: str, name: str) -> str:
-    prompt = role == "prompt"
-    if not isinstance(value, str):
-        reason = RejectReason.PROMPT_NOT_STRING if prompt else RejectReason.RESPONSE_NOT_STRING
-        raise _Invalid(reason, f"'{name}' is a {type(value).__name__}, not a string")
-    text = normalize_text(_encodable(value, name))
-    if not text:
-        raise _Invalid(RejectReason.EMPTY_PROMPT if prompt else RejectReason.EMPTY_RESPONSE, f"'{name}' is blank")
-    return text
-
-
-def _reward(value: object) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return float(value)
-    try:
-        number = float(value) if isinstance(value, (int, float, str)) else math.nan
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        raise _Invalid(RejectReason.INVALID_REWARD, f"reward {value!r} is not a finite number")
-    return number
+        raise Invalid(reason, f"'{name}' is null" if value is None else path.missing_detail(fields))
+    return check_text(value, role, name)
 
 
 def _grouped_lists(fields: dict, mapping: FieldMapping) -> tuple[list, list | None]:
-    responses = fields.get(mapping.response)
-    if not isinstance(responses, list) or not responses:
-        raise _Invalid(RejectReason.MISSING_RESPONSE, f"'{mapping.response}' is not a non-empty list")
-    if mapping.reward is None or fields.get(mapping.reward) is None:
+    """The responses and, when mapped, their rewards, aligned by position: element i of a `[*]` list,
+    or of two parallel plain lists."""
+    response_path = paths.parse(mapping.response)
+    reward_path = paths.parse(mapping.reward) if mapping.reward else None
+    try:
+        if response_path.fans_out:
+            responses = response_path.fan(fields)
+            if responses is paths.MISSING:
+                raise Invalid(RejectReason.MISSING_RESPONSE, response_path.missing_detail(fields))
+        else:
+            responses = response_path.get(fields)
+            if not isinstance(responses, list) or not responses:
+                raise Invalid(RejectReason.MISSING_RESPONSE, f"'{mapping.response}' is not a non-empty list")
+        if reward_path is None:
+            return responses, None
+        rewards = reward_path.fan(fields) if reward_path.fans_out else reward_path.get(fields)
+    except paths.PathError as error:
+        raise Invalid(error.reason, error.detail) from None
+    if rewards is paths.MISSING or rewards is None:
         return responses, None
-    rewards = fields[mapping.reward]
     if not isinstance(rewards, list) or len(rewards) != len(responses):
         size = len(rewards) if isinstance(rewards, list) else "not a list"
-        raise _Invalid(RejectReason.REWARD_LENGTH_MISMATCH, f"{len(responses)} responses, rewards: {size}")
+        raise Invalid(RejectReason.REWARD_LENGTH_MISMATCH, f"{len(responses)} responses in '{mapping.response}', rewards in '{mapping.reward}': {size}")
     return responses, rewards
 
 
-def _split_chat(value: object, name: str) -> tuple[str, tuple[Message, ...], str]:
-    """The last assistant turn is the response; the turns before it (system included) are the prompt."""
-    if not isinstance(value, list) or not value:
-        raise _Invalid(RejectReason.INVALID_MESSAGES, f"'{name}' is not a non-empty list of turns")
-    turns = []
-    for index, turn in enumerate(value):
-        if not (isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)):
-            raise _Invalid(RejectReason.INVALID_MESSAGES, f"turn {index} lacks a string role and content")
-        role = _encodable(turn["role"], f"{name}[{index}].role")
-        turns.append(Message(role, normalize_text(_encodable(turn["content"], f"{name}[{index}].content"))))
-    last_assistant = max((i for i, turn in enumerate(turns) if turn.role == "assistant"), default=None)
-    if last_assistant is None:
-        raise _Invalid(RejectReason.INVALID_MESSAGES, "no assistant turn")
-    prompt_turns = tuple(turns[:last_assistant])
-    completion = turns[last_assistant].content
-    if not completion:
-        raise _Invalid(RejectReason.EMPTY_RESPONSE, "the last assistant turn is blank")
-    if not any(turn.content for turn in prompt_turns):
-        raise _Invalid(RejectReason.EMPTY_PROMPT, "no non-blank turn before the last assistant turn")
-    return _render_turns(prompt_turns), prompt_turns + (turns[last_assistant],), completion
-
-
-def _render_turns(turns: tuple[Message, ...]) -> str:
-    if len(turns) == 1 and turns[0].role == "user":
-        return turns[0].content
-    return "\n\n".join(f"{turn.role}: {turn.content}" for turn in turns)
-
-
-def _chat_identity(messages: tuple[Message, ...]) -> str:
-    return json.dumps([[turn.role, identity_key(turn.content)] for turn in messages[:-1]])
-
-
 def _pair_candidates(fields: dict, mapping: FieldMapping, source: str, reject) -> Iterator[Candidate | Reject]:
-    rewards = _pair_rewards(fields)
-    shared_prompt = None
-    if any(isinstance(fields.get(side), str) for side in (mapping.chosen, mapping.rejected)):
-        shared_prompt = _text(fields, mapping.prompt, "prompt")
-    for side, reward in zip((mapping.chosen, mapping.rejected), rewards):
+    rewards = _pair_rewards(fields, mapping.reward_sign)
+    sides = [(side, _get(fields, side)) for side in (mapping.chosen, mapping.rejected)]
+    shared_prompt = mapping.prompt_text(fields) if any(isinstance(value, str) for _, value in sides) else None
+    for (side, value), side_reward in zip(sides, rewards):
         try:
-            value = fields.get(side)
             if isinstance(value, list):
-                prompt_text, messages, completion = _split_chat(value, side)
-                identity = _chat_identity(messages)
+                prompt_text, messages, completion = split_chat(value, side, mapping.role_key, mapping.text_key)
+                identity = chat_identity(messages[:-1])
             else:
                 if value is None:
-                    raise _Invalid(RejectReason.MISSING_RESPONSE, f"no '{side}' field")
-                completion = _check_text(value, "response", side)
+                    raise Invalid(RejectReason.MISSING_RESPONSE, f"no '{side}' field")
+                completion = check_text(value, "response", side)
                 prompt_text, messages, identity = shared_prompt, None, identity_key(shared_prompt)
-            yield _candidate(_prompt_id(fields, mapping, identity), prompt_text, completion, reward, source, messages)
-        except _Invalid as invalid:
+            yield candidate(_prompt_id(fields, mapping, identity), prompt_text, completion, side_reward, source, messages)
+        except Invalid as invalid:
             yield reject(invalid, side)
 
 
-def _pair_rewards(fields: dict) -> tuple[float | None, float | None]:
+def _pair_rewards(fields: dict, sign: float) -> tuple[float | None, float | None]:
     for chosen_field, rejected_field in _PAIR_SCORE_FIELDS:
         if chosen_field in fields and rejected_field in fields:
-            return _reward(fields[chosen_field]), _reward(fields[rejected_field])
-    return 1.0, 0.0
+            return reward(fields[chosen_field], sign), reward(fields[rejected_field], sign)
+    # No scores: chosen 1 and rejected 0 as written, or 0 and 1 where lower is better; oriented here.
+    return (1.0, 0.0) if sign > 0 else (-0.0, -1.0)

@@ -97,7 +97,7 @@ def build(
     planner = plan_variance(read.members, config, cache) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
     k = _k(pipeline, config, planner)
     rows, selection_counts, insights = read.members | "Select" >> SelectPerPrompt(
-        config.selection, config.grouping.near_dup, inputs.with_messages, k
+        config.selection, config.grouping.near_dup, inputs.with_messages, inputs.mapping.reward_sign, k
     )
     shards = rows | "WriteCurated" >> WriteParquetShards(
         directory, "data", "part", curated_schema(inputs.with_messages),

@@ -14,12 +14,13 @@ from apache_beam.metrics import Metrics
 
 from mrtcurate.ingest.files import open_binary, plan_splits
 from mrtcurate.ingest.formats import RawRecord, RowTally, iter_records
-from mrtcurate.ingest.layouts import FieldMapping, to_candidates
+from mrtcurate.ingest.layouts import FieldMapping, to_units
+from mrtcurate.pipeline.trees import JoinMessageTrees
 from mrtcurate.pipeline import (
     coders,  # noqa: F401 - registers the Candidate coder the main output's hint selects
     progress,
 )
-from mrtcurate.schemas import Candidate, FileSplit, InputFile, Reject
+from mrtcurate.schemas import Candidate, ContextTurns, FileSplit, InputFile, Reject, TreeMessage
 from mrtcurate.schemas.counts import Count
 
 REJECTS = "rejects"
@@ -27,6 +28,7 @@ COUNTS = "counts"
 REASONS = "reasons"
 PART_REJECTS = "part_rejects"
 PART_ROWS = "part_rows"
+MESSAGES = "messages"  # tree layout, one message per row: rows on their way to the join
 _PROGRESS_EVERY = 10_000  # records between two progress tallies
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class _ParseSplit(beam.DoFn):
 
     def process(self, split: FileSplit):
         file = split.file
-        read = parsed = 0
+        read = parsed = context = 0
         reasons: Counter[str] = Counter()
         tally = RowTally()
         with open_binary(file.path) as stream:
@@ -51,9 +53,13 @@ class _ParseSplit(beam.DoFn):
                 read += 1
                 if read % _PROGRESS_EVERY == 0:
                     progress.add(progress.READ, _PROGRESS_EVERY)
-                units = to_candidates(record, self.mapping, file.path) if isinstance(record, RawRecord) else [record]
+                units = to_units(record, self.mapping, file.path) if isinstance(record, RawRecord) else [record]
                 for unit in units:
-                    if isinstance(unit, Reject):
+                    if isinstance(unit, ContextTurns):
+                        context += unit.count
+                    elif isinstance(unit, TreeMessage):
+                        yield beam.pvalue.TaggedOutput(MESSAGES, unit)
+                    elif isinstance(unit, Reject):
                         reasons[unit.reason] += 1
                         yield beam.pvalue.TaggedOutput(REJECTS, unit) if split.index == 0 else beam.pvalue.TaggedOutput(PART_REJECTS, ((file.path, split.index), unit))
                     else:
@@ -65,6 +71,8 @@ class _ParseSplit(beam.DoFn):
         rejected = reasons.total()
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.PARSED_CANDIDATES.value, parsed))
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.REJECTED.value, rejected))
+        if self.mapping.layout == "tree" and not self.mapping.message_rows:
+            yield beam.pvalue.TaggedOutput(COUNTS, (Count.CONTEXT_MESSAGES.value, context))
         for reason, count in reasons.items():
             yield beam.pvalue.TaggedOutput(REASONS, (reason, count))
         self.records_read.inc(read)
@@ -108,9 +116,15 @@ class ReadCorpus(beam.PTransform):
             | "ParsePart"
             >> beam.ParDo(_ParseSplit(self.mapping, self.max_chars))
             .with_output_types(Candidate)
-            .with_outputs(REJECTS, PART_REJECTS, PART_ROWS, COUNTS, REASONS, main="candidates")
+            .with_outputs(REJECTS, PART_REJECTS, PART_ROWS, COUNTS, REASONS, MESSAGES, main="candidates")
         )
+        candidates, counts, reasons = parsed.candidates, parsed[COUNTS], parsed[REASONS]
+        if self.mapping.message_rows:
+            trees = parsed[MESSAGES] | "JoinMessageTrees" >> JoinMessageTrees(self.mapping)
+            candidates = (candidates, trees.candidates) | "AllCandidates" >> beam.Flatten()
+            counts = (counts, trees.counts) | "AllReadCounts" >> beam.Flatten()
+            reasons = (reasons, trees.reasons) | "AllReadReasons" >> beam.Flatten()
         rows_before = parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
         later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))
-        rejects = (parsed[REJECTS], later_parts) | "AllRejects" >> beam.Flatten()
-        return parsed.candidates, rejects, parsed[COUNTS], parsed[REASONS]
+        rejects = [parsed[REJECTS], later_parts] + ([trees.rejects] if self.mapping.message_rows else [])
+        return candidates, tuple(rejects) | "AllRejects" >> beam.Flatten(), counts, reasons

@@ -39,6 +39,10 @@ class _SelectStage:
     selection: SelectionSettings
     near_dup: float | None
     with_messages: bool
+    reward_sign: float  # -1 with --reward-order lower: rewards travel oriented (larger is better) and are written as given
+
+    def reward_as_given(self, oriented: float) -> float | None:
+        return _finite_or_none(self.reward_sign * oriented)
 
 
 def _pool(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
@@ -125,7 +129,7 @@ class _Selecting(beam.DoFn):
                 "pool_size": pool_size,
                 "multiplicity": int(pool.multiplicities[index]),
                 "weight": float(selection.draws[rank] / total_draws) if self.settings.weighting == "prompt" else 1.0,
-                "reward": _finite_or_none(pool.rewards[index]),
+                "reward": self.stage.reward_as_given(pool.rewards[index]),
                 "quality": _finite_or_none(quality[index]),
                 "selector": self.settings.selector,
                 "gain": None if selection.gains is None else _finite_or_none(selection.gains[rank]),
@@ -176,7 +180,7 @@ class _EveryChoice(_Selecting):
                 continue
             chosen = selectors.select(spec.build(self.settings.qd), pool, k, self.settings.seed)
             choices[name] = [
-                {"completion": by_id[pool.response_ids[i]].completion, "reward": _finite_or_none(pool.rewards[i])}
+                {"completion": by_id[pool.response_ids[i]].completion, "reward": self.stage.reward_as_given(pool.rewards[i])}
                 for i in chosen.indices
             ]
         example = {"prompt": candidates[0].prompt, "pool_size": len(pool), "choices": choices}
@@ -239,10 +243,10 @@ class SelectPerPrompt(beam.PTransform):
     """(candidate, embedding or None) in; (curated rows, per-prompt counts, report insights) out. K arrives as a
     one-element PCollection, so that `--k auto` can take it from the planner in the same job."""
 
-    def __init__(self, selection: SelectionSettings, near_dup: float | None, with_messages: bool, k):
+    def __init__(self, selection: SelectionSettings, near_dup: float | None, with_messages: bool, reward_sign: float, k):
         super().__init__()
         self.settings = selection
-        self.stage = _SelectStage(selection, near_dup, with_messages)
+        self.stage = _SelectStage(selection, near_dup, with_messages, reward_sign)
         self.k = beam.pvalue.AsSingleton(k)
 
     def expand(self, members):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from itertools import islice
 
@@ -13,6 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import ResolvedInputs, checksum, is_local, local_path, open_binary, within_deadline
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
+from mrtcurate.ingest import paths
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout
 from mrtcurate.pipeline.graph import needs_embeddings
 from mrtcurate.schemas import InputFile, RunConfig
@@ -31,8 +33,8 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     ingest, feature = config.ingest, config.planner.feature_column
     files = _match_files(ingest)
     probed = {file.path: _probe(file, ingest.max_chars) for file in files}
-    layout = ingest.layout if ingest.layout != "auto" else _agreed_layout(probed, FieldMapping.from_settings(ingest, "flat"))
-    mapping = FieldMapping.from_settings(ingest, layout, feature)
+    layout = ingest.layout if ingest.layout != "auto" else _agreed_layout(probed, field_mapping(ingest, "flat"))
+    mapping = field_mapping(ingest, layout, feature)
     _check_fields(files, probed, mapping)
     if feature is not None:
         if mapping.layout not in ("flat", "chat"):
@@ -41,10 +43,17 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     spec = SELECTORS[config.selection.selector]
     if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs":
         raise UserError(f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it")
-    with_messages = mapping.layout == "chat" or (
+    with_messages = mapping.layout in ("chat", "tree") or (
         mapping.layout == "pairs" and any(isinstance(r.fields.get(mapping.chosen), list) for records in probed.values() for r in records)
     )
     return ResolvedInputs(tuple(files), mapping, with_messages)
+
+
+def field_mapping(ingest: IngestSettings, layout: str, feature: str | None = None) -> FieldMapping:
+    try:
+        return FieldMapping.from_settings(ingest, layout, feature)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def _match_files(ingest: IngestSettings) -> list[InputFile]:
@@ -126,37 +135,56 @@ def _probe(file: InputFile, max_chars: int) -> list[RawRecord]:
         return [record for record in islice(records, _PROBE_RECORDS) if isinstance(record, RawRecord)]
 
 
-def _fields_of(file: InputFile, records: list[RawRecord]) -> set[str]:
-    """The field names a file offers: a CSV's header, whatever its first rows hold (a wrong delimiter then
-    fails here instead of rejecting every row); otherwise the keys of its probed records."""
+def _offers(file: InputFile, records: list[RawRecord]) -> Callable[[str], bool]:
+    """Whether a file offers a field path: a CSV by its header, whatever its first rows hold (a wrong
+    delimiter then fails here instead of rejecting every row); otherwise some probed record resolves it.
+    None when there is nothing to check against (no readable record at the file's head)."""
     if file.format == "csv":
         with open_binary(file.path) as stream:
-            return set(csv_header(stream, file.path))
-    return {field for record in records for field in record.fields}
+            header = set(csv_header(stream, file.path))
+        return (lambda path: path in header) if header else None
+    if not records:
+        return None
+    return lambda path: any(_resolves(paths.parse(path), record.fields) for record in records)
+
+
+def _resolves(path: paths.FieldPath, fields: dict) -> bool:
+    try:
+        found = path.fan(fields) if path.fans_out else path.get(fields)
+    except paths.PathError:
+        return True  # the path exists; this record's list is empty or not a list, a reject of its own
+    return found is not paths.MISSING and not (isinstance(found, list) and path.fans_out and all(item is paths.MISSING for item in found))
 
 
 def _check_fields(files: list[InputFile], probed: dict[str, list[RawRecord]], mapping: FieldMapping) -> None:
     """A field the layout needs must be offered by every file (else all of that file's records would be
     rejected); an optional one (reward, id, ...) by at least one, else it is a typo in the mapping."""
-    offered = {file.path: _fields_of(file, probed[file.path]) for file in files}
+    offers = {file.path: _offers(file, probed[file.path]) for file in files}
     for option, field in mapping.layout_fields():
         for file in files:
-            # An empty set: no readable record at the file's head, so nothing to check it against.
-            if offered[file.path] and field not in offered[file.path]:
-                raise UserError(_unknown_field(option, field, file, offered[file.path], mapping))
-    everything = set().union(*offered.values())
+            if offers[file.path] is not None and not offers[file.path](field):
+                raise UserError(_unknown_field(option, field, file, probed[file.path], mapping))
+    checkable = [file for file in files if offers[file.path] is not None]
     for option, field in mapping.optional_fields():
-        if everything and field not in everything:
-            raise UserError(_unknown_field(option, field, files[0], everything, mapping))
+        if checkable and not any(offers[file.path](field) for file in checkable):
+            raise UserError(_unknown_field(option, field, checkable[0], probed[checkable[0].path], mapping))
 
 
-def _unknown_field(option: str, field: str, file: InputFile, offered: set[str], mapping: FieldMapping) -> str:
-    known = ", ".join(sorted(ascii(name)[1:-1] for name in offered)[:20])
-    hint = ""
-    if file.format == "csv" and len(offered) == 1 and any(mark in next(iter(offered)) for mark in "\t;|,"):
-        hint = "; the header is one column: is the delimiter right? (.csv is read with ',' and .tsv with a tab)"
+def _unknown_field(option: str, field: str, file: InputFile, records: list[RawRecord], mapping: FieldMapping) -> str:
     flag = "--" + option.replace("_", "-")
-    return f"{flag} '{field}' is not a field of {file.path} (layout {mapping.layout}; its fields: {known}){hint}"
+    if file.format == "csv":
+        with open_binary(file.path) as stream:
+            offered = csv_header(stream, file.path)
+        known = ", ".join(sorted(ascii(name)[1:-1] for name in offered)[:20])
+        hint = ""
+        if len(offered) == 1 and any(mark in offered[0] for mark in "\t;|,"):
+            hint = "; the header is one column: is the delimiter right? (.csv is read with ',' and .tsv with a tab)"
+        return f"{flag} '{field}' is not a field of {file.path} (layout {mapping.layout}; its fields: {known}){hint}"
+    path = paths.parse(field)
+    if len(path.steps) == 1:
+        known = ", ".join(sorted({ascii(name)[1:-1] for record in records for name in record.fields})[:20])
+        return f"{flag} '{field}' is not a field of {file.path} (layout {mapping.layout}; its fields: {known})"
+    return f"{flag} '{field}' leads nowhere in the first records of {file.path} (layout {mapping.layout}; {path.missing_detail(records[0].fields)})"
 
 
 def check_output(output: str, overwrite: bool) -> None:

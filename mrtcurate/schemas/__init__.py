@@ -2,7 +2,7 @@
 
 from mrtcurate.schemas.config import RunConfig, build_config, load_yaml
 from mrtcurate.schemas.reasons import RejectReason
-from mrtcurate.schemas.records import Candidate, FileSplit, InputFile, Message, Reject, ShardInfo
+from mrtcurate.schemas.records import Candidate, ContextTurns, FileSplit, InputFile, Message, Reject, ShardInfo, TreeMessage
 from mrtcurate.schemas.tables import MANIFEST_SCHEMA_VERSION, REJECTS_SCHEMA, curated_schema
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "InputFile",
     "Message",
     "Reject",
+    "ContextTurns",
+    "TreeMessage",
     "RejectReason",
     "RunConfig",
     "ShardInfo",

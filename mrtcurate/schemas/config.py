@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 
 from mrtcurate.errors import UserError
+from mrtcurate.schemas.presets import PRESETS
 
 # Options that name where things go rather than what is computed; they stay out of the config hash.
 _LOCATION_OPTIONS = {"output", "overwrite"}
@@ -36,22 +37,51 @@ class IngestSettings(_Section):
 
     input: list[str] = Field(min_length=1, json_schema_extra={"metavar": "PATTERN"}, description="Beam file pattern, repeatable: local globs and `gs://` both work; a file matched by several patterns is read once")
     format: Literal["auto", "jsonl", "parquet", "csv"] = Field("auto", description="input format: `auto` by extension (`.gz` read transparently), `jsonl`, `parquet`, `csv`")
-    layout: Literal["auto", "flat", "grouped", "chat", "pairs"] = Field(
+    preset: str | None = Field(
+        None, json_schema_extra={"metavar": "NAME"},
+        description="the mapping options of a public corpus shape, by name: " + ", ".join(f"`{name}`" for name in PRESETS)
+        + " (README: Presets); options given explicitly override the preset's",
+    )
+    layout: Literal["auto", "flat", "grouped", "chat", "pairs", "tree"] = Field(
         "auto",
         description="record layout: `auto` (detected from the first 50 records of every file; files or records that disagree are refused, naming them), "
-        "`flat` (a row per response), `grouped` (a list of responses per row, optionally a parallel reward list), "
+        "`flat` (a row per response), `grouped` (a list of responses per row, or a `[*]` response path, optionally with rewards alongside), "
         "`chat` (a messages list: the last assistant turn is the response, the turns before it the prompt), "
-        "`pairs` (chosen/rejected, rewards 1/0 unless score_chosen/score_rejected or chosen_score/rejected_score exist)",
+        "`pairs` (chosen/rejected, rewards 1/0 unless score_chosen/score_rejected or chosen_score/rejected_score exist), "
+        "`tree` (message trees, OpenAssistant style: every assistant reply is a candidate for the conversation above it; "
+        "nested under --prompt-field, or one message per row with --message-id-field and --parent-field; not detected, name it)",
     )
-    prompt_field: str = Field("prompt", description="field holding the prompt")
-    response_field: str = Field("response", description="field holding the response, or a list of them (grouped)")
-    reward_field: str | None = Field(None, description="field holding a numeric reward; numeric strings accepted, NaN/inf rejected, null kept as null")
-    id_field: str | None = Field(None, description="field holding a prompt id to group by, instead of the prompt text's hash")
-    source_field: str | None = Field(None, description="field that fills the `source` column, instead of the file name")
-    messages_field: str = Field("messages", description="chat layout: the list of {role, content} turns")
+    prompt_field: str = Field("prompt", description="field path of the prompt (`a.b` nests, `[N]` takes an element); tree layout: the root message")
+    prompt_template: str | None = Field(
+        None, json_schema_extra={"metavar": "TEMPLATE"},
+        description="the prompt built from several field paths, e.g. `{instruction}\n\n{input}` (`\n` is a newline): a part that is "
+        "null or blank is left out with the text before it, so no separator dangles; a field the record lacks is a "
+        "missing_template_field reject; replaces --prompt-field",
+    )
+    response_field: str = Field("response", description="field path of the response; a list of responses, or a `[*]` path such as `completions[*].response`, makes the layout grouped")
+    reward_field: str | None = Field(None, description="field path of a numeric reward (`completions[*].overall_score` aligns with a `[*]` response path); numeric strings accepted, NaN/inf rejected, null kept as null")
+    reward_order: Literal["higher", "lower"] = Field("higher", description="`lower` when smaller is better (ranks, 1 = best): topk, qd and duplicate merging prefer the smallest, and the curated `reward` column keeps the value as given")
+    id_field: str | None = Field(None, description="field path of a prompt id to group by, instead of the prompt text's hash")
+    source_field: str | None = Field(None, description="field path that fills the `source` column, instead of the file name")
+    messages_field: str = Field("messages", description="chat layout: the list of turns")
+    role_key: str = Field("role", description="chat and tree layouts: the key of a turn's role; roles human/prompter/user, gpt/assistant/chatgpt/bard/model and system are read as user, assistant and system; turns with ShareGPT's `from`/`value` are recognised when the keys given are absent")
+    text_key: str = Field("content", description="chat and tree layouts: the key of a turn's text (tree layout default: `text`)")
     chosen_field: str = Field("chosen", description="pairs layout: the preferred response")
     rejected_field: str = Field("rejected", description="pairs layout: the dispreferred response")
+    replies_field: str = Field("replies", description="tree layout, nested: the key of a message's list of replies")
+    message_id_field: str | None = Field(None, description="tree layout, one message per row: the message's id (with --parent-field); the rows are joined into trees inside the job")
+    parent_field: str | None = Field(None, description="tree layout, one message per row: the id of the message it replies to (null for a root)")
+    keep_deleted: bool = Field(False, description="tree layout: keep messages marked `deleted` or with `review_result` false (by default they and the replies below them are skipped, counted as deleted_message / failed_review)")
     max_chars: int = Field(100_000, gt=0, description="records (and CSV rows) longer than this are rejected as record_too_large")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tree_defaults(cls, values):
+        # A message tree's rank is its quality signal, 1 = best, and its turns keep their text under `text`
+        # (OpenAssistant's export): the tree layout's defaults, which explicit options still override.
+        if isinstance(values, dict) and values.get("layout") == "tree":
+            values = {"text_key": "text", "reward_field": "rank", "reward_order": "lower", **values}
+        return values
 
 
 def cuda_available() -> bool:
@@ -267,8 +297,12 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def build_config(file_values: dict, cli_values: dict) -> RunConfig:
-    """File values first, CLI flags on top; any invalid or unknown key becomes one readable line."""
+    """Preset first, file values over it, CLI flags on top; any invalid or unknown key becomes one readable line."""
     merged = {**file_values, **{key: value for key, value in cli_values.items() if value is not None}}
+    if merged.get("preset") is not None:
+        if merged["preset"] not in PRESETS:
+            raise UserError(f"invalid configuration: preset: unknown preset '{merged['preset']}'; the presets are {', '.join(PRESETS)}")
+        merged = {**PRESETS[merged["preset"]].options, **merged}
     if isinstance(merged.get("input"), str):
         merged["input"] = [merged["input"]]
     try:
@@ -286,9 +320,15 @@ def _warn_unused(config: RunConfig) -> None:
         verb = "apply" if len(given) > 1 else "applies"
         log.warning("%s %s only to --selector qd; ignored with --selector %s", ", ".join(given), verb, config.selection.selector)
     layout = config.ingest.layout
-    for field, needs in (("messages_field", "chat"), ("chosen_field", "pairs"), ("rejected_field", "pairs")):
-        if layout not in ("auto", needs) and field in config.ingest.model_fields_set:
-            log.warning("%s only applies to --layout %s; ignored with --layout %s", field, needs, layout)
+    for field, needs in _LAYOUT_OPTIONS.items():
+        if layout not in ("auto", *needs) and field in config.ingest.model_fields_set:
+            log.warning("%s only applies to --layout %s; ignored with --layout %s", field, " or ".join(needs), layout)
+
+
+_LAYOUT_OPTIONS = {
+    "messages_field": ("chat",), "chosen_field": ("pairs",), "rejected_field": ("pairs",), "role_key": ("chat", "tree"),
+    "text_key": ("chat", "tree"), "replies_field": ("tree",), "message_id_field": ("tree",), "parent_field": ("tree",), "keep_deleted": ("tree",),
+}
 
 
 OPTIONS_BY_ATTRIBUTE = {option.attribute: option.name for option in OPTIONS.values()}

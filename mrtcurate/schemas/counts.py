@@ -28,6 +28,7 @@ class Count(str, Enum):
     PROMPTS_BEFORE_MERGE = "prompts_before_merge"
     PROMPT_GROUPS_MERGED = "prompt_groups_merged"
     TEXTS_TRUNCATED = "texts_truncated"  # responses embedded by this run that were longer than the token window
+    CONTEXT_MESSAGES = "context_messages"  # tree layout: valid user and system messages, read as prompt context
 
 
 class Insight(str, Enum):
@@ -81,6 +82,7 @@ class Totals:
     selected: int
     prompts_before_merge: int | None = None  # with --merge-prompts only
     prompt_groups_merged: int | None = None
+    context_messages: int | None = None  # tree layout only: messages that are neither candidates nor rejects
 
     @classmethod
     def from_counts(cls, counts: dict[str, int]) -> Totals:
@@ -99,6 +101,7 @@ class Totals:
             selected=count(Count.SELECTED),
             prompts_before_merge=counts.get(Count.PROMPTS_BEFORE_MERGE.value),
             prompt_groups_merged=counts.get(Count.PROMPT_GROUPS_MERGED.value),
+            context_messages=counts.get(Count.CONTEXT_MESSAGES.value),
         )
 
     @classmethod

@@ -25,4 +25,12 @@ class RejectReason(str, Enum):
     REWARD_LENGTH_MISMATCH = "reward_length_mismatch"
     INVALID_MESSAGES = "invalid_messages"
     INVALID_FEATURE = "invalid_feature"
+    NOT_A_LIST = "not_a_list"  # a `[*]` path over something that is not a list
+    EMPTY_LIST = "empty_list"  # a `[*]` path over an empty list
+    MISSING_TEMPLATE_FIELD = "missing_template_field"  # --prompt-template names a field the record lacks
+    MISSING_PARENT = "missing_parent"  # tree layout: a message whose parent (or an ancestor's) is not in the input
+    DUPLICATE_MESSAGE_ID = "duplicate_message_id"  # tree layout: a second message with an id already taken
+    NO_ROOT = "no_root"  # tree layout: no root above a message within the levels the join follows (a parent cycle, or deeper)
+    DELETED_MESSAGE = "deleted_message"  # tree layout: deleted, or below a deleted message (--keep-deleted keeps them)
+    FAILED_REVIEW = "failed_review"  # tree layout: review_result false, or below such a message
     UNEMBEDDABLE_TEXT = "unembeddable_text"  # the embedder gave a non-finite or all-zero vector

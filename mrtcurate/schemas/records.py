@@ -19,7 +19,7 @@ class Candidate:
     response_id: str
     prompt: str
     completion: str
-    reward: float | None
+    reward: float | None  # oriented so that larger is better (--reward-order lower negates); rows write it as given
     source: str
     messages: tuple[Message, ...] | None = None
     multiplicity: int = 1
@@ -38,6 +38,28 @@ class Candidate:
 
 def _representative_order(candidate: Candidate) -> tuple:
     return (candidate.prompt, candidate.completion, candidate.source, candidate.messages or ())
+
+
+@dataclass(frozen=True)
+class ContextTurns:
+    """Tree layout: how many valid user and system messages of one tree were read as the prompts'
+    context. They are neither candidates nor rejects, so they are counted beside the identity."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class TreeMessage:
+    """Tree layout, one message per row: what the join by parent id needs of a row, and what a reject
+    of it must say. `fields` keeps only the keys the tree walk reads."""
+
+    message_id: str
+    parent_id: str | None
+    fields: dict
+    source: str
+    record: str
+    source_file: str
+    row: int | None
 
 
 @dataclass(frozen=True)

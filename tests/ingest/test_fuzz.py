@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mrtcurate.ingest.formats import RawRecord, iter_records
-from mrtcurate.ingest.layouts import LAYOUTS, FieldMapping, to_candidates
-from mrtcurate.schemas import Candidate, Reject, RejectReason
+from mrtcurate.ingest.layouts import LAYOUTS, FieldMapping, to_units
+from mrtcurate.schemas import Candidate, ContextTurns, Reject, RejectReason
 
 KNOWN_REASONS = {reason.value for reason in RejectReason}
 FIELDS = ("prompt", "response", "score", "messages", "chosen", "rejected", "pid", "src", "f")
@@ -51,6 +51,9 @@ MAPPINGS = st.builds(
 
 def assert_writable(unit):
     """Every string that reaches an output column must be valid UTF-8 (Parquet, ids, hashes)."""
+    if isinstance(unit, ContextTurns):
+        assert unit.count >= 0
+        return
     if isinstance(unit, Reject):
         assert unit.reason in KNOWN_REASONS
         strings = [unit.record, unit.detail, unit.source_file]
@@ -86,7 +89,8 @@ def test_arbitrary_json_at_every_field_gives_candidates_or_rejects(fields, mappi
     if isinstance(record, Reject):
         assert record.reason in KNOWN_REASONS
         return
-    units = list(to_candidates(record, mapping, "f.jsonl"))
+    units = list(to_units(record, mapping, "f.jsonl"))
+    # A tree whose messages are all context yields only its ContextTurns count, which the manifest reports.
     assert units, "a record must yield at least one unit, or it is lost from the accounting"
     for unit in units:
         assert_writable(unit)
@@ -104,7 +108,7 @@ def test_csv_rows_each_one_unit(rows, garbage):
     assert len(items) == len(non_blank)
     mapping = FieldMapping(layout="flat", reward="score")
     for item in items:
-        for unit in to_candidates(item, mapping, "f.csv") if isinstance(item, RawRecord) else [item]:
+        for unit in to_units(item, mapping, "f.csv") if isinstance(item, RawRecord) else [item]:
             assert_writable(unit)
     # Arbitrary bytes after well-formed rows: never raises, every unit has a known reason.
     for item in parse(data + b"\n".join(garbage), "csv", "f.csv"):

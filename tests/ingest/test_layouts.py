@@ -3,12 +3,12 @@ import math
 import pytest
 
 from mrtcurate.ingest.formats import RawRecord
-from mrtcurate.ingest.layouts import FieldMapping, detect_layout, to_candidates
+from mrtcurate.ingest.layouts import FieldMapping, detect_layout, to_units
 from mrtcurate.schemas import Candidate, Reject
 
 
 def units(fields, layout="flat", **mapping):
-    return list(to_candidates(RawRecord(fields=fields, text="{}", row=7), FieldMapping(layout=layout, **mapping), "dir/f.jsonl"))
+    return list(to_units(RawRecord(fields=fields, text="{}", row=7), FieldMapping(layout=layout, **mapping), "dir/f.jsonl"))
 
 
 def only(items):

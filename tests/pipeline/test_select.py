@@ -36,7 +36,7 @@ def run_select(items, k=6, near_dup=None, **overrides):
     settings = SelectionSettings(**{"selector": "random", "seed": 3, "weighting": "prompt", **overrides})
     with tempfile.TemporaryDirectory() as scratch:
         with beam.Pipeline() as pipeline:
-            rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, near_dup, False, pipeline | "K" >> beam.Create([k]))
+            rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, near_dup, False, 1.0, pipeline | "K" >> beam.Create([k]))
             collect_to(rows, Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))
 
