@@ -10,7 +10,7 @@ import sys
 from rich.logging import RichHandler
 
 from mrtcurate import __version__
-from mrtcurate.cli import bench, curate, embedders, simulate, train
+from mrtcurate.cli import bench, curate, embedders, inspect, simulate, train
 from mrtcurate.cli.common import Parser, console
 from mrtcurate.errors import JobFailed, UserError
 
@@ -22,7 +22,7 @@ def _parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"mrtcurate {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     commands = parser.add_subparsers(dest="command", required=True)
-    for family in (curate, embedders, simulate, train, bench):
+    for family in (curate, inspect, embedders, simulate, train, bench):
         family.register(commands)
     return parser
 

@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 
 from mrtcurate.schemas.config import OPTIONS, Option
+from mrtcurate.schemas.presets import PRESETS
 
 # Options a user must give to `mrt run` (the model allows `output` to be empty for `mrt plan`).
 REQUIRED_FOR_RUN = ("input", "output")
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 METADATA = ROOT / "docker" / "flex-template" / "metadata.json"
 _TABLE_START, _TABLE_END = "<!-- options:start -->", "<!-- options:end -->"
+_PRESETS_START, _PRESETS_END = "<!-- presets:start -->", "<!-- presets:end -->"
 
 
 def flag(option: Option) -> str:
@@ -60,9 +62,12 @@ def is_switch(option: Option) -> bool:
     return option.info.annotation is bool
 
 
-def add_config_options(parser: argparse.ArgumentParser) -> None:
+def add_config_options(parser: argparse.ArgumentParser, section: str | None = None) -> None:
+    """Every option as a flag, or only those of one section (`mrt inspect` takes the ingest ones)."""
     # Every default is None so that only flags the user typed override the --config file.
     for option in OPTIONS.values():
+        if section is not None and option.section[:1] != (section,):
+            continue
         help_text = f"{option.info.description} (default: {default_text(option)})".replace("%", "%%")
         if is_switch(option):
             action = argparse.BooleanOptionalAction if option.info.default else "store_true"
@@ -104,9 +109,19 @@ def template_metadata() -> dict:
     }
 
 
+def presets_table() -> str:
+    rows = ["| preset | reads | example | sets |", "|---|---|---|---|"]
+    for name, preset in PRESETS.items():
+        sets = " ".join(f"`{flag(OPTIONS[option])} {value!r}`" if "\n" in str(value) else f"`{flag(OPTIONS[option])} {value}`" for option, value in preset.options.items())
+        rows.append(f"| `{name}` | {preset.shape} | `{preset.example}` | {sets.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
 def readme_with_table(readme: str) -> str:
-    start, end = readme.index(_TABLE_START) + len(_TABLE_START), readme.index(_TABLE_END)
-    return readme[:start] + "\n" + readme_table() + "\n" + readme[end:]
+    for start_mark, end_mark, table in ((_TABLE_START, _TABLE_END, readme_table()), (_PRESETS_START, _PRESETS_END, presets_table())):
+        start, end = readme.index(start_mark) + len(start_mark), readme.index(end_mark)
+        readme = readme[:start] + "\n" + table + "\n" + readme[end:]
+    return readme
 
 
 def write() -> None:

@@ -17,7 +17,7 @@ from functools import lru_cache
 from mrtcurate.schemas import RejectReason
 
 FAN = "*"
-_STEP = re.compile(r"([^.\[\]]+)|\[(\*|\d+)\]|(\.)")
+_STEP = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]|(\.)")
 
 
 class _Missing:
@@ -80,12 +80,11 @@ class FieldPath:
     def missing_detail(self, fields: dict) -> str:
         """Where the path stops leading anywhere in this record, and what is there instead."""
         holder: object = fields
-        for depth, step in enumerate(self.steps):
-            if step == FAN:
-                step = 0
+        steps = tuple(0 if step == FAN else step for step in self.steps)  # the first element stands for all
+        for depth, step in enumerate(steps):
             found = _step(holder, step)
             if found is MISSING or found is None:
-                where = _render(self.steps[:depth]) or "the record"
+                where = _render(steps[:depth]) or "the record"
                 offered = f"; its keys: {', '.join(sorted(ascii(str(key))[1:-1] for key in holder)[:12])}" if isinstance(holder, dict) and holder else ""
                 state = "is null" if found is None else "has no " + (f"'{step}'" if isinstance(step, str) else f"element {step}")
                 return f"no '{self.text}': {where} {state}{offered}"

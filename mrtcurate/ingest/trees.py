@@ -71,6 +71,30 @@ def row_tree_units(messages: list[TreeMessage], root_id: str, mapping) -> Iterat
     yield from walk(root, mapping, root.origin.source, lambda node, invalid: _row_reject(node.origin, invalid.reason, invalid.detail))
 
 
+def rows_in_memory(messages: list[TreeMessage], mapping) -> Iterator:
+    """The job's join by parent id (pipeline/trees.py) for rows that fit in memory (`mrt inspect`'s
+    sample): each row follows its parents to its root; the first row with an id is the one kept."""
+    by_id: dict[str, TreeMessage] = {}
+    for message in messages:
+        by_id.setdefault(message.message_id, message)
+    trees: dict[str, list[TreeMessage]] = {}
+    for message in messages:
+        current, seen = message, {message.message_id}
+        while current.parent_id is not None:
+            if current.parent_id not in by_id:
+                yield _row_reject(message, RejectReason.MISSING_PARENT, f"message '{message.message_id}': its chain of parents reaches '{current.parent_id}', which no row has as its id")
+                break
+            if current.parent_id in seen:
+                yield _row_reject(message, RejectReason.NO_ROOT, f"message '{message.message_id}': its parents form a cycle")
+                break
+            current = by_id[current.parent_id]
+            seen.add(current.message_id)
+        else:
+            trees.setdefault(current.message_id, []).append(message)
+    for root_id, rows in trees.items():
+        yield from row_tree_units(rows, root_id, mapping)
+
+
 def _row_reject(message: TreeMessage, reason: RejectReason, detail: str) -> Reject:
     return Reject(message.record, reason.value, detail, message.source_file, message.row)
 

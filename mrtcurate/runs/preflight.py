@@ -15,10 +15,11 @@ from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import ResolvedInputs, checksum, is_local, local_path, open_binary, within_deadline
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest import paths
-from mrtcurate.ingest.layouts import FieldMapping, detect_layout
+from mrtcurate.ingest.layouts import FieldMapping, detect_layout, to_units
 from mrtcurate.pipeline.graph import needs_embeddings
-from mrtcurate.schemas import InputFile, RunConfig
+from mrtcurate.schemas import Candidate, InputFile, RunConfig, TreeMessage
 from mrtcurate.schemas.config import IngestSettings
+from mrtcurate.schemas.presets import PRESETS
 from mrtcurate.selectors import SELECTORS
 from mrtcurate.vectors.embedders import prepare_embedder
 
@@ -30,7 +31,19 @@ log = logging.getLogger(__name__)
 def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     if needs_embeddings(config):
         prepare_embedder(config.embedding.embedder)
-    ingest, feature = config.ingest, config.planner.feature_column
+    files, probed, mapping = resolve_mapping(config.ingest, config.planner.feature_column)
+    spec = SELECTORS[config.selection.selector]
+    if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs":
+        raise UserError(f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it")
+    with_messages = mapping.layout in ("chat", "tree") or (
+        mapping.layout == "pairs" and any(isinstance(r.fields.get(mapping.chosen), list) for records in probed.values() for r in records)
+    )
+    return ResolvedInputs(tuple(files), mapping, with_messages)
+
+
+def resolve_mapping(ingest: IngestSettings, feature: str | None = None) -> tuple[list[InputFile], dict[str, list[RawRecord]], FieldMapping]:
+    """The matched files, the records probed at each one's head, and the mapping checked against them:
+    what `mrt run` parses with, and what `mrt inspect` shows."""
     files = _match_files(ingest)
     probed = {file.path: _probe(file, ingest.max_chars) for file in files}
     layout = ingest.layout if ingest.layout != "auto" else _agreed_layout(probed, field_mapping(ingest, "flat"))
@@ -40,13 +53,7 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
         if mapping.layout not in ("flat", "chat"):
             raise UserError("--feature-column works with the flat and chat layouts")
         mapping = replace(mapping, feature_dim=_feature_dim(probed, feature))
-    spec = SELECTORS[config.selection.selector]
-    if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs":
-        raise UserError(f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it")
-    with_messages = mapping.layout in ("chat", "tree") or (
-        mapping.layout == "pairs" and any(isinstance(r.fields.get(mapping.chosen), list) for records in probed.values() for r in records)
-    )
-    return ResolvedInputs(tuple(files), mapping, with_messages)
+    return files, probed, mapping
 
 
 def field_mapping(ingest: IngestSettings, layout: str, feature: str | None = None) -> FieldMapping:
@@ -174,17 +181,32 @@ def _unknown_field(option: str, field: str, file: InputFile, records: list[RawRe
     flag = "--" + option.replace("_", "-")
     if file.format == "csv":
         with open_binary(file.path) as stream:
-            offered = csv_header(stream, file.path)
-        known = ", ".join(sorted(ascii(name)[1:-1] for name in offered)[:20])
-        hint = ""
-        if len(offered) == 1 and any(mark in offered[0] for mark in "\t;|,"):
-            hint = "; the header is one column: is the delimiter right? (.csv is read with ',' and .tsv with a tab)"
-        return f"{flag} '{field}' is not a field of {file.path} (layout {mapping.layout}; its fields: {known}){hint}"
+            offered = set(csv_header(stream, file.path))
+    else:
+        offered = {name for record in records for name in record.fields}
     path = paths.parse(field)
-    if len(path.steps) == 1:
-        known = ", ".join(sorted({ascii(name)[1:-1] for record in records for name in record.fields})[:20])
-        return f"{flag} '{field}' is not a field of {file.path} (layout {mapping.layout}; its fields: {known})"
-    return f"{flag} '{field}' leads nowhere in the first records of {file.path} (layout {mapping.layout}; {path.missing_detail(records[0].fields)})"
+    if file.format != "csv" and len(path.steps) > 1 and records:
+        where = path.missing_detail(records[0].fields)
+    else:
+        where = "its fields: " + ", ".join(sorted(ascii(name)[1:-1] for name in offered)[:20])
+    hint = ""
+    if file.format == "csv" and len(offered) == 1 and any(mark in next(iter(offered)) for mark in "\t;|,"):
+        hint = "; the header is one column: is the delimiter right? (.csv is read with ',' and .tsv with a tab)"
+    elif fitting := _fitting_presets(records, file.path):
+        hint = "; " + " or ".join(f"--preset {name}" for name in fitting) + " reads candidates from them"
+    return f"{flag} '{field}' {'is not a field of' if len(path.steps) == 1 else 'leads nowhere in the first records of'} {file.path} (layout {mapping.layout}; {where}){hint}"
+
+
+def _fitting_presets(records: list[RawRecord], source_file: str) -> list[str]:
+    """The presets that make candidates of a file's first records, parsed as the job would."""
+    fitting = []
+    for name, preset in PRESETS.items():
+        settings = IngestSettings(input=["-"], **preset.options)
+        mapping = field_mapping(settings, settings.layout)
+        units = (unit for record in records for unit in to_units(record, mapping, source_file))
+        if any(isinstance(unit, (Candidate, TreeMessage)) for unit in units):
+            fitting.append(name)
+    return fitting
 
 
 def check_output(output: str, overwrite: bool) -> None:

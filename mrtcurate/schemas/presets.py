@@ -32,7 +32,7 @@ PRESETS: dict[str, Preset] = {
     "vllm": Preset(
         "sampling output: `prompt` + `outputs: [{text, cumulative_logprob, ...}]`",
         {"layout": "grouped", "prompt_field": "prompt", "response_field": "outputs[*].text"},
-        "mrt run --preset vllm --input samples.jsonl --output curated/",
+        "mrt run --preset vllm --input vllm.jsonl --output curated/",
     ),
     "sharegpt": Preset(
         "`conversations: [{from: human/gpt/system, value}]`",

@@ -106,3 +106,61 @@ def test_detect_layout():
     assert detect_layout({"prompt": "p", "chosen": "a", "rejected": "b"}, mapping) == "pairs"
     assert detect_layout({"prompt": "p", "response": ["a"]}, mapping) == "grouped"
     assert detect_layout({"prompt": "p", "response": "a"}, mapping) == "flat"
+
+
+def test_aligned_fan_out_gives_each_response_its_own_reward_and_names_the_element_it_rejects():
+    record = {
+        "instruction": "q",
+        "completions": [{"response": "a", "overall_score": 7}, {"response": "b"}, {"overall_score": 2}, {"response": "d", "overall_score": "x"}],
+    }
+    items = units(record, layout="grouped", prompt="instruction", response="completions[*].response", reward="completions[*].overall_score")
+    assert [(type(i).__name__, getattr(i, "reward", None), getattr(i, "reason", None)) for i in items] == [
+        ("Candidate", 7.0, None),
+        ("Candidate", None, None),
+        ("Reject", None, "missing_response"),
+        ("Reject", None, "invalid_reward"),
+    ]
+    assert items[2].detail.startswith("completions[2].response") and items[3].detail.startswith("completions[3].response")
+
+
+@pytest.mark.parametrize(
+    "completions, reason",
+    [([], "empty_list"), ({"response": "a"}, "not_a_list"), (None, "missing_response")],
+)
+def test_a_fan_out_that_cannot_fan_is_one_reject(completions, reason):
+    record = {"prompt": "q", "completions": completions}
+    assert only(units(record, layout="grouped", response="completions[*].response")).reason == reason
+
+
+def test_misaligned_response_and_reward_lists_are_one_reject():
+    record = {"prompt": "q", "outputs": [{"text": "a"}, {"text": "b"}], "scores": [1]}
+    assert only(units(record, layout="grouped", response="outputs[*].text", reward="scores")).reason == "reward_length_mismatch"
+
+
+def test_lower_is_better_orients_rewards_so_merging_keeps_the_best_rank():
+    record = {"prompt": "q", "answers": [{"answer": "same", "rank": 3}, {"answer": "same", "rank": 1}, {"answer": "other", "rank": 2}]}
+    first, second, other = units(record, layout="grouped", response="answers[*].answer", reward="answers[*].rank", reward_order="lower")
+    assert (first.reward, second.reward, other.reward) == (-3.0, -1.0, -2.0)
+    assert first.merged_with(second).reward == -1.0  # rank 1, written back as 1 by the curated rows
+
+
+def test_prompt_template_keys_prompts_by_the_rendered_text():
+    alone = only(units({"instruction": "Sum it", "input": "", "output": "4"}, prompt_template="{instruction}\\n\\n{input}", response="output"))
+    plain = only(units({"prompt": "Sum it", "response": "4"}))
+    assert alone.prompt == "Sum it" and alone.prompt_id == plain.prompt_id
+    missing = only(units({"instruction": "Sum it", "output": "4"}, prompt_template="{instruction}\\n\\n{input}", response="output"))
+    assert missing.reason == "missing_template_field"
+
+
+def test_sharegpt_turns_and_role_aliases_make_the_chat_layouts_messages():
+    turns = [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]
+    sharegpt = only(units({"conversations": turns}, layout="chat", messages="conversations"))
+    chat = only(units({"messages": [{"role": r, "content": c} for r, c in (("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello"))]}, layout="chat"))
+    assert sharegpt.messages == chat.messages and sharegpt.prompt_id == chat.prompt_id
+    mapped = only(units({"dialog": [{"speaker": "Prompter", "says": "Hi"}, {"speaker": "bard", "says": "Yo"}]}, layout="chat", messages="dialog", role_key="speaker", text_key="says"))
+    assert [turn.role for turn in mapped.messages] == ["user", "assistant"]
+
+
+def test_a_path_can_only_fan_out_for_responses_and_rewards():
+    with pytest.raises(ValueError, match="fan out"):
+        FieldMapping(layout="grouped", prompt="turns[*].text")
