@@ -15,7 +15,16 @@ from dataclasses import dataclass
 
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.ingest import paths, template
-from mrtcurate.ingest.fields import Invalid, candidate, chat_identity, check_text, encodable, prompt_id, reward, split_chat
+from mrtcurate.ingest.fields import (
+    Invalid,
+    candidate,
+    chat_identity,
+    check_text,
+    encodable,
+    prompt_id,
+    reward,
+    split_chat,
+)
 from mrtcurate.ingest.formats import RawRecord
 from mrtcurate.ingest.trees import message_row, nested_tree_units
 from mrtcurate.schemas import Candidate, ContextTurns, Reject, RejectReason, TreeMessage
@@ -52,14 +61,25 @@ class FieldMapping:
 
     def __post_init__(self):
         # Malformed paths and templates fail here, on the driver, before any record is read.
-        for option, path in self.paths():
-            if paths.parse(path).fans_out and option not in _FANNING_OPTIONS:
+        every = {
+            "prompt_field": self.prompt, "response_field": self.response, "reward_field": self.reward, "id_field": self.id,
+            "source_field": self.source, "messages_field": self.messages, "chosen_field": self.chosen, "rejected_field": self.rejected,
+            "feature_column": self.feature, "message_id_field": self.message_id, "parent_field": self.parent,
+        }
+        for option, path in every.items():
+            if path is None:
+                continue
+            try:
+                parsed = paths.parse(path)
+            except ValueError as error:
+                raise ValueError(f"--{option.replace('_', '-')}: {error}") from None
+            if parsed.fans_out and option not in _FANNING_OPTIONS:
                 raise ValueError(f"--{option.replace('_', '-')} '{path}': only --response-field and --reward-field can fan out with [*]")
         if self.prompt_template is not None:
             template.parse(self.prompt_template)
         if (self.message_id is None) != (self.parent is None):
             raise ValueError("the one-message-per-row tree layout needs both --message-id-field and --parent-field")
-        if self.layout != "grouped" and any(paths.parse(p).fans_out for o, p in self.paths() if o == "response_field"):
+        if self.layout not in ("grouped", "auto") and paths.parse(self.response).fans_out:
             raise ValueError(f"--response-field '{self.response}' fans out with [*], which is the grouped layout, not {self.layout}")
 
     @classmethod

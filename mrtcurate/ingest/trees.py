@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 
 from mrtcurate.ids import stable_id
 from mrtcurate.ingest import paths
-from mrtcurate.ingest.fields import SHAREGPT_KEYS, Invalid, candidate, chat_identity, prompt_id, render_turns, reward, turn
+from mrtcurate.ingest.fields import (
+    SHAREGPT_KEYS,
+    Invalid,
+    candidate,
+    chat_identity,
+    prompt_id,
+    render_turns,
+    reward,
+    turn,
+)
 from mrtcurate.ingest.formats import RawRecord
 from mrtcurate.schemas import Candidate, ContextTurns, Message, Reject, RejectReason, TreeMessage
 

@@ -15,11 +15,11 @@ from apache_beam.metrics import Metrics
 from mrtcurate.ingest.files import open_binary, plan_splits
 from mrtcurate.ingest.formats import RawRecord, RowTally, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_units
-from mrtcurate.pipeline.trees import JoinMessageTrees
 from mrtcurate.pipeline import (
     coders,  # noqa: F401 - registers the Candidate coder the main output's hint selects
     progress,
 )
+from mrtcurate.pipeline.trees import JoinMessageTrees
 from mrtcurate.schemas import Candidate, ContextTurns, FileSplit, InputFile, Reject, TreeMessage
 from mrtcurate.schemas.counts import Count
 

@@ -62,7 +62,7 @@ def _answer(joined):
 
 
 def _to_root(joined, max_levels: int):
-    message_id, grouped = joined
+    _message_id, grouped = joined
     states = sorted(grouped["state"])
     for message in grouped["message"]:
         pointer, state = states[0]

@@ -12,9 +12,9 @@ from itertools import islice
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
+from mrtcurate.ingest import paths
 from mrtcurate.ingest.files import ResolvedInputs, checksum, is_local, local_path, open_binary, within_deadline
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
-from mrtcurate.ingest import paths
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout, to_units
 from mrtcurate.pipeline.graph import needs_embeddings
 from mrtcurate.schemas import Candidate, InputFile, RunConfig, TreeMessage
@@ -46,7 +46,7 @@ def resolve_mapping(ingest: IngestSettings, feature: str | None = None) -> tuple
     what `mrt run` parses with, and what `mrt inspect` shows."""
     files = _match_files(ingest)
     probed = {file.path: _probe(file, ingest.max_chars) for file in files}
-    layout = ingest.layout if ingest.layout != "auto" else _agreed_layout(probed, field_mapping(ingest, "flat"))
+    layout = ingest.layout if ingest.layout != "auto" else _agreed_layout(probed, field_mapping(ingest, "auto"))
     mapping = field_mapping(ingest, layout, feature)
     _check_fields(files, probed, mapping)
     if feature is not None:
@@ -159,7 +159,7 @@ def _resolves(path: paths.FieldPath, fields: dict) -> bool:
     try:
         found = path.fan(fields) if path.fans_out else path.get(fields)
     except paths.PathError:
-        return True  # the path exists; this record's list is empty or not a list, a reject of its own
+        return False  # an empty list, or no list, shows nothing of the fields under the [*]
     return found is not paths.MISSING and not (isinstance(found, list) and path.fans_out and all(item is paths.MISSING for item in found))
 
 

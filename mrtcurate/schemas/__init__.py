@@ -2,22 +2,31 @@
 
 from mrtcurate.schemas.config import RunConfig, build_config, load_yaml
 from mrtcurate.schemas.reasons import RejectReason
-from mrtcurate.schemas.records import Candidate, ContextTurns, FileSplit, InputFile, Message, Reject, ShardInfo, TreeMessage
+from mrtcurate.schemas.records import (
+    Candidate,
+    ContextTurns,
+    FileSplit,
+    InputFile,
+    Message,
+    Reject,
+    ShardInfo,
+    TreeMessage,
+)
 from mrtcurate.schemas.tables import MANIFEST_SCHEMA_VERSION, REJECTS_SCHEMA, curated_schema
 
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
     "REJECTS_SCHEMA",
     "Candidate",
+    "ContextTurns",
     "FileSplit",
     "InputFile",
     "Message",
     "Reject",
-    "ContextTurns",
-    "TreeMessage",
     "RejectReason",
     "RunConfig",
     "ShardInfo",
+    "TreeMessage",
     "build_config",
     "curated_schema",
     "load_yaml",

@@ -74,6 +74,13 @@ class IngestSettings(_Section):
     keep_deleted: bool = Field(False, description="tree layout: keep messages marked `deleted` or with `review_result` false (by default they and the replies below them are skipped, counted as deleted_message / failed_review)")
     max_chars: int = Field(100_000, gt=0, description="records (and CSV rows) longer than this are rejected as record_too_large")
 
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value):
+        if value is not None and value not in PRESETS:
+            raise ValueError(f"unknown preset '{value}'; the presets are {', '.join(PRESETS)}")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _tree_defaults(cls, values):

@@ -13,6 +13,7 @@ import pytest
 
 from mrtcurate.schemas import RejectReason
 from tests.conftest import write_jsonl
+from tests.e2e.test_public_shapes import EXPECTED as PUBLIC_SHAPES
 from tests.helpers import curate, read_rows
 
 MAX_CHARS = 2500
@@ -166,6 +167,8 @@ def test_every_reject_reason_is_exercised_above():
     covered = {reason for _, reason in BAD_JSONL} | {"csv_column_count", "invalid_csv", "truncated_gzip", "not_gzip", "unreadable_file"}
     covered |= {"missing_id", "invalid_feature", "reward_length_mismatch", "invalid_messages", "response_not_string", "empty_response"}
     covered |= {"unembeddable_text"}  # test_texts_without_a_usable_vector_become_rejects_and_the_counts_hold
+    covered |= {reason for _, reasons, _, _ in PUBLIC_SHAPES.values() for reason in reasons}  # tests/e2e/test_public_shapes.py
+    covered |= {"no_root"}  # tests/pipeline/test_trees.py: chains deeper than the join's rounds, and cycles
     assert covered == {reason.value for reason in RejectReason}
 
 

@@ -61,7 +61,7 @@ def test_worker_code_pickles_and_round_trips():
 
     for worker_object in (
         _ParseSplit(INPUTS.mapping, 1000),
-        _SelectPoolOrPart(_SelectStage(SelectionSettings(selector="qd"), near_dup=0.95, with_messages=False)),
+        _SelectPoolOrPart(_SelectStage(SelectionSettings(selector="qd"), near_dup=0.95, with_messages=False, reward_sign=-1.0)),
         SentenceEmbeddingHandler(EmbeddingSettings(embedder="minilm-int8", max_tokens=128)),
     ):
         restored = pickler.loads(pickler.dumps(worker_object))
