@@ -24,7 +24,7 @@ _LAYOUT_KEYS = {
 
 
 def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
-    files, _, mapping = resolve_mapping(ingest)
+    files, _, mapping = resolve_mapping(ingest, fingerprint=False)
     candidates: list[Candidate] = []
     reasons: Counter[str] = Counter()
     context = read = 0

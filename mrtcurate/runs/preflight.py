@@ -41,10 +41,13 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     return ResolvedInputs(tuple(files), mapping, with_messages)
 
 
-def resolve_mapping(ingest: IngestSettings, feature: str | None = None) -> tuple[list[InputFile], dict[str, list[RawRecord]], FieldMapping]:
+def resolve_mapping(
+    ingest: IngestSettings, feature: str | None = None, fingerprint: bool = True
+) -> tuple[list[InputFile], dict[str, list[RawRecord]], FieldMapping]:
     """The matched files, the records probed at each one's head, and the mapping checked against them:
-    what `mrt run` parses with, and what `mrt inspect` shows."""
-    files = _match_files(ingest)
+    what `mrt run` parses with, and what `mrt inspect` shows (without fingerprints, which read whole
+    local files)."""
+    files = _match_files(ingest, fingerprint)
     probed = {file.path: _probe(file, ingest.max_chars) for file in files}
     layout = ingest.layout if ingest.layout != "auto" else _agreed_layout(probed, field_mapping(ingest, "auto"))
     mapping = field_mapping(ingest, layout, feature)
@@ -63,7 +66,7 @@ def field_mapping(ingest: IngestSettings, layout: str, feature: str | None = Non
         raise UserError(str(error)) from None
 
 
-def _match_files(ingest: IngestSettings) -> list[InputFile]:
+def _match_files(ingest: IngestSettings, fingerprint: bool = True) -> list[InputFile]:
     """Every matched file once, in pattern order: overlapping patterns must not double multiplicities."""
     files: dict[str, InputFile] = {}
     for pattern in ingest.input:
@@ -72,7 +75,7 @@ def _match_files(ingest: IngestSettings) -> list[InputFile]:
                 log.info("%s is matched by more than one --input pattern; it is read once", metadata.path)
                 continue
             fmt = _format(ingest, metadata.path)
-            files[metadata.path] = InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata))
+            files[metadata.path] = InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata) if fingerprint else "")
     return list(files.values())
 
 
