@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from mrtcurate.ids import identity_key, normalize_text, stable_id
 from mrtcurate.schemas import Candidate, Message, RejectReason
@@ -17,6 +18,8 @@ ROLE_ALIASES = {
     "system": "system",
 }
 SHAREGPT_KEYS = ("from", "value")
+# Anthropic's HH-RLHF transcripts: "\n\nHuman: ...\n\nAssistant: ..." in one string.
+_TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):[ \t]?")
 
 
 class Invalid(Exception):
@@ -108,6 +111,17 @@ def split_chat(value: object, name: str, role_key: str = "role", text_key: str =
     if not any(message.content for message in prompt_turns):
         raise Invalid(RejectReason.EMPTY_PROMPT, "no non-blank turn before the last assistant turn")
     return render_turns(prompt_turns), prompt_turns + (turns[last_assistant],), completion
+
+
+def is_transcript(value: object) -> bool:
+    return isinstance(value, str) and value.lstrip("\n").startswith("Human:")
+
+
+def split_transcript(text: str, name: str) -> tuple[str, tuple[Message, ...], str]:
+    """A whole Human:/Assistant: transcript as chat turns, split as the chat layout splits them."""
+    parts = _TRANSCRIPT_TURN.split("\n\n" + text.lstrip("\n"))
+    turns = [{"role": ROLE_ALIASES[role.lower()], "content": content} for role, content in zip(parts[1::2], parts[2::2])]
+    return split_chat(turns, name)
 
 
 def render_turns(turns: tuple[Message, ...]) -> str:

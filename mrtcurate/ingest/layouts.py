@@ -21,9 +21,11 @@ from mrtcurate.ingest.fields import (
     chat_identity,
     check_text,
     encodable,
+    is_transcript,
     prompt_id,
     reward,
     split_chat,
+    split_transcript,
 )
 from mrtcurate.ingest.formats import RawRecord
 from mrtcurate.ingest.trees import message_row, nested_tree_units
@@ -280,11 +282,17 @@ def _grouped_lists(fields: dict, mapping: FieldMapping) -> tuple[list, list | No
 def _pair_candidates(fields: dict, mapping: FieldMapping, source: str, reject) -> Iterator[Candidate | Reject]:
     rewards = _pair_rewards(fields, mapping.reward_sign)
     sides = [(side, _get(fields, side)) for side in (mapping.chosen, mapping.rejected)]
-    shared_prompt = mapping.prompt_text(fields) if any(isinstance(value, str) for _, value in sides) else None
+    # HH-RLHF as published: no prompt field, each side the whole conversation as one transcript.
+    transcripts = _get(fields, mapping.prompt) is None and mapping.prompt_template is None and any(is_transcript(value) for _, value in sides)
+    texts = any(isinstance(value, str) for _, value in sides)
+    shared_prompt = mapping.prompt_text(fields) if texts and not transcripts else None
     for (side, value), side_reward in zip(sides, rewards):
         try:
-            if isinstance(value, list):
-                prompt_text, messages, completion = split_chat(value, side, mapping.role_key, mapping.text_key)
+            if isinstance(value, list) or (transcripts and isinstance(value, str)):
+                if isinstance(value, list):
+                    prompt_text, messages, completion = split_chat(value, side, mapping.role_key, mapping.text_key)
+                else:
+                    prompt_text, messages, completion = split_transcript(value, side)
                 identity = chat_identity(messages[:-1])
             else:
                 if value is None:

@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ingest import paths
+from mrtcurate.ingest.fields import is_transcript
 from mrtcurate.ingest.files import ResolvedInputs, checksum, is_local, local_path, open_binary, within_deadline
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout, to_units
@@ -36,7 +37,8 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs":
         raise UserError(f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it")
     with_messages = mapping.layout in ("chat", "tree") or (
-        mapping.layout == "pairs" and any(isinstance(r.fields.get(mapping.chosen), list) for records in probed.values() for r in records)
+        mapping.layout == "pairs"
+        and any(isinstance(side := paths.parse(mapping.chosen).get(r.fields), list) or is_transcript(side) for records in probed.values() for r in records)
     )
     return ResolvedInputs(tuple(files), mapping, with_messages)
 

@@ -55,7 +55,7 @@ PRESETS: dict[str, Preset] = {
         "mrt run --preset oasst-messages --input oasst_messages.jsonl --output curated/ --selector topk",
     ),
     "hh-rlhf": Preset(
-        "preference pairs: `prompt` + `chosen` + `rejected` texts (rewards 1 / 0)",
+        "Anthropic HH-RLHF: `chosen` + `rejected`, each a whole `Human:`/`Assistant:` transcript (split into chat turns), or a `prompt` and two texts; rewards 1 / 0",
         {"layout": "pairs", "prompt_field": "prompt", "chosen_field": "chosen", "rejected_field": "rejected"},
         "mrt run --preset hh-rlhf --input hh_pairs.jsonl --output curated/ --selector topk --k 1",
     ),

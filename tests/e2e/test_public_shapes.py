@@ -25,7 +25,7 @@ EXPECTED = {
     "alpaca": (6, {"empty_response": 1, "missing_template_field": 1}, 3, None),
     "oasst": (11, {"deleted_message": 3, "empty_response": 1, "failed_review": 1, "missing_prompt": 1}, 3, 4),
     "oasst-messages": (13, {"deleted_message": 3, "duplicate_message_id": 1, "empty_response": 1, "failed_review": 1, "missing_id": 1, "missing_parent": 1}, 3, 4),
-    "hh-rlhf": (6, {"empty_response": 1}, 3, None),
+    "hh-rlhf": (8, {"empty_response": 1}, 4, None),
     "ultrafeedback-binarized": (6, {"invalid_messages": 1}, 3, None),
 }
 
@@ -71,6 +71,9 @@ def check_shape(name: str, rows: list[dict]) -> None:
         deep = next(row for row in rows if row["completion"] == "How about Nemo the Second?")
         assert len(deep["messages"]) == 4 and deep["reward"] == 0.0
         assert "Spam spam spam" not in rewards and "Sorry, never mind." not in rewards
+    if name == "hh-rlhf":
+        breakfast = next(row for row in rows if row["completion"] == "Try oatmeal with fruit instead.")
+        assert [turn["role"] for turn in breakfast["messages"]] == ["user", "assistant", "user", "assistant"]
     if name in ("hh-rlhf", "ultrafeedback-binarized"):
         best = {"hh-rlhf": {1.0, 0.0}, "ultrafeedback-binarized": {8.0, 9.0, 1.0}}[name]
         assert set(rewards.values()) == best  # topk --k 1 keeps the chosen side wherever it survived

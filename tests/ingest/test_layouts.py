@@ -164,3 +164,19 @@ def test_sharegpt_turns_and_role_aliases_make_the_chat_layouts_messages():
 def test_a_path_can_only_fan_out_for_responses_and_rewards():
     with pytest.raises(ValueError, match="fan out"):
         FieldMapping(layout="grouped", prompt="turns[*].text")
+
+
+def test_hh_rlhf_transcripts_split_into_turns_and_both_sides_share_the_prompt():
+    record = {
+        "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: A fruit?\n\nAssistant: Apple.",
+        "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: A fruit?\n\nAssistant: Rock.",
+    }
+    chosen, rejected = units(record, layout="pairs")
+    assert (chosen.completion, chosen.reward, rejected.completion, rejected.reward) == ("Apple.", 1.0, "Rock.", 0.0)
+    assert chosen.prompt_id == rejected.prompt_id and chosen.prompt == "user: Hi\n\nassistant: Hello!\n\nuser: A fruit?"
+    assert [turn.role for turn in chosen.messages] == ["user", "assistant", "user", "assistant"]
+    blank = units({"chosen": "\n\nHuman: Hi\n\nAssistant:", "rejected": "\n\nHuman: Hi\n\nAssistant: Yo"}, layout="pairs")
+    assert [getattr(unit, "reason", "kept") for unit in blank] == ["empty_response", "kept"]
+    # With a prompt field, texts that merely start with "Human:" stay responses.
+    plain = units({"prompt": "p", "chosen": "Human: is a word", "rejected": "no"}, layout="pairs")
+    assert [unit.completion for unit in plain] == ["Human: is a word", "no"]
