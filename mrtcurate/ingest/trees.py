@@ -68,7 +68,7 @@ def message_row(record: RawRecord, mapping, source: str, source_file: str) -> Tr
 def row_tree_units(messages: list[TreeMessage], root_id: str, mapping) -> Iterator:
     """The units of one tree of rows: later rows reusing an id are rejects, the rest are linked by parent."""
     nodes: dict[str, Node] = {}
-    for message in sorted(messages, key=lambda m: (m.source_file, m.row or 0)):
+    for message in sorted(messages, key=lambda m: (m.source_file, m.source_row or 0)):
         if message.message_id in nodes:
             yield _row_reject(message, RejectReason.DUPLICATE_MESSAGE_ID, f"message id '{message.message_id}' is already taken by an earlier row")
             continue
@@ -105,7 +105,7 @@ def rows_in_memory(messages: list[TreeMessage], mapping) -> Iterator:
 
 
 def _row_reject(message: TreeMessage, reason: RejectReason, detail: str) -> Reject:
-    return Reject(message.record, reason.value, detail, message.source_file, message.row)
+    return Reject(message.record, reason.value, detail, message.source_file, message.source_row)
 
 
 def walk(root: Node, mapping, source: str, reject: Callable[[Node, Invalid], Reject]) -> Iterator[Candidate | Reject | ContextTurns]:

@@ -58,7 +58,7 @@ class _ParseSplit(beam.DoFn):
                     if isinstance(unit, ContextTurns):
                         context += unit.count
                     elif isinstance(unit, TreeMessage):
-                        yield beam.pvalue.TaggedOutput(MESSAGES, unit)
+                        yield beam.pvalue.TaggedOutput(MESSAGES, ((file.path, split.index), unit))
                     elif isinstance(unit, Reject):
                         reasons[unit.reason] += 1
                         yield beam.pvalue.TaggedOutput(REJECTS, unit) if split.index == 0 else beam.pvalue.TaggedOutput(PART_REJECTS, ((file.path, split.index), unit))
@@ -90,11 +90,12 @@ def _rows_before(part_rows: list[tuple[tuple[str, int], int]]) -> dict[tuple[str
     return before
 
 
-def _file_row(keyed_reject, rows_before: dict) -> Reject:
-    part, reject = keyed_reject
-    if reject.source_row is None:
-        return reject
-    return replace(reject, source_row=reject.source_row + rows_before[part])
+def _file_row(keyed_unit, rows_before: dict) -> Reject | TreeMessage:
+    """A reject or a message with its row counted from the file's start (a whole file has no parts)."""
+    part, unit = keyed_unit
+    if unit.source_row is None:
+        return unit
+    return replace(unit, source_row=unit.source_row + rows_before.get(part, 0))
 
 
 class ReadCorpus(beam.PTransform):
@@ -119,12 +120,13 @@ class ReadCorpus(beam.PTransform):
             .with_outputs(REJECTS, PART_REJECTS, PART_ROWS, COUNTS, REASONS, MESSAGES, main="candidates")
         )
         candidates, counts, reasons = parsed.candidates, parsed[COUNTS], parsed[REASONS]
+        rows_before = parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
+        later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))
         if self.mapping.message_rows:
-            trees = parsed[MESSAGES] | "JoinMessageTrees" >> JoinMessageTrees(self.mapping)
+            messages = parsed[MESSAGES] | "MessageFileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))
+            trees = messages | "JoinMessageTrees" >> JoinMessageTrees(self.mapping)
             candidates = (candidates, trees.candidates) | "AllCandidates" >> beam.Flatten()
             counts = (counts, trees.counts) | "AllReadCounts" >> beam.Flatten()
             reasons = (reasons, trees.reasons) | "AllReadReasons" >> beam.Flatten()
-        rows_before = parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
-        later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))
         rejects = [parsed[REJECTS], later_parts] + ([trees.rejects] if self.mapping.message_rows else [])
         return candidates, tuple(rejects) | "AllRejects" >> beam.Flatten(), counts, reasons

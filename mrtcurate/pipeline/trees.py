@@ -75,7 +75,7 @@ def _to_root(joined, max_levels: int):
 
 
 def _reject(message: TreeMessage, reason: RejectReason, detail: str) -> Reject:
-    return Reject(message.record, reason.value, f"message '{message.message_id}': {detail}", message.source_file, message.row)
+    return Reject(message.record, reason.value, f"message '{message.message_id}': {detail}", message.source_file, message.source_row)
 
 
 class _WalkTree(beam.DoFn):

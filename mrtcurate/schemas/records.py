@@ -59,7 +59,7 @@ class TreeMessage:
     source: str
     record: str
     source_file: str
-    row: int | None
+    source_row: int | None
 
 
 @dataclass(frozen=True)

@@ -75,3 +75,25 @@ def test_gzip_and_csv_files_are_read_whole_however_large(monkeypatch):
         assert split.whole
     parts = files.plan_splits(InputFile("big.jsonl", "jsonl", 35, ""))
     assert [(part.start, part.end) for part in parts] == [(0, 10), (10, 20), (20, 30), (30, None)]
+
+
+def test_a_split_message_table_joins_the_same_trees_and_names_the_same_rows(tmp_path, monkeypatch):
+    rows = []
+    for tree in range(60):
+        rows.append({"message_id": f"{tree}", "parent_id": None, "role": "prompter", "text": f"question {tree}"})
+        for reply in range(3):
+            rows.append({"message_id": f"{tree}.{reply}", "parent_id": f"{tree}", "role": "assistant", "text": f"answer {reply} to {tree}", "rank": reply})
+        rows.append({"message_id": f"{tree}.x", "parent_id": f"gone{tree}", "role": "assistant", "text": "orphan", "rank": 0})
+    table = tmp_path / "in" / "messages.jsonl"
+    table.parent.mkdir()
+    table.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    options = {"preset": "oasst-messages", "k": 2, "plan": False, "near_dup": "off"}
+    whole = curate([table], tmp_path / "whole", **options)
+    monkeypatch.setattr(files, "SPLIT_BYTES", 2000)
+    assert len(files.plan_splits(InputFile(str(table), "jsonl", table.stat().st_size, ""))) > 5
+    split = curate([table], tmp_path / "split", **options)
+    assert whole.manifest["counts"] == split.manifest["counts"] and split.manifest["rejected_by_reason"] == {"missing_parent": 60}
+    assert shard_bytes(tmp_path / "whole") == shard_bytes(tmp_path / "split")
+    lines = table.read_text().splitlines()
+    for reject in read_rows(tmp_path / "split", "rejects"):
+        assert lines[reject["source_row"] - 1] == reject["record"]
