@@ -27,14 +27,14 @@ INPUTS = ResolvedInputs(
 )
 
 
-def dry_run_job(tmp_path, **options):
+def dry_run_job(tmp_path, inputs=INPUTS, **options):
     config = build_config({}, {"input": ["gs://mrt-bucket/raw/*"], "output": OUTPUT, "reward_field": "score", **options})
     pipeline = beam.Pipeline(
         options=PipelineOptions(
             ["--runner=DataflowRunner", "--project=mrt-project", "--region=us-central1", "--temp_location=gs://mrt-bucket/tmp", "--dry_run=True"]
         )
     )
-    build(pipeline, config, INPUTS, OUTPUT)  # object stores are written in place
+    build(pipeline, config, inputs, OUTPUT)  # object stores are written in place
     pipeline.run()
     return pipeline.runner.job
 
@@ -53,16 +53,25 @@ def test_dataflow_job_graph_builds_offline(tmp_path, options):
         assert local not in submitted
 
 
+def test_the_message_table_join_builds_on_dataflow(tmp_path):
+    tree = FieldMapping(layout="tree", text_key="text", reward="rank", reward_order="lower", message_id="message_id", parent="parent_id")
+    job = dry_run_job(tmp_path, ResolvedInputs(INPUTS.files, tree, with_messages=True), preset="oasst-messages")
+    names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
+    assert {"Read/JoinMessageTrees/Join0", "Read/JoinMessageTrees/Join7", "Read/JoinMessageTrees/WalkTree"} <= names
+
+
 def test_worker_code_pickles_and_round_trips():
     from mrtcurate.pipeline.embed import SentenceEmbeddingHandler
     from mrtcurate.pipeline.read import _ParseSplit
     from mrtcurate.pipeline.select import _SelectPoolOrPart, _SelectStage
+    from mrtcurate.pipeline.trees import _WalkTree
     from mrtcurate.schemas.config import EmbeddingSettings, SelectionSettings
 
     for worker_object in (
         _ParseSplit(INPUTS.mapping, 1000),
         _SelectPoolOrPart(_SelectStage(SelectionSettings(selector="qd"), near_dup=0.95, with_messages=False, reward_sign=-1.0)),
         SentenceEmbeddingHandler(EmbeddingSettings(embedder="minilm-int8", max_tokens=128)),
+        _WalkTree(FieldMapping(layout="tree", message_id="message_id", parent="parent_id")),
     ):
         restored = pickler.loads(pickler.dumps(worker_object))
         assert type(restored) is type(worker_object)
