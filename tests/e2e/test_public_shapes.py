@@ -1,6 +1,7 @@
 """Each public corpus shape through the real pipeline, by the README's own example command for its preset,
 run as written (default embedder included) on a hand-made file of that shape in tests/fixtures/shapes."""
 
+import gzip
 import json
 import shlex
 import shutil
@@ -100,3 +101,23 @@ def test_inspect_readme_command_prints_one_json_object(tmp_path, monkeypatch, ca
     assert found["mapping"]["response_field"] == "completions[*].response"
     assert found["sample"]["candidates"] == 6 and found["sample"]["rejected"] == 5 and found["sample"]["prompts"] == 2
     assert found["examples"][0] == {"prompt": "Name a prime number above 10.", "completion": "11 is prime.", "reward": 7.5}
+
+
+@pytest.mark.slow
+def test_the_curating_your_own_data_commands_run_as_written(tmp_path, monkeypatch):
+    """The README's first code block under "Curating your own data", on a small gzipped corpus in data/."""
+    readme = README.read_text(encoding="utf-8")
+    block = readme.split("## Curating your own data", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.removeprefix(".venv/bin/") for line in block.splitlines() if line.strip()]
+    assert len(commands) == 4 and all(command.startswith("mrt ") for command in commands)
+    (tmp_path / "data").mkdir()
+    rows = [{"prompt": f"question {i % 7}", "response": f"answer {i} to question {i % 7}", "score": i % 5} for i in range(70)]
+    with gzip.open(tmp_path / "data" / "part-0.jsonl.gz", "wt") as file:
+        file.writelines(json.dumps(row) + "\n" for row in rows)
+    shutil.copy(SHAPES / "ultrafeedback.jsonl", tmp_path / "ultrafeedback.jsonl")
+    (tmp_path / "run.yaml").write_text("input: ['data/*.jsonl.gz']\noutput: curated-8/\nreward_field: score\n")
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        assert main(["-q", *shlex.split(command)[1:]]) == 0, command
+    assert json.loads((tmp_path / "curated" / "manifest.json").read_text())["counts"]["selected"] == 7 * 4
+    assert json.loads((tmp_path / "curated-8" / "manifest.json").read_text())["counts"]["selected"] == 7 * 8
