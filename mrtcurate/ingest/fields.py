@@ -124,6 +124,17 @@ def split_transcript(text: str, name: str) -> tuple[str, tuple[Message, ...], st
     return split_chat(turns, name)
 
 
+def transcript_prompt(text: str) -> tuple[Message, ...] | None:
+    """A prompt written as a transcript awaiting the assistant (Nectar, HH-RLHF: "Human: ...\n\nAssistant:"),
+    as its chat turns; None for any other prompt. Both ends must match, so ordinary text that merely
+    begins with "Human:" stays as it is."""
+    if not (text.startswith("Human:") and text.endswith("\n\nAssistant:")):
+        return None
+    parts = _TRANSCRIPT_TURN.split("\n\n" + text.removesuffix("\n\nAssistant:"))
+    turns = tuple(Message(ROLE_ALIASES[role.lower()], normalize_text(content)) for role, content in zip(parts[1::2], parts[2::2]))
+    return turns if any(turn.content for turn in turns) else None
+
+
 def render_turns(turns: tuple[Message, ...]) -> str:
     if len(turns) == 1 and turns[0].role == "user":
         return turns[0].content

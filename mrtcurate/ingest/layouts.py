@@ -23,13 +23,15 @@ from mrtcurate.ingest.fields import (
     encodable,
     is_transcript,
     prompt_id,
+    render_turns,
     reward,
     split_chat,
     split_transcript,
+    transcript_prompt,
 )
 from mrtcurate.ingest.formats import RawRecord
 from mrtcurate.ingest.trees import message_row, nested_tree_units
-from mrtcurate.schemas import Candidate, ContextTurns, Reject, RejectReason, TreeMessage
+from mrtcurate.schemas import Candidate, ContextTurns, Message, Reject, RejectReason, TreeMessage
 from mrtcurate.schemas.config import IngestSettings
 
 LAYOUTS = ("flat", "grouped", "chat", "pairs", "tree")
@@ -186,10 +188,14 @@ def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iter
             yield from _pair_candidates(fields, mapping, source, reject)
             return
         prompt_text = mapping.prompt_text(fields)
-        key = _prompt_id(fields, mapping, identity_key(prompt_text))
+        prompt_turns = transcript_prompt(prompt_text)
+        if prompt_turns is None:
+            key = _prompt_id(fields, mapping, identity_key(prompt_text))
+        else:
+            prompt_text, key = render_turns(prompt_turns), _prompt_id(fields, mapping, chat_identity(prompt_turns))
         if mapping.layout == "flat":
             completion = _text(fields, mapping.response, "response")
-            yield candidate(key, prompt_text, completion, _reward_of(fields, mapping), source, None, _feature(fields, mapping))
+            yield candidate(key, prompt_text, completion, _reward_of(fields, mapping), source, _with_reply(prompt_turns, completion), _feature(fields, mapping))
             return
         responses, rewards = _grouped_lists(fields, mapping)
     except Invalid as invalid:
@@ -203,9 +209,14 @@ def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iter
                 raise Invalid(RejectReason.MISSING_RESPONSE, "no such field" if response is paths.MISSING else "null")
             completion = check_text(response, "response", where)
             value = rewards[index] if rewards is not None else None
-            yield candidate(key, prompt_text, completion, None if value is paths.MISSING else reward(value, mapping.reward_sign), source, None)
+            score = None if value is paths.MISSING else reward(value, mapping.reward_sign)
+            yield candidate(key, prompt_text, completion, score, source, _with_reply(prompt_turns, completion))
         except Invalid as invalid:
             yield reject(invalid, where)
+
+
+def _with_reply(prompt_turns: tuple[Message, ...] | None, completion: str) -> tuple[Message, ...] | None:
+    return None if prompt_turns is None else (*prompt_turns, Message("assistant", completion))
 
 
 def _get(fields: dict, path: str) -> object:

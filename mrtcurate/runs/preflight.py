@@ -12,8 +12,9 @@ from itertools import islice
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
+from mrtcurate.ids import normalize_text
 from mrtcurate.ingest import paths
-from mrtcurate.ingest.fields import is_transcript
+from mrtcurate.ingest.fields import is_transcript, transcript_prompt
 from mrtcurate.ingest.files import ResolvedInputs, checksum, is_local, local_path, open_binary, within_deadline
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, detect_layout, to_units
@@ -36,11 +37,19 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     spec = SELECTORS[config.selection.selector]
     if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs":
         raise UserError(f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it")
-    with_messages = mapping.layout in ("chat", "tree") or (
-        mapping.layout == "pairs"
-        and any(isinstance(side := paths.parse(mapping.chosen).get(r.fields), list) or is_transcript(side) for records in probed.values() for r in records)
-    )
+    with_messages = mapping.layout in ("chat", "tree") or any(_holds_turns(record, mapping) for records in probed.values() for record in records)
     return ResolvedInputs(tuple(files), mapping, with_messages)
+
+
+def _holds_turns(record: RawRecord, mapping: FieldMapping) -> bool:
+    """Whether a record's candidates carry chat turns: message-list or transcript pairs, transcript prompts."""
+    if mapping.layout == "pairs":
+        side = paths.parse(mapping.chosen).get(record.fields)
+        return isinstance(side, list) or is_transcript(side)
+    if mapping.layout in ("flat", "grouped") and mapping.prompt_template is None:
+        prompt = paths.parse(mapping.prompt).get(record.fields)
+        return isinstance(prompt, str) and transcript_prompt(normalize_text(prompt)) is not None
+    return False
 
 
 def resolve_mapping(

@@ -25,7 +25,7 @@ PRESETS: dict[str, Preset] = {
         "mrt run --preset ultrafeedback --input ultrafeedback.jsonl --output curated/ --selector topk",
     ),
     "nectar": Preset(
-        "`prompt` + `answers: [{answer, model, rank}]`, rank 1 best",
+        "`prompt` (a `Human:`/`Assistant:` transcript, split into chat turns) + `answers: [{answer, model, rank}]`, rank 1 best",
         {"layout": "grouped", "prompt_field": "prompt", "response_field": "answers[*].answer", "reward_field": "answers[*].rank", "reward_order": "lower"},
         "mrt run --preset nectar --input nectar.jsonl --output curated/ --selector qd",
     ),

@@ -62,7 +62,10 @@ def check_shape(name: str, rows: list[dict]) -> None:
     if name == "ultrafeedback":
         assert rewards["17, since it has no divisors but 1 and itself."] == 9.0  # each response its own score
     if name == "nectar":
-        assert rewards["Put it in boiling water for 9 minutes."] == 1.0  # ranks written as given
+        egg = next(row for row in rows if row["completion"] == "Put it in boiling water for 9 minutes.")
+        assert egg["reward"] == 1.0  # ranks written as given
+        # The "\n\nHuman: ...\n\nAssistant:" prompt becomes its turns.
+        assert egg["prompt"] == "How do I boil an egg?" and [turn["role"] for turn in egg["messages"]] == ["user", "assistant"]
     if name == "alpaca":
         assert {row["prompt"] for row in rows} >= {"Give three tips for staying healthy.", "Summarise the text.\n\nThe cat sat on the mat all day."}
     if name == "sharegpt":

@@ -180,3 +180,15 @@ def test_hh_rlhf_transcripts_split_into_turns_and_both_sides_share_the_prompt():
     # With a prompt field, texts that merely start with "Human:" stay responses.
     plain = units({"prompt": "p", "chosen": "Human: is a word", "rejected": "no"}, layout="pairs")
     assert [unit.completion for unit in plain] == ["Human: is a word", "no"]
+
+
+def test_a_prompt_awaiting_the_assistant_in_a_transcript_becomes_chat_turns():
+    record = {"prompt": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: A fruit?\n\nAssistant:", "answers": [{"answer": "Apple."}, {"answer": "Pear."}]}
+    apple, pear = units(record, layout="grouped", response="answers[*].answer")
+    assert apple.prompt == "user: Hi\n\nassistant: Hello!\n\nuser: A fruit?" and apple.prompt_id == pear.prompt_id
+    assert [(turn.role, turn.content) for turn in apple.messages][-2:] == [("user", "A fruit?"), ("assistant", "Apple.")]
+    single = only(units({"prompt": "Human: What is 2+2?\n\nAssistant:", "response": "4"}))
+    assert (single.prompt, len(single.messages)) == ("What is 2+2?", 2)
+    # Text that merely starts with "Human:" is an ordinary prompt.
+    plain = only(units({"prompt": "Human: a word, and more", "response": "r"}))
+    assert (plain.prompt, plain.messages) == ("Human: a word, and more", None)
