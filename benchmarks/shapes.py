@@ -1,8 +1,8 @@
 """What the public-shape ingest costs at size.
 
-1. The tree layout's join: the same OpenAssistant-style trees as a message table (one message per row,
-   joined by parent id in the job: eight pointer-doubling rounds, then a grouping by root) against the
-   nested export (no join), through the whole job with nothing embedded (`--no-plan --near-dup off`,
+1. The tree layout's join: the same OpenAssistant-style trees as a message table (one message per row),
+   joined by parent id in the job (eight pointer-doubling rounds, then a grouping by root) or grouped by
+   their tree id (one shuffle), against the nested export (no join), through the whole job with nothing embedded (`--no-plan --near-dup off`,
    random selection), each in a fresh process: wall time, peak RSS, and that both give the same rows.
 2. `mrt inspect` on a large file against reading that whole file (polars `read_ndjson`, the fastest
    whole-file JSONL reader at hand), each in a fresh process: inspect must not grow with the file.
@@ -38,10 +38,10 @@ def tree(index: int) -> dict:
     return {"message_tree_id": str(index), "prompt": message(str(index), "prompter", f"Question number {index}: how does it work?", None, replies)}
 
 
-def flatten(node: dict, parent: str | None, rows: list) -> None:
-    rows.append({**{k: v for k, v in node.items() if k != "replies"}, "parent_id": parent})
+def flatten(node: dict, parent: str | None, tree_id: str, rows: list) -> None:
+    rows.append({**{k: v for k, v in node.items() if k != "replies"}, "parent_id": parent, "message_tree_id": tree_id})
     for child in node["replies"]:
-        flatten(child, node["message_id"], rows)
+        flatten(child, node["message_id"], tree_id, rows)
 
 
 def child_run(command: list[str]) -> tuple[float, int, str]:
@@ -69,23 +69,26 @@ def tree_join(trees: int, work: Path) -> None:
             record = tree(index)
             nested_file.write(json.dumps(record) + "\n")
             rows: list = []
-            flatten(record["prompt"], None, rows)
+            flatten(record["prompt"], None, record["message_tree_id"], rows)
             table_file.writelines(json.dumps(row) + "\n" for row in rows)
     common = ["--no-plan", "--near-dup", "off", "--selector", "random", "--k", "2"]
-    results = {}
-    for label, path, preset in (("nested trees", nested, "oasst"), ("message table", table, "oasst-messages")):
-        output = work / label.replace(" ", "_")
-        seconds, peak, _ = child_run(mrt("run", "--preset", preset, "--input", str(path), "--output", str(output), *common))
-        manifest = json.loads((output / "manifest.json").read_text())
-        ids = pq.read_table(output / "data", columns=["prompt_id", "response_id"]).to_pylist()
-        results[label] = (seconds, peak, manifest["counts"], sorted((row["prompt_id"], row["response_id"]) for row in ids))
-    (base_s, base_peak, base_counts, base_rows), (join_s, join_peak, join_counts, join_rows) = results.values()
+    variants = {
+        "nested trees (no join)": ["--preset", "oasst", "--input", str(nested)],
+        "message table, by parent id": ["--layout", "tree", "--message-id-field", "message_id", "--parent-field", "parent_id", "--input", str(table)],
+        "message table, by tree id": ["--preset", "oasst-messages", "--input", str(table)],
+    }
     messages = trees * (1 + REPLIES * (2 + FOLLOW_UP_REPLIES))
-    print(f"tree layout, {trees:,} trees = {messages:,} messages ({base_counts['candidates']:,} replies, {base_counts['prompts']:,} prompts):")
-    print(f"  nested trees  (no join)   {base_s:7.1f} s  {messages / base_s:8,.0f} messages/s  peak RSS {base_peak / 2**30:.2f} GB")
-    print(f"  message table (Beam join) {join_s:7.1f} s  {messages / join_s:8,.0f} messages/s  peak RSS {join_peak / 2**30:.2f} GB")
-    print(f"  the join costs {join_s / base_s:.2f}x the nested read's wall time; same rows: {base_rows == join_rows}; "
-          f"same counts: {base_counts == join_counts}")
+    print(f"tree layout, {trees:,} trees = {messages:,} messages:")
+    baseline = None
+    for label, args in variants.items():
+        output = work / f"out{len(label)}"
+        seconds, peak, _ = child_run(mrt("run", *args, "--output", str(output), *common))
+        counts = json.loads((output / "manifest.json").read_text())["counts"]
+        ids = sorted((row["prompt_id"], row["response_id"]) for row in pq.read_table(output / "data", columns=["prompt_id", "response_id"]).to_pylist())
+        baseline = baseline or (seconds, counts, ids)
+        same = counts == baseline[1] and ids == baseline[2]
+        print(f"  {label:30s} {seconds:7.1f} s  {seconds / baseline[0]:5.2f}x  {messages / seconds:8,.0f} messages/s  "
+              f"peak RSS {peak / 2**30:.2f} GB  same rows and counts as nested: {same}")
 
 
 def inspect_at_size(megabytes: int, work: Path) -> None:

@@ -61,6 +61,7 @@ class FieldMapping:
     replies: str = "replies"
     message_id: str | None = None
     parent: str | None = None
+    tree_id: str | None = None
     keep_deleted: bool = False
 
     def __post_init__(self):
@@ -68,7 +69,7 @@ class FieldMapping:
         every = {
             "prompt_field": self.prompt, "response_field": self.response, "reward_field": self.reward, "id_field": self.id,
             "source_field": self.source, "messages_field": self.messages, "chosen_field": self.chosen, "rejected_field": self.rejected,
-            "feature_column": self.feature, "message_id_field": self.message_id, "parent_field": self.parent,
+            "feature_column": self.feature, "message_id_field": self.message_id, "parent_field": self.parent, "tree_id_field": self.tree_id,
         }
         for option, path in every.items():
             if path is None:
@@ -107,6 +108,7 @@ class FieldMapping:
             replies=ingest.replies_field,
             message_id=ingest.message_id_field,
             parent=ingest.parent_field,
+            tree_id=ingest.tree_id_field,
             keep_deleted=ingest.keep_deleted,
         )
 
@@ -128,7 +130,9 @@ class FieldMapping:
         if self.prompt_template is not None:
             prompt = [("prompt_template", path.text) for path in template.parse(self.prompt_template).fields]
         if self.layout == "tree":
-            return [("message_id_field", self.message_id), ("parent_field", self.parent)] if self.message_rows else [("prompt_field", self.prompt)]
+            if not self.message_rows:
+                return [("prompt_field", self.prompt)]
+            return [("message_id_field", self.message_id), ("parent_field", self.parent)] + ([("tree_id_field", self.tree_id)] if self.tree_id else [])
         return {
             "flat": [*prompt, ("response_field", self.response)],
             "grouped": [*prompt, ("response_field", self.response)],

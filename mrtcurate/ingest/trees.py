@@ -59,10 +59,11 @@ def message_row(record: RawRecord, mapping, source: str, source_file: str) -> Tr
     message_id = prompt_id(_value(fields, mapping.message_id), mapping.message_id)
     parent = _value(fields, mapping.parent)
     parent_id = None if parent is None or parent == "" else prompt_id(parent, mapping.parent)
+    tree_id = prompt_id(_value(fields, mapping.tree_id), mapping.tree_id) if mapping.tree_id else None
     kept = {key: fields[key] for key in (mapping.role_key, mapping.text_key, *SHAREGPT_KEYS, DELETED, REVIEW_RESULT) if key in fields}
     if mapping.reward:
         kept[mapping.reward] = _value(fields, mapping.reward)
-    return TreeMessage(message_id, parent_id, kept, source, record.text, source_file, record.row)
+    return TreeMessage(message_id, parent_id, tree_id, kept, source, record.text, source_file, record.row)
 
 
 def row_tree_units(messages: list[TreeMessage], root_id: str, mapping) -> Iterator:
@@ -82,7 +83,9 @@ def row_tree_units(messages: list[TreeMessage], root_id: str, mapping) -> Iterat
 
 def rows_in_memory(messages: list[TreeMessage], mapping) -> Iterator:
     """The job's join by parent id (pipeline/trees.py) for rows that fit in memory (`mrt inspect`'s
-    sample): each row follows its parents to its root; the first row with an id is the one kept."""
+    sample, or the rows of one --tree-id-field group): each row follows its parents to its root; the
+    first row with an id is the one kept."""
+    messages = sorted(messages, key=lambda m: (m.source_file, m.source_row or 0))
     by_id: dict[str, TreeMessage] = {}
     for message in messages:
         by_id.setdefault(message.message_id, message)

@@ -6,6 +6,9 @@ rounds of one CoGroupByKey each reach 2**_ROUNDS levels, whatever the number of 
 Only ids travel through the rounds; the messages themselves are grouped once, by root, and each tree
 is walked like a nested one (ingest/trees.py). A chain that meets an id no row has is missing_parent;
 one still looking after the last round (a parent cycle, or a deeper tree) is no_root.
+
+With --tree-id-field (OpenAssistant's exports carry `message_tree_id`) the rows are grouped by tree in
+one shuffle and linked by parent id within their group, with no depth limit.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from mrtcurate.ingest.trees import row_tree_units
+from mrtcurate.ingest.trees import row_tree_units, rows_in_memory
 from mrtcurate.schemas import Candidate, ContextTurns, Reject, RejectReason, TreeMessage
 from mrtcurate.schemas.counts import Count
 
@@ -79,14 +82,20 @@ def _reject(message: TreeMessage, reason: RejectReason, detail: str) -> Reject:
 
 
 class _WalkTree(beam.DoFn):
+    """One tree's rows, keyed by its root's id (linked already), or by its --tree-id-field value (linked here)."""
+
     def __init__(self, mapping):
         self.mapping = mapping
 
     def process(self, tree):
-        root_id, messages = tree
+        key, messages = tree
+        if self.mapping.tree_id:
+            units = rows_in_memory(list(messages), self.mapping)
+        else:
+            units = row_tree_units(list(messages), key, self.mapping)
         parsed = rejected = context = 0
         reasons: Counter[str] = Counter()
-        for unit in row_tree_units(list(messages), root_id, self.mapping):
+        for unit in units:
             if isinstance(unit, ContextTurns):
                 context += unit.count
             elif isinstance(unit, Reject):
@@ -116,6 +125,8 @@ class JoinMessageTrees(beam.PTransform):
         self.mapping = mapping
 
     def expand(self, messages) -> TreeUnits:
+        if self.mapping.tree_id:
+            return self._group_by_tree_id(messages)
         state = messages | "StartAtParent" >> beam.Map(_start)
         for round_ in range(_ROUNDS):
             asks = state | f"Asks{round_}" >> beam.FlatMap(_asks)
@@ -138,3 +149,12 @@ class JoinMessageTrees(beam.PTransform):
             (walked[COUNTS], join_counts) | "TreeCounts" >> beam.Flatten(),
             (walked[REASONS], join_reasons) | "TreeReasons" >> beam.Flatten(),
         )
+
+    def _group_by_tree_id(self, messages) -> TreeUnits:
+        walked = (
+            messages
+            | "KeyByTreeId" >> beam.Map(lambda message: (message.tree_id, message))
+            | "GroupTree" >> beam.GroupByKey()
+            | "WalkTree" >> beam.ParDo(_WalkTree(self.mapping)).with_output_types(Candidate).with_outputs(REJECTS, COUNTS, REASONS, main="candidates")
+        )
+        return TreeUnits(walked.candidates, walked[REJECTS], walked[COUNTS], walked[REASONS])

@@ -71,6 +71,11 @@ class IngestSettings(_Section):
     replies_field: str = Field("replies", description="tree layout, nested: the key of a message's list of replies")
     message_id_field: str | None = Field(None, description="tree layout, one message per row: the message's id (with --parent-field); the rows are joined into trees inside the job")
     parent_field: str | None = Field(None, description="tree layout, one message per row: the id of the message it replies to (null for a root)")
+    tree_id_field: str | None = Field(
+        None,
+        description="tree layout, one message per row: a field naming each message's tree (OpenAssistant's `message_tree_id`): rows are grouped "
+        "by it in one shuffle, instead of each finding its root by parent id in eight; a parent outside the message's tree is then missing_parent",
+    )
     keep_deleted: bool = Field(False, description="tree layout: keep messages marked `deleted` or with `review_result` false (by default they and the replies below them are skipped, counted as deleted_message / failed_review)")
     max_chars: int = Field(100_000, gt=0, description="records (and CSV rows) longer than this are rejected as record_too_large")
 
@@ -334,7 +339,7 @@ def _warn_unused(config: RunConfig) -> None:
 
 _LAYOUT_OPTIONS = {
     "messages_field": ("chat",), "chosen_field": ("pairs",), "rejected_field": ("pairs",), "role_key": ("chat", "tree"),
-    "text_key": ("chat", "tree"), "replies_field": ("tree",), "message_id_field": ("tree",), "parent_field": ("tree",), "keep_deleted": ("tree",),
+    "text_key": ("chat", "tree"), "replies_field": ("tree",), "message_id_field": ("tree",), "parent_field": ("tree",), "tree_id_field": ("tree",), "keep_deleted": ("tree",),
 }
 
 

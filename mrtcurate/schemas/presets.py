@@ -50,8 +50,8 @@ PRESETS: dict[str, Preset] = {
         "mrt run --preset oasst --input oasst_trees.jsonl --output curated/ --selector topk",
     ),
     "oasst-messages": Preset(
-        "OpenAssistant messages exported flat: one message per row with `message_id` and `parent_id`",
-        {"layout": "tree", "message_id_field": "message_id", "parent_field": "parent_id", "role_key": "role", "text_key": "text", "reward_field": "rank", "reward_order": "lower"},
+        "OpenAssistant messages exported flat: one message per row with `message_id`, `parent_id` and `message_tree_id`",
+        {"layout": "tree", "message_id_field": "message_id", "parent_field": "parent_id", "tree_id_field": "message_tree_id", "role_key": "role", "text_key": "text", "reward_field": "rank", "reward_order": "lower"},
         "mrt run --preset oasst-messages --input oasst_messages.jsonl --output curated/ --selector topk",
     ),
     "hh-rlhf": Preset(

@@ -55,6 +55,7 @@ class TreeMessage:
 
     message_id: str
     parent_id: str | None
+    tree_id: str | None  # --tree-id-field: the rows are grouped by it instead of joined by parent id
     fields: dict
     source: str
     record: str

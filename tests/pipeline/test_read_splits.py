@@ -87,7 +87,8 @@ def test_a_split_message_table_joins_the_same_trees_and_names_the_same_rows(tmp_
     table = tmp_path / "in" / "messages.jsonl"
     table.parent.mkdir()
     table.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    options = {"preset": "oasst-messages", "k": 2, "plan": False, "near_dup": "off"}
+    # No tree id: each message finds its root by parent id (pipeline/trees.py's pointer doubling).
+    options = {"layout": "tree", "message_id_field": "message_id", "parent_field": "parent_id", "k": 2, "plan": False, "near_dup": "off"}
     whole = curate([table], tmp_path / "whole", **options)
     monkeypatch.setattr(files, "SPLIT_BYTES", 2000)
     assert len(files.plan_splits(InputFile(str(table), "jsonl", table.stat().st_size, ""))) > 5

@@ -2,7 +2,7 @@
 chains it cannot follow (deeper than its rounds reach, cycles, missing parents) become rejects."""
 
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import apache_beam as beam
@@ -37,14 +37,22 @@ ROWS = [
 ]
 
 
-def messages():
-    return [unit for row, fields in enumerate(ROWS, 1) for unit in to_units(RawRecord(fields, str(row), row), MAPPING, "rows.jsonl")]
+BY_TREE_ID = replace(MAPPING, tree_id="tree")
 
 
-def run_join(items):
+def tree_of(message_id: str) -> str:
+    return message_id.rstrip("0123456789") or message_id
+
+
+def messages(mapping=MAPPING):
+    rows = [{**fields, "tree": tree_of(fields["message_id"])} for fields in ROWS]
+    return [unit for row, fields in enumerate(rows, 1) for unit in to_units(RawRecord(fields, str(row), row), mapping, "rows.jsonl")]
+
+
+def run_join(items, mapping=MAPPING):
     with tempfile.TemporaryDirectory() as scratch:
         with new_pipeline([]) as pipeline:
-            trees = pipeline | beam.Create(items) | JoinMessageTrees(MAPPING)
+            trees = pipeline | beam.Create(items) | JoinMessageTrees(mapping)
             collect_to(trees.candidates | "CandidateRows" >> beam.Map(lambda c: [c.prompt_id, c.completion, c.reward, len(c.messages)]), Path(scratch) / "c", "C")
             collect_to(trees.rejects | "RejectRows" >> beam.Map(asdict), Path(scratch) / "r", "R")
             collect_to(trees.counts | beam.CombinePerKey(sum), Path(scratch) / "n", "N")
@@ -66,3 +74,12 @@ def test_the_join_builds_the_trees_the_in_memory_join_builds_and_rejects_what_it
     # Every row is a candidate, a reject, or context.
     assert counts["parsed_candidates"] + counts["rejected"] + counts["context_messages"] == len(ROWS)
     assert (counts["rejected"], counts["parsed_candidates"], counts["context_messages"]) == (len(rejects), len(candidates), 3 + 128)
+
+
+def test_grouping_by_tree_id_links_within_each_tree_with_no_depth_limit():
+    candidates, rejects, counts = run_join(messages(BY_TREE_ID), BY_TREE_ID)
+    in_memory = [u for u in rows_in_memory(messages(BY_TREE_ID), BY_TREE_ID) if isinstance(u, Candidate)]
+    assert sorted(candidates) == sorted([u.prompt_id, u.completion, u.reward, len(u.messages)] for u in in_memory)
+    assert len(candidates) == 3 + 150  # every reply of the 300-turn chain
+    assert sorted(reject["reason"] for reject in rejects) == ["duplicate_message_id", "missing_parent", "no_root", "no_root"]
+    assert counts["parsed_candidates"] + counts["rejected"] + counts["context_messages"] == len(ROWS)
