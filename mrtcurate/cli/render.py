@@ -32,7 +32,7 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
         console.print(f"context messages (user and system turns of the trees, read as prompts): {totals.context_messages:,}", highlight=False)
     if manifest["rejected_by_reason"]:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in manifest["rejected_by_reason"].items())
-        console.print(f"rejects by reason: {reasons}  (rows in {str(outcome.output).rstrip("/")}/rejects/)")
+        console.print(f"rejects by reason: {reasons}  (rows in {str(outcome.output).rstrip('/')}/rejects/)")
     if embedding := manifest.get("embedding"):
         console.print(f"embedder {embedding_line(embedding)}", highlight=False)
 
