@@ -183,7 +183,7 @@ def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iter
             yield from nested_tree_units(fields, mapping, source, reject)
             return
         if mapping.layout == "chat":
-            prompt_text, messages, completion = split_chat(_get(fields, mapping.messages), mapping.messages, mapping.role_key, mapping.text_key)
+            prompt_text, messages, completion = split_chat(paths.value(fields, mapping.messages), mapping.messages, mapping.role_key, mapping.text_key)
             yield candidate(
                 _prompt_id(fields, mapping, chat_identity(messages[:-1])), prompt_text, completion, _reward_of(fields, mapping), source, messages, _feature(fields, mapping)
             )
@@ -223,19 +223,14 @@ def _with_reply(prompt_turns: tuple[Message, ...] | None, completion: str) -> tu
     return None if prompt_turns is None else (*prompt_turns, Message("assistant", completion))
 
 
-def _get(fields: dict, path: str) -> object:
-    value = paths.parse(path).get(fields)
-    return None if value is paths.MISSING else value
-
-
 def _reward_of(fields: dict, mapping: FieldMapping) -> float | None:
-    return reward(_get(fields, mapping.reward), mapping.reward_sign) if mapping.reward else None
+    return reward(paths.value(fields, mapping.reward), mapping.reward_sign) if mapping.reward else None
 
 
 def _feature(fields: dict, mapping: FieldMapping) -> tuple[float, ...] | None:
     if mapping.feature is None:
         return None
-    value = _get(fields, mapping.feature)
+    value = paths.value(fields, mapping.feature)
     if not isinstance(value, (list, tuple)) or not value:
         raise Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' is not a non-empty list of numbers")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value):
@@ -246,7 +241,7 @@ def _feature(fields: dict, mapping: FieldMapping) -> tuple[float, ...] | None:
 
 
 def _source(fields: dict, mapping: FieldMapping, source_file: str) -> str:
-    value = _get(fields, mapping.source) if mapping.source else None
+    value = paths.value(fields, mapping.source) if mapping.source else None
     if value is None or value == "":
         return source_file.rsplit("/", 1)[-1]
     return encodable(str(value), mapping.source)
@@ -255,7 +250,7 @@ def _source(fields: dict, mapping: FieldMapping, source_file: str) -> str:
 def _prompt_id(fields: dict, mapping: FieldMapping, identity: str) -> str:
     if mapping.id is None:
         return stable_id(identity)
-    return prompt_id(_get(fields, mapping.id), mapping.id)
+    return prompt_id(paths.value(fields, mapping.id), mapping.id)
 
 
 def _text(fields: dict, name: str, role: str) -> str:
@@ -296,9 +291,9 @@ def _grouped_lists(fields: dict, mapping: FieldMapping) -> tuple[list, list | No
 
 def _pair_candidates(fields: dict, mapping: FieldMapping, source: str, reject) -> Iterator[Candidate | Reject]:
     rewards = _pair_rewards(fields, mapping.reward_sign)
-    sides = [(side, _get(fields, side)) for side in (mapping.chosen, mapping.rejected)]
+    sides = [(side, paths.value(fields, side)) for side in (mapping.chosen, mapping.rejected)]
     # HH-RLHF as published: no prompt field, each side the whole conversation as one transcript.
-    transcripts = _get(fields, mapping.prompt) is None and mapping.prompt_template is None and any(is_transcript(value) for _, value in sides)
+    transcripts = paths.value(fields, mapping.prompt) is None and mapping.prompt_template is None and any(is_transcript(value) for _, value in sides)
     texts = any(isinstance(value, str) for _, value in sides)
     shared_prompt = mapping.prompt_text(fields) if texts and not transcripts else None
     for (side, value), side_reward in zip(sides, rewards):

@@ -46,10 +46,6 @@ class FieldPath:
     def fans_out(self) -> bool:
         return FAN in self.steps
 
-    @property
-    def head(self) -> str:
-        return self.steps[0] if isinstance(self.steps[0], str) else self.text
-
     def get(self, fields: dict) -> object:
         """The value at a path without `[*]`, or MISSING."""
         if self.text in fields:
@@ -90,6 +86,12 @@ class FieldPath:
                 return f"no '{self.text}': {where} {state}{offered}"
             holder = found
         return f"no '{self.text}'"
+
+
+def value(fields: dict, path: str) -> object:
+    """The value at a path without `[*]`, with a path that leads nowhere read as null."""
+    found = parse(path).get(fields)
+    return None if found is MISSING else found
 
 
 @lru_cache(maxsize=256)

@@ -56,13 +56,13 @@ def _nested(message: object, where: str, replies_key: str) -> Node:
 def message_row(record: RawRecord, mapping, source: str, source_file: str) -> TreeMessage:
     """One row of a message table, checked for what the join needs: its id and its parent's."""
     fields = record.fields
-    message_id = prompt_id(_value(fields, mapping.message_id), mapping.message_id)
-    parent = _value(fields, mapping.parent)
+    message_id = prompt_id(paths.value(fields, mapping.message_id), mapping.message_id)
+    parent = paths.value(fields, mapping.parent)
     parent_id = None if parent is None or parent == "" else prompt_id(parent, mapping.parent)
-    tree_id = prompt_id(_value(fields, mapping.tree_id), mapping.tree_id) if mapping.tree_id else None
+    tree_id = prompt_id(paths.value(fields, mapping.tree_id), mapping.tree_id) if mapping.tree_id else None
     kept = {key: fields[key] for key in (mapping.role_key, mapping.text_key, *SHAREGPT_KEYS, DELETED, REVIEW_RESULT) if key in fields}
     if mapping.reward:
-        kept[mapping.reward] = _value(fields, mapping.reward)
+        kept[mapping.reward] = paths.value(fields, mapping.reward)
     return TreeMessage(message_id, parent_id, tree_id, kept, source, record.text, source_file, record.row)
 
 
@@ -159,8 +159,3 @@ def _moderated(fields: object) -> Invalid | None:
     if fields.get(REVIEW_RESULT) is False:
         return Invalid(RejectReason.FAILED_REVIEW, "the message failed review (review_result false)")
     return None
-
-
-def _value(fields: dict, path: str) -> object:
-    value = paths.parse(path).get(fields)
-    return None if value is paths.MISSING else value
