@@ -6,7 +6,6 @@ as a million (name, 1) elements through a combine."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import replace
 
 import apache_beam as beam
@@ -20,8 +19,8 @@ from mrtcurate.pipeline import (
     progress,
 )
 from mrtcurate.pipeline.trees import JoinMessageTrees
-from mrtcurate.schemas import Candidate, ContextTurns, FileSplit, InputFile, Reject, TreeMessage
-from mrtcurate.schemas.counts import Count
+from mrtcurate.schemas import Candidate, FileSplit, InputFile, Reject, TreeMessage
+from mrtcurate.schemas.counts import UnitTally
 
 REJECTS = "rejects"
 COUNTS = "counts"
@@ -45,8 +44,8 @@ class _ParseSplit(beam.DoFn):
 
     def process(self, split: FileSplit):
         file = split.file
-        read = parsed = context = 0
-        reasons: Counter[str] = Counter()
+        read = 0
+        units_read = UnitTally()
         tally = RowTally()
         with open_binary(file.path) as stream:
             for record in iter_records(stream, file.format, file.path, self.max_chars, (split.start, split.end), tally):
@@ -55,26 +54,22 @@ class _ParseSplit(beam.DoFn):
                     progress.add(progress.READ, _PROGRESS_EVERY)
                 units = to_units(record, self.mapping, file.path) if isinstance(record, RawRecord) else [record]
                 for unit in units:
-                    if isinstance(unit, ContextTurns):
-                        context += unit.count
-                    elif isinstance(unit, TreeMessage):
+                    units_read.add(unit)
+                    if isinstance(unit, TreeMessage):
                         yield beam.pvalue.TaggedOutput(MESSAGES, ((file.path, split.index), unit))
                     elif isinstance(unit, Reject):
-                        reasons[unit.reason] += 1
                         yield beam.pvalue.TaggedOutput(REJECTS, unit) if split.index == 0 else beam.pvalue.TaggedOutput(PART_REJECTS, ((file.path, split.index), unit))
-                    else:
-                        parsed += 1
+                    elif isinstance(unit, Candidate):
                         yield unit
         if not split.whole:
             yield beam.pvalue.TaggedOutput(PART_ROWS, ((file.path, split.index), tally.rows))
         progress.add(progress.READ, read % _PROGRESS_EVERY, flush_now=True)
-        rejected = reasons.total()
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.PARSED_CANDIDATES.value, parsed))
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.REJECTED.value, rejected))
-        if self.mapping.layout == "tree" and not self.mapping.message_rows:
-            yield beam.pvalue.TaggedOutput(COUNTS, (Count.CONTEXT_MESSAGES.value, context))
-        for reason, count in reasons.items():
-            yield beam.pvalue.TaggedOutput(REASONS, (reason, count))
+        # A message table's context is counted where its trees are joined (pipeline/trees.py).
+        for pair in units_read.counts(with_context=self.mapping.layout == "tree" and not self.mapping.message_rows):
+            yield beam.pvalue.TaggedOutput(COUNTS, pair)
+        for pair in units_read.reasons.items():
+            yield beam.pvalue.TaggedOutput(REASONS, pair)
+        rejected = units_read.rejected
         self.records_read.inc(read)
         self.rejected.inc(rejected)
         where = file.path if split.whole else f"{file.path} part {split.index + 1}"

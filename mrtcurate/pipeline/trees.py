@@ -13,14 +13,13 @@ one shuffle and linked by parent id within their group, with no depth limit.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import apache_beam as beam
 
 from mrtcurate.ingest.trees import row_tree_units, rows_in_memory
-from mrtcurate.schemas import Candidate, ContextTurns, Reject, RejectReason, TreeMessage
-from mrtcurate.schemas.counts import Count
+from mrtcurate.schemas import Candidate, Reject, RejectReason, TreeMessage
+from mrtcurate.schemas.counts import Count, UnitTally
 
 _ROUNDS = 8
 _LOOKING, _ROOT, _ORPHAN = "looking", "root", "orphan"
@@ -93,23 +92,17 @@ class _WalkTree(beam.DoFn):
             units = rows_in_memory(list(messages), self.mapping)
         else:
             units = row_tree_units(list(messages), key, self.mapping)
-        parsed = rejected = context = 0
-        reasons: Counter[str] = Counter()
+        walked = UnitTally()
         for unit in units:
-            if isinstance(unit, ContextTurns):
-                context += unit.count
-            elif isinstance(unit, Reject):
-                rejected += 1
-                reasons[unit.reason] += 1
+            walked.add(unit)
+            if isinstance(unit, Reject):
                 yield beam.pvalue.TaggedOutput(REJECTS, unit)
-            else:
-                parsed += 1
+            elif isinstance(unit, Candidate):
                 yield unit
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.PARSED_CANDIDATES.value, parsed))
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.REJECTED.value, rejected))
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.CONTEXT_MESSAGES.value, context))
-        for reason, count in reasons.items():
-            yield beam.pvalue.TaggedOutput(REASONS, (reason, count))
+        for pair in walked.counts(with_context=True):
+            yield beam.pvalue.TaggedOutput(COUNTS, pair)
+        for pair in walked.reasons.items():
+            yield beam.pvalue.TaggedOutput(REASONS, pair)
 
 
 def _join_rejects_counted(rejects: beam.PCollection):

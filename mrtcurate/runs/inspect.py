@@ -13,8 +13,9 @@ from mrtcurate.ingest.formats import RawRecord, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_units
 from mrtcurate.ingest.trees import rows_in_memory
 from mrtcurate.runs.preflight import resolve_mapping
-from mrtcurate.schemas import Candidate, ContextTurns, Reject, TreeMessage
+from mrtcurate.schemas import Candidate, TreeMessage
 from mrtcurate.schemas.config import IngestSettings
+from mrtcurate.schemas.counts import UnitTally
 
 EXAMPLES = 3
 _LAYOUT_KEYS = {
@@ -26,8 +27,8 @@ _LAYOUT_KEYS = {
 def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
     files, _, mapping = resolve_mapping(ingest, fingerprint=False)
     candidates: list[Candidate] = []
-    reasons: Counter[str] = Counter()
-    context = read = 0
+    tally = UnitTally()
+    read = 0
     for file in files:
         rows: list[TreeMessage] = []
         with open_binary(file.path) as stream:
@@ -37,9 +38,9 @@ def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
                     if isinstance(unit, TreeMessage):
                         rows.append(unit)
                     else:
-                        context += _tally(unit, candidates, reasons)
+                        _count(unit, tally, candidates)
         for unit in rows_in_memory(rows, mapping):
-            context += _tally(unit, candidates, reasons)
+            _count(unit, tally, candidates)
     per_prompt = Counter(candidate.prompt_id for candidate in candidates)
     sizes = sorted(per_prompt.values())
     return {
@@ -52,9 +53,9 @@ def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
         "sample": {
             "records": read,
             "candidates": len(candidates),
-            "rejected": reasons.total(),
-            "rejected_by_reason": dict(reasons.most_common()),
-            **({"context_messages": context} if mapping.layout == "tree" else {}),
+            "rejected": tally.rejected,
+            "rejected_by_reason": dict(tally.reasons.most_common()),
+            **({"context_messages": tally.context} if mapping.layout == "tree" else {}),
             "prompts": len(per_prompt),
             "responses_per_prompt": {"mean": len(candidates) / len(per_prompt), "min": sizes[0], "max": sizes[-1]} if sizes else None,
         },
@@ -65,14 +66,10 @@ def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
     }
 
 
-def _tally(unit, candidates: list[Candidate], reasons: Counter) -> int:
-    if isinstance(unit, ContextTurns):
-        return unit.count
-    if isinstance(unit, Reject):
-        reasons[unit.reason] += 1
-    else:
+def _count(unit, tally: UnitTally, candidates: list[Candidate]) -> None:
+    tally.add(unit)
+    if isinstance(unit, Candidate):
         candidates.append(unit)
-    return 0
 
 
 def effective_mapping(ingest: IngestSettings, mapping: FieldMapping) -> dict:

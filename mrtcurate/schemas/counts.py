@@ -7,11 +7,14 @@ the manifest sums them into its `counts`, and the report and terminal summary re
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
 import numpy as np
+
+from mrtcurate.schemas.records import Candidate, ContextTurns, Reject
 
 
 class Count(str, Enum):
@@ -29,6 +32,33 @@ class Count(str, Enum):
     PROMPT_GROUPS_MERGED = "prompt_groups_merged"
     TEXTS_TRUNCATED = "texts_truncated"  # responses embedded by this run that were longer than the token window
     CONTEXT_MESSAGES = "context_messages"  # tree layout: valid user and system messages, read as prompt context
+
+
+@dataclass
+class UnitTally:
+    """What a stream of parsed units adds to the counts: candidates, rejects by reason, and the tree
+    layout's context messages. Reading, the message-table join and `mrt inspect` all count this way."""
+
+    candidates: int = 0
+    context: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, unit: object) -> None:
+        if isinstance(unit, Candidate):
+            self.candidates += 1
+        elif isinstance(unit, Reject):
+            self.reasons[unit.reason] += 1
+        elif isinstance(unit, ContextTurns):
+            self.context += unit.count
+
+    @property
+    def rejected(self) -> int:
+        return self.reasons.total()
+
+    def counts(self, with_context: bool) -> list[tuple[str, int]]:
+        """(count name, n) pairs as the stages emit them."""
+        pairs = [(Count.PARSED_CANDIDATES.value, self.candidates), (Count.REJECTED.value, self.rejected)]
+        return pairs + [(Count.CONTEXT_MESSAGES.value, self.context)] if with_context else pairs
 
 
 class Insight(str, Enum):
