@@ -298,17 +298,15 @@ def _pair_candidates(fields: dict, mapping: FieldMapping, source: str, reject) -
     shared_prompt = mapping.prompt_text(fields) if texts and not transcripts else None
     for (side, value), side_reward in zip(sides, rewards):
         try:
-            if isinstance(value, list) or (transcripts and isinstance(value, str)):
-                if isinstance(value, list):
-                    prompt_text, messages, completion = split_chat(value, side, mapping.role_key, mapping.text_key)
-                else:
-                    prompt_text, messages, completion = split_transcript(value, side)
-                identity = chat_identity(messages[:-1])
+            if isinstance(value, list):
+                prompt_text, messages, completion = split_chat(value, side, mapping.role_key, mapping.text_key)
+            elif transcripts and isinstance(value, str):
+                prompt_text, messages, completion = split_transcript(value, side)
+            elif value is None:
+                raise Invalid(RejectReason.MISSING_RESPONSE, f"no '{side}' field")
             else:
-                if value is None:
-                    raise Invalid(RejectReason.MISSING_RESPONSE, f"no '{side}' field")
-                completion = check_text(value, "response", side)
-                prompt_text, messages, identity = shared_prompt, None, identity_key(shared_prompt)
+                prompt_text, messages, completion = shared_prompt, None, check_text(value, "response", side)
+            identity = identity_key(shared_prompt) if messages is None else chat_identity(messages[:-1])
             yield candidate(_prompt_id(fields, mapping, identity), prompt_text, completion, side_reward, source, messages)
         except Invalid as invalid:
             yield reject(invalid, side)
