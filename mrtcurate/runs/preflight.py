@@ -156,16 +156,22 @@ def _probe(file: InputFile, max_chars: int) -> list[RawRecord]:
         return [record for record in islice(records, _PROBE_RECORDS) if isinstance(record, RawRecord)]
 
 
-def _offers(file: InputFile, records: list[RawRecord]) -> Callable[[str], bool]:
-    """Whether a file offers a field path: a CSV by its header, whatever its first rows hold (a wrong
-    delimiter then fails here instead of rejecting every row); otherwise some probed record resolves it.
-    None when there is nothing to check against (no readable record at the file's head)."""
+def _fields_of(file: InputFile, records: list[RawRecord]) -> set[str]:
+    """The field names a file offers: a CSV's header, whatever its first rows hold (a wrong delimiter then
+    fails here instead of rejecting every row); otherwise the keys of its probed records."""
     if file.format == "csv":
         with open_binary(file.path) as stream:
-            header = set(csv_header(stream, file.path))
-        return (lambda path: path in header) if header else None
-    if not records:
+            return set(csv_header(stream, file.path))
+    return {field for record in records for field in record.fields}
+
+
+def _offers(file: InputFile, records: list[RawRecord], names: set[str]) -> Callable[[str], bool] | None:
+    """Whether a file offers a field path: a CSV by its header names, otherwise by some probed record
+    resolving it. None when there is nothing to check against (no readable record at the file's head)."""
+    if not names:
         return None
+    if file.format == "csv":
+        return lambda path: path in names
     return lambda path: any(_resolves(paths.parse(path), record.fields) for record in records)
 
 
@@ -180,24 +186,24 @@ def _resolves(path: paths.FieldPath, fields: dict) -> bool:
 def _check_fields(files: list[InputFile], probed: dict[str, list[RawRecord]], mapping: FieldMapping) -> None:
     """A field the layout needs must be offered by every file (else all of that file's records would be
     rejected); an optional one (reward, id, ...) by at least one, else it is a typo in the mapping."""
-    offers = {file.path: _offers(file, probed[file.path]) for file in files}
+    names = {file.path: _fields_of(file, probed[file.path]) for file in files}
+    offers = {file.path: _offers(file, probed[file.path], names[file.path]) for file in files}
+
+    def unknown(option: str, field: str, file: InputFile) -> UserError:
+        return UserError(_unknown_field(option, field, file, probed[file.path], names[file.path], mapping))
+
     for option, field in mapping.layout_fields():
         for file in files:
             if offers[file.path] is not None and not offers[file.path](field):
-                raise UserError(_unknown_field(option, field, file, probed[file.path], mapping))
+                raise unknown(option, field, file)
     checkable = [file for file in files if offers[file.path] is not None]
     for option, field in mapping.optional_fields():
         if checkable and not any(offers[file.path](field) for file in checkable):
-            raise UserError(_unknown_field(option, field, checkable[0], probed[checkable[0].path], mapping))
+            raise unknown(option, field, checkable[0])
 
 
-def _unknown_field(option: str, field: str, file: InputFile, records: list[RawRecord], mapping: FieldMapping) -> str:
+def _unknown_field(option: str, field: str, file: InputFile, records: list[RawRecord], offered: set[str], mapping: FieldMapping) -> str:
     flag = "--" + option.replace("_", "-")
-    if file.format == "csv":
-        with open_binary(file.path) as stream:
-            offered = set(csv_header(stream, file.path))
-    else:
-        offered = {name for record in records for name in record.fields}
     path = paths.parse(field)
     if file.format != "csv" and len(path.steps) > 1 and records:
         where = path.missing_detail(records[0].fields)
