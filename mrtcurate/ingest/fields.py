@@ -117,11 +117,15 @@ def is_transcript(value: object) -> bool:
     return isinstance(value, str) and value.lstrip("\n").startswith("Human:")
 
 
+def _transcript_turns(text: str) -> list[tuple[str, str]]:
+    """(role, text) of each Human:/Assistant: turn of a transcript that starts with its first marker."""
+    parts = _TRANSCRIPT_TURN.split("\n\n" + text)
+    return [(ROLE_ALIASES[role.lower()], content) for role, content in zip(parts[1::2], parts[2::2])]
+
+
 def split_transcript(text: str, name: str) -> tuple[str, tuple[Message, ...], str]:
     """A whole Human:/Assistant: transcript as chat turns, split as the chat layout splits them."""
-    parts = _TRANSCRIPT_TURN.split("\n\n" + text.lstrip("\n"))
-    turns = [{"role": ROLE_ALIASES[role.lower()], "content": content} for role, content in zip(parts[1::2], parts[2::2])]
-    return split_chat(turns, name)
+    return split_chat([{"role": role, "content": content} for role, content in _transcript_turns(text.lstrip("\n"))], name)
 
 
 def transcript_prompt(text: str) -> tuple[Message, ...] | None:
@@ -130,8 +134,7 @@ def transcript_prompt(text: str) -> tuple[Message, ...] | None:
     begins with "Human:" stays as it is."""
     if not (text.startswith("Human:") and text.endswith("\n\nAssistant:")):
         return None
-    parts = _TRANSCRIPT_TURN.split("\n\n" + text.removesuffix("\n\nAssistant:"))
-    turns = tuple(Message(ROLE_ALIASES[role.lower()], normalize_text(content)) for role, content in zip(parts[1::2], parts[2::2]))
+    turns = tuple(Message(role, normalize_text(content)) for role, content in _transcript_turns(text.removesuffix("\n\nAssistant:")))
     return turns if any(turn.content for turn in turns) else None
 
 
