@@ -41,7 +41,7 @@ def default_text(option: Option) -> str:
     if option.info.is_required():
         return "required"
     if default is None:
-        return "off" if option.name in ("near_dup", "merge_prompts") else "none"
+        return "off" if option.name in ("near_dup", "near_dup_embedding", "merge_prompts", "boilerplate_prompts") else "none"
     if isinstance(default, bool):
         return "on" if default else "off"
     return f"{default:,}" if isinstance(default, int) else str(default)

@@ -34,7 +34,17 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in manifest["rejected_by_reason"].items())
         console.print(f"rejects by reason: {reasons}  (rows in {str(outcome.output).rstrip('/')}/rejects/)")
     if embedding := manifest.get("embedding"):
-        console.print(f"embedder {embedding_line(embedding)}", highlight=False)
+        fallback = embedding.get("embedding_fallback", 0)
+        kept_without = f"; {fallback:,} responses kept without a usable vector (similarity 0 to every other)" if fallback else ""
+        console.print(f"embedder {embedding_line(embedding)}{kept_without}", highlight=False)
+    near = manifest.get("near_duplicates") or {}
+    if dominated := near.get("dominant_cluster_prompts"):
+        named = ", ".join(cluster["prompt_id"] for cluster in near["dominant_clusters"])
+        console.print(
+            f"[yellow]warning[/yellow]: on {dominated:,} prompts one near-duplicate cluster absorbed more than half of the pool "
+            f"(for example {named}); the report lists the clusters",
+            highlight=False,
+        )
 
 
 def print_plan(plan: dict, console: Console) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -216,11 +217,20 @@ def _by_response_id(candidate: Candidate) -> tuple[str, tuple[Candidate, str]]:
 
 
 UNUSABLE = "unusable"
+FALLBACK = "fallback"
+
+
+def readable(text: str) -> bool:
+    """Whether a text holds a character the job can read: anything but controls, format marks, unassigned
+    or private-use code points and separators. Emoji, symbols and every script are readable."""
+    return any(unicodedata.category(character)[0] not in "CZ" for character in text)
 
 
 class _UsableVectors(beam.DoFn):
     """A non-finite or all-zero vector (a text with nothing the embedder reads, a broken model) must never
-    reach the planner or selection: such a candidate leaves as one reject per record it stands for."""
+    reach the planner or selection as it is. A limit of the embedder never loses a valid text: a readable
+    text keeps a zero vector, which has similarity 0 to every other candidate (the planner leaves it out),
+    and is counted as embedding_fallback; only a text with no readable character is a reject."""
 
     def process(self, member):
         candidate, vector = member
@@ -228,16 +238,20 @@ class _UsableVectors(beam.DoFn):
         if finite and vector.any():
             yield member
             return
+        if readable(candidate.completion):
+            yield beam.pvalue.TaggedOutput(FALLBACK, (Count.EMBEDDING_FALLBACK.value, 1))
+            yield candidate, np.zeros_like(vector, dtype=np.float32)
+            return
         problem = "all-zero" if finite else "non-finite"
         record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
-        reject = Reject(record, RejectReason.UNEMBEDDABLE_TEXT.value, f"the embedder gave a {problem} vector", candidate.source, None)
+        reject = Reject(record, RejectReason.UNEMBEDDABLE_TEXT.value, f"the embedder gave a {problem} vector and the text has no readable character", candidate.source, None)
         for _ in range(candidate.multiplicity):
             yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
 
 
 class EmbedResponses(beam.PTransform):
-    """Candidates in; (candidate, embedding) out, the rejects of texts without a usable vector, and the
-    count pairs of texts longer than the token window."""
+    """Candidates in; (candidate, embedding) out, the rejects of unreadable texts, and the count pairs of
+    texts longer than the token window and of texts kept without a usable vector."""
 
     def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None):
         super().__init__()
@@ -249,5 +263,6 @@ class EmbedResponses(beam.PTransform):
             | "ByResponseId" >> beam.Map(_by_response_id).with_output_types(tuple[str, tuple[Candidate, str]])
             | "EmbedByContent" >> self.by_content
         )
-        checked = vectors | "UsableVectors" >> beam.ParDo(_UsableVectors()).with_output_types(Member).with_outputs(UNUSABLE, main="members")
-        return checked.members, checked[UNUSABLE], truncated
+        checked = vectors | "UsableVectors" >> beam.ParDo(_UsableVectors()).with_output_types(Member).with_outputs(UNUSABLE, FALLBACK, main="members")
+        counts = (truncated, checked[FALLBACK]) | "EmbedCounts" >> beam.Flatten()
+        return checked.members, checked[UNUSABLE], counts

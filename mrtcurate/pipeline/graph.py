@@ -1,8 +1,9 @@
 """The whole curation job in one place:
 
-    Read -> Parse/Validate (rejects aside) -> [Merge near-duplicate prompts] -> Merge exact duplicates
-         -> Embed -> Planner (variance components, recommended K: feeds `--k auto`)
-         -> Select K per prompt (near-duplicate collapse, then the selector)
+    Read -> Parse/Validate (rejects aside) -> [Merge near-duplicate prompts]
+         -> Reject boilerplate (one text answering many prompts) -> Merge exact duplicates
+         -> Embed (a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
+         -> Select K per prompt (near-duplicate clusters around representatives, then the selector)
          -> Shard and write Parquet (curated rows, rejects) -> Manifest (with the planner summary)
 
 The driver around it (preflight, staging, report, atomic publish) is runs/curate.py.
@@ -27,6 +28,7 @@ from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from mrtcurate.errors import JobFailed
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline import progress
+from mrtcurate.pipeline.boilerplate import RejectBoilerplate
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed import EmbeddingCache, EmbedResponses
@@ -45,7 +47,7 @@ from mrtcurate.selectors import SELECTORS
 def needs_embeddings(config: RunConfig) -> bool:
     planner_needs_them = config.planner.plan and config.planner.feature_column is None
     selector_needs_them = SELECTORS[config.selection.selector].needs_embeddings
-    return config.grouping.near_dup is not None or selector_needs_them or planner_needs_them
+    return config.grouping.near_dup_embedding is not None or selector_needs_them or planner_needs_them
 
 
 @dataclass
@@ -65,6 +67,11 @@ def read_and_embed(
     if config.grouping.merge_prompts is not None:
         candidates, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(config.embedding, config.grouping.merge_prompts)
         counts.append(merge_counts)
+    if config.grouping.boilerplate_prompts is not None:
+        candidates, boilerplate, boilerplate_counts, boilerplate_reasons = candidates | "RejectBoilerplate" >> RejectBoilerplate(config.grouping)
+        rejects = (rejects, boilerplate) | "WithBoilerplate" >> beam.Flatten()
+        reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
+        counts.append(boilerplate_counts)
     if needs_embeddings(config) or config.planner.plan:
         unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
     else:
@@ -72,8 +79,8 @@ def read_and_embed(
         # which saves the job a shuffle of every record; the pool grouping is one anyway.
         unique = candidates
     if needs_embeddings(config):
-        members, unembeddable, truncated = unique | "Embed" >> EmbedResponses(config.embedding, cache)
-        counts.append(truncated)
+        members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(config.embedding, cache)
+        counts.append(embed_counts)
         rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
         counts.append(unembeddable | "CountUnembeddable" >> beam.Map(lambda _: (Count.REJECTED_UNEMBEDDABLE.value, 1)))
         reasons = (reasons, unembeddable | "UnembeddableReason" >> beam.Map(lambda reject: (reject.reason, 1))) | "AllReasons" >> beam.Flatten()
@@ -97,7 +104,7 @@ def build(
     planner = plan_variance(read.members, config, cache) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
     k = _k(pipeline, config, planner)
     rows, selection_counts, insights = read.members | "Select" >> SelectPerPrompt(
-        config.selection, config.grouping.near_dup, inputs.with_messages, inputs.mapping.reward_sign, k
+        config.selection, config.grouping, config.embedding, inputs.with_messages, inputs.mapping.reward_sign, k
     )
     shards = rows | "WriteCurated" >> WriteParquetShards(
         directory, "data", "part", curated_schema(inputs.with_messages),

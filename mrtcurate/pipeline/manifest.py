@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from mrtcurate.ids import stable_hash
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import SelectionSettings
-from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, Count, Insight, QualityMeans
+from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, MERGES_SHOWN, Count, Insight, QualityMeans
 from mrtcurate.schemas.manifest import MANIFEST_NAME, build_manifest, selection_quality
 from mrtcurate.selectors import SELECTORS
 from mrtcurate.vectors.embedders import describe_embedder
@@ -100,6 +101,55 @@ class NanMeans(beam.CombineFn):
         return [total / count if count else None for total, count in zip(sums, counts)]
 
 
+def near_duplicate_rule(config: RunConfig) -> dict:
+    grouping = config.grouping
+    return {
+        "rule": "clusters around representatives, best first; a member is linked to its representative itself (no chaining)",
+        "lexical": None if grouping.near_dup is None else {
+            "test": "word-sequence LCS ratio (NFKC, case-folded words) and the same set of numbers", "threshold": grouping.near_dup,
+        },
+        "embedding": None if grouping.near_dup_embedding is None else {
+            "test": "cosine, both texts within the embedder's token window", "threshold": grouping.near_dup_embedding,
+        },
+        "boilerplate_prompts": grouping.boilerplate_prompts,
+    }  # fmt: skip
+
+
+def _merge_order(cluster: dict) -> int:
+    return stable_hash("merge", cluster["prompt_id"], cluster["kept_response_id"])
+
+
+def _cluster_size(cluster: dict) -> tuple:
+    return cluster["size"], -_merge_order(cluster)
+
+
+def _dominates(cluster: dict) -> bool:
+    return 2 * cluster["size"] > cluster["pool_size"]
+
+
+class SummariseMerges(beam.PTransform):
+    """The near-duplicate clusters the report shows: the largest, a sample by id hash, and the prompts where
+    one cluster absorbed more than half of the pool (counted, and a sample named)."""
+
+    def expand(self, merges):
+        largest = merges | "Largest" >> beam.combiners.Top.Largest(MERGES_SHOWN, key=_cluster_size)
+        sample = merges | "Sample" >> beam.combiners.Top.Smallest(MERGES_SHOWN, key=_merge_order)
+        dominant = merges | "Dominant" >> beam.Filter(_dominates)
+        dominant_count = dominant | "CountDominant" >> beam.combiners.Count.Globally()
+        dominant_sample = dominant | "DominantSample" >> beam.combiners.Top.Smallest(MERGES_SHOWN, key=_merge_order)
+        return (
+            merges.pipeline
+            | "One" >> beam.Create([None])
+            | "Summary" >> beam.Map(
+                lambda _, largest, sample, count, dominant: {
+                    "largest_clusters": largest, "sample_clusters": sample, "dominant_cluster_prompts": count, "dominant_clusters": dominant,
+                },
+                beam.pvalue.AsSingleton(largest), beam.pvalue.AsSingleton(sample), beam.pvalue.AsSingleton(dominant_count),
+                beam.pvalue.AsSingleton(dominant_sample),
+            )
+        )  # fmt: skip
+
+
 class _WriteManifest(beam.DoFn):
     def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], embeds: bool):
         self.directory = directory
@@ -107,7 +157,7 @@ class _WriteManifest(beam.DoFn):
         self.inputs = inputs
         self.embeds = embeds
 
-    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples, pool_profile):
+    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples, pool_profile, merges):
         manifest = build_manifest(
             self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None,
             selection_notes(self.config.selection, counts, k),
@@ -115,10 +165,14 @@ class _WriteManifest(beam.DoFn):
         manifest["selection_quality"] = selection_quality(QualityMeans(*quality_means))
         manifest["examples"] = [example for _, example in examples]
         manifest["pool_profile"] = pool_profile
+        manifest["near_duplicates"] = {**near_duplicate_rule(self.config), **merges}
         if self.embeds:
             # Described here, on a worker: the precision is the one the workers' device gave.
             embedding = self.config.embedding
-            manifest["embedding"] = {**describe_embedder(embedding.embedder, embedding.max_tokens), "texts_truncated": counts.get(Count.TEXTS_TRUNCATED.value, 0)}
+            manifest["embedding"] = {
+                **describe_embedder(embedding.embedder, embedding.max_tokens), "texts_truncated": counts.get(Count.TEXTS_TRUNCATED.value, 0),
+                "embedding_fallback": counts.get(Count.EMBEDDING_FALLBACK.value, 0),
+            }
         with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
             sink.write(json.dumps(manifest, indent=2).encode("utf-8"))
         yield manifest
@@ -151,7 +205,11 @@ class WriteManifest(beam.PTransform):
         quality = values[Insight.QUALITY.value] | "QualityMeans" >> beam.CombineGlobally(NanMeans(len(QualityMeans._fields)))
         examples = values[Insight.EXAMPLE.value] | "FirstExamples" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=lambda keyed: keyed[0])
         profile = values[Insight.POOL_PROFILE.value] | "PoolProfile" >> beam.CombineGlobally(SumProfiles())
-        side_inputs = (*self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples), beam.pvalue.AsSingleton(profile))
+        merges = values[Insight.MERGE.value] | "Merges" >> SummariseMerges()
+        side_inputs = (
+            *self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples), beam.pvalue.AsSingleton(profile),
+            beam.pvalue.AsSingleton(merges),
+        )  # fmt: skip
         return (
             pipeline
             | "Once" >> beam.Create([None])

@@ -44,8 +44,13 @@ class _PromptStats(beam.CombineFn):
 
 
 def _feature(member):
+    """A response kept without a usable vector (a zero vector: pipeline/embed.py) says nothing of the
+    variance components and is left out of them."""
     candidate, embedding = member
-    return candidate.prompt_id, candidate.feature if candidate.feature is not None else embedding
+    if candidate.feature is not None:
+        yield candidate.prompt_id, candidate.feature
+    elif embedding is not None and embedding.any():
+        yield candidate.prompt_id, embedding
 
 
 def _summarise(per_prompt: list, basis: list, degrees: np.ndarray, settings: PlanSettings, seed: int) -> dict:
@@ -99,7 +104,7 @@ class PlanVariance(beam.PTransform):
     def expand(self, members):
         per_prompt = (
             members
-            | "Feature" >> beam.Map(_feature)
+            | "Feature" >> beam.FlatMap(_feature)
             | "PromptStats" >> beam.CombinePerKey(_PromptStats())
             | "AllPrompts" >> beam.combiners.ToList()
         )

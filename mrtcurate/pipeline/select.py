@@ -22,8 +22,17 @@ from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.schemas import Candidate
-from mrtcurate.schemas.config import SelectionSettings
-from mrtcurate.schemas.counts import DIVERSITY_SAMPLE, EXAMPLE_PROMPTS, Count, Insight, QualityMeans, length_histogram
+from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
+from mrtcurate.schemas.counts import (
+    DIVERSITY_SAMPLE,
+    EXAMPLE_PROMPTS,
+    MERGED_TEXTS_SHOWN,
+    Count,
+    Insight,
+    QualityMeans,
+    length_histogram,
+)
+from mrtcurate.vectors.embedders import window_fit
 
 COUNTS = "counts"
 PARTIAL = "partial"
@@ -37,12 +46,17 @@ class _SelectStage:
     """What the Select DoFns read: the run's selection section plus two facts of the run."""
 
     selection: SelectionSettings
-    near_dup: float | None
+    grouping: GroupingSettings
+    embedding: EmbeddingSettings
     with_messages: bool
     reward_sign: float  # -1 with --reward-order lower: rewards travel oriented (larger is better) and are written as given
 
     def reward_as_given(self, oriented: float) -> float | None:
         return _finite_or_none(self.reward_sign * oriented)
+
+    @property
+    def near_duplicates(self) -> selectors.NearDuplicateRule:
+        return selectors.NearDuplicateRule(self.grouping.near_dup, self.grouping.near_dup_embedding)
 
 
 def _pool(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
@@ -78,14 +92,17 @@ class _Selecting(beam.DoFn):
 
     def setup(self):
         self.select_k = self.spec.build(self.settings.qd)
+        rule = self.stage.near_duplicates
+        self.fits_window = None if rule.embedding is None else window_fit(self.stage.embedding.embedder, self.stage.embedding.max_tokens)
 
     def finish_bundle(self):
         progress.flush()
 
-    def collapse(self, pool: selectors.Pool) -> tuple[selectors.Pool, int]:
-        if self.stage.near_dup is None:
-            return pool, 0
-        return selectors.collapse_near_duplicates(pool, self.stage.near_dup)
+    def collapse(self, pool: selectors.Pool, candidates: list[Candidate]) -> selectors.Collapsed:
+        by_id = {c.response_id: c for c in candidates}
+        texts = [by_id[response_id].completion for response_id in pool.response_ids]
+        fits = None if self.fits_window is None or len(pool) < 2 else self.fits_window(texts)
+        return selectors.collapse_near_duplicates(pool, texts, self.stage.near_duplicates, fits)
 
     def finish_prompt(self, pool: selectors.Pool, candidates: list[Candidate], pool_size: int, near_merged: int, k: int):
         """Select K of the pool; yield its rows and its counts."""
@@ -150,7 +167,9 @@ class _SelectPoolOrPart(_Selecting):
         pool, candidates, members = _pool(prompt_id, list(members))
         # Counted here, from the pool's own members, not by a pass over every candidate.
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.DUPLICATES_EXACT.value, int(pool.multiplicities.sum()) - len(pool)))
-        pool, near_merged = self.collapse(pool)
+        collapsed = self.collapse(pool, candidates)
+        yield from _merges(pool, collapsed, candidates)
+        pool, near_merged = collapsed.pool, collapsed.merged
         yield _pool_profile(pool, candidates)
         if prompt_id not in hot_sizes:
             # Every whole pool offers itself as an example; a combine keeps the EXAMPLE_PROMPTS with smallest hash.
@@ -172,7 +191,7 @@ class _EveryChoice(_Selecting):
     def process(self, example_pool, k):
         example_key, prompt_id, members = example_pool
         pool, candidates, _ = _pool(prompt_id, members)
-        pool, _ = self.collapse(pool)
+        pool = self.collapse(pool, candidates).pool
         by_id = {c.response_id: c for c in candidates}
         choices = {}
         for name, spec in selectors.SELECTORS.items():
@@ -193,7 +212,9 @@ class _SelectFromParts(_Selecting):
         partials = list(partials)
         members = [member for _, _, kept in partials for member in kept]
         pool, candidates, _ = _pool(prompt_id, members)
-        pool, near_merged_across = self.collapse(pool)
+        collapsed = self.collapse(pool, candidates)
+        yield from _merges(pool, collapsed, candidates)
+        pool, near_merged_across = collapsed.pool, collapsed.merged
         pool_size = sum(size for size, _, _ in partials) - near_merged_across
         near_merged = sum(merged for _, merged, _ in partials) + near_merged_across
         yield from self.finish_prompt(pool, candidates, pool_size, near_merged, k)
@@ -207,6 +228,20 @@ def _pool_profile(pool: selectors.Pool, candidates: list[Candidate]):
     sources = dict(Counter(candidate.source for candidate in members))
     lengths = length_histogram([len(candidate.completion) for candidate in members])
     return beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, (sources, lengths)))
+
+
+def _merges(pool: selectors.Pool, collapsed: selectors.Collapsed, candidates: list[Candidate]):
+    """Each near-duplicate cluster of the pool, for the report: its representative, its size, the pool's
+    size and a few of the texts merged into it."""
+    by_id = {c.response_id: c for c in candidates}
+    for representative, merged in collapsed.clusters:
+        kept = by_id[pool.response_ids[representative]]
+        texts = [by_id[pool.response_ids[i]].completion for i in merged[:MERGED_TEXTS_SHOWN]]
+        cluster = {
+            "prompt_id": pool.prompt_id, "prompt": kept.prompt, "kept": kept.completion, "kept_response_id": kept.response_id,
+            "size": 1 + len(merged), "pool_size": len(pool), "merged": texts,
+        }  # fmt: skip
+        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.MERGE.value, cluster))
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -243,10 +278,10 @@ class SelectPerPrompt(beam.PTransform):
     """(candidate, embedding or None) in; (curated rows, per-prompt counts, report insights) out. K arrives as a
     one-element PCollection, so that `--k auto` can take it from the planner in the same job."""
 
-    def __init__(self, selection: SelectionSettings, near_dup: float | None, with_messages: bool, reward_sign: float, k):
+    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, embedding: EmbeddingSettings, with_messages: bool, reward_sign: float, k):
         super().__init__()
         self.settings = selection
-        self.stage = _SelectStage(selection, near_dup, with_messages, reward_sign)
+        self.stage = _SelectStage(selection, grouping, embedding, with_messages, reward_sign)
         self.k = beam.pvalue.AsSingleton(k)
 
     def expand(self, members):

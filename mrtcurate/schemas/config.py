@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -131,14 +132,31 @@ class EmbeddingSettings(_Section):
         return "minilm" if cuda_available() else "minilm-int8"
 
 
+AUTO_BOILERPLATE_PROMPTS = 50
+
+
 class GroupingSettings(_Section):
     """Which texts count as the same: near-duplicate responses of one prompt, near-duplicate prompts."""
 
     near_dup: float | None = Field(
-        0.95, gt=0.0, le=1.0,
-        description="responses to one prompt with cosine >= this (connected components) merge into their best member, which absorbs their multiplicity; "
-        "`off`, with a selector that needs no embeddings and no prompt merge, skips embedding altogether",
+        0.9, gt=0.0, le=1.0,
+        description="responses to one prompt whose word sequences match at least this much (longest common subsequence ratio, case and "
+        "punctuation aside) and that state the same numbers are near-duplicates: each joins the best representative it is itself "
+        "similar to (no chaining), which absorbs its multiplicity; `off` disables the test",
+        json_schema_extra={"metavar": "RATIO"},
+    )
+    near_dup_embedding: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="also merge responses whose embedding cosine is at least this (opt-in; paraphrases too, so set it high); never "
+        "applied to texts longer than the embedder's token window",
         json_schema_extra={"metavar": "TAU"},
+    )
+    boilerplate_prompts: int | Literal["auto"] | None = Field(
+        "auto",
+        description="a response of three or more words that answers at least this many distinct prompts (a refusal template, a null "
+        "model's output) is rejected as `boilerplate_response` on every prompt; `auto`: 50 prompts, or a quarter of the prompts "
+        "when that is fewer (at least 3); `off` keeps them",
+        json_schema_extra={"metavar": "N"},
     )
     merge_prompts: float | None = Field(
         None, gt=0.0, le=1.0,
@@ -147,13 +165,26 @@ class GroupingSettings(_Section):
         json_schema_extra={"metavar": "TAU"},
     )
 
-    @field_validator("near_dup", "merge_prompts", mode="before")
+    @field_validator("near_dup", "near_dup_embedding", "merge_prompts", "boilerplate_prompts", mode="before")
     @classmethod
     def _off_means_none(cls, value):
         # YAML 1.1 reads a bare `off` as False; both spellings mean "disabled".
         if value is False or (isinstance(value, str) and value.lower() == "off"):
             return None
         return value
+
+    @field_validator("boilerplate_prompts")
+    @classmethod
+    def _at_least_two_prompts(cls, value):
+        if isinstance(value, int) and value < 2:
+            raise ValueError("boilerplate_prompts counts distinct prompts: give 2 or more, auto or off")
+        return value
+
+    def boilerplate_threshold(self, prompts: int) -> int | None:
+        """Distinct prompts a response must answer to be boilerplate in a corpus of `prompts` prompts."""
+        if self.boilerplate_prompts != "auto":
+            return self.boilerplate_prompts
+        return min(AUTO_BOILERPLATE_PROMPTS, max(3, math.ceil(prompts / 4)))
 
 
 class QDSettings(_Section):

@@ -21,6 +21,8 @@ class Count(str, Enum):
     PARSED_CANDIDATES = "parsed_candidates"  # valid units out of parsing, before any dedup
     REJECTED = "rejected"  # at reading: records that never became a candidate
     REJECTED_UNEMBEDDABLE = "rejected_unembeddable"  # records of parsed candidates whose text got no usable vector
+    REJECTED_BOILERPLATE = "rejected_boilerplate"  # records of parsed candidates whose text answers too many prompts
+    EMBEDDING_FALLBACK = "embedding_fallback"  # responses kept without a usable vector (similarity 0 to every other)
     DUPLICATES_EXACT = "duplicates_exact"
     DUPLICATES_NEAR = "duplicates_near"
     PROMPTS = "prompts"
@@ -67,6 +69,7 @@ class Insight(str, Enum):
     QUALITY = "quality"
     EXAMPLE = "example"
     POOL_PROFILE = "pool_profile"  # (candidates by source, completion-length histogram) of one pool
+    MERGE = "merge"  # one near-duplicate cluster: its representative, size, pool size and some merged texts
 
 
 class QualityMeans(NamedTuple):
@@ -94,6 +97,8 @@ def length_bin_labels() -> list[str]:
 
 
 EXAMPLE_PROMPTS = 5  # prompts (smallest id hash) on which the report shows what every selector keeps
+MERGED_TEXTS_SHOWN = 3  # texts merged into a representative that the report shows, per cluster
+MERGES_SHOWN = 10  # clusters the report lists: the largest, and as many more by id hash
 DIVERSITY_SAMPLE = 256  # pool members (by id hash) whose pairwise distances give the pool's diversity
 
 
@@ -122,7 +127,7 @@ class Totals:
         exact, near = count(Count.DUPLICATES_EXACT), count(Count.DUPLICATES_NEAR)
         return cls(
             input_records=count(Count.PARSED_CANDIDATES) + count(Count.REJECTED),
-            rejected=count(Count.REJECTED) + count(Count.REJECTED_UNEMBEDDABLE),
+            rejected=count(Count.REJECTED) + count(Count.REJECTED_UNEMBEDDABLE) + count(Count.REJECTED_BOILERPLATE),
             prompts=count(Count.PROMPTS),
             candidates=count(Count.CANDIDATES),
             duplicates_merged=exact + near,

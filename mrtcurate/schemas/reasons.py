@@ -33,4 +33,5 @@ class RejectReason(str, Enum):
     NO_ROOT = "no_root"  # tree layout: no root above a message within the levels the join follows (a parent cycle, or deeper)
     DELETED_MESSAGE = "deleted_message"  # tree layout: deleted, or below a deleted message (--keep-deleted keeps them)
     FAILED_REVIEW = "failed_review"  # tree layout: review_result false, or below such a message
-    UNEMBEDDABLE_TEXT = "unembeddable_text"  # the embedder gave a non-finite or all-zero vector
+    UNEMBEDDABLE_TEXT = "unembeddable_text"  # no usable vector and no character the job can read (only controls, format marks...)
+    BOILERPLATE_RESPONSE = "boilerplate_response"  # one text answering many distinct prompts (--boilerplate-prompts)

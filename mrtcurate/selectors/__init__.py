@@ -15,7 +15,7 @@ import numpy as np
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas.config import QDSettings
 from mrtcurate.schemas.counts import Count
-from mrtcurate.selectors.neardup import collapse_near_duplicates
+from mrtcurate.selectors.neardup import Collapsed, NearDuplicateRule, collapse_near_duplicates
 from mrtcurate.selectors.pool import Pool, Selection
 from mrtcurate.selectors.qd import select_qd
 from mrtcurate.selectors.quality import minmax_quality
@@ -74,6 +74,8 @@ def select(selector: Selector, pool: Pool, k: int, seed: int) -> Selection:
 __all__ = [
     "SELECTORS",
     "SELECTOR_NAMES",
+    "Collapsed",
+    "NearDuplicateRule",
     "Pool",
     "QDSettings",
     "Selection",

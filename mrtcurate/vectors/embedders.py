@@ -63,11 +63,13 @@ class SentenceTransformerEmbedder:
             self.model.max_seq_length = max_tokens
         self.truncated = np.zeros(0, dtype=bool)
 
+    def fits_window(self, texts: Sequence[str]) -> np.ndarray:
+        ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return np.array([len(row) for row in ids], dtype=np.int64) <= self.model.max_seq_length
+
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         texts = list(texts)
-        window = self.model.max_seq_length
-        lengths = [len(ids) for ids in self.model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
-        self.truncated = np.array(lengths, dtype=np.int64) > window
+        self.truncated = ~self.fits_window(texts)
         vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return vectors.astype(np.float32, copy=False)
 
@@ -169,3 +171,23 @@ def prepare_embedder(spec: str) -> None:
             f"--embedder {spec}: not a built-in embedder ({', '.join(BUILT_IN)}), not a model directory, and not in the "
             "local Hugging Face cache (nothing downloads at run time)"
         )
+
+
+class WindowFit(Protocol):
+    def __call__(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def window_fit(spec: str, max_tokens: int | None = None) -> WindowFit:
+    """Which texts an embedder reads whole (no token cut): the embedding near-duplicate test must never
+    judge a text by its first tokens only. The tokenizer alone is loaded, not the model."""
+    if spec == "hashing":
+        return lambda texts: np.ones(len(texts), dtype=bool)  # it reads every word
+    if spec in BUILT_IN:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(os.path.join(minilm_path(), "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        window = max_tokens or MINILM_TOKENS
+        return lambda texts: np.array([len(encoding.ids) <= window for encoding in tokenizer.encode_batch(list(texts))], dtype=bool)
+    return SentenceTransformerEmbedder(spec, max_tokens).fits_window

@@ -23,8 +23,15 @@ def transform(cosines: np.ndarray, kind: SimilarityKind) -> np.ndarray:
 
 
 def dense_similarity(embeddings: np.ndarray, kind: SimilarityKind) -> np.ndarray:
+    """A candidate without a usable vector (all zeros) has similarity 0 to every other and 1 to itself."""
     embeddings = np.asarray(embeddings, dtype=np.float32)
-    return transform((embeddings @ embeddings.T).astype(np.float64), kind)
+    similarity = transform((embeddings @ embeddings.T).astype(np.float64), kind)
+    missing = ~embeddings.any(axis=1)
+    if missing.any():
+        similarity[missing] = 0.0
+        similarity[:, missing] = 0.0
+        similarity[missing, missing] = 1.0
+    return similarity
 
 
 def knn_similarity(
@@ -45,6 +52,13 @@ def knn_similarity(
     index.add(embeddings)
     cosines, coverers = index.search(embeddings, neighbours)
     del index
+    # As in dense_similarity: a candidate without a usable vector covers itself alone, and nothing covers it.
+    missing = np.flatnonzero(~embeddings.any(axis=1))
+    if len(missing):
+        coverers[np.isin(coverers, missing)] = -1
+        coverers[missing] = -1
+        coverers[missing, 0] = missing
+        cosines[missing, 0] = 1.0
     valid = coverers >= 0  # HNSW pads with -1 when it finds fewer than asked
     indptr = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(valid.sum(axis=1), out=indptr[1:])
