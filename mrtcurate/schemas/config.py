@@ -139,7 +139,7 @@ class GroupingSettings(_Section):
     """Which texts count as the same: near-duplicate responses of one prompt, near-duplicate prompts."""
 
     near_dup: float | None = Field(
-        0.9, gt=0.0, le=1.0,
+        0.905, gt=0.0, le=1.0,
         description="responses to one prompt whose word sequences match at least this much (longest common subsequence ratio, case and "
         "punctuation aside) and that state the same numbers are near-duplicates: each joins the best representative it is itself "
         "similar to (no chaining), which absorbs its multiplicity; `off` disables the test",
