@@ -166,23 +166,48 @@ def test_every_reject_reason_is_exercised_above():
     """A new reason code needs a case in one of the corpora above."""
     covered = {reason for _, reason in BAD_JSONL} | {"csv_column_count", "invalid_csv", "truncated_gzip", "not_gzip", "unreadable_file"}
     covered |= {"missing_id", "invalid_feature", "reward_length_mismatch", "invalid_messages", "response_not_string", "empty_response"}
-    covered |= {"unembeddable_text"}  # test_texts_without_a_usable_vector_become_rejects_and_the_counts_hold
+    covered |= {"unembeddable_text"}  # test_texts_without_a_usable_vector_stay_candidates_and_unreadable_ones_are_rejects
+    covered |= {"boilerplate_response"}  # test_boilerplate_across_prompts_is_rejected_with_its_count
     covered |= {reason for _, reasons, _, _ in PUBLIC_SHAPES.values() for reason in reasons}  # tests/e2e/test_public_shapes.py
     covered |= {"no_root"}  # tests/pipeline/test_trees.py: chains deeper than the join's rounds, and cycles
     assert covered == {reason.value for reason in RejectReason}
 
 
-def test_texts_without_a_usable_vector_become_rejects_and_the_counts_hold(tmp_path):
-    # The hashing embedder reads word characters only: "!!!" and "???" embed to all-zero vectors.
+def test_texts_without_a_usable_vector_stay_candidates_and_unreadable_ones_are_rejects(tmp_path):
+    # The hashing embedder reads word characters only: "!!!", "???" and an emoji embed to all-zero vectors,
+    # but they are readable texts, so they stay (embedding_fallback); zero-width marks alone are not readable.
     records = [{"prompt": f"q{i % 4}", "response": f"answer number {i}"} for i in range(40)]
     records += [{"prompt": "q0", "response": "!!!"}, {"prompt": "q0", "response": "!!!"}, {"prompt": "q1", "response": "???"}]
+    records += [{"prompt": "q2", "response": "🎉🎉"}, {"prompt": "q3", "response": "\u200b\u2060"}]
     data = write_jsonl(tmp_path / "a.jsonl", records)
-    outcome = curate([data], tmp_path / "out", selector="qd")
+    outcome = curate([data], tmp_path / "out", selector="qd", k=20)
     manifest = outcome.manifest
-    assert manifest["rejected_by_reason"] == {"unembeddable_text": 3}
+    assert manifest["rejected_by_reason"] == {"unembeddable_text": 1}
+    assert manifest["embedding"]["embedding_fallback"] == 3  # distinct texts per prompt: "!!!" twice is one candidate
     counts = manifest["counts"]
-    assert counts["input_records"] == 43 == counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
-    rejects = read_rows(tmp_path / "out", "rejects")
-    assert sorted(json.loads(row["record"])["response"] for row in rejects) == ["!!!", "!!!", "???"]
-    assert all(row["completion"] not in ("!!!", "???") for row in read_rows(tmp_path / "out"))
+    assert counts["input_records"] == 45 == counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
+    kept = {row["completion"] for row in read_rows(tmp_path / "out")}
+    assert {"!!!", "???", "🎉🎉"} <= kept
     assert manifest["planner"]["sigma_w2"] is not None
+
+
+def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
+    # 40 prompts: a null model's output answers every one, a refusal 30% of them; short shared answers stay.
+    records = []
+    for i in range(40):
+        records += [{"prompt": f"question {i}", "response": f"a real answer to question {i}"}, {"prompt": f"question {i}", "response": "Yes"}]
+        records.append({"prompt": f"question {i}", "response": "Lorem ipsum dolor sit amet"})
+        if i % 10 < 3:
+            records += [{"prompt": f"question {i}", "response": "I'm sorry, but I can't help with that."}] * 2
+    data = write_jsonl(tmp_path / "a.jsonl", records)
+    outcome = curate([data], tmp_path / "out", k=4, near_dup="off")
+    manifest = outcome.manifest
+    assert manifest["rejected_by_reason"] == {"boilerplate_response": 40 + 24}
+    details = {json.loads(row["record"])["response"]: row["detail"] for row in read_rows(tmp_path / "out", "rejects")}
+    assert details["Lorem ipsum dolor sit amet"] == "the same response answers 40 distinct prompts"
+    assert details["I'm sorry, but I can't help with that."] == "the same response answers 12 distinct prompts"
+    assert {row["completion"] for row in read_rows(tmp_path / "out")} == {f"a real answer to question {i}" for i in range(40)} | {"Yes"}
+    counts = manifest["counts"]
+    assert counts["input_records"] == counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
+    kept = curate([data], tmp_path / "kept", k=4, near_dup="off", boilerplate_prompts="off")
+    assert kept.manifest["rejected_by_reason"] == {}
