@@ -129,6 +129,7 @@ class _Selecting(beam.DoFn):
             kept_quality=_nan_mean(quality[selection.indices]),
             pool_diversity=_mean_distance(pool.embeddings[sample]),
             kept_diversity=_mean_distance(pool.embeddings[selection.indices]),
+            kept_coverage=_coverage(pool, sample, selection.indices),
         )
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.QUALITY.value, tuple(means)))
 
@@ -250,6 +251,15 @@ def _finite_or_none(value: float) -> float | None:
 
 def _nan_mean(values: np.ndarray) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _coverage(pool: selectors.Pool, members: np.ndarray, kept: np.ndarray) -> float:
+    """The facility-location term qd maximises, on (a sample of) the pool's members: each member's best
+    max(cos, 0) to a kept one, weighted by multiplicity. A kept member covers itself fully, vector or not."""
+    similarity = np.maximum(pool.embeddings[members] @ pool.embeddings[kept].T, 0.0).max(axis=1)
+    similarity[np.isin(members, kept)] = 1.0
+    weights = pool.multiplicities[members].astype(np.float64)
+    return float(np.minimum(similarity, 1.0) @ weights / weights.sum())
 
 
 def _mean_distance(embeddings: np.ndarray) -> float:

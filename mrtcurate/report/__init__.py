@@ -118,6 +118,29 @@ def _examples_html(examples: list[dict]) -> str:
     return "".join(parts)
 
 
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _near_duplicates_html(near: dict) -> list[str]:
+    """The rule, then per merge the representative kept and texts merged into it: the largest clusters and
+    a sample; a warning names prompts where one cluster took more than half of the pool."""
+    rule = ", ".join(f"{name}: {near[name]['test']} >= {near[name]['threshold']}" for name in ("lexical", "embedding") if near.get(name))
+    parts = ["<h2>Near-duplicates: what was merged into what</h2>", f"<p>{html.escape(near['rule'])}; {html.escape(rule or 'off')}.</p>"]
+    if near.get("dominant_cluster_prompts"):
+        named = ", ".join(cluster["prompt_id"] for cluster in near["dominant_clusters"])
+        parts.append(f"<p><b>Warning</b>: on {near['dominant_cluster_prompts']:,} prompts one cluster absorbed more than half of the pool ({html.escape(named)}).</p>")
+    for title, key in (("Largest clusters", "largest_clusters"), ("A sample of clusters", "sample_clusters")):
+        clusters = near.get(key) or []
+        if clusters:
+            rows = [
+                (cluster["prompt"][:120], f"{cluster['size']} of {cluster['pool_size']}", cluster["kept"][:300], " | ".join(text[:200] for text in cluster["merged"]))
+                for cluster in clusters
+            ]
+            parts += [f"<h3>{title}</h3>", _table(rows, ("prompt", "cluster / pool", "kept (representative)", "merged into it (up to 3)"))]
+    return parts
+
+
 def write_report(directory: str) -> str:
     """Writes DIR/report.html and DIR/*.png; returns the report's path."""
     manifest = read_manifest(directory)
@@ -153,8 +176,20 @@ def write_report(directory: str) -> str:
                 f"<b>{planner['recommended_k']}</b>.</p>"),
                 _image(figures["planner"]) if "planner" in figures else "",
             ]
-        if "quality_diversity" in figures:
-            sections += ["<h2>Quality and diversity of the kept set</h2>", _image(figures["quality_diversity"])]
+        if quality := manifest.get("selection_quality"):
+            rows = [
+                (name, _number(quality[part]["quality"]), _number(quality[part]["coverage"]), _number(quality[part]["diversity"]))
+                for name, part in (("pool (all candidates)", "pool"), (f"kept by {manifest['selection']['selector']}", "selected"))
+            ]
+            sections += [
+                "<h2>Quality and diversity of the kept set</h2>",
+                "<p>Coverage is the diversity qd optimises: the share of the pool's mass (by multiplicity) the kept set stands "
+                "for, each member counted by its best similarity to a kept answer. Mean pairwise distance is beside it.</p>",
+                _table(rows, ("set", "quality", "coverage", "mean pairwise distance")),
+                _image(figures["quality_diversity"]) if "quality_diversity" in figures else "",
+            ]
+        if near := manifest.get("near_duplicates"):
+            sections += _near_duplicates_html(near)
         if "sources" in figures:
             sections += [
                 "<h2>Which sources does the selection favour?</h2>",

@@ -226,7 +226,7 @@ class SelectionSettings(_Section):
 class PlanSettings(_Section):
     """The variance-budget planner (DESIGN.md 2.1)."""
 
-    plan: bool = Field(True, description="run the variance-budget planner; with `--no-plan`, `--near-dup off` and a selector that needs no embeddings, nothing is embedded")
+    plan: bool = Field(True, description="run the variance-budget planner; with `--no-plan`, no `--near-dup-embedding` and a selector that needs no embeddings, nothing is embedded")
     feature_column: str | None = Field(None, json_schema_extra={"metavar": "COLUMN"}, description="planner feature: a column holding a list of floats per row, instead of the response embeddings")
     tolerance: float = Field(0.1, gt=0.0, description="planner: recommend the smallest K whose variance is within this of V(inf)")
     cost_ratio: float | None = Field(None, gt=0.0, description="planner: c_p / c_r; given, the recommendation is K* under this cost ratio")

@@ -79,6 +79,7 @@ class QualityMeans(NamedTuple):
     kept_quality: float
     pool_diversity: float
     kept_diversity: float
+    kept_coverage: float  # the qd objective's diversity term: the pool's mass the kept set covers, in [0, 1]
 
 
 # Completion-length bins (characters) shared by the pool profile (Select) and the kept rows (report);

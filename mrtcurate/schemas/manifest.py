@@ -69,10 +69,11 @@ def selection_quality(means: QualityMeans) -> dict | None:
     if means.pool_diversity is None:
         return None
     return {
-        "pool": {"quality": means.pool_quality, "diversity": means.pool_diversity},
-        "selected": {"quality": means.kept_quality, "diversity": means.kept_diversity},
+        "pool": {"quality": means.pool_quality, "diversity": means.pool_diversity, "coverage": 1.0},
+        "selected": {"quality": means.kept_quality, "diversity": means.kept_diversity, "coverage": means.kept_coverage},
         "definition": "means over prompts: quality = reward min-max scaled within the pool; "
-        f"diversity = mean pairwise cosine distance (pool: up to {DIVERSITY_SAMPLE} members)",
+        "coverage = the qd objective's diversity term, (1/W) sum_j w_j max_{i kept} max(cos_ij, 0) over the pool's members j "
+        f"weighted by multiplicity (what qd maximises); diversity = mean pairwise cosine distance (pool: up to {DIVERSITY_SAMPLE} members)",
     }
 
 
