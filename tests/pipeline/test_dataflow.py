@@ -65,11 +65,13 @@ def test_worker_code_pickles_and_round_trips():
     from mrtcurate.pipeline.read import _ParseSplit
     from mrtcurate.pipeline.select import _SelectPoolOrPart, _SelectStage
     from mrtcurate.pipeline.trees import _WalkTree
-    from mrtcurate.schemas.config import EmbeddingSettings, SelectionSettings
+    from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
 
     for worker_object in (
         _ParseSplit(INPUTS.mapping, 1000),
-        _SelectPoolOrPart(_SelectStage(SelectionSettings(selector="qd"), near_dup=0.95, with_messages=False, reward_sign=-1.0)),
+        _SelectPoolOrPart(
+            _SelectStage(SelectionSettings(selector="qd"), GroupingSettings(near_dup_embedding=0.95), EmbeddingSettings(embedder="hashing"), with_messages=False, reward_sign=-1.0)
+        ),
         SentenceEmbeddingHandler(EmbeddingSettings(embedder="minilm-int8", max_tokens=128)),
         _WalkTree(FieldMapping(layout="tree", message_id="message_id", parent="parent_id")),
     ):

@@ -11,7 +11,7 @@ import pytest
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.schemas import Candidate
-from mrtcurate.schemas.config import SelectionSettings
+from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
 from mrtcurate.selectors import Pool
 from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, pool_quality
 from mrtcurate.vectors.embedders import HashingEmbedder
@@ -36,7 +36,8 @@ def run_select(items, k=6, near_dup=None, **overrides):
     settings = SelectionSettings(**{"selector": "random", "seed": 3, "weighting": "prompt", **overrides})
     with tempfile.TemporaryDirectory() as scratch:
         with beam.Pipeline() as pipeline:
-            rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, near_dup, False, 1.0, pipeline | "K" >> beam.Create([k]))
+            grouping, embedding = GroupingSettings(near_dup=near_dup), EmbeddingSettings(embedder="hashing")
+            rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]))
             collect_to(rows, Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))
 
