@@ -183,8 +183,10 @@ def write_report(directory: str) -> str:
             ]
             sections += [
                 "<h2>Quality and diversity of the kept set</h2>",
-                "<p>Coverage is the diversity qd optimises: the share of the pool's mass (by multiplicity) the kept set stands "
-                "for, each member counted by its best similarity to a kept answer. Mean pairwise distance is beside it.</p>",
+                (
+                    "<p>Coverage is the diversity qd optimises: the share of the pool's mass (by multiplicity) the kept set stands "
+                    "for, each member counted by its best similarity to a kept answer. Mean pairwise distance is beside it.</p>"
+                ),
                 _table(rows, ("set", "quality", "coverage", "mean pairwise distance")),
                 _image(figures["quality_diversity"]) if "quality_diversity" in figures else "",
             ]
