@@ -71,6 +71,12 @@ def print_plan(plan: dict, console: Console) -> None:
     console.print(table)
     basis = f"K* under cost ratio {plan['cost_ratio']}" if plan["cost_ratio"] else f"within {plan['tolerance']:.0%} of V(inf)"
     console.print(f"recommended K = {plan['recommended_k']} ({basis}; K* at cost ratio 1 = {number(plan['k_star'], 3)})")
+    if frontier := plan.get("qd_frontier"):
+        console.print(
+            f"qd frontier on {frontier['pools']} pools (K={frontier['k']}): recommended lambda {frontier['recommended_lambda']} "
+            f"(configured {frontier['chosen_lambda']:g}; {frontier['rule']}); `--json` lists every point",
+            highlight=False,
+        )
 
 
 def print_bench(result: dict, console: Console) -> None:

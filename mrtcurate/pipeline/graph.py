@@ -4,6 +4,7 @@
          -> Reject boilerplate (one text answering many prompts) -> Merge exact duplicates
          -> Embed (a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
          -> Select K per prompt (near-duplicate clusters around representatives, then the selector)
+         -> [qd's quality-diversity frontier on a sample of pools, when the responses are embedded]
          -> Shard and write Parquet (curated rows, rejects) -> Manifest (with the planner summary)
 
 The driver around it (preflight, staging, report, atomic publish) is runs/curate.py.
@@ -32,6 +33,7 @@ from mrtcurate.pipeline.boilerplate import RejectBoilerplate
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed import EmbeddingCache, EmbedResponses
+from mrtcurate.pipeline.frontier import MeasureFrontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
@@ -39,7 +41,7 @@ from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
-from mrtcurate.schemas.counts import Count
+from mrtcurate.schemas.counts import Count, Insight
 from mrtcurate.schemas.manifest import AccountingError
 from mrtcurate.selectors import SELECTORS
 
@@ -106,6 +108,9 @@ def build(
     rows, selection_counts, insights = read.members | "Select" >> SelectPerPrompt(
         config.selection, config.grouping, config.embedding, inputs.with_messages, inputs.mapping.reward_sign, k
     )
+    if needs_embeddings(config):
+        frontier = read.members | "QDFrontier" >> MeasureFrontier(config.selection, config.grouping, k)
+        insights = (insights, frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found))) | "WithFrontier" >> beam.Flatten()
     shards = rows | "WriteCurated" >> WriteParquetShards(
         directory, "data", "part", curated_schema(inputs.with_messages),
         shard_key=_prompt_key, sort_key=_curated_order, shards=config.publish.shards,
@@ -245,8 +250,11 @@ def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_arg
     """The shared front half and the planner; the summary is written to `target` as one JSON line."""
     pipeline = new_pipeline(beam_args)
     read = read_and_embed(pipeline, config, inputs)
+    planner = plan_variance(read.members, config)
+    frontier = read.members | "QDFrontier" >> MeasureFrontier(config.selection, config.grouping, _k(pipeline, config, planner))
     _ = (
-        plan_variance(read.members, config)
+        planner
+        | "WithFrontier" >> beam.Map(lambda summary, found: {**summary, "qd_frontier": found}, beam.pvalue.AsSingleton(frontier))
         | "AsJson" >> beam.Map(json.dumps)
         | "WritePlan" >> beam.io.WriteToText(target, shard_name_template="")
     )

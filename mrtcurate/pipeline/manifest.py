@@ -157,7 +157,7 @@ class _WriteManifest(beam.DoFn):
         self.inputs = inputs
         self.embeds = embeds
 
-    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples, pool_profile, merges):
+    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples, pool_profile, merges, frontier):
         manifest = build_manifest(
             self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None,
             selection_notes(self.config.selection, counts, k),
@@ -166,6 +166,7 @@ class _WriteManifest(beam.DoFn):
         manifest["examples"] = [example for _, example in examples]
         manifest["pool_profile"] = pool_profile
         manifest["near_duplicates"] = {**near_duplicate_rule(self.config), **merges}
+        manifest["qd_frontier"] = frontier[0] if frontier else None
         if self.embeds:
             # Described here, on a worker: the precision is the one the workers' device gave.
             embedding = self.config.embedding
@@ -206,9 +207,10 @@ class WriteManifest(beam.PTransform):
         examples = values[Insight.EXAMPLE.value] | "FirstExamples" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=lambda keyed: keyed[0])
         profile = values[Insight.POOL_PROFILE.value] | "PoolProfile" >> beam.CombineGlobally(SumProfiles())
         merges = values[Insight.MERGE.value] | "Merges" >> SummariseMerges()
+        frontier = values[Insight.FRONTIER.value] | "Frontier" >> beam.combiners.ToList()
         side_inputs = (
             *self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples), beam.pvalue.AsSingleton(profile),
-            beam.pvalue.AsSingleton(merges),
+            beam.pvalue.AsSingleton(merges), beam.pvalue.AsSingleton(frontier),
         )  # fmt: skip
         return (
             pipeline

@@ -94,6 +94,8 @@ def _figures(manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], 
         points = {label: point for label, point in points.items() if point[0] is not None}
         if points:
             figures["quality_diversity"] = plots.quality_diversity(points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png")
+    if manifest.get("qd_frontier"):
+        figures["qd_frontier"] = plots.qd_frontier(manifest["qd_frontier"], workdir / "qd_frontier.png")
     profile = manifest.get("pool_profile")
     if source_rows:
         sources = [row[0] for row in source_rows]
@@ -120,6 +122,22 @@ def _examples_html(examples: list[dict]) -> str:
 
 def _number(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _frontier_html(frontier: dict, figures: dict[str, Path]) -> list[str]:
+    rows = [(f"qd, lambda {p['lambda']:g}", _number(p["quality"]), _number(p["coverage"]), _number(p["modes"])) for p in frontier["points"]]
+    rows += [(name, _number(frontier[name]["quality"]), _number(frontier[name]["coverage"]), _number(frontier[name]["modes"])) for name in ("random", "topk")]
+    recommended = "none" if frontier["recommended_lambda"] is None else format(frontier["recommended_lambda"], "g")
+    explanation = (
+        f"<p>{html.escape(frontier['definition'])}. This run's lambda: <b>{frontier['chosen_lambda']:g}</b>; recommended for this data: "
+        f"<b>{recommended}</b> ({html.escape(frontier['rule'])}).</p>"
+    )
+    return [
+        "<h2>Choosing qd's lambda: the quality-diversity frontier</h2>",
+        explanation,
+        _image(figures["qd_frontier"]) if "qd_frontier" in figures else "",
+        _table(rows, ("selection", "quality", "coverage", "modes kept")),
+    ]
 
 
 def _near_duplicates_html(near: dict) -> list[str]:
@@ -190,6 +208,8 @@ def write_report(directory: str) -> str:
                 _table(rows, ("set", "quality", "coverage", "mean pairwise distance")),
                 _image(figures["quality_diversity"]) if "quality_diversity" in figures else "",
             ]
+        if frontier := manifest.get("qd_frontier"):
+            sections += _frontier_html(frontier, figures)
         if near := manifest.get("near_duplicates"):
             sections += _near_duplicates_html(near)
         if "sources" in figures:

@@ -103,6 +103,27 @@ def quality_diversity(points: dict[str, tuple[float, float]], title: str, path: 
     return _save(figure, path)
 
 
+def qd_frontier(frontier: dict, path: Path) -> Path:
+    """Quality against coverage for each lambda, the configured and the recommended lambda marked, random and
+    topk as references."""
+    figure, axes = plt.subplots(figsize=(6.5, 4.5))
+    points = frontier["points"]
+    axes.plot([p["coverage"] for p in points], [p["quality"] for p in points], "-o", markersize=4, label="qd, lambda 0 to 1")
+    for point in points:
+        axes.annotate(f"{point['lambda']:g}", (point["coverage"], point["quality"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for name, marker in (("random", "s"), ("topk", "^")):
+        axes.plot(frontier[name]["coverage"], frontier[name]["quality"], marker, markersize=9, label=name)
+    marks = (("chosen_lambda", "chosen lambda", "*", 16), ("recommended_lambda", "recommended lambda", "o", 14))
+    for key, label, marker, size in marks:
+        found = [p for p in points if p["lambda"] == frontier.get(key)]
+        if found:
+            axes.plot(found[0]["coverage"], found[0]["quality"], marker, markersize=size, fillstyle="none", label=f"{label} ({found[0]['lambda']:g})")
+    axes.set(xlabel="coverage (the objective's diversity term)", ylabel="mean quality (min-max reward in the pool)",
+             title=f"qd's quality-diversity frontier ({frontier['pools']} pools, K={frontier['k']})")  # fmt: skip
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
 def structured_benchmark(result: dict, path: Path) -> Path:
     """KL, coverage and validity per curated set, equal prompts beside equal examples."""
     metrics = (("kl", "KL(true || model), nats"), ("coverage", "mode coverage"), ("validity", "validity mass"))

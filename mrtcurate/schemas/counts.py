@@ -70,6 +70,7 @@ class Insight(str, Enum):
     EXAMPLE = "example"
     POOL_PROFILE = "pool_profile"  # (candidates by source, completion-length histogram) of one pool
     MERGE = "merge"  # one near-duplicate cluster: its representative, size, pool size and some merged texts
+    FRONTIER = "frontier"  # qd's quality-diversity frontier on a sample of pools (analysis/frontier.py), once per job
 
 
 class QualityMeans(NamedTuple):

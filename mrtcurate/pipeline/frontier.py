@@ -1,0 +1,72 @@
+"""The qd frontier (analysis/frontier.py) measured inside the job, on FRONTIER_POOLS pools chosen by prompt
+id hash: only their members are grouped, so the cost does not grow with the corpus."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+
+from mrtcurate.analysis.frontier import FRONTIER_POOLS, qd_frontier
+from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.coders import Member
+from mrtcurate.schemas.config import GroupingSettings, SelectionSettings
+from mrtcurate.selectors import NearDuplicateRule, Pool, collapse_near_duplicates
+
+
+def _frontier_key(prompt_id: str) -> int:
+    return stable_hash("frontier", prompt_id)
+
+
+def _in_sample(member, sample: list[str]) -> bool:
+    return member[0].prompt_id in sample
+
+
+def _pool(prompt_members, rule: NearDuplicateRule) -> Pool:
+    """The pool as selection sees it: exact copies merged, lexical near-duplicates collapsed (the embedding
+    test, opt-in, is left out: the frontier compares selectors, not duplicate rules)."""
+    prompt_id, members = prompt_members
+    merged = {}
+    for candidate, vector in members:
+        seen = merged.get(candidate.response_id)
+        merged[candidate.response_id] = (candidate, vector) if seen is None else (seen[0].merged_with(candidate), seen[1])
+    members = sorted(merged.values(), key=lambda member: member[0].response_id)
+    pool = Pool(
+        prompt_id=prompt_id,
+        response_ids=tuple(candidate.response_id for candidate, _ in members),
+        multiplicities=np.array([candidate.multiplicity for candidate, _ in members], dtype=np.int64),
+        rewards=np.array([np.nan if candidate.reward is None else candidate.reward for candidate, _ in members], dtype=np.float64),
+        embeddings=np.stack([vector for _, vector in members]),
+    )
+    return collapse_near_duplicates(pool, [candidate.completion for candidate, _ in members], rule).pool
+
+
+def _frontier(pools: list[Pool], k: int, selection: SelectionSettings) -> dict | None:
+    return qd_frontier(sorted(pools, key=lambda pool: pool.prompt_id), k, selection.qd, selection.seed)
+
+
+class MeasureFrontier(beam.PTransform):
+    """(candidate, embedding) members in; one element out: the frontier dict, or None where no sampled pool
+    has rewards and more than K candidates."""
+
+    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k):
+        super().__init__()
+        self.selection = selection
+        self.rule = NearDuplicateRule(grouping.near_dup)
+        self.k = beam.pvalue.AsSingleton(k)
+
+    def expand(self, members):
+        sample = (
+            members
+            | "PromptIds" >> beam.Map(lambda member: member[0].prompt_id)
+            | "Distinct" >> beam.Distinct()
+            | "Sample" >> beam.combiners.Top.Smallest(FRONTIER_POOLS, key=_frontier_key)
+        )
+        return (
+            members
+            | "InSample" >> beam.Filter(_in_sample, beam.pvalue.AsSingleton(sample))
+            | "ByPrompt" >> beam.Map(lambda member: (member[0].prompt_id, member)).with_output_types(tuple[str, Member])
+            | "Group" >> beam.GroupByKey()
+            | "Pools" >> beam.Map(_pool, self.rule)
+            | "All" >> beam.combiners.ToList()
+            | "Frontier" >> beam.Map(_frontier, self.k, self.selection)
+        )
