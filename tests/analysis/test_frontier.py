@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 
 from mrtcurate.analysis.frontier import LAMBDA_GRID, answer_modes, qd_frontier
@@ -23,7 +25,7 @@ def test_quality_rises_and_coverage_falls_with_lambda_and_the_recommendation_fol
     points = frontier["points"]
     assert [p["lambda"] for p in points] == list(LAMBDA_GRID)
     quality = [p["quality"] for p in points]
-    assert all(later >= earlier - 1e-9 for earlier, later in zip(quality, quality[1:]))
+    assert all(later >= earlier - 1e-9 for earlier, later in itertools.pairwise(quality))
     assert points[0]["coverage"] > points[-1]["coverage"] and points[0]["modes"] > points[-1]["modes"]
     assert points[-1]["quality"] == frontier["topk"]["quality"]  # lambda 1 is quality only: topk's choice
     assert frontier["chosen_lambda"] == 0.3

@@ -65,7 +65,7 @@ def test_qd_options_reach_the_manifest(tmp_path):
 
 
 def test_plan_json_is_one_object_and_k_auto_uses_it(tmp_path, capsys):
-    rows = [{"q": f"question {i % 6}", "a": f"answer {i % 4} to question {i % 6} variant {i}", "f": [float(i % 6), float(i % 4)]} for i in range(60)]
+    rows = [{"q": f"question {i % 6}", "a": f"answer {i % 4} to question {i % 6} variant {i}", "f": [float(i % 6), float(i % 4)], "s": i % 5} for i in range(60)]
     data = write_jsonl(tmp_path / "data.jsonl", rows)
     common = ["--input", str(data), "--prompt-field", "q", "--response-field", "a", "--embedder", "hashing"]
     assert main(["-q", "plan", *common, "--json", "--feature-column", "f"]) == 0
@@ -73,6 +73,12 @@ def test_plan_json_is_one_object_and_k_auto_uses_it(tmp_path, capsys):
     for key in ("prompts", "responses", "effective_prompts", "sigma_b2", "sigma_w2", "rho", "sigma_b2_ci", "sigma_w2_ci", "recommended_k", "k_table"):
         assert key in plan
     assert plan["prompts"] == 6 and plan["responses"] == 60 and plan["k_max"] == 10
+    assert plan["qd_frontier"] is None  # no rewards: qd has no quality to trade against coverage
+    assert main(["-q", "plan", *common, "--json", "--reward-field", "s", "--k", "3"]) == 0
+    frontier = json.loads(capsys.readouterr().out)["qd_frontier"]
+    assert frontier["pools"] == 6 and frontier["k"] == 3 and frontier["recommended_lambda"] in [p["lambda"] for p in frontier["points"]]
+    assert main(["-q", "plan", *common, "--reward-field", "s", "--k", "3"]) == 0
+    assert f"recommended lambda {frontier['recommended_lambda']}" in capsys.readouterr().out
     # Feature (i % 6, i % 4): the first coordinate is constant within a prompt, the second varies.
     assert plan["sigma_w2"] > 0 and plan["sigma_b2"] > 0
     assert main(["-q", "run", *common, "--feature-column", "f", "--k", "auto", "--output", str(tmp_path / "out")]) == 0

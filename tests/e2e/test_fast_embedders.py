@@ -24,7 +24,8 @@ def _rows() -> list[dict]:
 @pytest.mark.parametrize("embedder", ["static", "minilm-int8"])
 def test_a_fast_embedder_runs_the_job_and_the_manifest_says_which_and_what_was_cut(tmp_path, embedder):
     data = write_jsonl(tmp_path / "in.jsonl", _rows())
-    outcome = curate([data], tmp_path / "out", embedder=embedder, max_tokens=16, selector="qd", k=2)
+    # The long answer answers every prompt: boilerplate by default, kept here to be embedded once.
+    outcome = curate([data], tmp_path / "out", embedder=embedder, max_tokens=16, selector="qd", k=2, boilerplate_prompts="off")
     embedding = outcome.manifest["embedding"]
     assert embedding["embedder"] == embedder and embedding["max_tokens"] == 16
     assert embedding["precision"] == ("int8" if embedder == "minilm-int8" else "fp32")

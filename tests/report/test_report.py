@@ -13,12 +13,16 @@ def test_report_is_self_contained_with_every_section(tmp_path):
     path = write_report(outcome.output)
     page = (tmp_path / "out" / "report.html").read_text()
     assert path.endswith("report.html")
-    headings = ("Counts", "Rejects", "Responses per prompt", "Is K &gt; 1 worth it?", "Quality and diversity", "Which sources", "completion length", "What each selector keeps")
+    headings = ("Counts", "Rejects", "Responses per prompt", "Is K &gt; 1 worth it?", "Quality and diversity", "Which sources", "completion length", "What each selector keeps",
+                "Choosing qd's lambda", "Near-duplicates: what was merged into what")
     for heading in headings:
         assert heading in page
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == 6
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 7
     assert "<b>holds</b>" in page
-    pngs = {"rejects.png", "pool_sizes.png", "planner.png", "quality_diversity.png", "sources.png", "lengths.png"}
+    frontier = outcome.manifest["qd_frontier"]
+    assert frontier["chosen_lambda"] == 0.2 and len(frontier["points"]) == 11
+    assert f"This run's lambda: <b>0.2</b>; recommended for this data: <b>{frontier['recommended_lambda']:g}</b>" in page
+    pngs = {"rejects.png", "pool_sizes.png", "planner.png", "quality_diversity.png", "sources.png", "lengths.png", "qd_frontier.png"}
     assert {p.name for p in (tmp_path / "out").glob("*.png")} == pngs
 
 
