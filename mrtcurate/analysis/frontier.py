@@ -30,6 +30,7 @@ from mrtcurate.vectors.components import cosine_pairs
 LAMBDA_GRID = tuple(round(step / 10, 1) for step in range(11))
 MODE_COSINE = 0.8
 FRONTIER_POOLS = 64  # pools (smallest id hash, rewarded, more than K candidates) the frontier is measured on
+FRONTIER_MEMBERS = 1024  # a larger pool is measured on this many of its members (smallest id hash): 11 qd runs stay cheap
 
 
 def kept_coverage(embeddings: np.ndarray, multiplicities: np.ndarray, members: np.ndarray, kept: np.ndarray) -> float:

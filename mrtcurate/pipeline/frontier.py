@@ -1,12 +1,13 @@
 """The qd frontier (analysis/frontier.py) measured inside the job, on FRONTIER_POOLS pools chosen by prompt
-id hash: only their members are grouped, so the cost does not grow with the corpus."""
+id hash, each of at most FRONTIER_MEMBERS members (by response id hash, kept by a combine, so a hot prompt
+of 200,000 candidates is never gathered): the cost does not grow with the corpus."""
 
 from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
 
-from mrtcurate.analysis.frontier import FRONTIER_POOLS, qd_frontier
+from mrtcurate.analysis.frontier import FRONTIER_MEMBERS, FRONTIER_POOLS, qd_frontier
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.schemas.config import GroupingSettings, SelectionSettings
@@ -15,6 +16,10 @@ from mrtcurate.selectors import NearDuplicateRule, Pool, collapse_near_duplicate
 
 def _frontier_key(prompt_id: str) -> int:
     return stable_hash("frontier", prompt_id)
+
+
+def _member_order(member) -> int:
+    return -stable_hash("frontier", member[0].response_id)  # Top keeps the largest: the smallest hashes
 
 
 def _in_sample(member, sample: list[str]) -> bool:
@@ -65,7 +70,7 @@ class MeasureFrontier(beam.PTransform):
             members
             | "InSample" >> beam.Filter(_in_sample, beam.pvalue.AsSingleton(sample))
             | "ByPrompt" >> beam.Map(lambda member: (member[0].prompt_id, member)).with_output_types(tuple[str, Member])
-            | "Group" >> beam.GroupByKey()
+            | "CapPools" >> beam.combiners.Top.PerKey(FRONTIER_MEMBERS, key=_member_order)
             | "Pools" >> beam.Map(_pool, self.rule)
             | "All" >> beam.combiners.ToList()
             | "Frontier" >> beam.Map(_frontier, self.k, self.selection)

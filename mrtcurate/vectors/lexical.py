@@ -26,6 +26,10 @@ from rapidfuzz.distance import Indel
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _BLOCK_ROWS = 512  # rows of the pair matrix computed at once: 512 x n float32, never n x n
+EXACT_ROWS = 512
+BANDS, ROWS_PER_BAND = 20, 5
+_PRIME = np.uint64(2**31 - 1)
+_PERMUTATIONS = np.random.default_rng(20261130).integers(1, 2**31 - 1, size=(2, BANDS * ROWS_PER_BAND), dtype=np.uint64)
 
 
 def word_sequence(text: str) -> list[str]:
@@ -65,16 +69,36 @@ def lexical_pairs(texts: Sequence[str], threshold: float) -> tuple[np.ndarray, n
     """(rows, cols, similarity) of every pair i < j that is a near-duplicate at `threshold`."""
     encoded = _as_strings([word_sequence(text) for text in texts])
     stated = [numbers(text) for text in texts]
-    rows, cols, scores = [], [], []
+    found = _all_pairs(encoded, threshold) if len(encoded) <= EXACT_ROWS else _proposed_pairs(encoded, threshold)
+    kept = [(row, col, score) for row, col, score in found if stated[row] == stated[col]]
+    rows, cols, scores = zip(*kept) if kept else ((), (), ())
+    return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(scores, dtype=np.float32)
+
+
+def _all_pairs(encoded: list[str], threshold: float):
     for start in range(0, len(encoded), _BLOCK_ROWS):
         block = process.cdist(encoded[start : start + _BLOCK_ROWS], encoded, scorer=Indel.normalized_similarity,
                               score_cutoff=threshold, dtype=np.float32, workers=1)  # fmt: skip
         block_rows, block_cols = np.nonzero(block)
-        block_rows += start
-        upper = block_rows < block_cols
+        upper = block_rows + start < block_cols
         for row, col in zip(block_rows[upper], block_cols[upper]):
-            if stated[row] == stated[col]:
-                rows.append(row)
-                cols.append(col)
-                scores.append(block[row - start, col])
-    return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(scores, dtype=np.float32)
+            yield int(row) + start, int(col), float(block[row, col])
+
+
+def _proposed_pairs(encoded: list[str], threshold: float):
+    a, b = _PERMUTATIONS
+    signatures = np.empty((len(encoded), BANDS * ROWS_PER_BAND), dtype=np.uint64)
+    for index, text in enumerate(encoded):
+        words = np.fromiter({ord(character) for character in text}, dtype=np.uint64) if text else np.zeros(1, dtype=np.uint64)
+        signatures[index] = ((a[:, None] * words[None, :] + b[:, None]) % _PRIME).min(axis=1)
+    proposed: set[tuple[int, int]] = set()
+    for band in range(BANDS):
+        buckets: dict[bytes, list[int]] = {}
+        for index, key in enumerate(signatures[:, band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]):
+            buckets.setdefault(key.tobytes(), []).append(index)
+        for members in buckets.values():
+            proposed.update((first, second) for position, first in enumerate(members) for second in members[position + 1 :])
+    for row, col in sorted(proposed):
+        score = Indel.normalized_similarity(encoded[row], encoded[col], score_cutoff=threshold)
+        if score:
+            yield row, col, float(score)

@@ -7,7 +7,7 @@ import pytest
 
 from mrtcurate.cli import main
 from tests.conftest import write_jsonl
-from tests.helpers import curate
+from tests.helpers import curate, read_rows
 
 
 def _rows() -> list[dict]:
@@ -55,3 +55,18 @@ def test_refresh_with_another_embedder_does_not_reuse_cached_vectors(tmp_path):
     latest = json.loads((root / "LATEST").read_text())
     manifest = json.loads((root / latest["snapshot"] / "manifest.json").read_text())
     assert manifest["embedding"]["embedder"] == "static"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("embedder", ["hashing", "static", "minilm-int8", "minilm"])
+def test_emoji_symbol_and_non_latin_answers_stay_candidates_under_every_embedder(tmp_path, embedder):
+    odd = ["😀🎉🙌", "→ ★ ✓ ∑", "…!?", "Привет, как дела", "東京は日本の首都です", "مرحبا بالعالم"]
+    rows = [{"prompt": f"Say something {p}", "response": text, "score": 0.5} for p in range(2) for text in odd]
+    rows += [{"prompt": f"Say something {p}", "response": f"A plain English answer number {p}", "score": 0.9} for p in range(2)]
+    data = write_jsonl(tmp_path / "in.jsonl", rows)
+    outcome = curate([data], tmp_path / "out", embedder=embedder, selector="qd", k=10, boilerplate_prompts="off")
+    manifest = outcome.manifest
+    assert manifest["rejected_by_reason"] == {}
+    assert {row["completion"] for row in read_rows(tmp_path / "out")} == set(odd) | {"A plain English answer number 0", "A plain English answer number 1"}
+    counts = manifest["counts"]
+    assert counts["input_records"] == counts["candidates"] == counts["selected"] == len(rows)

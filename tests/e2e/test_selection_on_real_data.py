@@ -36,11 +36,11 @@ def test_sparse_knn_objective_close_to_dense_on_minilm_embeddings():
     rewards = np.array([row["score"] if row["score"] is not None else np.nan for row in rows])
     pool = Pool("all", tuple(str(i) for i in range(len(rows))), np.ones(len(rows), dtype=np.int64), rewards, embeddings)
     objective = FacilityObjective(DenseCoverage(dense_similarity(embeddings, "cosine")), pool_quality(rewards, "rank"), np.ones(len(rows)), 32, 0.5)
-    dense = select_qd(pool, 32, 0, QDSettings(sparse_above=10_000))
+    dense = select_qd(pool, 32, 0, QDSettings(lam=0.5, sparse_above=10_000))  # the lambda the objective above is built with
     # Stated gaps, measured on these 1,500 responses (K=32): k=8 keeps 94.3% of the dense objective,
     # k=32 keeps 98.5%, k=64 99.4%. The sparse objective sees no similarity outside the graph.
     for neighbours, bound in ((8, 0.93), (32, 0.98), (64, 0.99)):
-        sparse = select_qd(pool, 32, 0, QDSettings(sparse_above=100, neighbours=neighbours))
+        sparse = select_qd(pool, 32, 0, QDSettings(lam=0.5, sparse_above=100, neighbours=neighbours))
         ratio = objective.value(sparse.indices) / objective.value(dense.indices)
         print(f"kNN k={neighbours}: F(sparse) / F(dense) = {ratio:.4f}")
         assert ratio >= bound

@@ -98,3 +98,20 @@ def test_the_default_rule_on_hand_labelled_real_pairs():
     assert len(rows) >= 300 and labels.sum() >= 100
     assert precision >= 0.97
     assert recall >= 0.6  # measured 0.63: most missed pairs are rewordings a lexical test cannot tell from new answers
+
+
+def test_large_pools_find_the_same_pairs_through_minhash_proposals(monkeypatch):
+    from mrtcurate.vectors import lexical
+
+    rng = np.random.default_rng(0)
+    vocabulary = [f"word{a}{b}" for a in "abcdefghij" for b in "klmnopqrst"]
+    texts = [" ".join(rng.choice(vocabulary, 60)) for _ in range(700)]
+    for i in range(0, 100, 2):  # plant near-duplicates: a copy with three words changed
+        words = texts[i].split()
+        for position in rng.integers(0, 60, 3):
+            words[position] = "changed"
+        texts[i + 1] = " ".join(words)
+    proposed = lexical_pairs(texts, 0.905)  # 700 > EXACT_ROWS: LSH proposes, the ratio decides
+    monkeypatch.setattr(lexical, "EXACT_ROWS", 10_000)
+    exact = lexical_pairs(texts, 0.905)
+    assert set(zip(*proposed[:2])) == set(zip(*exact[:2])) and len(exact[0]) >= 50

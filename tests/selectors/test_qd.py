@@ -74,7 +74,7 @@ def test_sparse_with_all_neighbours_equals_dense():
         dense = select_qd(pool, 6, seed=1, settings=QDSettings(sparse_above=10_000))
         sparse = select_qd(pool, 6, seed=1, settings=QDSettings(sparse_above=2, neighbours=40))
         assert dense.indices.tolist() == sparse.indices.tolist()
-        np.testing.assert_allclose(dense.gains, sparse.gains)
+        np.testing.assert_allclose(dense.gains, sparse.gains, rtol=1e-6)  # the two sum float32 cosines in another order
 
 
 def test_selection_is_independent_of_pool_order():
