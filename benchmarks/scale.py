@@ -30,7 +30,10 @@ import polars as pl
 
 CONFIGS = {
     "random": ["--selector", "random", "--near-dup", "off", "--no-plan"],
+    # The boilerplate count (a keyed count over the whole corpus, on by default) left out: its cost is the difference.
+    "random-no-boilerplate": ["--selector", "random", "--near-dup", "off", "--no-plan", "--boilerplate-prompts", "off"],
     "qd": ["--selector", "qd", "--embedder", "hashing"],
+    "qd-no-boilerplate": ["--selector", "qd", "--embedder", "hashing", "--boilerplate-prompts", "off"],
     "qd-2workers": ["--selector", "qd", "--embedder", "hashing", "--", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
 }
 K = 4
