@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test bench clean
+.PHONY: demo check test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ $(VENV)/.dev: $(VENV)/.core
 demo: $(VENV)/.core
 	$(BIN)/mrt demo
 
+# The fast lane while you work: ruff and every test not marked slow (a test over 10 s unmarked fails it).
+check: $(VENV)/.dev
+	$(BIN)/ruff check .
+	MRT_FAST_LANE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" --durations=10
+
+# Everything, as CI runs it: before a commit lands.
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15

@@ -8,6 +8,14 @@ from mrtcurate.runs.curate import RunOutcome, run
 from mrtcurate.schemas import build_config
 
 
+def local_pipeline():
+    """The pipeline stage tests build: on the local runner the product pins (pipeline/graph.new_pipeline),
+    never a bare beam.Pipeline(), whose DirectRunner tries to download Prism first."""
+    from mrtcurate.pipeline.graph import new_pipeline
+
+    return new_pipeline([])
+
+
 def curate(inputs, output: Path, beam_args=None, **options) -> RunOutcome:
     options.setdefault("embedder", "hashing")
     config = build_config({}, {"input": [str(path) for path in inputs], "output": str(output), **options})

@@ -64,18 +64,25 @@ def is_switch(option: Option) -> bool:
 
 def add_config_options(parser: argparse.ArgumentParser, section: str | None = None) -> None:
     """Every option as a flag, or only those of one section (`mrt inspect` takes the ingest ones)."""
-    # Every default is None so that only flags the user typed override the --config file.
-    for option in OPTIONS.values():
-        if section is not None and option.section[:1] != (section,):
-            continue
+    add_flags(parser, [option for option in OPTIONS.values() if section is None or option.section[:1] == (section,)])
+
+
+def add_flags(parser: argparse.ArgumentParser, options: list[Option], required_flags: bool = False) -> None:
+    """One flag per option, its help from the declaration. Every default is None so that only flags the user
+    typed override a config file or the model's own defaults; `required_flags` makes the options the model
+    requires required flags (`mrt train`, which reads no config file)."""
+    for option in options:
         help_text = f"{option.info.description} (default: {default_text(option)})".replace("%", "%%")
+        required = {"required": True} if required_flags and option.info.is_required() else {}
         if is_switch(option):
             action = argparse.BooleanOptionalAction if option.info.default else "store_true"
             parser.add_argument(flag(option), dest=option.name, action=action, default=None, help=help_text)
         elif typing.get_origin(option.info.annotation) is list:
-            parser.add_argument(flag(option), dest=option.name, action="append", metavar=metavar(option), help=help_text)
+            parser.add_argument(flag(option), dest=option.name, action="append", metavar=metavar(option), help=help_text, **required)
         else:
-            parser.add_argument(flag(option), dest=option.name, choices=choices(option), metavar=None if choices(option) else metavar(option), help=help_text)
+            parser.add_argument(
+                flag(option), dest=option.name, choices=choices(option), metavar=None if choices(option) else metavar(option), help=help_text, **required
+            )
 
 
 def option_values(args: argparse.Namespace) -> dict:

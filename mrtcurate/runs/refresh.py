@@ -80,7 +80,7 @@ def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, ke
         return RefreshOutcome(None, current, None)
 
     # Microseconds in the name: snapshots sort by it, and two refreshes can land in one second.
-    name = f"{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}-{current}"
+    name = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S.%fZ')}-{current}"
     snapshot = FileSystems.join(root, "snapshots", name)
     cache_dir = _cache_dir(root, config)
     new_vectors = FileSystems.join(root, "cache", f".incoming-{name}")
@@ -92,7 +92,7 @@ def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, ke
         _move(path, FileSystems.join(cache_dir, f"{name}-{kind}-{file_name}"))
     if FileSystems.exists(new_vectors):
         FileSystems.delete([new_vectors])
-    pointer = {"snapshot": f"snapshots/{name}", "fingerprint": current, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    pointer = {"snapshot": f"snapshots/{name}", "fingerprint": current, "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     _write_atomically(FileSystems.join(root, LATEST), json.dumps(pointer, indent=2).encode())
     pruned = prune(root, keep) if keep else ()
     return RefreshOutcome(pointer["snapshot"], current, outcome, pruned)

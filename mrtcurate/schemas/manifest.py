@@ -37,7 +37,7 @@ def build_manifest(
     _check_accounting(totals, shards, reject_shards, counts)
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mrtcurate_version": __version__,
         "config": config.hashed_fields(),
         "config_hash": config.config_hash(),

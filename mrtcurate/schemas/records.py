@@ -1,4 +1,5 @@
-"""The records that flow between pipeline stages, as plain frozen dataclasses (cheap to pickle)."""
+"""The records that flow between pipeline stages, as plain frozen dataclasses. Pickling them is not cheap: the
+shuffled ones cross with the compact coders of pipeline/coders.py."""
 
 from __future__ import annotations
 

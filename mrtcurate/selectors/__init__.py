@@ -1,7 +1,7 @@
 """Pure selection over arrays: no Beam, no I/O. Every selector has the signature (pool, k, seed) -> Selection.
 
-The registry says what each selector needs and reads: config validation, preflight, the pipeline (whether
-to embed) and the manifest consult it instead of repeating the rule.
+The registry says what each selector needs: preflight (a reward source), the pipeline (whether to embed),
+the report's examples and the manifest's notes consult it instead of repeating the rule.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ class SelectorSpec:
     build: Callable[[QDSettings], Selector]
     needs_rewards: bool  # a run must name a reward source (pairs bring their own)
     needs_embeddings: bool
-    options: str | None  # the SelectionSettings section it reads
     # Pools of more than K with no reward at all: what the selector does there, counted under this name.
     unrewarded_count: Count | None
     unrewarded_note: str | None
@@ -41,14 +40,14 @@ class SelectorSpec:
 SELECTORS: dict[str, SelectorSpec] = {
     spec.name: spec
     for spec in (
-        SelectorSpec("random", lambda _: select_random, False, False, None, None, None),
+        SelectorSpec("random", lambda _: select_random, False, False, None, None),
         SelectorSpec(
-            "topk", lambda _: select_topk, True, False, None, Count.RANDOM_FALLBACK_PROMPTS,
+            "topk", lambda _: select_topk, True, False, Count.RANDOM_FALLBACK_PROMPTS,
             "prompts with no reward among more than K candidates were chosen at random",
             label="reward top-K is biased towards high-reward modes",
         ),
         SelectorSpec(
-            "qd", lambda qd: partial(select_qd, settings=qd), False, True, "qd", Count.DIVERSITY_ONLY_PROMPTS,
+            "qd", lambda qd: partial(select_qd, settings=qd), False, True, Count.DIVERSITY_ONLY_PROMPTS,
             "prompts that have no rewards ran diversity-only (lambda ignored)",
         ),
     )

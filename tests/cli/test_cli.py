@@ -42,6 +42,7 @@ def test_unknown_config_key(tmp_path, capsys):
     assert "unknown option 'reward_feild'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_output_refused_without_overwrite(tmp_path, capsys):
     data = write_jsonl(tmp_path / "data.jsonl", ROWS)
     args = ["-q", "run", "--input", str(data), "--output", str(tmp_path / "out"), "--prompt-field", "q", "--response-field", "a", "--embedder", "hashing"]
@@ -64,6 +65,7 @@ def test_qd_options_reach_the_manifest(tmp_path):
     assert manifest["counts"]["prompts_before_merge"] == 5
 
 
+@pytest.mark.slow
 def test_plan_json_is_one_object_and_k_auto_uses_it(tmp_path, capsys):
     rows = [{"q": f"question {i % 6}", "a": f"answer {i % 4} to question {i % 6} variant {i}", "f": [float(i % 6), float(i % 4)], "s": i % 5} for i in range(60)]
     data = write_jsonl(tmp_path / "data.jsonl", rows)

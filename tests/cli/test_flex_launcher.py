@@ -36,7 +36,6 @@ def test_template_arguments_split_between_mrt_and_beam():
 def test_worker_requirements_agree_with_the_package():
     requirements = {line.split(">=")[0].split("==")[0].split("[")[0] for line in (ROOT / "docker" / "worker-requirements.txt").read_text().splitlines() if line and not line.startswith("#")}
     import re
-
     import tomllib
 
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]

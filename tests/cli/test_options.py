@@ -47,3 +47,24 @@ def test_options_for_another_selector_or_layout_are_named(caplog, options, warni
     with caplog.at_level(logging.WARNING, logger="mrtcurate"):
         build_config({"input": ["a"]}, options)
     assert warning in caplog.text
+
+
+def test_train_flags_are_generated_from_the_train_config():
+    import argparse
+
+    from mrtcurate.cli.train import _add_train_options, train_options
+    from mrtcurate.schemas.train_config import TrainConfig, build_train_config
+
+    parser = argparse.ArgumentParser()
+    _add_train_options(parser)
+    flags = {action.dest: action for action in parser._actions if action.dest != "help"}
+    assert set(flags) == set(TrainConfig.model_fields) - {"progress"} == {option.name for option in train_options()}
+    for name, action in flags.items():
+        info = TrainConfig.model_fields[name]
+        assert action.default is None and info.description in action.help
+        assert action.required == info.is_required()
+    for name, shown in (("batch_size", "8"), ("lr", "2e-05"), ("lora_targets", "all-linear"), ("pack", "off"), ("eval_steps", "none"), ("data", "required")):
+        assert flags[name].help.endswith(f"(default: {shown})")
+    args = parser.parse_args(["--data", "d", "--model", "m", "--output", "o", "--lr", "0.001", "--pack"])
+    config = build_train_config(vars(args))
+    assert (config.lr, config.pack, config.batch_size) == (0.001, True, TrainConfig.model_fields["batch_size"].default)

@@ -78,6 +78,7 @@ def assert_counts_add_up(outcome, output, rejects):
     assert all(r["detail"] for r in rejects)
 
 
+@pytest.mark.slow
 def test_flat_corpus_every_bad_record_rejected_once_with_its_reason(tmp_path):
     inputs, expected_jsonl = write_flat_corpus(tmp_path)
     outcome = curate(inputs, tmp_path / "out", reward_field="score", max_chars=MAX_CHARS, k=2, selector="topk", layout="flat")
@@ -191,6 +192,7 @@ def test_texts_without_a_usable_vector_stay_candidates_and_unreadable_ones_are_r
     assert manifest["planner"]["sigma_w2"] is not None
 
 
+@pytest.mark.slow
 def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
     # 40 prompts: a null model's output answers every one, a refusal 30% of them; short shared answers stay.
     records = []

@@ -22,6 +22,7 @@ def corpus(tmp_path_factory):
 OPTIONS = {"reward_field": "score", "k": 3, "seed": 11, "shards": 3}
 
 
+@pytest.mark.slow
 def test_repeat_runs_and_worker_counts_give_identical_shards(corpus, tmp_path):
     ordered, _ = corpus
     curate([ordered], tmp_path / "a", **OPTIONS)
@@ -43,6 +44,7 @@ def test_multi_process_runner_gives_identical_shards(corpus, tmp_path):
     assert shard_bytes(tmp_path / "one") == shard_bytes(tmp_path / "two")
 
 
+@pytest.mark.slow
 def test_input_order_changes_only_source_rows(corpus, tmp_path):
     ordered, shuffled = corpus
     # Same file name for both runs: the default `source` column is the file name.

@@ -26,6 +26,7 @@ def check_contract(outcome, output, k):
     return rows
 
 
+@pytest.mark.slow
 def test_instructgpt_flat_with_rewards_random(tmp_path):
     outcome = curate([shared_corpus("instructgpt_samples")], tmp_path / "out", reward_field="score", k=4)
     rows = check_contract(outcome, tmp_path / "out", 4)
@@ -36,6 +37,7 @@ def test_instructgpt_flat_with_rewards_random(tmp_path):
     assert all(row["quality"] is None or 0.0 <= row["quality"] <= 1.0 for row in rows)
 
 
+@pytest.mark.slow
 def test_instructgpt_grouped_by_id_field(tmp_path):
     outcome = curate([shared_corpus("instructgpt_samples")], tmp_path / "out", id_field="prompt_id", near_dup="off", plan=False, k=3)
     check_contract(outcome, tmp_path / "out", 3)
@@ -47,6 +49,7 @@ def test_instructgpt_grouped_by_id_field(tmp_path):
     assert outcome.metrics.get("embedded", 0) == 0  # nothing downstream needs embeddings: none computed
 
 
+@pytest.mark.slow
 def test_hh_rlhf_as_pairs_topk_keeps_the_chosen(tmp_path):
     rows = read_jsonl_gz(shared_corpus("hh_rlhf_harmless_test"))
     pairs = defaultdict(dict)
@@ -86,6 +89,7 @@ def test_gsm8k_with_real_minilm_and_datasets_compat(tmp_path):
     assert loaded.features["weight"].dtype == "float64" and loaded.features["rank"].dtype == "int32"
 
 
+@pytest.mark.slow
 def test_chat_layout_writes_messages_column(tmp_path):
     convo = [
         {"messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": f"Q{i % 3}"}, {"role": "assistant", "content": f"A{i}"}]}

@@ -43,6 +43,7 @@ def cached_vectors(root: Path) -> int:
     return sum(pq.read_metadata(path).num_rows for path in (root / "cache" / "embeddings").rglob("*.parquet"))
 
 
+@pytest.mark.slow
 def test_refresh_publishes_skips_unchanged_embeds_only_new_and_prunes(tmp_path, capsys):
     root, config, data = setup_root(tmp_path, corpus_rows(0, 500))
     assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
@@ -64,6 +65,7 @@ def test_refresh_publishes_skips_unchanged_embeds_only_new_and_prunes(tmp_path, 
     assert manifest["counts"]["input_records"] == 550 and cached_vectors(root) == 590
 
 
+@pytest.mark.slow
 def test_new_snapshot_embeds_only_unseen_responses(tmp_path):
     from mrtcurate.runs.refresh import refresh
     from mrtcurate.schemas import build_config, load_yaml

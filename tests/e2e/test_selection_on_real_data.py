@@ -12,6 +12,7 @@ from tests.conftest import read_jsonl_gz, shared_corpus
 from tests.helpers import curate, read_rows
 
 
+@pytest.mark.slow
 def test_gsm8k_near_dup_and_prompt_merge_counts(tmp_path):
     corpus = shared_corpus("gsm8k_model_solutions")
     plain = curate([corpus], tmp_path / "plain", near_dup="off", reward_field="score", selector="qd")

@@ -6,7 +6,7 @@ import apache_beam as beam
 
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.schemas import Candidate
-from tests.helpers import collect_to, collected
+from tests.helpers import collect_to, collected, local_pipeline
 
 
 def copy(prompt_id, response_id, reward, source):
@@ -17,7 +17,7 @@ COPIES = [copy("p", "r1", 0.2, "b.jsonl"), copy("p", "r1", None, "a.jsonl"), cop
 
 
 def merged(tmp_path, items, label):
-    with beam.Pipeline() as pipeline:
+    with local_pipeline() as pipeline:
         out = pipeline | beam.Create(items, reshuffle=True) | MergeExactDuplicates()
         collect_to(out | beam.Map(lambda c: [c.prompt_id, c.response_id, c.multiplicity, c.reward, c.source]), tmp_path / label, label)
     return sorted(collected(tmp_path / label))

@@ -10,14 +10,14 @@ from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline.embed import CACHE_SCHEMA, EmbeddingCache, EmbedTexts
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.vectors.embedders import HashingEmbedder
-from tests.helpers import collect_to, collected
+from tests.helpers import collect_to, collected, local_pipeline
 
 HASHING = EmbeddingSettings(embedder="hashing", batch_size=4)
 TEXTS = {"a": "the cat sat", "b": "the  cat sat ", "c": "a dog ran", "d": "birds fly south", "e": "a dog ran"}
 
 
 def embed(tmp_path, cache=None):
-    with beam.Pipeline() as pipeline:
+    with local_pipeline() as pipeline:
         vectors = pipeline | beam.Create(sorted(TEXTS.items())) | EmbedTexts(HASHING, cache)
         collect_to(vectors | beam.MapTuple(lambda key, vector: [key, np.asarray(vector).tolist()]), tmp_path / "vectors", "Vectors")
         result = pipeline.run()

@@ -6,7 +6,7 @@ from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.vectors.embedders import HashingEmbedder
 from mrtcurate.vectors.prompt_groups import prompt_groups
-from tests.helpers import collect_to, collected
+from tests.helpers import collect_to, collected, local_pipeline
 
 
 def candidate(prompt, response):
@@ -26,7 +26,7 @@ def test_merge_in_beam_regroups_and_counts(tmp_path):
         candidate("how do I boil an egg?", "Put it in boiling water"),
         candidate("What is the capital of France", "Paris"),
     ]
-    with beam.Pipeline() as pipeline:
+    with local_pipeline() as pipeline:
         out, merge_counts = pipeline | beam.Create(items) | MergeNearDuplicatePrompts(EmbeddingSettings(embedder="hashing", batch_size=8), 0.9)
         collect_to(out | beam.Map(lambda c: {"prompt_id": c.prompt_id, "prompt": c.prompt}), tmp_path / "merged", "Merged")
         collect_to(merge_counts, tmp_path / "counts", "Counts")

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from mrtcurate.pipeline import graph, progress
 from mrtcurate.runs.curate import run
 from mrtcurate.schemas import build_config
@@ -24,6 +26,7 @@ def test_tallies_from_several_processes_add_up_and_describe_rates_and_time_left(
     assert line == "read 2,000 records (200/s) · embedded 250 of about 1,000 texts (25/s, about 30 s left)"
 
 
+@pytest.mark.slow
 def test_a_local_run_reports_progress_that_ends_at_the_manifests_counts(tmp_path, monkeypatch):
     monkeypatch.setattr(graph, "PROGRESS_INTERVAL_S", 0.2)
     records = [{"prompt": f"p{i % 50}", "response": f"r{i % 900}"} for i in range(1000)]

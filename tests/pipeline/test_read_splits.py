@@ -43,6 +43,7 @@ def test_parts_at_any_offsets_hold_every_line_once(seed):
     assert parts == whole and rows == len(whole)
 
 
+@pytest.mark.slow
 def test_a_split_jsonl_and_parquet_give_the_same_bytes_as_whole_files(tmp_path, monkeypatch):
     rng = random.Random(7)
     jsonl = tmp_path / "in" / "big.jsonl"
@@ -77,6 +78,7 @@ def test_gzip_and_csv_files_are_read_whole_however_large(monkeypatch):
     assert [(part.start, part.end) for part in parts] == [(0, 10), (10, 20), (20, 30), (30, None)]
 
 
+@pytest.mark.slow
 def test_a_split_message_table_joins_the_same_trees_and_names_the_same_rows(tmp_path, monkeypatch):
     rows = []
     for tree in range(60):

@@ -16,7 +16,7 @@ from mrtcurate.selectors import Pool
 from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, pool_quality
 from mrtcurate.vectors.embedders import HashingEmbedder
 from mrtcurate.vectors.similarity import dense_similarity
-from tests.helpers import collect_to, collected
+from tests.helpers import collect_to, collected, local_pipeline
 
 
 def members(count, prompt="p0", seed=0):
@@ -35,7 +35,7 @@ def members(count, prompt="p0", seed=0):
 def run_select(items, k=6, near_dup=None, **overrides):
     settings = SelectionSettings(**{"selector": "random", "seed": 3, "weighting": "prompt", **overrides})
     with tempfile.TemporaryDirectory() as scratch:
-        with beam.Pipeline() as pipeline:
+        with local_pipeline() as pipeline:
             grouping, embedding = GroupingSettings(near_dup=near_dup), EmbeddingSettings(embedder="hashing")
             rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]))
             collect_to(rows, Path(scratch) / "rows", "Rows")
@@ -67,6 +67,7 @@ def test_greedi_objective_close_to_single_machine_greedy():
     assert value(split) >= 0.95 * value(whole)
 
 
+@pytest.mark.slow
 def test_result_does_not_depend_on_input_order():
     items = members(900)
     shuffled = [items[i] for i in np.random.default_rng(0).permutation(len(items))]

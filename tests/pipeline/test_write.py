@@ -4,6 +4,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from mrtcurate.pipeline.write import TARGET_SHARD_BYTES, WriteParquetShards, shard_count
 from mrtcurate.schemas import REJECTS_SCHEMA
+from tests.helpers import local_pipeline
 
 
 def test_shard_count_by_size_or_fixed():
@@ -17,7 +18,7 @@ def test_rows_sharded_by_key_sorted_and_checksummed(tmp_path):
         {"record": f"r{i}", "reason": "invalid_json", "detail": "", "source_file": f"f{i % 5}", "source_row": 100 - i}
         for i in range(40)
     ]
-    with beam.Pipeline() as pipeline:
+    with local_pipeline() as pipeline:
         infos = (
             pipeline
             | beam.Create(rows)

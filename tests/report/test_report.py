@@ -1,10 +1,13 @@
 import re
 
+import pytest
+
 from mrtcurate.report import write_report
 from tests.conftest import write_jsonl
 from tests.helpers import curate
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_with_every_section(tmp_path):
     rows = [{"prompt": f"Name a colour, take {i % 8}", "response": f"Colour number {i % 5} and shade {i}", "score": (i % 7) / 7} for i in range(160)]
     rows += [{"prompt": "p", "response": ""}, {"prompt": None, "response": "x"}]
@@ -26,6 +29,7 @@ def test_report_is_self_contained_with_every_section(tmp_path):
     assert {p.name for p in (tmp_path / "out").glob("*.png")} == pngs
 
 
+@pytest.mark.slow
 def test_source_and_length_panels_show_what_topk_favours(tmp_path):
     # Two generators: "long" writes long answers that the reward prefers, "short" writes short ones.
     rows = [{"prompt": f"q{i % 10}", "response": f"short answer {i}", "score": 0.1, "model": "short"} for i in range(60)]

@@ -76,6 +76,7 @@ def read_log(tmp_path, monkeypatch):
     return log
 
 
+@pytest.mark.slow
 def test_remote_inputs_are_fingerprinted_by_the_stores_checksum_not_read_whole(tmp_path, read_log):
     records = [{"prompt": f"p{i % 5}", "response": f"r{i}"} for i in range(200)]
     data = write_jsonl(tmp_path / "a.jsonl", records)

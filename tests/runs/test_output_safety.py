@@ -90,6 +90,7 @@ def fake_staging(parent, name, staging_id, locked_by=None, age_s=0):
     return directory, None
 
 
+@pytest.mark.slow
 def test_stale_staging_of_killed_runs_is_named_and_removed_after_publish_and_live_ones_are_kept(tmp_path, caplog):
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
     killed, _ = fake_staging(tmp_path, "out", "a" * 12, locked_by=None)
@@ -108,6 +109,7 @@ def test_stale_staging_of_killed_runs_is_named_and_removed_after_publish_and_liv
         os.close(live_lock)
 
 
+@pytest.mark.slow
 def test_report_is_inside_the_dataset_when_it_is_published(tmp_path, monkeypatch):
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
     real_publish = curate.publish
@@ -122,6 +124,7 @@ def test_report_is_inside_the_dataset_when_it_is_published(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out"]
 
 
+@pytest.mark.slow
 def test_a_failed_job_publishes_nothing_and_leaves_no_staging(tmp_path, monkeypatch):
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
     monkeypatch.setattr(curate, "write_report", lambda directory: (_ for _ in ()).throw(RuntimeError("boom")))

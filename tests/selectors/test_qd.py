@@ -150,6 +150,7 @@ def test_batched_greedy_equals_per_pool_naive_greedy():
         np.testing.assert_array_equal(gains[b], expected_gains)
 
 
+@pytest.mark.slow
 def test_facility_location_matches_apricot():
     apricot = pytest.importorskip("apricot")
     rng = np.random.default_rng(21)

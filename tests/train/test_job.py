@@ -37,6 +37,7 @@ def weights(output):
     return load_file(str(output / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_loss_falls_and_multi_reference_eval_improves(tiny_model, tmp_path):
     data = write_data(tmp_path / "train.parquet")
     before = multi_reference_metrics(
@@ -61,6 +62,7 @@ def test_zero_weight_row_changes_nothing(tiny_model, tmp_path):
         torch.testing.assert_close(tensor, weights(extra)[name])
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_checkpoint(tiny_model, tmp_path):
     data = write_data(tmp_path / "train.parquet")
     straight = train(config(tiny_model, data, tmp_path / "straight", max_steps=8)).output
@@ -146,6 +148,7 @@ def test_cli_trains_and_reports_errors_in_one_line(tiny_model, tmp_path, capsys)
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_trains_on_a_curated_run_and_records_its_provenance(tiny_model, tmp_path, caplog):
     from tests.conftest import write_jsonl
     from tests.helpers import curate

@@ -2,6 +2,7 @@
 interval above, and the job's choice between them."""
 
 import numpy as np
+import pytest
 
 from mrtcurate.analysis.planner import effective_prompts
 from mrtcurate.pipeline import plan as plan_stage
@@ -45,6 +46,7 @@ def test_a_broken_degree_pass_misses_the_truth():
     assert not low <= 3_000 <= high
 
 
+@pytest.mark.slow
 def test_the_job_samples_above_the_exact_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(plan_stage, "EXACT_PROMPTS", 60)
     monkeypatch.setattr(plan_stage, "SAMPLE_PROMPTS", 40)
