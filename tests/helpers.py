@@ -9,9 +9,9 @@ from mrtcurate.schemas import build_config
 
 
 def local_pipeline():
-    """The pipeline stage tests build: on the local runner the product pins (pipeline/graph.new_pipeline),
+    """The pipeline stage tests build: on the local runner the product pins (pipeline/launch.new_pipeline),
     never a bare beam.Pipeline(), whose DirectRunner tries to download Prism first."""
-    from mrtcurate.pipeline.graph import new_pipeline
+    from mrtcurate.pipeline.launch import new_pipeline
 
     return new_pipeline([])
 

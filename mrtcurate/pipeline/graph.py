@@ -7,28 +7,18 @@
          -> [qd's quality-diversity frontier on a sample of pools, when the responses are embedded]
          -> Shard and write Parquet (curated rows, rejects) -> Manifest (with the planner summary)
 
-The driver around it (preflight, staging, report, atomic publish) is runs/curate.py.
+Launching it (the runner, progress, failure messages, counters) is pipeline/launch.py; the driver around it
+(preflight, staging, report, atomic publish) is runs/curate.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.portability.api import beam_provision_api_pb2
-from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
-from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
-from mrtcurate.errors import JobFailed
 from mrtcurate.ingest.files import ResolvedInputs
-from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.boilerplate import RejectBoilerplate
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
@@ -42,7 +32,6 @@ from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.schemas.counts import Count, Insight
-from mrtcurate.schemas.manifest import AccountingError
 from mrtcurate.selectors import SELECTORS
 
 
@@ -157,98 +146,8 @@ def _reject_order(row: dict) -> tuple:
     return row["source_file"], row["source_row"] if row["source_row"] is not None else -1, row["reason"], row["detail"], row["record"]
 
 
-def _names_a_runner(beam_args: list[str]) -> bool:
-    return PipelineOptions(beam_args).view_as(StandardOptions).runner is not None
-
-
-def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
-    """A pipeline on the runner the user named, or else on the local FnApiRunner, pinned.
-
-    With no --runner, Beam's DirectRunner first tries Prism, a Go runner it downloads at run time, and
-    falls back to the FnApiRunner only when that fails: a machine with internet would run on another
-    engine than the one every test here runs on. This builds the FnApiRunner as DirectRunner's own
-    fallback does (provision info carrying the options, which --direct_num_workers and
-    --direct_running_mode reach), without the detour.
-    """
-    options = PipelineOptions(beam_args)
-    if options.view_as(StandardOptions).runner is not None:
-        return beam.Pipeline(options=options)
-    _send_bundle_inputs_whole()
-    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-    runner = fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
-    return beam.Pipeline(runner=runner, options=options)
-
-
-def _send_bundle_inputs_whole() -> None:
-    """Work around a Beam data-loss race on the local runner's multi-process and multi-thread modes.
-
-    The FnApiRunner sends each bundle's input to gRPC workers through a stream that a timer thread
-    flushes every DATA_BUFFER_TIME_LIMIT_MS (1 s). Its flush sends the buffer, then clears it; while the
-    send blocks on a full queue (a busy worker, a loaded machine) the runner keeps writing into the
-    buffer, and the clear drops those bytes unsent: whole elements vanish without an error. That is
-    issue 12's miscount, one run in several at a million records under load; tests/pipeline/
-    test_local_runner.py reproduces the race deterministically. With the limit at 0 the stream is
-    flushed only when the bundle's input is complete, so nothing is written during a send."""
-    worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = 0
-
-
-def run_curation(
-    config: RunConfig,
-    inputs: ResolvedInputs,
-    directory: str,
-    beam_args: list[str],
-    cache: EmbeddingCache | None,
-    on_progress: Callable[[str], None] | None = None,
-) -> dict[str, int]:
-    """The curation job into `directory`, to completion; returns the job's mrtcurate counters. On the
-    local runner, `on_progress` gets a line of progress every PROGRESS_INTERVAL_S seconds."""
-    pipeline = new_pipeline(beam_args)
-    build(pipeline, config, inputs, directory, cache)
-    with _local_progress(beam_args, on_progress):
-        try:
-            result = pipeline.run()
-            result.wait_until_finish()
-        except Exception as error:
-            accounting = _accounting_failure(error)
-            if accounting is None:
-                raise
-            raise JobFailed(f"the job's counts do not add up, so nothing was published: {accounting}") from error
-    return _counters(result)
-
-
-def _accounting_failure(error: Exception) -> str | None:
-    """The AccountingError's own line: the in-process runner re-raises it with a step name appended, a
-    multi-process runner inside pages of the worker's traceback."""
-    if isinstance(error, AccountingError):
-        return str(error).split(" [while running")[0]
-    found = re.search(r"AccountingError: ([^\n]*)", str(error))
-    return found.group(1).split(" [while running")[0] if found else None
-
-
-PROGRESS_INTERVAL_S = 10.0
-
-
-@contextlib.contextmanager
-def _local_progress(beam_args: list[str], on_progress: Callable[[str], None] | None):
-    if on_progress is None or _names_a_runner(beam_args):
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="mrt-progress-") as directory:
-        previous = os.environ.get(progress.PROGRESS_DIR)
-        os.environ[progress.PROGRESS_DIR] = directory
-        try:
-            with progress.ProgressMonitor(directory, on_progress, PROGRESS_INTERVAL_S):
-                yield
-        finally:
-            if previous is None:
-                os.environ.pop(progress.PROGRESS_DIR, None)
-            else:
-                os.environ[progress.PROGRESS_DIR] = previous
-
-
-def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_args: list[str]) -> None:
-    """The shared front half and the planner; the summary is written to `target` as one JSON line."""
-    pipeline = new_pipeline(beam_args)
+def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, target: str) -> None:
+    """`mrt plan`: the shared front half, the planner and qd's frontier, written to `target` as one JSON line."""
     read = read_and_embed(pipeline, config, inputs)
     planner = plan_variance(read.members, config)
     frontier = read.members | "QDFrontier" >> MeasureFrontier(config.selection, config.grouping, _k(pipeline, config, planner))
@@ -258,16 +157,3 @@ def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_arg
         | "AsJson" >> beam.Map(json.dumps)
         | "WritePlan" >> beam.io.WriteToText(target, shard_name_template="")
     )
-    pipeline.run().wait_until_finish()
-
-
-def _counters(result) -> dict[str, int]:
-    try:
-        counters = result.metrics().query()["counters"]
-    except Exception:  # noqa: BLE001 - some runners report no metrics; the manifest's counts are the authoritative ones
-        return {}
-    totals: dict[str, int] = {}
-    for counter in counters:
-        if counter.key.metric.namespace == "mrtcurate":
-            totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (counter.committed or 0)
-    return totals

@@ -14,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline.embed import EmbeddingCache
-from mrtcurate.pipeline.graph import run_curation, run_planner
+from mrtcurate.pipeline.launch import run_curation, run_planner
 from mrtcurate.report import REPORT_NAME, write_report
 from mrtcurate.runs.preflight import check_inputs_outside_output, check_output, resolve_inputs
 from mrtcurate.runs.publish import publish, release, stage

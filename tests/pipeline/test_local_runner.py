@@ -12,7 +12,7 @@ from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 from apache_beam.runners.worker.data_plane import TimeBasedBufferingClosableOutputStream
 
-from mrtcurate.pipeline.graph import new_pipeline
+from mrtcurate.pipeline.launch import new_pipeline
 from tests.conftest import write_jsonl
 from tests.helpers import curate
 
@@ -33,7 +33,7 @@ def test_upstream_canary_beams_timed_flush_drops_bytes_written_while_a_send_bloc
     """A canary on Apache Beam itself, not a test of ours: seen on Beam 2.77.0. The upstream race behind
     issue 12's miscount, made deterministic: the periodic flush has taken the buffer and blocks in its send
     (a full queue); what the runner writes meanwhile is cleared unsent. When a Beam upgrade makes this fail,
-    the race is fixed upstream and graph._send_bundle_inputs_whole (the workaround) can go."""
+    the race is fixed upstream and launch._send_bundle_inputs_whole (the workaround) can go."""
     sent, entered, release = [], threading.Event(), threading.Event()
 
     def blocking_send(data):
@@ -64,7 +64,7 @@ def test_multi_process_runs_send_bundle_inputs_through_untimed_streams(tmp_path,
 
 
 def test_an_accounting_failure_inside_a_worker_traceback_is_found():
-    from mrtcurate.pipeline.graph import _accounting_failure
+    from mrtcurate.pipeline.launch import _accounting_failure
 
     wrapped = RuntimeError("Traceback (most recent call last):\n  ...\nmrtcurate.schemas.manifest.AccountingError: input_records 5 != 4 [while running 'Manifest/Write']\n  ...")
     assert _accounting_failure(wrapped) == "input_records 5 != 4"

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mrtcurate.pipeline import graph, progress
+from mrtcurate.pipeline import launch, progress
 from mrtcurate.runs.curate import run
 from mrtcurate.schemas import build_config
 from tests.conftest import write_jsonl
@@ -28,7 +28,7 @@ def test_tallies_from_several_processes_add_up_and_describe_rates_and_time_left(
 
 @pytest.mark.slow
 def test_a_local_run_reports_progress_that_ends_at_the_manifests_counts(tmp_path, monkeypatch):
-    monkeypatch.setattr(graph, "PROGRESS_INTERVAL_S", 0.2)
+    monkeypatch.setattr(launch, "PROGRESS_INTERVAL_S", 0.2)
     records = [{"prompt": f"p{i % 50}", "response": f"r{i % 900}"} for i in range(1000)]
     data = write_jsonl(tmp_path / "a.jsonl", records)
     lines: list[str] = []

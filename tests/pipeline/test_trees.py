@@ -10,7 +10,7 @@ import apache_beam as beam
 from mrtcurate.ingest.formats import RawRecord
 from mrtcurate.ingest.layouts import FieldMapping, to_units
 from mrtcurate.ingest.trees import rows_in_memory
-from mrtcurate.pipeline.graph import new_pipeline
+from mrtcurate.pipeline.launch import new_pipeline
 from mrtcurate.pipeline.trees import JoinMessageTrees
 from mrtcurate.schemas import Candidate
 from tests.helpers import collect_to, collected

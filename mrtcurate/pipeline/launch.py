@@ -1,0 +1,133 @@
+"""Launching the job graph.py wires: the runner (the user's, or the local FnApiRunner pinned), a workaround for a
+Beam race on that runner, progress lines on the local runner, the one-line message of a failed accounting
+check, and the job's counters."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Callable
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.pipeline import Pipeline
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+from mrtcurate.errors import JobFailed
+from mrtcurate.ingest.files import ResolvedInputs
+from mrtcurate.pipeline import progress
+from mrtcurate.pipeline.embed import EmbeddingCache
+from mrtcurate.pipeline.graph import build, build_plan
+from mrtcurate.schemas import RunConfig
+from mrtcurate.schemas.manifest import AccountingError
+
+
+def _names_a_runner(beam_args: list[str]) -> bool:
+    return PipelineOptions(beam_args).view_as(StandardOptions).runner is not None
+
+
+def new_pipeline(beam_args: list[str]) -> Pipeline:
+    """A pipeline on the runner the user named, or else on the local FnApiRunner, pinned.
+
+    With no --runner, Beam's DirectRunner first tries Prism, a Go runner it downloads at run time, and
+    falls back to the FnApiRunner only when that fails: a machine with internet would run on another
+    engine than the one every test here runs on. This builds the FnApiRunner as DirectRunner's own
+    fallback does (provision info carrying the options, which --direct_num_workers and
+    --direct_running_mode reach), without the detour.
+    """
+    options = PipelineOptions(beam_args)
+    if options.view_as(StandardOptions).runner is not None:
+        return Pipeline(options=options)
+    _send_bundle_inputs_whole()
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    runner = fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+    return Pipeline(runner=runner, options=options)
+
+
+def _send_bundle_inputs_whole() -> None:
+    """Work around a Beam data-loss race on the local runner's multi-process and multi-thread modes.
+
+    The FnApiRunner sends each bundle's input to gRPC workers through a stream that a timer thread
+    flushes every DATA_BUFFER_TIME_LIMIT_MS (1 s). Its flush sends the buffer, then clears it; while the
+    send blocks on a full queue (a busy worker, a loaded machine) the runner keeps writing into the
+    buffer, and the clear drops those bytes unsent: whole elements vanish without an error. That is
+    issue 12's miscount, one run in several at a million records under load; tests/pipeline/
+    test_local_runner.py reproduces the race deterministically. With the limit at 0 the stream is
+    flushed only when the bundle's input is complete, so nothing is written during a send."""
+    worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = 0
+
+
+def run_curation(
+    config: RunConfig,
+    inputs: ResolvedInputs,
+    directory: str,
+    beam_args: list[str],
+    cache: EmbeddingCache | None,
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """The curation job into `directory`, to completion; returns the job's mrtcurate counters. On the
+    local runner, `on_progress` gets a line of progress every PROGRESS_INTERVAL_S seconds."""
+    pipeline = new_pipeline(beam_args)
+    build(pipeline, config, inputs, directory, cache)
+    with _local_progress(beam_args, on_progress):
+        try:
+            result = pipeline.run()
+            result.wait_until_finish()
+        except Exception as error:
+            accounting = _accounting_failure(error)
+            if accounting is None:
+                raise
+            raise JobFailed(f"the job's counts do not add up, so nothing was published: {accounting}") from error
+    return _counters(result)
+
+
+def _accounting_failure(error: Exception) -> str | None:
+    """The AccountingError's own line: the in-process runner re-raises it with a step name appended, a
+    multi-process runner inside pages of the worker's traceback."""
+    if isinstance(error, AccountingError):
+        return str(error).split(" [while running")[0]
+    found = re.search(r"AccountingError: ([^\n]*)", str(error))
+    return found.group(1).split(" [while running")[0] if found else None
+
+
+PROGRESS_INTERVAL_S = 10.0
+
+
+@contextlib.contextmanager
+def _local_progress(beam_args: list[str], on_progress: Callable[[str], None] | None):
+    if on_progress is None or _names_a_runner(beam_args):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="mrt-progress-") as directory:
+        previous = os.environ.get(progress.PROGRESS_DIR)
+        os.environ[progress.PROGRESS_DIR] = directory
+        try:
+            with progress.ProgressMonitor(directory, on_progress, PROGRESS_INTERVAL_S):
+                yield
+        finally:
+            if previous is None:
+                os.environ.pop(progress.PROGRESS_DIR, None)
+            else:
+                os.environ[progress.PROGRESS_DIR] = previous
+
+
+def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_args: list[str]) -> None:
+    """The planner job (graph.build_plan) to completion; the summary is written to `target` as one JSON line."""
+    pipeline = new_pipeline(beam_args)
+    build_plan(pipeline, config, inputs, target)
+    pipeline.run().wait_until_finish()
+
+
+def _counters(result) -> dict[str, int]:
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # noqa: BLE001 - some runners report no metrics; the manifest's counts are the authoritative ones
+        return {}
+    totals: dict[str, int] = {}
+    for counter in counters:
+        if counter.key.metric.namespace == "mrtcurate":
+            totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (counter.committed or 0)
+    return totals
