@@ -1,236 +1,30 @@
-"""`mrt report DIR`: a self-contained report.html (images embedded) with the PNGs beside it."""
+"""`mrt report DIR`: a self-contained report.html (images embedded) with the PNGs beside it. Computing what it
+shows (data.py), drawing it (figures.py, plots.py) and rendering the page (page.py) live apart."""
 
 from __future__ import annotations
 
-import base64
-import html
 import tempfile
 from pathlib import Path
 
-import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate.analysis.planner import effective_prompts
-from mrtcurate.ingest.files import is_local
-from mrtcurate.report import plots
-from mrtcurate.schemas.counts import Totals, length_bin_labels, length_histogram
-from mrtcurate.schemas.manifest import embedding_line, read_manifest
+from mrtcurate.report.data import kept_profile, kept_rows, source_rows
+from mrtcurate.report.figures import figures as draw_figures
+from mrtcurate.report.page import render
+from mrtcurate.schemas.manifest import read_manifest
 
 REPORT_NAME = "report.html"
-
-
-_KEPT_COLUMNS = ["prompt_id", "pool_size", "source", "completion"]
-_TOP_SOURCES = 12
-
-
-def _kept_rows(directory: str, manifest: dict) -> pl.LazyFrame:
-    """The published rows, as a lazy polars frame of the columns the report reads. Local shards are
-    scanned in place; object-store shards are read through Beam's FileSystems (one client for every scheme)."""
-    paths = [FileSystems.join(directory, shard["path"]) for shard in manifest["shards"]]
-    if all(is_local(path) for path in paths):
-        return pl.scan_parquet(paths).select(_KEPT_COLUMNS) if paths else pl.LazyFrame(schema=dict.fromkeys(_KEPT_COLUMNS, pl.String))
-    tables = []
-    for path in paths:
-        with FileSystems.open(path) as source:
-            tables.append(pq.read_table(source, columns=_KEPT_COLUMNS))
-    return pl.from_arrow(pa.concat_tables(tables)).lazy()
-
-
-def _kept_profile(kept: pl.LazyFrame) -> tuple[list[int], dict[str, int], list[int]]:
-    """Pool size per prompt, kept rows by source, kept rows by completion-length bin (one pass over the shards)."""
-    sizes, by_source, chars = pl.collect_all([
-        kept.group_by("prompt_id").agg(pl.col("pool_size").first()),
-        kept.group_by("source").agg(pl.len()),
-        kept.select(pl.col("completion").str.len_chars().alias("chars")),
-    ])
-    return sizes["pool_size"].to_list(), dict(by_source.iter_rows()), length_histogram(chars["chars"].to_numpy())
-
-
-def _shares(counts: list[int]) -> list[float]:
-    total = sum(counts)
-    return [count / total if total else 0.0 for count in counts]
-
-
-def _source_rows(pool: dict[str, int], kept: dict[str, int]) -> list[tuple]:
-    """Sources by pool share (the largest first): pool share, kept share and the ratio that shows a tilt."""
-    pool_total, kept_total = sum(pool.values()), sum(kept.values())
-    rows = []
-    for source, count in sorted(pool.items(), key=lambda item: (-item[1], item[0]))[:_TOP_SOURCES]:
-        pool_share, kept_share = count / pool_total, kept.get(source, 0) / kept_total if kept_total else 0.0
-        rows.append((source, f"{pool_share:.1%}", f"{kept_share:.1%}", f"{kept_share / pool_share:.2f}"))
-    return rows
-
-
-def _image(path: Path) -> str:
-    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}">'
-
-
-def _table(rows: list[tuple], header: tuple) -> str:
-    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _figures(manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], source_rows: list[tuple], workdir: Path) -> dict[str, Path]:
-    figures = {}
-    if manifest["rejected_by_reason"]:
-        reasons = manifest["rejected_by_reason"]
-        figures["rejects"] = plots.bar_chart(list(reasons), list(reasons.values()), "Rejected records by reason", workdir / "rejects.png", "records")
-    sizes, kept_sources, kept_lengths = kept
-    if sizes:
-        figures["pool_sizes"] = plots.histogram(sizes, "Candidates per prompt after dedup", "candidates (pool size)", workdir / "pool_sizes.png")
-    if manifest.get("planner") and manifest["planner"]["k_table"]:
-        figures["planner"] = plots.planner_curve(manifest["planner"], manifest["selection"]["k"], workdir / "planner.png")
-    quality = manifest.get("selection_quality")
-    if quality:
-        points = {
-            "all candidates (pool)": (quality["pool"]["diversity"], quality["pool"]["quality"] or 0.0),
-            f"kept by {manifest['selection']['selector']}": (quality["selected"]["diversity"], quality["selected"]["quality"] or 0.0),
-        }
-        # A kept set of one response per prompt has no pairwise distance to plot.
-        points = {label: point for label, point in points.items() if point[0] is not None}
-        if points:
-            figures["quality_diversity"] = plots.quality_diversity(points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png")
-    if manifest.get("qd_frontier"):
-        figures["qd_frontier"] = plots.qd_frontier(manifest["qd_frontier"], workdir / "qd_frontier.png")
-    profile = manifest.get("pool_profile")
-    if source_rows:
-        sources = [row[0] for row in source_rows]
-        figures["sources"] = plots.share_comparison(
-            sources, _shares([profile["sources"][s] for s in sources]), _shares([kept_sources.get(s, 0) for s in sources]),
-            "Share of candidates (pool) and of kept rows, by source", workdir / "sources.png",
-        )
-        figures["lengths"] = plots.share_comparison(
-            length_bin_labels(), _shares(profile["length_counts"]), _shares(kept_lengths),
-            "Completion length (characters): pool against kept rows", workdir / "lengths.png",
-        )
-    return figures
-
-
-def _examples_html(examples: list[dict]) -> str:
-    parts = []
-    for example in examples:
-        parts.append(f"<h3>{html.escape(example['prompt'][:300])}</h3><p>{example['pool_size']} candidates</p>")
-        for name, kept in example["choices"].items():
-            rows = [(rank, item["reward"] if item["reward"] is not None else "", item["completion"][:400]) for rank, item in enumerate(kept)]
-            parts.append(f"<h4>{html.escape(name)}</h4>" + _table(rows, ("rank", "reward", "completion")))
-    return "".join(parts)
-
-
-def _number(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _frontier_html(frontier: dict, figures: dict[str, Path]) -> list[str]:
-    rows = [(f"qd, lambda {p['lambda']:g}", _number(p["quality"]), _number(p["coverage"]), _number(p["modes"])) for p in frontier["points"]]
-    rows += [(name, _number(frontier[name]["quality"]), _number(frontier[name]["coverage"]), _number(frontier[name]["modes"])) for name in ("random", "topk")]
-    recommended = "none" if frontier["recommended_lambda"] is None else format(frontier["recommended_lambda"], "g")
-    explanation = (
-        f"<p>{html.escape(frontier['definition'])}. This run's lambda: <b>{frontier['chosen_lambda']:g}</b>; recommended for this data: "
-        f"<b>{recommended}</b> ({html.escape(frontier['rule'])}).</p>"
-    )
-    return [
-        "<h2>Choosing qd's lambda: the quality-diversity frontier</h2>",
-        explanation,
-        _image(figures["qd_frontier"]) if "qd_frontier" in figures else "",
-        _table(rows, ("selection", "quality", "coverage", "modes kept")),
-    ]
-
-
-def _near_duplicates_html(near: dict) -> list[str]:
-    """The rule, then per merge the representative kept and texts merged into it: the largest clusters and
-    a sample; a warning names prompts where one cluster took more than half of the pool."""
-    rule = ", ".join(f"{name}: {near[name]['test']} >= {near[name]['threshold']}" for name in ("lexical", "embedding") if near.get(name))
-    parts = ["<h2>Near-duplicates: what was merged into what</h2>", f"<p>{html.escape(near['rule'])}; {html.escape(rule or 'off')}.</p>"]
-    if near.get("dominant_cluster_prompts"):
-        named = ", ".join(cluster["prompt_id"] for cluster in near["dominant_clusters"])
-        parts.append(f"<p><b>Warning</b>: on {near['dominant_cluster_prompts']:,} prompts one cluster absorbed more than half of the pool ({html.escape(named)}).</p>")
-    for title, key in (("Largest clusters", "largest_clusters"), ("A sample of clusters", "sample_clusters")):
-        clusters = near.get(key) or []
-        if clusters:
-            rows = [
-                (cluster["prompt"][:120], f"{cluster['size']} of {cluster['pool_size']}", cluster["kept"][:300], " | ".join(text[:200] for text in cluster["merged"]))
-                for cluster in clusters
-            ]
-            parts += [f"<h3>{title}</h3>", _table(rows, ("prompt", "cluster / pool", "kept (representative)", "merged into it (up to 3)"))]
-    return parts
 
 
 def write_report(directory: str) -> str:
     """Writes DIR/report.html and DIR/*.png; returns the report's path."""
     manifest = read_manifest(directory)
-    counts = manifest["counts"]
-    totals = Totals.from_manifest(counts)
     with tempfile.TemporaryDirectory(prefix="mrt-report-") as scratch:
-        kept = _kept_profile(_kept_rows(directory, manifest))
+        kept = kept_profile(kept_rows(directory, manifest))
         profile = manifest.get("pool_profile")
-        source_rows = _source_rows(profile["sources"], kept[1]) if profile and kept[1] else []
-        figures = _figures(manifest, kept, source_rows, Path(scratch))
-        planner = manifest.get("planner")
-        sections = [
-            "<h1>mrtcurate run report</h1>",
-            (
-                f"<p>{html.escape(manifest['created_at'])}, mrtcurate {html.escape(manifest['mrtcurate_version'])}, "
-                f"selector <b>{html.escape(manifest['selection']['selector'])}</b>, K = {manifest['selection']['k']}</p>"
-            ),
-            "<h2>Counts</h2>",
-            _table(sorted(counts.items()), ("count", "value")),
-            f"<p>{totals.identity()}: <b>{'holds' if totals.holds else 'VIOLATED'}</b></p>",
-        ]
-        if embedding := manifest.get("embedding"):
-            sections += ["<h2>Embedding</h2>", f"<p>{html.escape(embedding_line(embedding))}</p>"]
-        if "rejects" in figures:
-            sections += ["<h2>Rejects</h2>", _image(figures["rejects"])]
-        if "pool_sizes" in figures:
-            sections += ["<h2>Responses per prompt</h2>", _image(figures["pool_sizes"])]
-        if planner:
-            sections += [
-                "<h2>Is K &gt; 1 worth it?</h2>",
-                (f"<p>sigma_b² = {planner['sigma_b2']}, sigma_w² = {planner['sigma_w2']}, rho = {planner['rho']}; "
-                f"{planner['prompts']:,} prompts ({effective_prompts(planner)} effective), recommended K = "
-                f"<b>{planner['recommended_k']}</b>.</p>"),
-                _image(figures["planner"]) if "planner" in figures else "",
-            ]
-        if quality := manifest.get("selection_quality"):
-            rows = [
-                (name, _number(quality[part]["quality"]), _number(quality[part]["coverage"]), _number(quality[part]["diversity"]))
-                for name, part in (("pool (all candidates)", "pool"), (f"kept by {manifest['selection']['selector']}", "selected"))
-            ]
-            sections += [
-                "<h2>Quality and diversity of the kept set</h2>",
-                (
-                    "<p>Coverage is the diversity qd optimises: the share of the pool's mass (by multiplicity) the kept set stands "
-                    "for, each member counted by its best similarity to a kept answer. Mean pairwise distance is beside it.</p>"
-                ),
-                _table(rows, ("set", "quality", "coverage", "mean pairwise distance")),
-                _image(figures["quality_diversity"]) if "quality_diversity" in figures else "",
-            ]
-        if frontier := manifest.get("qd_frontier"):
-            sections += _frontier_html(frontier, figures)
-        if near := manifest.get("near_duplicates"):
-            sections += _near_duplicates_html(near)
-        if "sources" in figures:
-            sections += [
-                "<h2>Which sources does the selection favour?</h2>",
-                "<p>Kept/pool above 1: the selector keeps that source's responses more often than the pools offer them.</p>",
-                _table(source_rows, ("source", "pool share", "kept share", "kept / pool")),
-                _image(figures["sources"]),
-                "<h2>Does selection shift completion length?</h2>",
-                _image(figures["lengths"]),
-            ]
-        if manifest.get("examples"):
-            sections += ["<h2>What each selector keeps, on a few prompts</h2>", _examples_html(manifest["examples"])]
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>mrtcurate report</title><style>"
-            "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
-            "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-            "text-align:left;vertical-align:top;font-size:0.9em}img{max-width:100%}</style></head><body>"
-            + "".join(sections)
-            + "</body></html>"
-        )
+        sources = source_rows(profile["sources"], kept[1]) if profile and kept[1] else []
+        figures = draw_figures(manifest, kept, sources, Path(scratch))
+        page = render(manifest, sources, figures)
         for path in figures.values():
             with FileSystems.create(FileSystems.join(directory, path.name)) as sink:
                 sink.write(path.read_bytes())
@@ -238,4 +32,3 @@ def write_report(directory: str) -> str:
     with FileSystems.create(target) as sink:
         sink.write(page.encode("utf-8"))
     return target
-
