@@ -11,8 +11,8 @@ from itertools import islice
 from mrtcurate.ingest.files import open_binary
 from mrtcurate.ingest.formats import RawRecord, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_units
+from mrtcurate.ingest.probe import resolve_mapping
 from mrtcurate.ingest.trees import rows_in_memory
-from mrtcurate.runs.preflight import resolve_mapping
 from mrtcurate.schemas import Candidate, TreeMessage
 from mrtcurate.schemas.config import IngestSettings
 from mrtcurate.schemas.counts import UnitTally

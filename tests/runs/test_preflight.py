@@ -83,3 +83,16 @@ def test_overlapping_patterns_read_each_file_once(tmp_path):
     data = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "response": "r"}])
     resolved = resolve_inputs(config(tmp_path, [data, tmp_path / "*.jsonl", f"{tmp_path}/./a.jsonl"]))
     assert [file.path for file in resolved.files] == [str(data)]
+
+
+def test_inputs_are_checked_before_an_embedder_artifact_is_built(tmp_path, monkeypatch):
+    from mrtcurate.runs import preflight
+
+    built = []
+    monkeypatch.setattr(preflight, "prepare_embedder", built.append)
+    data = write_jsonl(tmp_path / "a.jsonl", [{"question": "q", "answer": "a"}])
+    with pytest.raises(UserError, match="--prompt-field 'prompt' is not a field"):
+        resolve_inputs(config(tmp_path, [data], embedder="minilm-int8", selector="qd"))
+    assert built == []  # a wrong field fails in a second, not after minutes of building the int8 model
+    resolve_inputs(config(tmp_path, [data], embedder="minilm-int8", selector="qd", prompt_field="question", response_field="answer"))
+    assert built == ["minilm-int8"]
