@@ -64,17 +64,23 @@ def check_text(value: object, role: str, name: str) -> str:
     return text
 
 
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_LARGEST_REWARD = 1e308  # an integer past float's range is no finite score
+
+
 def reward(value: object, sign: float) -> float | None:
     """The reward oriented so that larger is better (`sign` -1 for --reward-order lower); the curated
     rows multiply by the sign again to give back the value as written."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        return sign * float(value)
-    try:
-        number = float(value) if isinstance(value, (int, float, str)) else math.nan
-    except ValueError:
+    # Only JSON numbers and plain ASCII decimal strings (a CSV cell): float() would also take true/false,
+    # "1_000" and other scripts' digits, none of which a judge writes as a score.
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         number = math.nan
+    elif isinstance(value, str):
+        number = float(value) if _DECIMAL.fullmatch(value.strip()) else math.nan
+    else:
+        number = float(value) if abs(value) < _LARGEST_REWARD else math.nan
     if not math.isfinite(number):
         raise Invalid(RejectReason.INVALID_REWARD, f"reward {value!r} is not a finite number")
     return sign * number

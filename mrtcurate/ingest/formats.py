@@ -218,7 +218,7 @@ def _iter_jsonl(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[R
                 continue
             try:
                 fields = json.loads(text)
-            except json.JSONDecodeError as error:
+            except ValueError as error:  # JSONDecodeError, and an integer over Python's 4,300-digit conversion limit
                 yield _reject(text, RejectReason.INVALID_JSON, str(error), path, row)
                 continue
             except RecursionError:

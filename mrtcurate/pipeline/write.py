@@ -54,10 +54,32 @@ class _WriteShard(beam.DoFn):
         yield ShardInfo(path=relative, rows=len(rows), sha256=hashlib.sha256(payload).hexdigest())
 
 
+class _WriteEmptyShards(beam.DoFn):
+    """Every shard of the count is written, with the table's schema, even when no row hashed to it: names
+    `-of-N` promise N files, and a table with no rows at all is one empty file that readers can open."""
+
+    def __init__(self, directory: str, relative_dir: str, prefix: str, schema: pa.Schema):
+        self.directory = directory
+        self.relative_dir = relative_dir
+        self.prefix = prefix
+        self.schema = schema
+
+    def process(self, count: int, written: list[ShardInfo]):
+        present = {shard.path for shard in written}
+        payload = parquet_bytes([], self.schema)
+        for index in range(count):
+            relative = f"{self.relative_dir}/{shard_name(self.prefix, index, count)}"
+            if relative in present:
+                continue
+            with FileSystems.create(FileSystems.join(self.directory, relative)) as sink:
+                sink.write(payload)
+            yield ShardInfo(path=relative, rows=0, sha256=hashlib.sha256(payload).hexdigest())
+
+
 class WriteParquetShards(beam.PTransform):
     """Rows in, ShardInfo per written file out. All rows with one shard key land in one file, rows in a
     file are sorted, and the shard count comes from the data size unless fixed: output bytes depend on
-    the data alone, not on workers or bundles."""
+    the data alone, not on workers or bundles. Every shard of the count is written, empty ones too."""
 
     def __init__(
         self,
@@ -80,17 +102,22 @@ class WriteParquetShards(beam.PTransform):
 
     def expand(self, rows):
         fixed = self.shards
-        count = beam.pvalue.AsSingleton(
+        counted = (
             rows
             | "RowBytes" >> beam.Map(estimated_bytes)
             | "TotalBytes" >> beam.CombineGlobally(sum)
             | "ShardCount" >> beam.Map(shard_count, fixed)
         )
+        count = beam.pvalue.AsSingleton(counted)
         shard_key = self.shard_key
-        return (
+        written = (
             rows
             | "AssignShard" >> beam.Map(lambda row, n: (stable_hash(shard_key(row)) % n, row), count)
             | "GroupShard" >> beam.GroupByKey()
             | "WriteShard"
             >> beam.ParDo(_WriteShard(self.directory, self.relative_dir, self.prefix, self.schema, self.sort_key), count)
         )
+        empty = counted | "WriteEmptyShards" >> beam.ParDo(
+            _WriteEmptyShards(self.directory, self.relative_dir, self.prefix, self.schema), beam.pvalue.AsList(written)
+        )
+        return (written, empty) | "AllShards" >> beam.Flatten()

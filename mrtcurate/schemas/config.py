@@ -133,6 +133,7 @@ class EmbeddingSettings(_Section):
 
 
 AUTO_BOILERPLATE_PROMPTS = 50
+MAX_K = 2**31 - 1  # K travels through the job as a 64-bit integer; past this no pool is that large anyway
 
 
 class GroupingSettings(_Section):
@@ -214,7 +215,7 @@ class SelectionSettings(_Section):
         "lambda * quality + (1 - lambda) * weighted facility location)",
     )
     k: int | Literal["auto"] = Field(4, json_schema_extra={"metavar": "K"}, description="responses kept per prompt (prompts with K or fewer candidates keep all), or `auto` for the planner's recommended K, computed in the same job")
-    seed: int = Field(0, description="seed of every random choice")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of every random choice (0 to 2**63 - 1)")
     weighting: Literal["prompt", "row"] = Field("prompt", description="row weights: `prompt` sums to 1 per prompt, proportional to draws; `row` is 1 per row")
     hot_above: int = Field(50_000, ge=2, description="pools larger than this are split by response hash into parts, each keeps 4K, and K are chosen from the union (exact for random and topk, GreeDi for qd)")
     part_size: int = Field(8_192, ge=2, description="candidates per part of a split pool")
@@ -223,8 +224,8 @@ class SelectionSettings(_Section):
     @field_validator("k")
     @classmethod
     def _positive_k(cls, value):
-        if value != "auto" and value < 1:
-            raise ValueError("k must be a positive integer or auto")
+        if value != "auto" and not 1 <= value <= MAX_K:
+            raise ValueError(f"k must be an integer from 1 to {MAX_K:,}, or auto")
         return value
 
 

@@ -39,6 +39,10 @@ BAD_JSONL = [
     (b'{"prompt": "p", "response": "r", "score": NaN}', "invalid_reward"),
     (b'{"prompt": "p", "response": "r", "score": Infinity}', "invalid_reward"),
     (json.dumps({"prompt": "p", "response": "r", "score": "great"}).encode(), "invalid_reward"),
+    # Issue 20: only JSON numbers and plain decimal strings are rewards.
+    (json.dumps({"prompt": "p", "response": "r", "score": True}).encode(), "invalid_reward"),
+    (json.dumps({"prompt": "p", "response": "r", "score": "1_000"}).encode(), "invalid_reward"),
+    (json.dumps({"prompt": "p", "response": "r", "score": "\u0661\u0662"}).encode(), "invalid_reward"),
 ]
 
 
@@ -213,3 +217,14 @@ def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
     assert counts["input_records"] == counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
     kept = curate([data], tmp_path / "kept", k=4, near_dup="off", boilerplate_prompts="off")
     assert kept.manifest["rejected_by_reason"] == {}
+
+
+def test_an_integer_over_pythons_digit_limit_is_one_reject_not_the_end_of_the_job(tmp_path):
+    # Issue 20: a JSON integer of over 4,300 digits, even in a field the run does not read, aborted the job.
+    data = tmp_path / "a.jsonl"
+    data.write_bytes(b'{"prompt": "p", "response": "r", "unused": ' + b"7" * 5000 + b'}\n{"prompt": "p", "response": "s"}\n')
+    outcome = curate([data], tmp_path / "out", near_dup="off", plan=False)
+    assert outcome.manifest["rejected_by_reason"] == {"invalid_json": 1}
+    assert outcome.manifest["counts"]["candidates"] == 1
+    [reject] = read_rows(tmp_path / "out", "rejects")
+    assert "4300 digits" in reject["detail"] and reject["source_row"] == 1

@@ -1,5 +1,6 @@
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from mrtcurate.pipeline.write import TARGET_SHARD_BYTES, WriteParquetShards, shard_count
@@ -35,3 +36,18 @@ def test_rows_sharded_by_key_sorted_and_checksummed(tmp_path):
         assert [r["source_row"] for r in table] == sorted(r["source_row"] for r in table)
         for source in {r["source_file"] for r in table}:
             assert sum(r["source_file"] == source for r in table) == 8  # a key never splits across shards
+
+
+@pytest.mark.parametrize(("rows", "shards", "expected"), [(2, 5, 5), (0, None, 1), (0, 3, 3)])
+def test_every_shard_of_the_count_is_written_with_the_schema_even_empty(tmp_path, rows, shards, expected):
+    # Issue 20: --shards 50 on 5 rows wrote part-00015-of-00050 and part-00049-of-00050 only, and a table with
+    # no rows (no rejects) was not written at all, so reading `rejects/*.parquet` failed.
+    records = [{"record": f"r{i}", "reason": "invalid_json", "detail": "", "source_file": f"f{i}", "source_row": i} for i in range(rows)]
+    with local_pipeline() as pipeline:
+        _ = pipeline | beam.Create(records) | WriteParquetShards(
+            str(tmp_path), "rejects", "part", REJECTS_SCHEMA, shard_key=lambda r: r["source_file"], sort_key=lambda r: r["source_row"], shards=shards
+        )
+    files = sorted((tmp_path / "rejects").glob("*.parquet"))
+    assert [path.name for path in files] == [f"part-{i:05d}-of-{expected:05d}.parquet" for i in range(expected)]
+    table = pq.read_table(tmp_path / "rejects")
+    assert table.num_rows == rows and table.schema.names == REJECTS_SCHEMA.names

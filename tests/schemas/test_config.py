@@ -12,7 +12,7 @@ def test_cli_values_override_file_values_and_none_means_unset():
 def test_unknown_and_invalid_keys_are_one_line_errors():
     with pytest.raises(UserError, match="unknown option 'kk'"):
         build_config({"input": ["a"], "output": "o", "kk": 3}, {})
-    with pytest.raises(UserError, match="k must be a positive integer or auto"):
+    with pytest.raises(UserError, match="k must be an integer from 1 to"):
         build_config({"input": ["a"], "output": "o", "k": 0}, {})
 
 
@@ -75,3 +75,11 @@ def test_the_tree_layout_defaults_to_ranks_where_lower_is_better_unless_told_oth
     assert (tree.reward_field, tree.reward_order, tree.text_key) == ("rank", "lower", "text")
     told = build_config({"input": ["a"], "layout": "tree", "reward_order": "higher", "reward_field": "score"}, {}).ingest
     assert (told.reward_field, told.reward_order) == ("score", "higher")
+
+
+def test_seed_and_k_out_of_range_are_refused_up_front():
+    # Issue 20: --seed -1 failed in the planner after the whole job; a K past 64 bits in a coder.
+    with pytest.raises(UserError, match="seed: Input should be greater than or equal to 0"):
+        build_config({"input": ["a"], "output": "o", "seed": -1}, {})
+    with pytest.raises(UserError, match="k must be an integer from 1 to 2,147,483,647"):
+        build_config({"input": ["a"], "output": "o", "k": 99999999999999999999}, {})
