@@ -3,11 +3,13 @@ shows (data.py), drawing it (figures.py, plots.py) and rendering the page (page.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 from apache_beam.io.filesystems import FileSystems
 
+from mrtcurate.ingest.files import is_local
 from mrtcurate.report.data import kept_profile, kept_rows, source_rows
 from mrtcurate.report.figures import figures as draw_figures
 from mrtcurate.report.page import render
@@ -26,9 +28,21 @@ def write_report(directory: str) -> str:
         figures = draw_figures(manifest, kept, sources, Path(scratch))
         page = render(manifest, sources, figures)
         for path in figures.values():
-            with FileSystems.create(FileSystems.join(directory, path.name)) as sink:
-                sink.write(path.read_bytes())
-    target = FileSystems.join(directory, REPORT_NAME)
-    with FileSystems.create(target) as sink:
-        sink.write(page.encode("utf-8"))
+            _write_inside(directory, path.name, path.read_bytes())
+    return _write_inside(directory, REPORT_NAME, page.encode("utf-8"))
+
+
+def _write_inside(directory: str, name: str, data: bytes) -> str:
+    """Writes DIR/name. Locally through a temporary file renamed over the name: a `report.html` or PNG that is
+    a symbolic link is replaced itself, and the file it points to (perhaps outside DIR) is never written."""
+    target = FileSystems.join(directory, name)
+    if not is_local(directory):
+        with FileSystems.create(target) as sink:
+            sink.write(data)
+        return target
+    folder = directory.removeprefix("file://")
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+    with os.fdopen(descriptor, "wb") as sink:
+        sink.write(data)
+    os.replace(temporary, os.path.join(folder, name))
     return target

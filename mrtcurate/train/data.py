@@ -56,7 +56,10 @@ def _read_curated(filesystem: pafs.FileSystem, root: str, manifest: dict) -> pa.
     shards = manifest["shards"]
     tables = []
     for shard in shards:
-        shard_path = posixpath.join(root, shard["path"])
+        relative = posixpath.normpath(shard["path"])
+        if posixpath.isabs(relative) or relative == ".." or relative.startswith("../"):
+            raise UserError(f"shard path {shard['path']!r} in the manifest leads outside {root}; nothing outside the dataset is read")
+        shard_path = posixpath.join(root, relative)
         if filesystem.get_file_info(shard_path).type != pafs.FileType.File:
             raise UserError(f"shard {shard['path']} listed in the manifest is missing from {root}")
         with filesystem.open_input_stream(shard_path) as stream:

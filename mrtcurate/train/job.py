@@ -50,6 +50,18 @@ def train(config: TrainConfig) -> TrainOutcome:
             torch.distributed.destroy_process_group()
 
 
+def _refuse_holding_inputs(output: Path, config: TrainConfig) -> None:
+    """An output that is, or holds, the data, the eval data or the model would be deleted by --overwrite and
+    written into otherwise: refused whatever --overwrite says, as `mrt run` refuses an output holding an input."""
+    resolved = output.resolve()
+    for flag, location in (("--data", config.data), ("--eval-data", config.eval_data), ("--model", config.model)):
+        if location is None or "://" in location or not Path(location).exists():
+            continue
+        target = Path(location).resolve()
+        if target == resolved or resolved in target.parents:
+            raise UserError(f"--output {output} is or holds {flag} {location}; choose an output outside it")
+
+
 def _train(config: TrainConfig) -> TrainOutcome:
     # transformers and peft load here, not at import: `mrt run` never needs them.
     from transformers import AutoModelForCausalLM, PrinterCallback
@@ -140,6 +152,7 @@ def _training_arguments(config: TrainConfig, output: Path, bf16: bool, fp16: boo
 def _prepare_output(output: Path, config: TrainConfig) -> None:
     if "://" in str(output):
         raise UserError("--output must be a local directory (copy the trained model to object storage afterwards)")
+    _refuse_holding_inputs(output, config)
     if config.resume or not output.exists() or not any(output.iterdir()):
         return
     if not config.overwrite:

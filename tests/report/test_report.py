@@ -42,3 +42,19 @@ def test_source_and_length_panels_show_what_topk_favours(tmp_path):
     # topk keeps only "long": its kept share is 100% against a 50% pool share (ratio 2.00), "short" 0%.
     assert "<td>long</td><td>50.0%</td><td>100.0%</td><td>2.00</td>" in page
     assert "<td>short</td><td>50.0%</td><td>0.0%</td><td>0.00</td>" in page
+
+
+def test_report_replaces_links_in_its_folder_and_never_writes_through_them(tmp_path):
+    # Issue 20: `mrt report DIR` wrote through a report.html or PNG that linked to a file outside DIR.
+    rows = [{"prompt": f"q{i % 4}", "response": f"answer {i}", "score": i % 3} for i in range(24)]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    outcome = curate([data], tmp_path / "out", reward_field="score", k=2, near_dup="off")
+    outside = {name: tmp_path / f"outside-{name}" for name in ("report.html", "pool_sizes.png")}
+    for name, target in outside.items():
+        target.write_text("the user's file")
+        (tmp_path / "out" / name).unlink()
+        (tmp_path / "out" / name).symlink_to(target)
+    write_report(outcome.output)
+    for name, target in outside.items():
+        assert target.read_text() == "the user's file"
+        assert not (tmp_path / "out" / name).is_symlink() and (tmp_path / "out" / name).stat().st_size > 100

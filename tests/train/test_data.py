@@ -75,3 +75,33 @@ def test_missing_path_and_bad_manifest(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"counts": {}}))
     with pytest.raises(UserError, match="lists no shards"):
         load_data(str(tmp_path))
+
+
+@pytest.mark.parametrize("escape", ["/etc/passwd", "../outside.parquet", "data/../../outside.parquet"])
+def test_shard_paths_leading_outside_the_dataset_are_refused_before_any_read(curated, tmp_path, escape):
+    # Issue 20: mrt train trained on a file outside the dataset, and read and hashed /etc/passwd.
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(curated, copy)
+    pq.write_table(pq.read_table(min((copy / "data").glob("*.parquet"))), tmp_path / "outside.parquet")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["shards"][0]["path"] = escape
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="leads outside"):
+        load_data(str(copy))
+
+
+def test_an_output_that_is_or_holds_an_input_is_refused_before_anything_is_deleted(curated, tmp_path):
+    # Issue 20: --overwrite with --output equal to --data, to --model or to a parent of --data deleted them.
+    from mrtcurate.schemas.train_config import TrainConfig
+    from mrtcurate.train.job import _prepare_output
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    for output in (curated, curated.parent, model):
+        config = TrainConfig(data=str(curated), model=str(model), output=str(output), overwrite=True)
+        with pytest.raises(UserError, match="is or holds --(data|model)"):
+            _prepare_output(output, config)
+    assert (curated / "manifest.json").exists() and (model / "config.json").exists()
