@@ -149,7 +149,11 @@ def _fields_of(file: InputFile, records: list[RawRecord]) -> set[str]:
     fails here instead of rejecting every row); otherwise the keys of its probed records."""
     if file.format == "csv":
         with open_binary(file.path) as stream:
-            return set(csv_header(stream, file.path))
+            header = csv_header(stream, file.path)
+        if repeated := sorted({name for name in header if header.count(name) > 1}):
+            # A dict per row would keep the last of the columns silently.
+            raise UserError(f"{file.path}: the CSV header names {', '.join(repr(name) for name in repeated)} more than once; rename the columns")
+        return set(header)
     return {field for record in records for field in record.fields}
 
 

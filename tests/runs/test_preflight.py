@@ -96,3 +96,11 @@ def test_inputs_are_checked_before_an_embedder_artifact_is_built(tmp_path, monke
     assert built == []  # a wrong field fails in a second, not after minutes of building the int8 model
     resolve_inputs(config(tmp_path, [data], embedder="minilm-int8", selector="qd", prompt_field="question", response_field="answer"))
     assert built == ["minilm-int8"]
+
+
+def test_a_csv_header_that_repeats_a_column_is_refused_in_one_line(tmp_path):
+    # Issue 20: the last of two same-named columns was kept silently.
+    data = tmp_path / "a.csv"
+    data.write_text("prompt,response,response\nq,first,second\n")
+    with pytest.raises(UserError, match=r"a.csv: the CSV header names 'response' more than once"):
+        resolve_inputs(config(tmp_path, [data]))
