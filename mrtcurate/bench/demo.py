@@ -9,6 +9,7 @@ import os
 import random
 
 from mrtcurate.bench.tasks import Question, answer_set
+from mrtcurate.errors import UserError
 from mrtcurate.schemas import RunConfig
 
 _LEXICON = {
@@ -88,15 +89,50 @@ def sample_records(seed: int = 0) -> list[str]:
     return lines
 
 
+def sample_bytes(seed: int = 0) -> bytes:
+    """The sample corpus, gzipped with no timestamp: the same bytes every time, so a rerun recognises its own file."""
+    return gzip.compress(("\n".join(sample_records(seed)) + "\n").encode("utf-8"), mtime=0)
+
+
 def write_sample(path: str, seed: int = 0) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as sink:
-        sink.write("\n".join(sample_records(seed)) + "\n")
+    with open(path, "wb") as sink:
+        sink.write(sample_bytes(seed))
 
 
-def demo_config(directory: str, embedder: str) -> RunConfig:
+def demo_config(directory: str, embedder: str, overwrite: bool = False) -> RunConfig:
+    """The demo's run in `directory`. It replaces only what an earlier demo there wrote (its own sample, a
+    dataset curated from it); anything else at those names needs `overwrite`."""
     sample = os.path.join(directory, "sample.jsonl.gz")
+    curated = os.path.join(directory, "curated")
+    if not overwrite:
+        _refuse_foreign(sample, curated)
     write_sample(sample)
     return RunConfig.from_options(
-        {"input": [sample], "output": os.path.join(directory, "curated"), "layout": "flat", "reward_field": "score", "embedder": embedder, "overwrite": True}
+        {"input": [sample], "output": curated, "layout": "flat", "reward_field": "score", "embedder": embedder, "overwrite": True}
     )
+
+
+def _refuse_foreign(sample: str, curated: str) -> None:
+    if os.path.lexists(sample) and (not os.path.isfile(sample) or os.path.islink(sample) or not _is_demo_sample(sample)):
+        raise UserError(f"{sample} exists and is not the demo's sample; pass --overwrite to replace it, or another --dir")
+    if os.path.lexists(curated) and (os.path.islink(curated) or not os.path.isdir(curated) or (os.listdir(curated) and not _is_demo_output(curated, sample))):
+        raise UserError(f"{curated} exists and is not an earlier demo's output; pass --overwrite to replace it, or another --dir")
+
+
+def _is_demo_sample(path: str) -> bool:
+    """By content, not gzip bytes: an older demo's sample carries another gzip timestamp."""
+    try:
+        with gzip.open(path, "rb") as source:
+            return source.read() == gzip.decompress(sample_bytes())
+    except (OSError, EOFError):
+        return False
+
+
+def _is_demo_output(curated: str, sample: str) -> bool:
+    try:
+        with open(os.path.join(curated, "manifest.json"), encoding="utf-8") as source:
+            inputs = json.load(source)["inputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return [entry.get("path") for entry in inputs] == [os.path.realpath(sample)]

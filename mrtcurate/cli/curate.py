@@ -33,6 +33,7 @@ def register(commands) -> None:
     demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")
     demo.add_argument("--dir", default="mrt-demo", help="where the sample and its curated output go")
     demo.add_argument("--embedder", default="auto", help="embedder for the demo (default: auto, as mrt run)")
+    demo.add_argument("--overwrite", action="store_true", help="replace DIR/sample.jsonl.gz and DIR/curated/ even when an earlier demo did not write them")
     demo.set_defaults(handler=_demo)
 
 
@@ -103,4 +104,4 @@ def _report(args: argparse.Namespace, beam_args: list[str]) -> None:
 def _demo(args: argparse.Namespace, beam_args: list[str]) -> None:
     from mrtcurate.bench.demo import demo_config
 
-    curate(demo_config(args.dir, args.embedder), beam_args, args.quiet)
+    curate(demo_config(args.dir, args.embedder, args.overwrite), beam_args, args.quiet)

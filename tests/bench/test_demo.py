@@ -38,3 +38,22 @@ def test_demo_config_curates_the_written_sample(tmp_path):
     assert config.ingest.input == [str(tmp_path / "sample.jsonl.gz")] and config.ingest.reward_field == "score"
     assert config.ingest.layout == "flat"  # the sample holds a list-valued response on purpose: not a grouped file
     assert config.publish.output == str(tmp_path / "curated") and config.publish.overwrite
+
+
+def test_the_demo_replaces_only_what_an_earlier_demo_wrote(tmp_path):
+    # Issue 20: `mrt demo --dir D` silently replaced D/curated/ and D/sample.jsonl.gz.
+    import pytest
+
+    from mrtcurate.errors import UserError
+
+    demo_config(str(tmp_path), "hashing")
+    assert demo_config(str(tmp_path), "hashing").publish.overwrite  # its own sample again: fine
+    (tmp_path / "curated").mkdir()
+    (tmp_path / "curated" / "notes.txt").write_text("the user's")
+    with pytest.raises(UserError, match="curated exists and is not an earlier demo's output"):
+        demo_config(str(tmp_path), "hashing")
+    (tmp_path / "sample.jsonl.gz").write_bytes(b"the user's data")
+    with pytest.raises(UserError, match="sample.jsonl.gz exists and is not the demo's sample"):
+        demo_config(str(tmp_path), "hashing")
+    assert (tmp_path / "sample.jsonl.gz").read_bytes() == b"the user's data"
+    demo_config(str(tmp_path), "hashing", overwrite=True)  # asked for: replaced
