@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate.errors import UserError
+from mrtcurate.errors import JobFailed, UserError
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.launch import run_curation, run_planner
@@ -50,12 +50,24 @@ def run(
     try:
         metrics = run_curation(config, inputs, staging.directory, beam_args or [], cache, on_progress)
         manifest = read_manifest(staging.directory)
+        if manifest["counts"]["candidates"] == 0 and not config.publish.allow_empty:
+            raise JobFailed(_nothing_curated(manifest))
         # Inside staging, so a published dataset always has its report.
         write_report(staging.directory)
         publish(staging)
     finally:
         release(staging)
     return RunOutcome(output, manifest, metrics, FileSystems.join(output, REPORT_NAME))
+
+
+def _nothing_curated(manifest: dict) -> str:
+    counts, reasons = manifest["counts"], manifest["rejected_by_reason"]
+    top = ", ".join(f"{reason} {count:,}" for reason, count in sorted(reasons.items(), key=lambda item: -item[1])[:3])
+    why = f"every one was rejected ({top})" if reasons else "the mapping made none"
+    return (
+        f"no candidate came out of {counts['input_records']:,} input records: {why}; nothing was published. "
+        "Check the field mapping with `mrt inspect`, or pass --allow-empty to publish an empty dataset"
+    )
 
 
 def run_plan(config: RunConfig, beam_args: list[str] | None = None) -> dict:

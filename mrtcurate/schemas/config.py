@@ -25,7 +25,7 @@ from mrtcurate.errors import UserError
 from mrtcurate.schemas.presets import PRESETS
 
 # Options that name where things go rather than what is computed; they stay out of the config hash.
-_LOCATION_OPTIONS = {"output", "overwrite"}
+_LOCATION_OPTIONS = {"output", "overwrite", "allow_empty"}  # where and whether to publish, not what
 log = logging.getLogger(__name__)
 
 
@@ -244,6 +244,7 @@ class PlanSettings(_Section):
 class OutputSettings(_Section):
     output: str | None = Field(None, json_schema_extra={"metavar": "DIR"}, description="directory the dataset is published to; a non-empty one (subfolders count) needs `--overwrite`; an existing file, or a directory that holds an input, is refused whatever `--overwrite` says")
     overwrite: bool = Field(False, description="replace a non-empty output directory")
+    allow_empty: bool = Field(False, description="publish even when no input record became a candidate (by default such a run fails in one line: the mapping most likely matched nothing)")
     shards: int | None = Field(None, ge=1, description="number of output shards (by size, ~256 MB each)")
 
 

@@ -131,3 +131,16 @@ def test_a_failed_job_publishes_nothing_and_leaves_no_staging(tmp_path, monkeypa
     with pytest.raises(RuntimeError, match="boom"):
         mrt_run(data, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_a_run_with_no_candidate_fails_in_one_line_unless_empty_is_allowed(tmp_path):
+    # Issue 20: a mapping that matched nothing published an empty dataset with exit 0.
+    from mrtcurate.errors import JobFailed
+    from tests.helpers import curate
+
+    data = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "response": " "}, {"prompt": "q", "response": ""}])
+    with pytest.raises(JobFailed, match=r"no candidate came out of 2 input records: every one was rejected \(empty_response 2\)"):
+        curate([data], tmp_path / "out", near_dup="off", plan=False)
+    assert not (tmp_path / "out").exists()
+    outcome = curate([data], tmp_path / "out", near_dup="off", plan=False, allow_empty=True)
+    assert outcome.manifest["counts"]["candidates"] == 0 and (tmp_path / "out" / "rejects").is_dir()
