@@ -25,7 +25,7 @@ def register(commands) -> None:
     refresh = commands.add_parser("refresh", help="publish a new snapshot under ROOT if inputs or config changed")
     refresh.add_argument("--root", required=True, help="ROOT holding snapshots/, LATEST and cache/ (local or gs://)")
     refresh.add_argument("--config", required=True, help="the run's YAML config (its output is ignored)")
-    refresh.add_argument("--keep", type=int, help="after publishing, keep only the newest N snapshots")
+    refresh.add_argument("--keep", type=_at_least_one, metavar="N", help="after publishing, keep only the newest N snapshots (N >= 1)")
     refresh.set_defaults(handler=_refresh)
     report = commands.add_parser("report", help="write DIR/report.html for a dataset written by mrt run")
     report.add_argument("directory")
@@ -93,6 +93,16 @@ def _refresh(args: argparse.Namespace, beam_args: list[str]) -> None:
         return
     print_summary(outcome.run, out)
     out.print(f"published {outcome.snapshot}; LATEST updated" + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else ""), highlight=False)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} keeps no snapshot: give 1 or more (LATEST's snapshot is always kept)")
+    return value
 
 
 def _report(args: argparse.Namespace, beam_args: list[str]) -> None:

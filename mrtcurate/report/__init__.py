@@ -7,8 +7,11 @@ import os
 import tempfile
 from pathlib import Path
 
+import polars as pl
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
+from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import is_local
 from mrtcurate.report.data import kept_profile, kept_rows, source_rows
 from mrtcurate.report.figures import figures as draw_figures
@@ -22,7 +25,11 @@ def write_report(directory: str) -> str:
     """Writes DIR/report.html and DIR/*.png; returns the report's path."""
     manifest = read_manifest(directory)
     with tempfile.TemporaryDirectory(prefix="mrt-report-") as scratch:
-        kept = kept_profile(kept_rows(directory, manifest))
+        try:
+            kept = kept_profile(kept_rows(directory, manifest))
+        except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again") from None
         profile = manifest.get("pool_profile")
         sources = source_rows(profile["sources"], kept[1]) if profile and kept[1] else []
         figures = draw_figures(manifest, kept, sources, Path(scratch))

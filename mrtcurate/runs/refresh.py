@@ -14,19 +14,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
+from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import ResolvedInputs, is_local
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.runs.curate import RunOutcome, run
 from mrtcurate.runs.preflight import resolve_inputs
 from mrtcurate.schemas import RunConfig
+from mrtcurate.schemas.manifest import read_manifest
 from mrtcurate.vectors.embedders import embedder_key
 
 LATEST = "LATEST"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,27 @@ def fingerprint(config: RunConfig, inputs: ResolvedInputs) -> str:
 
 
 def read_latest(root: str) -> dict | None:
+    """The pointer LATEST holds, when it holds: a JSON object naming a snapshot directly under ROOT/snapshots/
+    whose manifest reads and checks. Anything else (garbage, an empty file, a path outside the root, a deleted
+    snapshot) is as if there were no LATEST: the refresh curates again and writes a good one."""
     path = FileSystems.join(root, LATEST)
     if not FileSystems.exists(path):
         return None
-    with FileSystems.open(path) as source:
-        return json.loads(source.read())
+    try:
+        with FileSystems.open(path) as source:
+            pointer = json.loads(source.read())
+        name = pointer["snapshot"].removeprefix("snapshots/")
+        if not isinstance(pointer["fingerprint"], str) or not _plain_name(name) or pointer["snapshot"] != f"snapshots/{name}":
+            raise ValueError(f"it names {pointer['snapshot']!r}, not a snapshot under the root")
+        read_manifest(FileSystems.join(root, pointer["snapshot"]))
+    except (ValueError, KeyError, TypeError, AttributeError, UserError) as problem:
+        log.warning("%s does not hold (%s): curating again", path, str(problem).splitlines()[0] if str(problem) else type(problem).__name__)
+        return None
+    return pointer
+
+
+def _plain_name(name: object) -> bool:
+    return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
 
 
 def _write_atomically(path: str, payload: bytes) -> None:

@@ -91,8 +91,12 @@ def read_manifest(directory: str) -> dict:
     from apache_beam.io.filesystems import FileSystems
 
     path = FileSystems.join(directory, MANIFEST_NAME)
-    with FileSystems.open(path) as source:
-        return parse_manifest(source.read(), path)
+    try:
+        with FileSystems.open(path) as source:
+            payload = source.read()
+    except Exception as error:  # noqa: BLE001 - each backend raises its own kind of "not there"
+        raise UserError(f"{directory} holds no readable {MANIFEST_NAME} ({type(error).__name__}): not a dataset written by mrt run") from None
+    return parse_manifest(payload, path)
 
 
 def parse_manifest(payload: bytes, where: str) -> dict:

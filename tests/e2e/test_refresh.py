@@ -107,3 +107,28 @@ def test_sigkill_at_any_point_leaves_a_consistent_root(tmp_path):
     subprocess.run(command, check=True, env=env, capture_output=True)
     final = json.loads((root / latest(root)["snapshot"] / "manifest.json").read_text())
     assert final["counts"]["input_records"] == 400 + 6 * 40
+
+
+@pytest.mark.slow
+def test_a_latest_that_does_not_hold_is_curated_again_and_rewritten(tmp_path):
+    # Issue 20: LATEST naming a deleted snapshot or a path outside the root passed as "unchanged"; garbage,
+    # an empty file or a JSON list in it gave a traceback and blocked refresh until edited by hand.
+    root, config, _ = setup_root(tmp_path, corpus_rows(0, 120))
+    assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
+    good = latest(root)
+    broken = [
+        json.dumps({**good, "snapshot": "snapshots/../../../etc"}),
+        json.dumps({**good, "snapshot": "snapshots/20990101T000000.000000Z-gone"}),
+        "not json at all",
+        "",
+        "[1, 2]",
+        json.dumps({"fingerprint": good["fingerprint"]}),
+    ]
+    for content in broken:
+        (root / "LATEST").write_text(content)
+        assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
+        repaired = latest(root)
+        assert repaired["fingerprint"] == good["fingerprint"] and (root / repaired["snapshot"] / "manifest.json").exists()
+    with pytest.raises(SystemExit) as exited:  # argparse's own check exits from the parser
+        main(["-q", "refresh", "--root", str(root), "--config", str(config), "--keep", "0"])
+    assert exited.value.code == 2

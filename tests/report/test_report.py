@@ -58,3 +58,19 @@ def test_report_replaces_links_in_its_folder_and_never_writes_through_them(tmp_p
     for name, target in outside.items():
         assert target.read_text() == "the user's file"
         assert not (tmp_path / "out" / name).is_symlink() and (tmp_path / "out" / name).stat().st_size > 100
+
+
+def test_report_on_a_folder_without_a_manifest_or_with_a_damaged_shard_is_one_line(tmp_path):
+    # Issue 20: both gave a traceback.
+    import pytest
+
+    from mrtcurate.errors import UserError
+
+    with pytest.raises(UserError, match="holds no readable manifest.json"):
+        write_report(str(tmp_path))
+    data = write_jsonl(tmp_path / "data.jsonl", [{"prompt": f"q{i % 3}", "response": f"a {i}"} for i in range(12)])
+    outcome = curate([data], tmp_path / "out", k=2, near_dup="off", plan=False)
+    shard = next((tmp_path / "out" / "data").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:100])
+    with pytest.raises(UserError, match="cannot be read .*the dataset is damaged"):
+        write_report(outcome.output)
