@@ -69,8 +69,14 @@ def _render(found: dict, console: Console) -> None:
 
 
 def _cut(text: str, width: int) -> str:
-    flat = " ".join(text.split())
+    flat = _visible(" ".join(text.split()))
     return flat if len(flat) <= width else flat[: max(width - 1, 1)] + "…"
+
+
+def _visible(text: str) -> str:
+    """Control characters from the data (an escape sequence that colours, clears the screen or sets the window
+    title) are shown escaped, never sent to the terminal."""
+    return "".join(character if character.isprintable() else character.encode("unicode_escape").decode("ascii") for character in text)
 
 
 def _quoted(value) -> str:

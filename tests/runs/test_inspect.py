@@ -47,3 +47,14 @@ def test_the_screen_shows_layout_mapping_rejects_and_examples(capsys):
     screen = capsys.readouterr().out
     for expected in ("layout grouped (as given, preset nectar)", "--response-field 'answers[*].answer'", "--reward-order lower", "missing_prompt 1", "example 3", "reward 4"):
         assert expected in screen, expected
+
+
+def test_inspect_shows_terminal_escape_sequences_from_the_data_escaped(tmp_path, capsys):
+    # Issue 20: mrt inspect printed raw colour, screen-clear and window-title sequences from the data.
+    rows = [{"prompt": "What \u001b[2J\u001b]0;title\u0007 is this?", "response": "red \u001b[31mtext\u001b[0m here"}] * 3
+    data = tmp_path / "a.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["inspect", "--input", str(data)]) == 0
+    shown = capsys.readouterr().out
+    assert "\u001b" not in shown and "\u0007" not in shown
+    assert "\\x1b[31mtext" in shown and "\\x1b]0;title\\x07" in shown
