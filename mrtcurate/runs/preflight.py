@@ -36,6 +36,10 @@ def check_output(output: str, overwrite: bool) -> None:
         if os.path.islink(output.removeprefix("file://").rstrip("/")):
             raise UserError(f"output {output} is a symbolic link; give the directory it points to")
         path = local_path(output)
+        working = os.path.realpath(os.getcwd())
+        if path == working or working.startswith(path.rstrip("/") + "/") or path == "/":
+            # Publishing renames the output aside and the new one in: the working directory cannot be renamed.
+            raise UserError(f"output {output} is the working directory or holds it; give a subfolder, e.g. --output {output.rstrip('/')}/curated")
         if os.path.lexists(path) and not os.path.isdir(path):
             # A file is never replaced by a dataset directory, --overwrite or not: that flag replaces datasets.
             raise UserError(f"output {output} is a file, not a directory; choose another --output (nothing was changed)")

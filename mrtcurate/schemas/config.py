@@ -55,7 +55,7 @@ class IngestSettings(_Section):
     prompt_field: str = Field("prompt", description="field path of the prompt (`a.b` nests, `[N]` takes an element); tree layout: the root message")
     prompt_template: str | None = Field(
         None, json_schema_extra={"metavar": "TEMPLATE"},
-        description="the prompt built from several field paths, e.g. `{instruction}\n\n{input}` (`\n` is a newline): a part that is "
+        description="the prompt built from several field paths, e.g. `{instruction}\\n\\n{input}` (`\\n` is a newline): a part that is "
         "null or blank is left out with the text before it, so no separator dangles; a field the record lacks is a "
         "missing_template_field reject; replaces --prompt-field",
     )

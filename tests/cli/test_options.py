@@ -68,3 +68,10 @@ def test_train_flags_are_generated_from_the_train_config():
     args = parser.parse_args(["--data", "d", "--model", "m", "--output", "o", "--lr", "0.001", "--pack"])
     config = build_train_config(vars(args))
     assert (config.lr, config.pack, config.batch_size) == (0.001, True, TrainConfig.model_fields["batch_size"].default)
+
+
+def test_no_option_description_holds_a_line_break():
+    # Issue 20: the template's help held real line breaks, which broke `mrt run --help` and the README table.
+    from mrtcurate.schemas.config import OPTIONS
+
+    assert [name for name, option in OPTIONS.items() if "\n" in (option.info.description or "")] == []

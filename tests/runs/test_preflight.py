@@ -104,3 +104,12 @@ def test_a_csv_header_that_repeats_a_column_is_refused_in_one_line(tmp_path):
     data.write_text("prompt,response,response\nq,first,second\n")
     with pytest.raises(UserError, match=r"a.csv: the CSV header names 'response' more than once"):
         resolve_inputs(config(tmp_path, [data]))
+
+
+def test_the_working_directory_as_output_is_refused_before_the_job(tmp_path, monkeypatch):
+    # Issue 20: `--output .` failed at the rename after the whole job, with a traceback.
+    (tmp_path / "work" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work" / "sub")
+    for output in (".", "..", str(tmp_path / "work")):
+        with pytest.raises(UserError, match="is the working directory or holds it"):
+            check_output(output, overwrite=True)
