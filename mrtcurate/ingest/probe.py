@@ -4,12 +4,15 @@ no record offers is a one-line error naming the fields there are and the preset 
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import replace
 from itertools import islice
 
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
@@ -108,16 +111,33 @@ def _match(pattern: str):
     # spelling per file lets overlapping patterns ("a.jsonl", "./*.jsonl") be recognised as the same file.
     absolute = os.path.abspath(pattern.removeprefix("file://")) if is_local(pattern) else pattern
     if is_local(pattern):
-        try:
-            results = FileSystems.match([absolute])[0].metadata_list
-        except Exception as error:  # noqa: BLE001 - Beam wraps every backend's failure in its own error types
-            raise UserError(f"cannot list input {pattern}: {error}") from None
+        results = _match_local(pattern, absolute)
     else:
         results = within_deadline(lambda: FileSystems.match([absolute])[0].metadata_list, pattern)
     matched = [metadata for metadata in results if not metadata.path.endswith("/")]
     if not matched:
         raise UserError(f"input pattern {pattern} matches no file")
     return matched
+
+
+def _match_local(pattern: str, absolute: str) -> list[FileMetadata]:
+    """Local files by Python's glob, not Beam's: Beam's pattern translation skips names that hold a backslash.
+    Only regular files are inputs: opening a FIFO blocks forever, and a device or socket is no corpus."""
+    paths = sorted(glob.glob(absolute, recursive=True)) if glob.has_magic(absolute) else [absolute]
+    found = []
+    for path in paths:
+        try:
+            status = os.stat(path)
+        except OSError as error:
+            if not glob.has_magic(absolute):
+                return []  # a plain path that does not exist: "matches no file" below
+            raise UserError(f"cannot list input {pattern}: {error}") from None
+        if stat.S_ISDIR(status.st_mode):
+            continue
+        if not stat.S_ISREG(status.st_mode):
+            raise UserError(f"input {path} is not a regular file (a FIFO, device or socket); inputs must be files")
+        found.append(FileMetadata(path, status.st_size, status.st_mtime))
+    return found
 
 
 def _format(ingest: IngestSettings, path: str) -> str:

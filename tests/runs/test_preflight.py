@@ -113,3 +113,15 @@ def test_the_working_directory_as_output_is_refused_before_the_job(tmp_path, mon
     for output in (".", "..", str(tmp_path / "work")):
         with pytest.raises(UserError, match="is the working directory or holds it"):
             check_output(output, overwrite=True)
+
+
+def test_a_name_with_a_backslash_is_matched_and_a_fifo_is_refused_not_waited_on(tmp_path):
+    # Issue 20: a file whose name holds a backslash was skipped by the glob that matched it, silently; a FIFO
+    # matched by --input blocked the driver forever in open().
+    (tmp_path / "a\\b.jsonl").write_text('{"prompt": "p", "response": "r"}\n')
+    (tmp_path / "c.jsonl").write_text('{"prompt": "q", "response": "s"}\n')
+    resolved = resolve_inputs(config(tmp_path, [tmp_path / "*.jsonl"]))
+    assert [os.path.basename(file.path) for file in resolved.files] == ["a\\b.jsonl", "c.jsonl"]
+    os.mkfifo(tmp_path / "d.jsonl")
+    with pytest.raises(UserError, match="d.jsonl is not a regular file"):
+        resolve_inputs(config(tmp_path, [tmp_path / "*.jsonl"]))
