@@ -28,6 +28,9 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
     table.add_row("shards", f"{len(manifest['shards'])} ({sum(s['rows'] for s in manifest['shards']):,} rows)")
     console.print(table)
     console.print(totals.identity() + (" [green]holds[/green]" if totals.holds else " [red]VIOLATED[/red]"))
+    selection = manifest["selection"]
+    if selection.get("k_from"):
+        console.print(f"K = {selection['k']} per prompt, the planner's recommendation (--k auto)", highlight=False)
     if totals.context_messages is not None:
         console.print(f"context messages (user and system turns of the trees, read as prompts): {totals.context_messages:,}", highlight=False)
     if manifest["rejected_by_reason"]:

@@ -86,6 +86,8 @@ def test_plan_json_is_one_object_and_k_auto_uses_it(tmp_path, capsys):
     assert main(["-q", "run", *common, "--feature-column", "f", "--k", "auto", "--output", str(tmp_path / "out")]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["selection"]["k"] == plan["recommended_k"] and manifest["selection"]["k_from"] == "planner recommended_k"
+    # Issue 20: `--k auto` never said which K it used.
+    assert f"K = {plan['recommended_k']} per prompt, the planner's recommendation" in capsys.readouterr().out
     assert manifest["planner"]["recommended_k"] == plan["recommended_k"]
     assert manifest["counts"]["selected"] == 6 * min(plan["recommended_k"], 10)
 
