@@ -123,7 +123,8 @@ def _match(pattern: str):
 def _match_local(pattern: str, absolute: str) -> list[FileMetadata]:
     """Local files by Python's glob, not Beam's: Beam's pattern translation skips names that hold a backslash.
     Only regular files are inputs: opening a FIFO blocks forever, and a device or socket is no corpus."""
-    paths = sorted(glob.glob(absolute, recursive=True)) if glob.has_magic(absolute) else [absolute]
+    # Hidden names match too, as they did under Beam's own matching.
+    paths = sorted(glob.glob(absolute, recursive=True, include_hidden=True)) if glob.has_magic(absolute) else [absolute]
     found = []
     for path in paths:
         try:

@@ -21,7 +21,10 @@ KNOWN_REASONS = {reason.value for reason in RejectReason}
 FIELDS = ("prompt", "response", "score", "messages", "chosen", "rejected", "pid", "src", "f")
 # Every code point, lone surrogates included (JSON's \ud800 escapes decode to them), and the texts that broke
 # parsing before, drawn often: Hypothesis rarely reaches a surrogate on its own.
-TRICKY = st.sampled_from(("\ud800", "x\udc00y", "\udfff", "", " \n\t", "\ufeff", "\x00", "\r", "NaN", "1e999", "0"))
+TRICKY = st.sampled_from((
+    "\ud800", "x\udc00y", "\udfff", "", " \n\t", "\ufeff", "\x00", "\r", "NaN", "1e999", "0",
+    "1_000", "\u0661\u0662", "true", "0x10", "\u00bd",  # issue 20: spellings float() takes that are no reward
+))
 ANY_TEXT = TRICKY | st.text(alphabet=st.characters(exclude_categories=()), max_size=12)
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | ANY_TEXT
 JSON_VALUES = st.recursive(
@@ -143,3 +146,51 @@ def test_corrupt_gzip_never_raises_and_marks_the_break_once_at_the_end(rows, pos
     assert len(stream_rejects) <= 1 and (not stream_rejects or stream_rejects[0] == len(items) - 1)
     for item in items:
         assert isinstance(item, RawRecord) or item.reason in KNOWN_REASONS
+
+
+# Issue 20's input classes, so that they cannot come back.
+ODD_REWARDS = st.sampled_from((True, False, "1_000", "\u0661\u0662", "\u0968", "0x10", "\u00bd", "1e999", "nan", "inf", " ", "1 2")) | st.integers(min_value=2**1030, max_value=2**1100)
+
+
+@given(ODD_REWARDS)
+def test_only_json_numbers_and_plain_decimal_strings_are_rewards(score):
+    mapping = FieldMapping(layout="flat", reward="score")
+    [record] = parse(json.dumps({"prompt": "p", "response": "r", "score": score}).encode(), "jsonl", "f.jsonl")
+    units = list(to_units(record, mapping, "f.jsonl"))
+    assert [unit.reason for unit in units] == [RejectReason.INVALID_REWARD.value]
+
+
+@given(RECORDS, st.integers(min_value=4301, max_value=6000), st.sampled_from(("head", "tail")))
+def test_an_integer_past_the_digit_limit_anywhere_is_one_reject(fields, digits, where):
+    body = json.dumps(fields)
+    huge = '"big": ' + "7" * digits
+    line = ("{" + huge + (", " + body[1:] if len(body) > 2 else "}")) if where == "head" else (body[:-1] + (", " if len(body) > 2 else "") + huge + "}")
+    [record] = parse(line.encode(), "jsonl", "f.jsonl", max_chars=len(line) + 1)
+    assert isinstance(record, Reject) and record.reason == RejectReason.INVALID_JSON.value
+
+
+NAME_CHARACTERS = st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="/")
+
+
+@given(st.text(NAME_CHARACTERS, min_size=1, max_size=12).filter(lambda name: name not in (".", "..")), st.lists(st.text(alphabet="abc", min_size=1, max_size=3), min_size=1, max_size=3, unique=True))
+def test_a_glob_matches_file_names_of_every_printable_character_and_a_repeated_csv_header_is_refused(name, header):
+    import os
+    import tempfile
+
+    import pytest
+
+    from mrtcurate.errors import UserError
+    from mrtcurate.ingest.probe import resolve_mapping
+    from mrtcurate.schemas.config import IngestSettings
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, name + ".jsonl")
+        with open(path, "w", encoding="utf-8") as sink:
+            sink.write('{"prompt": "p", "response": "r"}\n')
+        files, _, _ = resolve_mapping(IngestSettings(input=[os.path.join(folder, "*.jsonl")]), fingerprint=False)
+        assert [file.path for file in files] == [path]
+        table = os.path.join(folder, "t.csv")
+        with open(table, "w", encoding="utf-8") as sink:
+            sink.write(",".join(["prompt", "response", *header, header[0]]) + "\nq,a" + ",x" * (len(header) + 1) + "\n")
+        with pytest.raises(UserError, match="more than once"):
+            resolve_mapping(IngestSettings(input=[table]), fingerprint=False)
