@@ -37,8 +37,8 @@ from mrtcurate.schemas.config import IngestSettings
 LAYOUTS = ("flat", "grouped", "chat", "pairs", "tree")
 # Preference-data conventions for per-side scores (UltraFeedback and others); absent, chosen=1 and rejected=0.
 _PAIR_SCORE_FIELDS = (("score_chosen", "score_rejected"), ("chosen_score", "rejected_score"))
-# The options whose path may fan out with [*]: the responses of a grouped record and their rewards.
-_FANNING_OPTIONS = ("response_field", "reward_field")
+# The options whose path may fan out with [*]: the responses of a grouped record, their rewards and sources.
+_FANNING_OPTIONS = ("response_field", "reward_field", "source_field")
 
 
 @dataclass(frozen=True)
@@ -79,13 +79,15 @@ class FieldMapping:
             except ValueError as error:
                 raise ValueError(f"--{option.replace('_', '-')}: {error}") from None
             if parsed.fans_out and option not in _FANNING_OPTIONS:
-                raise ValueError(f"--{option.replace('_', '-')} '{path}': only --response-field and --reward-field can fan out with [*]")
+                raise ValueError(f"--{option.replace('_', '-')} '{path}': only --response-field, --reward-field and --source-field can fan out with [*]")
         if self.prompt_template is not None:
             template.parse(self.prompt_template)
         if (self.message_id is None) != (self.parent is None):
             raise ValueError("the one-message-per-row tree layout needs both --message-id-field and --parent-field")
         if self.layout not in ("grouped", "auto") and paths.parse(self.response).fans_out:
             raise ValueError(f"--response-field '{self.response}' fans out with [*], which is the grouped layout, not {self.layout}")
+        if self.layout not in ("grouped", "auto") and self.source is not None and paths.parse(self.source).fans_out:
+            raise ValueError(f"--source-field '{self.source}' fans out with [*], which only the grouped layout's responses can follow")
 
     @classmethod
     def from_settings(cls, ingest: IngestSettings, layout: str, feature: str | None = None) -> FieldMapping:
@@ -206,6 +208,7 @@ def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iter
         yield reject(invalid)
         return
     response_path = paths.parse(mapping.response)
+    sources = _sources_by_response(fields, mapping, len(responses), source)
     for index, response in enumerate(responses):
         where = response_path.element(index)
         try:
@@ -214,7 +217,7 @@ def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iter
             completion = check_text(response, "response", where)
             value = rewards[index] if rewards is not None else None
             score = None if value is paths.MISSING else reward(value, mapping.reward_sign)
-            yield candidate(key, prompt_text, completion, score, source, _with_reply(prompt_turns, completion))
+            yield candidate(key, prompt_text, completion, score, sources[index], _with_reply(prompt_turns, completion))
         except Invalid as invalid:
             yield reject(invalid, where)
 
@@ -241,10 +244,26 @@ def _feature(fields: dict, mapping: FieldMapping) -> tuple[float, ...] | None:
 
 
 def _source(fields: dict, mapping: FieldMapping, source_file: str) -> str:
-    value = paths.value(fields, mapping.source) if mapping.source else None
+    """The record's source; a `[*]` source path is resolved per response (_sources_by_response)."""
+    fans = mapping.source is not None and paths.parse(mapping.source).fans_out
+    value = paths.value(fields, mapping.source) if mapping.source and not fans else None
     if value is None or value == "":
         return source_file.rsplit("/", 1)[-1]
     return encodable(str(value), mapping.source)
+
+
+def _sources_by_response(fields: dict, mapping: FieldMapping, count: int, default: str) -> list[str]:
+    """Per response, the element of a `[*]` source path aligned with it (UltraFeedback's and Nectar's per-answer
+    `model`); a response whose element has no source, or a list of another length, keeps the record's."""
+    if mapping.source is None or not paths.parse(mapping.source).fans_out:
+        return [default] * count
+    try:
+        values = paths.parse(mapping.source).fan(fields)
+    except paths.PathError:
+        return [default] * count
+    if not isinstance(values, list) or len(values) != count:
+        return [default] * count
+    return [default if value in (None, "", paths.MISSING) else encodable(str(value), mapping.source) for value in values]
 
 
 def _prompt_id(fields: dict, mapping: FieldMapping, identity: str) -> str:

@@ -192,3 +192,15 @@ def test_a_prompt_awaiting_the_assistant_in_a_transcript_becomes_chat_turns():
     # Text that merely starts with "Human:" is an ordinary prompt.
     plain = only(units({"prompt": "Human: a word, and more", "response": "r"}))
     assert (plain.prompt, plain.messages) == ("Human: a word, and more", None)
+
+
+def test_a_fanning_source_path_gives_each_response_its_own_source():
+    # Issue 20: --source-field could not fan out, so per-answer models (UltraFeedback, Nectar) got no source.
+    record = {"prompt": "q", "answers": [{"answer": "a", "model": "gpt"}, {"answer": "b", "model": ""}, {"answer": "c", "model": "llama"}]}
+    found = units(record, "grouped", response="answers[*].answer", source="answers[*].model")
+    assert [(unit.completion, unit.source) for unit in found] == [("a", "gpt"), ("b", "f.jsonl"), ("c", "llama")]
+    # A list of another length leaves every response with the record's source.
+    uneven = {"prompt": "q", "answers": [{"answer": "a"}, {"answer": "b"}], "models": ["gpt"]}
+    assert {unit.source for unit in units(uneven, "grouped", response="answers[*].answer", source="models[*]")} == {"f.jsonl"}
+    with pytest.raises(ValueError, match="only the grouped layout's responses can follow"):
+        FieldMapping(layout="flat", source="answers[*].model")
