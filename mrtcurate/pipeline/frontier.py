@@ -5,11 +5,11 @@ of 200,000 candidates is never gathered): the cost does not grow with the corpus
 from __future__ import annotations
 
 import apache_beam as beam
-import numpy as np
 
 from mrtcurate.analysis.frontier import FRONTIER_MEMBERS, FRONTIER_POOLS, qd_frontier
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.coders import Member
+from mrtcurate.pipeline.select import pool_of_members
 from mrtcurate.schemas.config import GroupingSettings, SelectionSettings
 from mrtcurate.selectors import NearDuplicateRule, Pool, collapse_near_duplicates
 
@@ -27,22 +27,10 @@ def _in_sample(member, sample: list[str]) -> bool:
 
 
 def _pool(prompt_members, rule: NearDuplicateRule) -> Pool:
-    """The pool as selection sees it: exact copies merged, lexical near-duplicates collapsed (the embedding
-    test, opt-in, is left out: the frontier compares selectors, not duplicate rules)."""
-    prompt_id, members = prompt_members
-    merged = {}
-    for candidate, vector in members:
-        seen = merged.get(candidate.response_id)
-        merged[candidate.response_id] = (candidate, vector) if seen is None else (seen[0].merged_with(candidate), seen[1])
-    members = sorted(merged.values(), key=lambda member: member[0].response_id)
-    pool = Pool(
-        prompt_id=prompt_id,
-        response_ids=tuple(candidate.response_id for candidate, _ in members),
-        multiplicities=np.array([candidate.multiplicity for candidate, _ in members], dtype=np.int64),
-        rewards=np.array([np.nan if candidate.reward is None else candidate.reward for candidate, _ in members], dtype=np.float64),
-        embeddings=np.stack([vector for _, vector in members]),
-    )
-    return collapse_near_duplicates(pool, [candidate.completion for candidate, _ in members], rule).pool
+    """The pool as selection sees it: exact copies merged (pipeline/select.py), lexical near-duplicates
+    collapsed (the embedding test, opt-in, is left out: the frontier compares selectors, not duplicate rules)."""
+    pool, candidates, _ = pool_of_members(*prompt_members)
+    return collapse_near_duplicates(pool, [candidate.completion for candidate in candidates], rule).pool
 
 
 def _frontier(pools: list[Pool], k: int, selection: SelectionSettings) -> dict | None:

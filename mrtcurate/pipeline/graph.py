@@ -66,7 +66,7 @@ def read_and_embed(
     if needs_embeddings(config) or config.planner.plan:
         unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
     else:
-        # Nothing to embed or plan: copies travel to their prompt's pool and merge there (select._pool),
+        # Nothing to embed or plan: copies travel to their prompt's pool and merge there (select.pool_of_members),
         # which saves the job a shuffle of every record; the pool grouping is one anyway.
         unique = candidates
     if needs_embeddings(config):

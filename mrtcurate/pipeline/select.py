@@ -18,6 +18,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from mrtcurate import selectors
+from mrtcurate.analysis.frontier import kept_coverage
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.coders import Member
@@ -59,7 +60,7 @@ class _SelectStage:
         return selectors.NearDuplicateRule(self.grouping.near_dup, self.grouping.near_dup_embedding)
 
 
-def _pool(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
+def pool_of_members(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
     # Copies of one response merge here when the job had no reason to dedup before grouping (nothing to
     # embed, no planner: graph.read_and_embed); Candidate.merged_with is order-independent.
     merged: dict[str, tuple] = {}
@@ -129,7 +130,7 @@ class _Selecting(beam.DoFn):
             kept_quality=_nan_mean(quality[selection.indices]),
             pool_diversity=_mean_distance(pool.embeddings[sample]),
             kept_diversity=_mean_distance(pool.embeddings[selection.indices]),
-            kept_coverage=_coverage(pool, sample, selection.indices),
+            kept_coverage=kept_coverage(pool.embeddings, pool.multiplicities, sample, selection.indices),
         )
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.QUALITY.value, tuple(means)))
 
@@ -165,7 +166,7 @@ class _SelectPoolOrPart(_Selecting):
 
     def process(self, group, hot_sizes, k):
         (prompt_id, _), members = group
-        pool, candidates, members = _pool(prompt_id, list(members))
+        pool, candidates, members = pool_of_members(prompt_id, list(members))
         # Counted here, from the pool's own members, not by a pass over every candidate.
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.DUPLICATES_EXACT.value, int(pool.multiplicities.sum()) - len(pool)))
         collapsed = self.collapse(pool, candidates)
@@ -191,7 +192,7 @@ class _EveryChoice(_Selecting):
 
     def process(self, example_pool, k):
         example_key, prompt_id, members = example_pool
-        pool, candidates, _ = _pool(prompt_id, members)
+        pool, candidates, _ = pool_of_members(prompt_id, members)
         pool = self.collapse(pool, candidates).pool
         by_id = {c.response_id: c for c in candidates}
         choices = {}
@@ -212,7 +213,7 @@ class _SelectFromParts(_Selecting):
         prompt_id, partials = group
         partials = list(partials)
         members = [member for _, _, kept in partials for member in kept]
-        pool, candidates, _ = _pool(prompt_id, members)
+        pool, candidates, _ = pool_of_members(prompt_id, members)
         collapsed = self.collapse(pool, candidates)
         yield from _merges(pool, collapsed, candidates)
         pool, near_merged_across = collapsed.pool, collapsed.merged
@@ -251,15 +252,6 @@ def _finite_or_none(value: float) -> float | None:
 
 def _nan_mean(values: np.ndarray) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-
-
-def _coverage(pool: selectors.Pool, members: np.ndarray, kept: np.ndarray) -> float:
-    """The facility-location term qd maximises, on (a sample of) the pool's members: each member's best
-    max(cos, 0) to a kept one, weighted by multiplicity. A kept member covers itself fully, vector or not."""
-    similarity = np.maximum(pool.embeddings[members] @ pool.embeddings[kept].T, 0.0).max(axis=1)
-    similarity[np.isin(members, kept)] = 1.0
-    weights = pool.multiplicities[members].astype(np.float64)
-    return float(np.minimum(similarity, 1.0) @ weights / weights.sum())
 
 
 def _mean_distance(embeddings: np.ndarray) -> float:

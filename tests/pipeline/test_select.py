@@ -87,7 +87,7 @@ def test_near_duplicates_across_parts_collapse_in_the_second_stage():
 
 
 def test_copies_reaching_a_pool_merge_the_same_whatever_their_order():
-    from mrtcurate.pipeline.select import _pool
+    from mrtcurate.pipeline.select import pool_of_members
 
     base = [member for member in members(6)]
     copies = [(replace(candidate, reward=reward, source=source, multiplicity=1), vector)
@@ -97,7 +97,7 @@ def test_copies_reaching_a_pool_merge_the_same_whatever_their_order():
     for seed in range(4):
         shuffled = arrivals[:]
         np.random.default_rng(seed).shuffle(shuffled)
-        pool, candidates, _ = _pool("p0", shuffled)
+        pool, candidates, _ = pool_of_members("p0", shuffled)
         pools.append((pool.response_ids, pool.multiplicities.tolist(), pool.rewards.tolist(), [c.source for c in candidates]))
     assert all(pool == pools[0] for pool in pools)
     response_ids, multiplicities, rewards, _ = pools[0]
