@@ -49,7 +49,9 @@ def _pair_cosines(vectors: np.ndarray, groups: Groups) -> np.ndarray:
 
 def near_dup_agreement(reference: np.ndarray, candidate: np.ndarray, groups: Groups, threshold: float) -> float:
     """Share of within-prompt pairs on which both call near-duplicate (cosine >= threshold) alike."""
-    return float(np.mean((_pair_cosines(reference, groups) >= threshold) == (_pair_cosines(candidate, groups) >= threshold)))
+    return float(
+        np.mean((_pair_cosines(reference, groups) >= threshold) == (_pair_cosines(candidate, groups) >= threshold))
+    )
 
 
 def pair_rank_correlation(reference: np.ndarray, candidate: np.ndarray, groups: Groups) -> float:
@@ -61,7 +63,13 @@ def pair_rank_correlation(reference: np.ndarray, candidate: np.ndarray, groups: 
 def _qd_choices(vectors: np.ndarray, groups: Groups, rewards: np.ndarray, k: int) -> list[np.ndarray]:
     chosen = []
     for number, rows in enumerate(groups):
-        pool = Pool(str(number), tuple(str(row) for row in rows), np.ones(len(rows), dtype=np.int64), rewards[rows], vectors[rows])
+        pool = Pool(
+            str(number),
+            tuple(str(row) for row in rows),
+            np.ones(len(rows), dtype=np.int64),
+            rewards[rows],
+            vectors[rows],
+        )
         chosen.append(rows[select(select_qd, pool, k, seed=0).indices])
     return chosen
 
@@ -74,7 +82,9 @@ def qd_overlap(reference: np.ndarray, candidate: np.ndarray, groups: Groups, rew
     return shared / sum(len(a) for a in kept)
 
 
-def qd_diversity_kept(reference: np.ndarray, candidate: np.ndarray, groups: Groups, rewards: np.ndarray, k: int) -> float:
+def qd_diversity_kept(
+    reference: np.ndarray, candidate: np.ndarray, groups: Groups, rewards: np.ndarray, k: int
+) -> float:
     """Diversity (mean pairwise cosine distance under the reference) of what qd keeps when it sees the
     candidate's vectors, as a share of what it keeps when it sees the reference's."""
 

@@ -30,7 +30,9 @@ from mrtcurate.vectors.components import cosine_pairs
 LAMBDA_GRID = tuple(round(step / 10, 1) for step in range(11))
 MODE_COSINE = 0.8
 FRONTIER_POOLS = 64  # pools (smallest id hash, rewarded, more than K candidates) the frontier is measured on
-FRONTIER_MEMBERS = 1024  # a larger pool is measured on this many of its members (smallest id hash): 11 qd runs stay cheap
+FRONTIER_MEMBERS = (
+    1024  # a larger pool is measured on this many of its members (smallest id hash): 11 qd runs stay cheap
+)
 
 
 def kept_coverage(embeddings: np.ndarray, multiplicities: np.ndarray, members: np.ndarray, kept: np.ndarray) -> float:
@@ -44,7 +46,9 @@ def kept_coverage(embeddings: np.ndarray, multiplicities: np.ndarray, members: n
 
 def answer_modes(pool: Pool) -> np.ndarray:
     """Mode label per candidate: clusters around representatives at cosine >= MODE_COSINE."""
-    order = np.array(sorted(range(len(pool)), key=lambda i: (-pool.multiplicities[i], pool.response_ids[i])), dtype=np.int64)
+    order = np.array(
+        sorted(range(len(pool)), key=lambda i: (-pool.multiplicities[i], pool.response_ids[i])), dtype=np.int64
+    )
     rows, cols, cosines = cosine_pairs(pool.embeddings, MODE_COSINE)
     return representative_clusters(order, len(pool), rows, cols, cosines)
 
@@ -77,11 +81,17 @@ def qd_frontier(pools: list[Pool], k: int, settings: QDSettings, seed: int) -> d
 
     def summary(measures: list[tuple[float, float, float]]) -> dict:
         quality, coverage, modes = np.nanmean(np.array(measures), axis=0)
-        return {"quality": round(float(quality), 4), "coverage": round(float(coverage), 4), "modes": round(float(modes), 4)}
+        return {
+            "quality": round(float(quality), 4),
+            "coverage": round(float(coverage), 4),
+            "modes": round(float(modes), 4),
+        }
 
     points = [{"lambda": lam, **summary(measures)} for lam, measures in by_lambda.items()]
     random, topk = summary(references["random"]), summary(references["topk"])
-    eligible = [point for point in points if point["coverage"] >= random["coverage"] and point["modes"] >= random["modes"]]
+    eligible = [
+        point for point in points if point["coverage"] >= random["coverage"] and point["modes"] >= random["modes"]
+    ]
     recommended = max(eligible, key=lambda point: (point["quality"], -point["lambda"]))["lambda"] if eligible else None
     return {
         "pools": len(pools), "k": k, "points": points, "random": random, "topk": topk, "chosen_lambda": settings.lam,

@@ -20,7 +20,9 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def plan(stats: PromptStats, settings: PlanSettings | None = None, seed: int = 0, effective_prompts: int | None = None) -> dict:
+def plan(
+    stats: PromptStats, settings: PlanSettings | None = None, seed: int = 0, effective_prompts: int | None = None
+) -> dict:
     settings = settings or PlanSettings()
     estimate = components(stats)
     intervals = bootstrap_intervals(stats, settings.bootstrap, settings.ci_level, seed)
@@ -29,7 +31,9 @@ def plan(stats: PromptStats, settings: PlanSettings | None = None, seed: int = 0
         ratio = estimate.sigma_w2 / estimate.sigma_b2
     else:
         ratio = math.inf if estimate.sigma_w2 > 0 else 0.0
-    k_star = min(k_max, max(1.0, math.sqrt(ratio * (settings.cost_ratio or 1.0)))) if math.isfinite(ratio) else float(k_max)
+    k_star = (
+        min(k_max, max(1.0, math.sqrt(ratio * (settings.cost_ratio or 1.0)))) if math.isfinite(ratio) else float(k_max)
+    )
     if settings.cost_ratio is not None:
         recommended = round(k_star)
     elif not math.isfinite(ratio):

@@ -31,7 +31,13 @@ def variance_grid(
         predicted = sigma_b2 / prompts + sigma_w2 / (prompts * k)
         rows.append({"P": prompts, "K": k, "budget": prompts * k, "predicted": predicted, "observed": observed})
     errors = [abs(row["observed"] - row["predicted"]) / row["predicted"] for row in rows]
-    return {"sigma_b2": sigma_b2, "sigma_w2": sigma_w2, "trials": trials, "grid": rows, "max_relative_error": float(max(errors))}
+    return {
+        "sigma_b2": sigma_b2,
+        "sigma_w2": sigma_w2,
+        "trials": trials,
+        "grid": rows,
+        "max_relative_error": float(max(errors)),
+    }
 
 
 def _mode_pools(rng, probabilities, preferred, pool_size, dim=32, spread=0.05):
@@ -60,14 +66,24 @@ def selection_bias(
     p = np.asarray(probabilities)
     q = np.full(len(p), 1.0 / len(p))
     true_gradient = p - q
-    strategies = {"random": build_selector("random"), "topk": build_selector("topk"), "qd": build_selector("qd", QDSettings(lam=0.5))}
+    strategies = {
+        "random": build_selector("random"),
+        "topk": build_selector("topk"),
+        "qd": build_selector("qd", QDSettings(lam=0.5)),
+    }
     rng = np.random.default_rng(seed)
     results = {}
     draws = [_mode_pools(rng, p, list(preferred), pool_size) for _ in range(prompts * trials)]
     for name, selector in strategies.items():
         cosines, coverage, empirical = [], [], []
         for index, (answers, embeddings, rewards) in enumerate(draws):
-            pool = Pool(f"prompt{index}", tuple(f"r{i}" for i in range(pool_size)), np.ones(pool_size, dtype=np.int64), rewards, embeddings)
+            pool = Pool(
+                f"prompt{index}",
+                tuple(f"r{i}" for i in range(pool_size)),
+                np.ones(pool_size, dtype=np.int64),
+                rewards,
+                embeddings,
+            )
             selection = select(selector, pool, k, seed=index)
             weights = selection.draws / selection.draws.sum()
             p_hat = np.bincount(answers[selection.indices], weights=weights, minlength=len(p))
@@ -98,4 +114,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def random_bias_by_trials(trial_counts=(1, 4, 16, 64), prompts: int = 50, seed: int = 0) -> list[tuple[int, float]]:
     """Bias norm of Random-K-of-N as the number of draws grows: it shrinks towards 0 (unbiasedness)."""
-    return [(trials, selection_bias(prompts=prompts, trials=trials, seed=seed)["strategies"]["random"]["bias_norm"]) for trials in trial_counts]
+    return [
+        (trials, selection_bias(prompts=prompts, trials=trials, seed=seed)["strategies"]["random"]["bias_norm"])
+        for trials in trial_counts
+    ]

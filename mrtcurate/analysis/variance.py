@@ -70,7 +70,9 @@ def components(stats: PromptStats, weights: np.ndarray | None = None) -> Compone
     return Components(round(prompts), round(responses), float(sigma_b2), float(msw))
 
 
-def bootstrap_intervals(stats: PromptStats, replicates: int = 200, level: float = 0.9, seed: int = 0) -> dict[str, tuple[float, float]]:
+def bootstrap_intervals(
+    stats: PromptStats, replicates: int = 200, level: float = 0.9, seed: int = 0
+) -> dict[str, tuple[float, float]]:
     """Percentile intervals from resampling prompts with replacement."""
     rng = np.random.default_rng(seed)
     prompts = len(stats.counts)

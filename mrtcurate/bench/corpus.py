@@ -15,13 +15,16 @@ from mrtcurate.bench.tasks import (
     prompt_text,
 )
 from mrtcurate.ids import stable_hash
+from mrtcurate.outputs import write_inside
 
 PREFERRED_MODES = 2  # the reward model's favourite answers to each question, chosen by hash
 INVALID_RATE = 0.05
 
 
 def preferred(question: Question) -> set[str]:
-    return set(sorted(question.answers, key=lambda answer: stable_hash("preferred", question.text, answer))[:PREFERRED_MODES])
+    return set(
+        sorted(question.answers, key=lambda answer: stable_hash("preferred", question.text, answer))[:PREFERRED_MODES]
+    )
 
 
 def reward(question: Question, answer: str, rng: np.random.Generator) -> float:
@@ -38,22 +41,21 @@ def reward(question: Question, answer: str, rng: np.random.Generator) -> float:
 def write_corpus(path: Path, entities: list[str], questions: list[Question], samples: int, seed: int) -> int:
     """One JSONL row per draw: prompt, response, reward. Returns the number of rows."""
     rng = np.random.default_rng(seed)
-    rows = 0
-    with open(path, "w", encoding="utf-8") as sink:
-        for question in questions:
-            wrong = invalid_answers(question)
-            for entity in entities:
-                for _ in range(samples):
-                    if rng.random() < INVALID_RATE:
-                        answer = wrong[rng.integers(len(wrong))]
-                    else:
-                        answer = question.answers[rng.choice(len(question.answers), p=question.probabilities)]
-                    phrasing = PHRASINGS[rng.choice(len(PHRASINGS), p=PHRASING_PROBABILITIES)]
-                    record = {
-                        "prompt": prompt_text(entity, question),
-                        "response": phrasing.format(answer=answer),
-                        "reward": reward(question, answer, rng),
-                    }
-                    sink.write(json.dumps(record) + "\n")
-                    rows += 1
-    return rows
+    lines = []
+    for question in questions:
+        wrong = invalid_answers(question)
+        for entity in entities:
+            for _ in range(samples):
+                if rng.random() < INVALID_RATE:
+                    answer = wrong[rng.integers(len(wrong))]
+                else:
+                    answer = question.answers[rng.choice(len(question.answers), p=question.probabilities)]
+                phrasing = PHRASINGS[rng.choice(len(PHRASINGS), p=PHRASING_PROBABILITIES)]
+                record = {
+                    "prompt": prompt_text(entity, question),
+                    "response": phrasing.format(answer=answer),
+                    "reward": reward(question, answer, rng),
+                }
+                lines.append(json.dumps(record) + "\n")
+    write_inside(str(path.parent), path.name, "".join(lines).encode())
+    return len(lines)

@@ -10,6 +10,7 @@ import random
 
 from mrtcurate.bench.tasks import Question, answer_set
 from mrtcurate.errors import UserError
+from mrtcurate.outputs import write_inside
 from mrtcurate.schemas import RunConfig
 
 _LEXICON = {
@@ -54,13 +55,29 @@ def _questions(rng: random.Random, seed: int) -> list[Question]:
             by_letter.setdefault(word[0], []).append(word.capitalize())
         for letter, options in sorted(by_letter.items()):
             if len(options) >= 2:
-                found.append(answer_set("name", f"Name a {category} that starts with the letter {letter.upper()}.", options, seed, _ZIPF_EXPONENT))
+                found.append(
+                    answer_set(
+                        "name",
+                        f"Name a {category} that starts with the letter {letter.upper()}.",
+                        options,
+                        seed,
+                        _ZIPF_EXPONENT,
+                    )
+                )
     for word, synonyms in _SYNONYMS.items():
         found.append(answer_set("synonym", f"Give a synonym of '{word}'.", synonyms.split(), seed, _ZIPF_EXPONENT))
     for _ in range(250):
         low = rng.randint(1, 50)
         high = low + rng.randint(3, 9)
-        found.append(answer_set("number", f"Pick a number between {low} and {high}.", [str(n) for n in range(low, high + 1)], seed, _ZIPF_EXPONENT))
+        found.append(
+            answer_set(
+                "number",
+                f"Pick a number between {low} and {high}.",
+                [str(n) for n in range(low, high + 1)],
+                seed,
+                _ZIPF_EXPONENT,
+            )
+        )
     return found
 
 
@@ -69,7 +86,9 @@ def sample_records(seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     lines = []
     for question in _questions(rng, seed):
-        preferred = set(rng.sample(question.answers, max(1, len(question.answers) // 3)))  # the reward model's favourites
+        preferred = set(
+            rng.sample(question.answers, max(1, len(question.answers) // 3))
+        )  # the reward model's favourites
         for _ in range(RESPONSES_PER_PROMPT):
             answer = rng.choices(question.answers, weights=question.probabilities)[0]
             response = rng.choice(_TEMPLATES).format(x=answer)
@@ -95,9 +114,9 @@ def sample_bytes(seed: int = 0) -> bytes:
 
 
 def write_sample(path: str, seed: int = 0) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "wb") as sink:
-        sink.write(sample_bytes(seed))
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    write_inside(folder, os.path.basename(path), sample_bytes(seed))
 
 
 def demo_config(directory: str, embedder: str, overwrite: bool = False) -> RunConfig:
@@ -109,15 +128,32 @@ def demo_config(directory: str, embedder: str, overwrite: bool = False) -> RunCo
         _refuse_foreign(sample, curated)
     write_sample(sample)
     return RunConfig.from_options(
-        {"input": [sample], "output": curated, "layout": "flat", "reward_field": "score", "embedder": embedder, "overwrite": True}
+        {
+            "input": [sample],
+            "output": curated,
+            "layout": "flat",
+            "reward_field": "score",
+            "embedder": embedder,
+            "overwrite": True,
+        }
     )
 
 
 def _refuse_foreign(sample: str, curated: str) -> None:
-    if os.path.lexists(sample) and (not os.path.isfile(sample) or os.path.islink(sample) or not _is_demo_sample(sample)):
-        raise UserError(f"{sample} exists and is not the demo's sample; pass --overwrite to replace it, or another --dir")
-    if os.path.lexists(curated) and (os.path.islink(curated) or not os.path.isdir(curated) or (os.listdir(curated) and not _is_demo_output(curated, sample))):
-        raise UserError(f"{curated} exists and is not an earlier demo's output; pass --overwrite to replace it, or another --dir")
+    if os.path.lexists(sample) and (
+        not os.path.isfile(sample) or os.path.islink(sample) or not _is_demo_sample(sample)
+    ):
+        raise UserError(
+            f"{sample} exists and is not the demo's sample; pass --overwrite to replace it, or another --dir"
+        )
+    if os.path.lexists(curated) and (
+        os.path.islink(curated)
+        or not os.path.isdir(curated)
+        or (os.listdir(curated) and not _is_demo_output(curated, sample))
+    ):
+        raise UserError(
+            f"{curated} exists and is not an earlier demo's output; pass --overwrite to replace it, or another --dir"
+        )
 
 
 def _is_demo_sample(path: str) -> bool:

@@ -43,8 +43,12 @@ class BenchSettings:
     layers: int = 2
 
 
-QUICK = BenchSettings(train_entities=16, held_out_entities=4, samples=16, k=4, epochs=60, batch_size=16, lr=3e-3, seeds=(0,))
-FULL = BenchSettings(train_entities=40, held_out_entities=8, samples=16, k=4, epochs=60, batch_size=16, lr=3e-3, seeds=(0, 1, 2))
+QUICK = BenchSettings(
+    train_entities=16, held_out_entities=4, samples=16, k=4, epochs=60, batch_size=16, lr=3e-3, seeds=(0,)
+)
+FULL = BenchSettings(
+    train_entities=40, held_out_entities=8, samples=16, k=4, epochs=60, batch_size=16, lr=3e-3, seeds=(0, 1, 2)
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,12 @@ def curations(k: int) -> list[Curation]:
 def comparisons(k: int) -> list[tuple[str, str]]:
     """(setting, curation name): equal prompts uses the subset throughout; equal examples swaps K=1 onto all prompts."""
     at_k = [f"k{k}-random-subset", f"k{k}-topk-subset", f"k{k}-qd-subset"]
-    return [("equal_prompts", "k1-random-subset"), *(("equal_prompts", n) for n in at_k), ("equal_examples", "k1-random-all"), *(("equal_examples", n) for n in at_k)]
+    return [
+        ("equal_prompts", "k1-random-subset"),
+        *(("equal_prompts", n) for n in at_k),
+        ("equal_examples", "k1-random-all"),
+        *(("equal_examples", n) for n in at_k),
+    ]
 
 
 def run_bench(out: Path, settings: BenchSettings, embedder: str = "minilm") -> dict:
@@ -88,7 +97,9 @@ def run_bench(out: Path, settings: BenchSettings, embedder: str = "minilm") -> d
     }
     texts = [prompt_text(e, q) for q in question_list for e in train_entities + held_out]
     texts += [a for q in question_list for a in q.answers + tuple(invalid_answers(q))] + list(PHRASINGS)
-    model = build_tiny_model(out / "initial-model", texts, hidden_size=settings.hidden_size, layers=settings.layers, max_positions=64)
+    model = build_tiny_model(
+        out / "initial-model", texts, hidden_size=settings.hidden_size, layers=settings.layers, max_positions=64
+    )
     held_out_prompts = [(prompt_text(e, q), q) for q in question_list for e in held_out]
 
     per_seed: dict[str, list[dict]] = {c.name: [] for c in curations(settings.k)}
@@ -97,7 +108,10 @@ def run_bench(out: Path, settings: BenchSettings, embedder: str = "minilm") -> d
         for curation in curations(settings.k):
             data = out / "curated" / f"{curation.name}-seed{seed}"
             outcome = _curate(corpora[curation.corpus], data, curation, seed, embedder)
-            curated_counts.setdefault(curation.name, {"prompts": outcome.manifest["counts"]["prompts"], "rows": outcome.manifest["counts"]["selected"]})
+            curated_counts.setdefault(
+                curation.name,
+                {"prompts": outcome.manifest["counts"]["prompts"], "rows": outcome.manifest["counts"]["selected"]},
+            )
             trained = _train(data, model, out / "models" / f"{curation.name}-seed{seed}", settings, seed)
             per_seed[curation.name].append(_score(trained, held_out_prompts))
             log.info("%s seed %d: %s", curation.name, seed, per_seed[curation.name][-1])
@@ -121,8 +135,16 @@ def run_bench(out: Path, settings: BenchSettings, embedder: str = "minilm") -> d
         results.append(row)
     return {
         "results": results,
-        "reference": {"untrained": _score(model, held_out_prompts), "truth": {"kl": 0.0, "coverage": 1.0, "validity": 1.0}},
-        "settings": {**asdict(settings), "embedder": embedder, "questions": len(question_list), "held_out_prompts": len(held_out_prompts)},
+        "reference": {
+            "untrained": _score(model, held_out_prompts),
+            "truth": {"kl": 0.0, "coverage": 1.0, "validity": 1.0},
+        },
+        "settings": {
+            **asdict(settings),
+            "embedder": embedder,
+            "questions": len(question_list),
+            "held_out_prompts": len(held_out_prompts),
+        },
     }
 
 
@@ -175,7 +197,13 @@ def _score(model_dir: Path, held_out_prompts: list[tuple[str, Question]]) -> dic
     prompts = [prompt for prompt, strings in candidates for _ in strings]
     answers = [text for _, strings in candidates for text, _, _ in strings]
     table = pa.table(
-        {"prompt_id": prompts, "prompt": prompts, "completion": answers, "weight": [1.0] * len(answers), "rank": [0] * len(answers)}
+        {
+            "prompt_id": prompts,
+            "prompt": prompts,
+            "completion": answers,
+            "weight": [1.0] * len(answers),
+            "rank": [0] * len(answers),
+        }
     )
     encoded = encode_rows(table, tokenizer, max_length=64)
     nll, _ = completion_nll(model, encoded.features, tokenizer.pad_token_id, batch_size=256)

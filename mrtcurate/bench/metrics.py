@@ -7,7 +7,9 @@ import numpy as np
 COVERAGE_SHARE = 0.5  # an answer counts as covered at >= half its uniform share 1/|A|
 
 
-def answer_metrics(true_probabilities: np.ndarray, model_log_likelihoods: np.ndarray, modes: np.ndarray) -> dict[str, float]:
+def answer_metrics(
+    true_probabilities: np.ndarray, model_log_likelihoods: np.ndarray, modes: np.ndarray
+) -> dict[str, float]:
     """For one prompt: KL(true || model) over its valid response strings, coverage of its modes, validity mass.
 
     The model's probability of a response is the probability of its whole string (end token

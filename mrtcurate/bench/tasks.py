@@ -58,7 +58,11 @@ def questions(seed: int) -> list[Question]:
     for category, words in CATEGORIES.items():
         found.append(answer_set("name", f"name a {category} .", words, seed))
     for low, high in NUMBER_RANGES:
-        found.append(answer_set("number", f"pick a number between {low} and {high} .", [str(n) for n in range(low, high + 1)], seed))
+        found.append(
+            answer_set(
+                "number", f"pick a number between {low} and {high} .", [str(n) for n in range(low, high + 1)], seed
+            )
+        )
     for word, synonyms in SYNONYMS.items():
         found.append(answer_set("synonym", f"give a synonym of {word} .", synonyms, seed))
     return found

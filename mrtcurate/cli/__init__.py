@@ -9,7 +9,7 @@ import sys
 
 from rich.logging import RichHandler
 
-from mrtcurate import __version__
+from mrtcurate import __version__, interrupts
 from mrtcurate.cli import bench, curate, embedders, inspect, simulate, train
 from mrtcurate.cli.common import Parser, console
 from mrtcurate.errors import JobFailed, UserError
@@ -46,17 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         _silence_model_loading()
     try:
-        args.handler(args, beam_args)
+        with interrupts.handled():
+            args.handler(args, beam_args)
     except UserError as error:
         console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         return 2
     except JobFailed as error:
         console.print(f"[red]job failed:[/red] {error}", highlight=False, soft_wrap=True)
         return 1
-    except KeyboardInterrupt:
-        # The run's own cleanup (staging removed, nothing published) has already happened on the way out.
-        console.print("interrupted: nothing was published", highlight=False)
-        return 130
     return 0
 
 

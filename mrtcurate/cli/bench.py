@@ -9,13 +9,22 @@ from pathlib import Path
 from rich.console import Console
 
 from mrtcurate.cli.common import require_train_extras, status
+from mrtcurate.outputs import write_inside
 
 
 def register(commands) -> None:
-    bench = commands.add_parser("bench", help="the structured multi-response benchmark: curate, train a tiny model, score on held-out prompts")
-    bench.add_argument("--quick", action="store_true", help="16 train and 4 held-out entities, one seed: a minute or two on a CPU (default: 40 and 8, three seeds, about 10 minutes)")
+    bench = commands.add_parser(
+        "bench", help="the structured multi-response benchmark: curate, train a tiny model, score on held-out prompts"
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="16 train and 4 held-out entities, one seed: a minute or two on a CPU (default: 40 and 8, three seeds, about 10 minutes)",
+    )
     bench.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    bench.add_argument("--out", default="mrt-bench", help="working directory: corpora, curated sets, models, plot (default: mrt-bench)")
+    bench.add_argument(
+        "--out", default="mrt-bench", help="working directory: corpora, curated sets, models, plot (default: mrt-bench)"
+    )
     bench.add_argument("--embedder", default="minilm", help="embedder for curation (default: minilm)")
     bench.set_defaults(handler=_bench)
 
@@ -30,7 +39,7 @@ def _bench(args: argparse.Namespace, beam_args: list[str]) -> None:
     with status("benchmark: curate, train, score", args.quiet or args.json):
         result = run_bench(out_dir, QUICK if args.quick else FULL, args.embedder)
     result["plot"] = str(structured_benchmark(result, out_dir / "bench.png"))
-    (out_dir / "bench.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_inside(str(out_dir), "bench.json", (json.dumps(result, indent=2) + "\n").encode())
     if args.json:
         print(json.dumps(result))
         return

@@ -30,4 +30,6 @@ def status(message: str, quiet: bool):
 def require_train_extras(command: str) -> None:
     missing = [name for name in ("transformers", "accelerate", "peft") if importlib.util.find_spec(name) is None]
     if missing:
-        raise UserError(f"mrt {command} needs the train extras ({', '.join(missing)} missing): pip install 'mrtcurate[train]'")
+        raise UserError(
+            f"mrt {command} needs the train extras ({', '.join(missing)} missing): pip install 'mrtcurate[train]'"
+        )

@@ -15,17 +15,23 @@ from mrtcurate.schemas import RunConfig, build_config, load_yaml
 
 
 def register(commands) -> None:
-    run = commands.add_parser("run", help="curate a corpus: mrt run --input PATTERN --output DIR [options] [-- beam options]")
+    run = commands.add_parser(
+        "run", help="curate a corpus: mrt run --input PATTERN --output DIR [options] [-- beam options]"
+    )
     _add_run_options(run)
     run.set_defaults(handler=_run)
-    plan = commands.add_parser("plan", help="is K > 1 worth it, and which K: mrt plan --input PATTERN [ingest options] [--json]")
+    plan = commands.add_parser(
+        "plan", help="is K > 1 worth it, and which K: mrt plan --input PATTERN [ingest options] [--json]"
+    )
     _add_run_options(plan)
     plan.add_argument("--json", action="store_true", help="print exactly one JSON object")
     plan.set_defaults(handler=_plan)
     refresh = commands.add_parser("refresh", help="publish a new snapshot under ROOT if inputs or config changed")
     refresh.add_argument("--root", required=True, help="ROOT holding snapshots/, LATEST and cache/ (local or gs://)")
     refresh.add_argument("--config", required=True, help="the run's YAML config (its output is ignored)")
-    refresh.add_argument("--keep", type=_at_least_one, metavar="N", help="after publishing, keep only the newest N snapshots (N >= 1)")
+    refresh.add_argument(
+        "--keep", type=_at_least_one, metavar="N", help="after publishing, keep only the newest N snapshots (N >= 1)"
+    )
     refresh.set_defaults(handler=_refresh)
     report = commands.add_parser("report", help="write DIR/report.html for a dataset written by mrt run")
     report.add_argument("directory")
@@ -33,7 +39,11 @@ def register(commands) -> None:
     demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")
     demo.add_argument("--dir", default="mrt-demo", help="where the sample and its curated output go")
     demo.add_argument("--embedder", default="auto", help="embedder for the demo (default: auto, as mrt run)")
-    demo.add_argument("--overwrite", action="store_true", help="replace DIR/sample.jsonl.gz and DIR/curated/ even when an earlier demo did not write them")
+    demo.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace DIR/sample.jsonl.gz and DIR/curated/ even when an earlier demo did not write them",
+    )
     demo.set_defaults(handler=_demo)
 
 
@@ -89,10 +99,17 @@ def _refresh(args: argparse.Namespace, beam_args: list[str]) -> None:
         outcome = refresh(args.root, config, beam_args, args.keep)
     out = Console()
     if outcome.run is None:
-        out.print(f"unchanged: inputs and config match LATEST (fingerprint {outcome.fingerprint}); nothing to do", highlight=False)
+        out.print(
+            f"unchanged: inputs and config match LATEST (fingerprint {outcome.fingerprint}); nothing to do",
+            highlight=False,
+        )
         return
     print_summary(outcome.run, out)
-    out.print(f"published {outcome.snapshot}; LATEST updated" + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else ""), highlight=False)
+    out.print(
+        f"published {outcome.snapshot}; LATEST updated"
+        + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else ""),
+        highlight=False,
+    )
 
 
 def _at_least_one(text: str) -> int:
@@ -101,7 +118,9 @@ def _at_least_one(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} keeps no snapshot: give 1 or more (LATEST's snapshot is always kept)")
+        raise argparse.ArgumentTypeError(
+            f"{value} keeps no snapshot: give 1 or more (LATEST's snapshot is always kept)"
+        )
     return value
 
 

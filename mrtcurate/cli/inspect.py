@@ -14,10 +14,13 @@ from mrtcurate.schemas import build_config, load_yaml
 
 def register(commands) -> None:
     inspect = commands.add_parser(
-        "inspect", help="what the job would read: mrt inspect --input PATTERN [--preset NAME | mapping options] [--json]"
+        "inspect",
+        help="what the job would read: mrt inspect --input PATTERN [--preset NAME | mapping options] [--json]",
     )
     inspect.add_argument("--config", help="YAML file of options (only the ingest ones are read)")
-    inspect.add_argument("--records", type=int, default=200, metavar="N", help="records read from the head of each file (default: 200)")
+    inspect.add_argument(
+        "--records", type=int, default=200, metavar="N", help="records read from the head of each file (default: 200)"
+    )
     inspect.add_argument("--json", action="store_true", help="print exactly one JSON object")
     add_config_options(inspect, section="ingest")
     inspect.set_defaults(handler=_inspect)
@@ -39,7 +42,10 @@ def _render(found: dict, console: Console) -> None:
     width = max(console.width, 40)
     sample = found["sample"]
     files = found["files"]
-    console.print(f"[bold]{len(files)} file{'s' if len(files) > 1 else ''}[/bold], the first {found['records_per_file']:,} records of each:", highlight=False)
+    console.print(
+        f"[bold]{len(files)} file{'s' if len(files) > 1 else ''}[/bold], the first {found['records_per_file']:,} records of each:",
+        highlight=False,
+    )
     for file in files[:5]:
         console.print(f"  {_cut(file['path'], width - 20)}  {file['format']}, {file['bytes']:,} bytes", highlight=False)
     if len(files) > 5:
@@ -54,10 +60,14 @@ def _render(found: dict, console: Console) -> None:
         line += f", {sample['context_messages']:,} context messages"
     console.print(line, highlight=False)
     if sample["rejected_by_reason"]:
-        console.print("  rejects: " + ", ".join(f"{reason} {count:,}" for reason, count in sample["rejected_by_reason"].items()), highlight=False)
+        console.print(
+            "  rejects: " + ", ".join(f"{reason} {count:,}" for reason, count in sample["rejected_by_reason"].items()),
+            highlight=False,
+        )
     if spread := sample["responses_per_prompt"]:
         console.print(
-            f"  {sample['prompts']:,} prompts, {spread['mean']:.1f} responses per prompt (min {spread['min']}, max {spread['max']})", highlight=False
+            f"  {sample['prompts']:,} prompts, {spread['mean']:.1f} responses per prompt (min {spread['min']}, max {spread['max']})",
+            highlight=False,
         )
     for index, example in enumerate(found["examples"], start=1):
         reward = "" if example["reward"] is None else f"  [dim]reward {example['reward']:g}[/dim]"
@@ -76,7 +86,10 @@ def _cut(text: str, width: int) -> str:
 def _visible(text: str) -> str:
     """Control characters from the data (an escape sequence that colours, clears the screen or sets the window
     title) are shown escaped, never sent to the terminal."""
-    return "".join(character if character.isprintable() else character.encode("unicode_escape").decode("ascii") for character in text)
+    return "".join(
+        character if character.isprintable() else character.encode("unicode_escape").decode("ascii")
+        for character in text
+    )
 
 
 def _quoted(value) -> str:

@@ -41,7 +41,11 @@ def default_text(option: Option) -> str:
     if option.info.is_required():
         return "required"
     if default is None:
-        return "off" if option.name in ("near_dup", "near_dup_embedding", "merge_prompts", "boilerplate_prompts") else "none"
+        return (
+            "off"
+            if option.name in ("near_dup", "near_dup_embedding", "merge_prompts", "boilerplate_prompts")
+            else "none"
+        )
     if isinstance(default, bool):
         return "on" if default else "off"
     return f"{default:,}" if isinstance(default, int) else str(default)
@@ -78,10 +82,17 @@ def add_flags(parser: argparse.ArgumentParser, options: list[Option], required_f
             action = argparse.BooleanOptionalAction if option.info.default else "store_true"
             parser.add_argument(flag(option), dest=option.name, action=action, default=None, help=help_text)
         elif typing.get_origin(option.info.annotation) is list:
-            parser.add_argument(flag(option), dest=option.name, action="append", metavar=metavar(option), help=help_text, **required)
+            parser.add_argument(
+                flag(option), dest=option.name, action="append", metavar=metavar(option), help=help_text, **required
+            )
         else:
             parser.add_argument(
-                flag(option), dest=option.name, choices=choices(option), metavar=None if choices(option) else metavar(option), help=help_text, **required
+                flag(option),
+                dest=option.name,
+                choices=choices(option),
+                metavar=None if choices(option) else metavar(option),
+                help=help_text,
+                **required,
             )
 
 
@@ -107,7 +118,12 @@ def template_metadata() -> dict:
         if option.name == "input":
             help_text = "file patterns (gs://...), comma-separated"
         parameters.append(
-            {"name": option.name, "label": option.name.replace("_", " "), "helpText": help_text, "isOptional": option.name not in REQUIRED_FOR_RUN}
+            {
+                "name": option.name,
+                "label": option.name.replace("_", " "),
+                "helpText": help_text,
+                "isOptional": option.name not in REQUIRED_FOR_RUN,
+            }
         )
     return {
         "name": "mrtcurate",
@@ -119,13 +135,19 @@ def template_metadata() -> dict:
 def presets_table() -> str:
     rows = ["| preset | reads | example | sets |", "|---|---|---|---|"]
     for name, preset in PRESETS.items():
-        sets = " ".join(f"`{flag(OPTIONS[option])} {value!r}`" if "\n" in str(value) else f"`{flag(OPTIONS[option])} {value}`" for option, value in preset.options.items())
+        sets = " ".join(
+            f"`{flag(OPTIONS[option])} {value!r}`" if "\n" in str(value) else f"`{flag(OPTIONS[option])} {value}`"
+            for option, value in preset.options.items()
+        )
         rows.append(f"| `{name}` | {preset.shape} | `{preset.example}` | {sets.replace('|', '/')} |")
     return "\n".join(rows)
 
 
 def readme_with_table(readme: str) -> str:
-    for start_mark, end_mark, table in ((_TABLE_START, _TABLE_END, readme_table()), (_PRESETS_START, _PRESETS_END, presets_table())):
+    for start_mark, end_mark, table in (
+        (_TABLE_START, _TABLE_END, readme_table()),
+        (_PRESETS_START, _PRESETS_END, presets_table()),
+    ):
         start, end = readme.index(start_mark) + len(start_mark), readme.index(end_mark)
         readme = readme[:start] + "\n" + table + "\n" + readme[end:]
     return readme

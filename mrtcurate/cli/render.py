@@ -22,7 +22,15 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
     table = Table(title=f"mrtcurate: {outcome.output}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
-    for name in ("input_records", "rejected", "duplicates_merged_exact", "duplicates_merged_near", "candidates", "prompts", "selected"):
+    for name in (
+        "input_records",
+        "rejected",
+        "duplicates_merged_exact",
+        "duplicates_merged_near",
+        "candidates",
+        "prompts",
+        "selected",
+    ):
         table.add_row(name, f"{counts[name]:,}")
     table.add_row("embedded (unique texts)", f"{outcome.metrics.get('embedded', 0):,}")
     table.add_row("shards", f"{len(manifest['shards'])} ({sum(s['rows'] for s in manifest['shards']):,} rows)")
@@ -32,13 +40,18 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
     if selection.get("k_from"):
         console.print(f"K = {selection['k']} per prompt, the planner's recommendation (--k auto)", highlight=False)
     if totals.context_messages is not None:
-        console.print(f"context messages (user and system turns of the trees, read as prompts): {totals.context_messages:,}", highlight=False)
+        console.print(
+            f"context messages (user and system turns of the trees, read as prompts): {totals.context_messages:,}",
+            highlight=False,
+        )
     if manifest["rejected_by_reason"]:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in manifest["rejected_by_reason"].items())
         console.print(f"rejects by reason: {reasons}  (rows in {str(outcome.output).rstrip('/')}/rejects/)")
     if embedding := manifest.get("embedding"):
         fallback = embedding.get("embedding_fallback", 0)
-        kept_without = f"; {fallback:,} responses kept without a usable vector (similarity 0 to every other)" if fallback else ""
+        kept_without = (
+            f"; {fallback:,} responses kept without a usable vector (similarity 0 to every other)" if fallback else ""
+        )
         console.print(f"embedder {embedding_line(embedding)}{kept_without}", highlight=False)
     near = manifest.get("near_duplicates") or {}
     if dominated := near.get("dominant_cluster_prompts"):
@@ -72,8 +85,14 @@ def print_plan(plan: dict, console: Console) -> None:
         marker = "  <- recommended" if row["k"] == plan["recommended_k"] else ""
         table.add_row(str(row["k"]), f"{number(row['relative_variance'])}{marker}")
     console.print(table)
-    basis = f"K* under cost ratio {plan['cost_ratio']}" if plan["cost_ratio"] else f"within {plan['tolerance']:.0%} of V(inf)"
-    console.print(f"recommended K = {plan['recommended_k']} ({basis}; K* at cost ratio 1 = {number(plan['k_star'], 3)})")
+    basis = (
+        f"K* under cost ratio {plan['cost_ratio']}"
+        if plan["cost_ratio"]
+        else f"within {plan['tolerance']:.0%} of V(inf)"
+    )
+    console.print(
+        f"recommended K = {plan['recommended_k']} ({basis}; K* at cost ratio 1 = {number(plan['k_star'], 3)})"
+    )
     if frontier := plan.get("qd_frontier"):
         console.print(
             f"qd frontier on {frontier['pools']} pools (K={frontier['k']}): recommended lambda {frontier['recommended_lambda']} "
@@ -87,8 +106,18 @@ def print_bench(result: dict, console: Console) -> None:
     for column in ("equal", "K", "selector", "P", "P*K", "KL", "coverage", "validity"):
         table.add_column(column, justify="right", no_wrap=True)
     for row in result["results"]:
-        cells = [f"{row[m]:.3f}" + (f"±{row[m + '_sd']:.2f}" if row[m + "_sd"] is not None else "") for m in ("kl", "coverage", "validity")]
-        table.add_row(row["setting"].removeprefix("equal_"), str(row["k"]), row["selector"], str(row["prompts"]), str(row["budget"]), *cells)
+        cells = [
+            f"{row[m]:.3f}" + (f"±{row[m + '_sd']:.2f}" if row[m + "_sd"] is not None else "")
+            for m in ("kl", "coverage", "validity")
+        ]
+        table.add_row(
+            row["setting"].removeprefix("equal_"),
+            str(row["k"]),
+            row["selector"],
+            str(row["prompts"]),
+            str(row["budget"]),
+            *cells,
+        )
     untrained = result["reference"]["untrained"]
     console.print(table)
     console.print(

@@ -40,13 +40,18 @@ def _simulate(args: argparse.Namespace, beam_args: list[str]) -> None:
         for column in ("P", "K", "P*K", "predicted", "observed"):
             table.add_column(column, justify="right")
         for row in result["grid"]:
-            table.add_row(str(row["P"]), str(row["K"]), str(row["budget"]), f"{row['predicted']:.5f}", f"{row['observed']:.5f}")
+            table.add_row(
+                str(row["P"]), str(row["K"]), str(row["budget"]), f"{row['predicted']:.5f}", f"{row['observed']:.5f}"
+            )
         footer = f"max relative error {result['max_relative_error']:.2%} over {result['trials']} trials"
     else:
         for column in ("strategy", "grad cosine", "cosine of mean", "bias norm", "mode coverage"):
             table.add_column(column, justify="right")
         for name, metrics in result["strategies"].items():
-            table.add_row(name, *(f"{metrics[key]:.3f}" for key in ("grad_cosine", "mean_grad_cosine", "bias_norm", "mode_coverage")))
+            table.add_row(
+                name,
+                *(f"{metrics[key]:.3f}" for key in ("grad_cosine", "mean_grad_cosine", "bias_norm", "mode_coverage")),
+            )
         footer = f"mode probabilities {result['probabilities']}, reward prefers modes {result['preferred_modes']}"
     out = Console()
     out.print(table)

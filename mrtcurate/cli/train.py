@@ -15,7 +15,10 @@ from mrtcurate.schemas.train_config import TrainConfig
 
 
 def register(commands) -> None:
-    train = commands.add_parser("train", help="fine-tune a causal LM on a curated dataset: mrt train --data DIR --model NAME_OR_PATH --output DIR")
+    train = commands.add_parser(
+        "train",
+        help="fine-tune a causal LM on a curated dataset: mrt train --data DIR --model NAME_OR_PATH --output DIR",
+    )
     _add_train_options(train)
     train.set_defaults(handler=_train)
 
@@ -23,7 +26,9 @@ def register(commands) -> None:
 def train_options() -> list[Option]:
     """`mrt train`'s flags: every TrainConfig field but those declared as no flag."""
     return [
-        Option(name, (), name, info) for name, info in TrainConfig.model_fields.items() if (info.json_schema_extra or {}).get("flag", True)
+        Option(name, (), name, info)
+        for name, info in TrainConfig.model_fields.items()
+        if (info.json_schema_extra or {}).get("flag", True)
     ]
 
 

@@ -13,8 +13,14 @@ from mrtcurate.schemas import Candidate, Message, RejectReason
 # Role names of the public chat formats (ShareGPT's human/gpt, OpenAssistant's prompter, Gemini's model),
 # read as the roles of the `messages` column; other roles (tool, function, ...) are kept as written.
 ROLE_ALIASES = {
-    "user": "user", "human": "user", "prompter": "user",
-    "assistant": "assistant", "gpt": "assistant", "chatgpt": "assistant", "bard": "assistant", "model": "assistant",
+    "user": "user",
+    "human": "user",
+    "prompter": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+    "model": "assistant",
     "system": "system",
 }
 SHAREGPT_KEYS = ("from", "value")
@@ -48,7 +54,8 @@ def encodable(value: str, name: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
         raise Invalid(
-            RejectReason.INVALID_UNICODE, f"'{name}' holds {value[error.start]!r}, a lone surrogate that UTF-8 cannot carry"
+            RejectReason.INVALID_UNICODE,
+            f"'{name}' holds {value[error.start]!r}, a lone surrogate that UTF-8 cannot carry",
         ) from None
     return value
 
@@ -99,10 +106,14 @@ def turn(value: object, role_key: str, text_key: str, name: str) -> Message:
     if not (isinstance(value, dict) and isinstance(value.get(role_key), str) and isinstance(value.get(text_key), str)):
         raise Invalid(RejectReason.INVALID_MESSAGES, f"{name} lacks a string '{role_key}' and '{text_key}'")
     role = encodable(value[role_key], f"{name}.{role_key}")
-    return Message(ROLE_ALIASES.get(role.lower(), role), normalize_text(encodable(value[text_key], f"{name}.{text_key}")))
+    return Message(
+        ROLE_ALIASES.get(role.lower(), role), normalize_text(encodable(value[text_key], f"{name}.{text_key}"))
+    )
 
 
-def split_chat(value: object, name: str, role_key: str = "role", text_key: str = "content") -> tuple[str, tuple[Message, ...], str]:
+def split_chat(
+    value: object, name: str, role_key: str = "role", text_key: str = "content"
+) -> tuple[str, tuple[Message, ...], str]:
     """The last assistant turn is the response; the turns before it (system included) are the prompt."""
     if not isinstance(value, list) or not value:
         raise Invalid(RejectReason.INVALID_MESSAGES, f"'{name}' is not a non-empty list of turns")
@@ -131,7 +142,9 @@ def _transcript_turns(text: str) -> list[tuple[str, str]]:
 
 def split_transcript(text: str, name: str) -> tuple[str, tuple[Message, ...], str]:
     """A whole Human:/Assistant: transcript as chat turns, split as the chat layout splits them."""
-    return split_chat([{"role": role, "content": content} for role, content in _transcript_turns(text.lstrip("\n"))], name)
+    return split_chat(
+        [{"role": role, "content": content} for role, content in _transcript_turns(text.lstrip("\n"))], name
+    )
 
 
 def transcript_prompt(text: str) -> tuple[Message, ...] | None:
@@ -140,7 +153,10 @@ def transcript_prompt(text: str) -> tuple[Message, ...] | None:
     begins with "Human:" stays as it is."""
     if not (text.startswith("Human:") and text.endswith("\n\nAssistant:")):
         return None
-    turns = tuple(Message(role, normalize_text(content)) for role, content in _transcript_turns(text.removesuffix("\n\nAssistant:")))
+    turns = tuple(
+        Message(role, normalize_text(content))
+        for role, content in _transcript_turns(text.removesuffix("\n\nAssistant:"))
+    )
     return turns if any(turn.content for turn in turns) else None
 
 

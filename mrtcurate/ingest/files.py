@@ -68,7 +68,9 @@ def within_deadline(call: Callable[[], T], location: str, timeout_s: float | Non
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
-        raise UserError(f"cannot reach {location}: no answer within {timeout_s:g} s (network, credentials, or the bucket?)")
+        raise UserError(
+            f"cannot reach {location}: no answer within {timeout_s:g} s (network, credentials, or the bucket?)"
+        )
     if "error" in outcome:
         first_line = (str(outcome["error"]).strip().splitlines() or [type(outcome["error"]).__name__])[0]
         raise UserError(f"cannot reach {location}: {first_line[:300]}")

@@ -111,7 +111,12 @@ class RowTally:
 
 
 def iter_records(
-    stream: BinaryIO, fmt: str, path: str, max_chars: int, part: tuple[int, int | None] = (0, None), tally: RowTally | None = None
+    stream: BinaryIO,
+    fmt: str,
+    path: str,
+    max_chars: int,
+    part: tuple[int, int | None] = (0, None),
+    tally: RowTally | None = None,
 ) -> Iterator[RawRecord | Reject]:
     """Records of one file as stored (gzip, by its name, is unwrapped here). Never raises on bad content:
     every problem is a reject, so one bad file or record never stops a job. `part`: JSONL lines that
@@ -214,7 +219,9 @@ def _iter_jsonl(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[R
                 yield _reject(line.decode("utf-8", errors="replace"), RejectReason.INVALID_UTF8, str(error), path, row)
                 continue
             if len(text) > max_chars:
-                yield _reject(text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row)
+                yield _reject(
+                    text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row
+                )
                 continue
             try:
                 fields = json.loads(text)
@@ -225,7 +232,9 @@ def _iter_jsonl(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[R
                 yield _reject(text, RejectReason.INVALID_JSON, "nested deeper than the JSON parser allows", path, row)
                 continue
             if not isinstance(fields, dict):
-                yield _reject(text, RejectReason.NOT_AN_OBJECT, f"a JSON {type(fields).__name__}, not an object", path, row)
+                yield _reject(
+                    text, RejectReason.NOT_AN_OBJECT, f"a JSON {type(fields).__name__}, not an object", path, row
+                )
                 continue
             yield RawRecord(fields=fields, text=text, row=row)
     except TruncatedStream as truncated:
@@ -272,9 +281,13 @@ def _iter_csv(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[Raw
         if any(_has_surrogates(value) for value in values):
             yield _reject(text, RejectReason.INVALID_UTF8, "bytes that are not UTF-8", path, row)
         elif len(text) > max_chars:
-            yield _reject(text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row)
+            yield _reject(
+                text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row
+            )
         elif len(values) != len(header):
-            yield _reject(text, RejectReason.CSV_COLUMN_COUNT, f"{len(values)} columns, header has {len(header)}", path, row)
+            yield _reject(
+                text, RejectReason.CSV_COLUMN_COUNT, f"{len(values)} columns, header has {len(header)}", path, row
+            )
         else:
             yield RawRecord(fields=dict(zip(header, values)), text=text, row=row)
 
@@ -284,7 +297,9 @@ def csv_header(stream: BinaryIO, path: str) -> list[str]:
     lines = iter_lines(decompressed_chunks(stream, path))
     delimiter = csv_delimiter(path)
     try:
-        return next(csv.reader((line.decode("utf-8", errors="replace") + "\n" for line in lines), delimiter=delimiter), [])
+        return next(
+            csv.reader((line.decode("utf-8", errors="replace") + "\n" for line in lines), delimiter=delimiter), []
+        )
     except (TruncatedStream, NotGzip, csv.Error):
         return []
 
@@ -299,7 +314,9 @@ def _has_surrogates(value: str) -> bool:
     return any("\udc80" <= char <= "\udcff" for char in value)
 
 
-def _iter_parquet(stream: BinaryIO, path: str, max_chars: int, part: tuple[int, int | None], tally: RowTally) -> Iterator[RawRecord | Reject]:
+def _iter_parquet(
+    stream: BinaryIO, path: str, max_chars: int, part: tuple[int, int | None], tally: RowTally
+) -> Iterator[RawRecord | Reject]:
     row = 0
     try:
         if is_gzip_path(path):  # Parquet needs random access: a gzipped file is unwrapped into memory
@@ -313,10 +330,14 @@ def _iter_parquet(stream: BinaryIO, path: str, max_chars: int, part: tuple[int, 
                 tally.rows += 1
                 text = json.dumps(fields, ensure_ascii=False, default=str, allow_nan=True)
                 if len(text) > max_chars:
-                    yield _reject(text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row)
+                    yield _reject(
+                        text, RejectReason.RECORD_TOO_LARGE, f"{len(text)} chars > --max-chars {max_chars}", path, row
+                    )
                 else:
                     yield RawRecord(fields=fields, text=text, row=row)
     except TruncatedStream as truncated:
         yield _reject("", truncated.reason, f"parquet file's gzip stream: {truncated}", path, None)
     except (OSError, ValueError) as error:  # pyarrow raises ArrowInvalid (a ValueError) or OSError on corrupt files
-        yield _reject("", RejectReason.UNREADABLE_FILE, f"parquet reader stopped after row {row}: {error}", path, row + 1)
+        yield _reject(
+            "", RejectReason.UNREADABLE_FILE, f"parquet reader stopped after row {row}: {error}", path, row + 1
+        )

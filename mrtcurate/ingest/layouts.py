@@ -67,9 +67,18 @@ class FieldMapping:
     def __post_init__(self):
         # Malformed paths and templates fail here, on the driver, before any record is read.
         every = {
-            "prompt_field": self.prompt, "response_field": self.response, "reward_field": self.reward, "id_field": self.id,
-            "source_field": self.source, "messages_field": self.messages, "chosen_field": self.chosen, "rejected_field": self.rejected,
-            "feature_column": self.feature, "message_id_field": self.message_id, "parent_field": self.parent, "tree_id_field": self.tree_id,
+            "prompt_field": self.prompt,
+            "response_field": self.response,
+            "reward_field": self.reward,
+            "id_field": self.id,
+            "source_field": self.source,
+            "messages_field": self.messages,
+            "chosen_field": self.chosen,
+            "rejected_field": self.rejected,
+            "feature_column": self.feature,
+            "message_id_field": self.message_id,
+            "parent_field": self.parent,
+            "tree_id_field": self.tree_id,
         }
         for option, path in every.items():
             if path is None:
@@ -79,15 +88,21 @@ class FieldMapping:
             except ValueError as error:
                 raise ValueError(f"--{option.replace('_', '-')}: {error}") from None
             if parsed.fans_out and option not in _FANNING_OPTIONS:
-                raise ValueError(f"--{option.replace('_', '-')} '{path}': only --response-field, --reward-field and --source-field can fan out with [*]")
+                raise ValueError(
+                    f"--{option.replace('_', '-')} '{path}': only --response-field, --reward-field and --source-field can fan out with [*]"
+                )
         if self.prompt_template is not None:
             template.parse(self.prompt_template)
         if (self.message_id is None) != (self.parent is None):
             raise ValueError("the one-message-per-row tree layout needs both --message-id-field and --parent-field")
         if self.layout not in ("grouped", "auto") and paths.parse(self.response).fans_out:
-            raise ValueError(f"--response-field '{self.response}' fans out with [*], which is the grouped layout, not {self.layout}")
+            raise ValueError(
+                f"--response-field '{self.response}' fans out with [*], which is the grouped layout, not {self.layout}"
+            )
         if self.layout not in ("grouped", "auto") and self.source is not None and paths.parse(self.source).fans_out:
-            raise ValueError(f"--source-field '{self.source}' fans out with [*], which only the grouped layout's responses can follow")
+            raise ValueError(
+                f"--source-field '{self.source}' fans out with [*], which only the grouped layout's responses can follow"
+            )
 
     @classmethod
     def from_settings(cls, ingest: IngestSettings, layout: str, feature: str | None = None) -> FieldMapping:
@@ -134,7 +149,9 @@ class FieldMapping:
         if self.layout == "tree":
             if not self.message_rows:
                 return [("prompt_field", self.prompt)]
-            return [("message_id_field", self.message_id), ("parent_field", self.parent)] + ([("tree_id_field", self.tree_id)] if self.tree_id else [])
+            return [("message_id_field", self.message_id), ("parent_field", self.parent)] + (
+                [("tree_id_field", self.tree_id)] if self.tree_id else []
+            )
         return {
             "flat": [*prompt, ("response_field", self.response)],
             "grouped": [*prompt, ("response_field", self.response)],
@@ -144,7 +161,10 @@ class FieldMapping:
 
     def optional_fields(self) -> list[tuple[str, str]]:
         optional = [
-            ("reward_field", None if self.layout == "tree" else self.reward),  # a tree's reward is a key of each message
+            (
+                "reward_field",
+                None if self.layout == "tree" else self.reward,
+            ),  # a tree's reward is a key of each message
             ("id_field", self.id),
             ("source_field", self.source),
             ("feature_column", self.feature),
@@ -168,9 +188,12 @@ def detect_layout(fields: dict, mapping: FieldMapping) -> str:
     return "flat"
 
 
-def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iterator[Candidate | Reject | ContextTurns | TreeMessage]:
+def to_units(
+    record: RawRecord, mapping: FieldMapping, source_file: str
+) -> Iterator[Candidate | Reject | ContextTurns | TreeMessage]:
     """A record's accounting units (candidates and rejects); in the tree layout also the count of its
     context turns, or, one message per row, the message for the job to join (pipeline/trees.py)."""
+
     def reject(invalid: Invalid, where: str = "") -> Reject:
         detail = f"{where}: {invalid.detail}" if where else invalid.detail
         return Reject(record.text, invalid.reason.value, detail, source_file, record.row)
@@ -185,9 +208,17 @@ def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iter
             yield from nested_tree_units(fields, mapping, source, reject)
             return
         if mapping.layout == "chat":
-            prompt_text, messages, completion = split_chat(paths.value(fields, mapping.messages), mapping.messages, mapping.role_key, mapping.text_key)
+            prompt_text, messages, completion = split_chat(
+                paths.value(fields, mapping.messages), mapping.messages, mapping.role_key, mapping.text_key
+            )
             yield candidate(
-                _prompt_id(fields, mapping, chat_identity(messages[:-1])), prompt_text, completion, _reward_of(fields, mapping), source, messages, _feature(fields, mapping)
+                _prompt_id(fields, mapping, chat_identity(messages[:-1])),
+                prompt_text,
+                completion,
+                _reward_of(fields, mapping),
+                source,
+                messages,
+                _feature(fields, mapping),
             )
             return
         if mapping.layout == "pairs":
@@ -201,7 +232,15 @@ def to_units(record: RawRecord, mapping: FieldMapping, source_file: str) -> Iter
             prompt_text, key = render_turns(prompt_turns), _prompt_id(fields, mapping, chat_identity(prompt_turns))
         if mapping.layout == "flat":
             completion = _text(fields, mapping.response, "response")
-            yield candidate(key, prompt_text, completion, _reward_of(fields, mapping), source, _with_reply(prompt_turns, completion), _feature(fields, mapping))
+            yield candidate(
+                key,
+                prompt_text,
+                completion,
+                _reward_of(fields, mapping),
+                source,
+                _with_reply(prompt_turns, completion),
+                _feature(fields, mapping),
+            )
             return
         responses, rewards = _grouped_lists(fields, mapping)
     except Invalid as invalid:
@@ -239,7 +278,9 @@ def _feature(fields: dict, mapping: FieldMapping) -> tuple[float, ...] | None:
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value):
         raise Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' holds a non-finite or non-numeric value")
     if mapping.feature_dim is not None and len(value) != mapping.feature_dim:
-        raise Invalid(RejectReason.INVALID_FEATURE, f"'{mapping.feature}' has {len(value)} values, not {mapping.feature_dim}")
+        raise Invalid(
+            RejectReason.INVALID_FEATURE, f"'{mapping.feature}' has {len(value)} values, not {mapping.feature_dim}"
+        )
     return tuple(float(x) for x in value)
 
 
@@ -263,7 +304,9 @@ def _sources_by_response(fields: dict, mapping: FieldMapping, count: int, defaul
         return [default] * count
     if not isinstance(values, list) or len(values) != count:
         return [default] * count
-    return [default if value in (None, "", paths.MISSING) else encodable(str(value), mapping.source) for value in values]
+    return [
+        default if value in (None, "", paths.MISSING) else encodable(str(value), mapping.source) for value in values
+    ]
 
 
 def _prompt_id(fields: dict, mapping: FieldMapping, identity: str) -> str:
@@ -304,7 +347,10 @@ def _grouped_lists(fields: dict, mapping: FieldMapping) -> tuple[list, list | No
         return responses, None
     if not isinstance(rewards, list) or len(rewards) != len(responses):
         size = len(rewards) if isinstance(rewards, list) else "not a list"
-        raise Invalid(RejectReason.REWARD_LENGTH_MISMATCH, f"{len(responses)} responses in '{mapping.response}', rewards in '{mapping.reward}': {size}")
+        raise Invalid(
+            RejectReason.REWARD_LENGTH_MISMATCH,
+            f"{len(responses)} responses in '{mapping.response}', rewards in '{mapping.reward}': {size}",
+        )
     return responses, rewards
 
 
@@ -312,7 +358,11 @@ def _pair_candidates(fields: dict, mapping: FieldMapping, source: str, reject) -
     rewards = _pair_rewards(fields, mapping.reward_sign)
     sides = [(side, paths.value(fields, side)) for side in (mapping.chosen, mapping.rejected)]
     # HH-RLHF as published: no prompt field, each side the whole conversation as one transcript.
-    transcripts = paths.value(fields, mapping.prompt) is None and mapping.prompt_template is None and any(is_transcript(value) for _, value in sides)
+    transcripts = (
+        paths.value(fields, mapping.prompt) is None
+        and mapping.prompt_template is None
+        and any(is_transcript(value) for _, value in sides)
+    )
     texts = any(isinstance(value, str) for _, value in sides)
     shared_prompt = mapping.prompt_text(fields) if texts and not transcripts else None
     for (side, value), side_reward in zip(sides, rewards):
@@ -326,7 +376,9 @@ def _pair_candidates(fields: dict, mapping: FieldMapping, source: str, reject) -
             else:
                 prompt_text, messages, completion = shared_prompt, None, check_text(value, "response", side)
             identity = identity_key(shared_prompt) if messages is None else chat_identity(messages[:-1])
-            yield candidate(_prompt_id(fields, mapping, identity), prompt_text, completion, side_reward, source, messages)
+            yield candidate(
+                _prompt_id(fields, mapping, identity), prompt_text, completion, side_reward, source, messages
+            )
         except Invalid as invalid:
             yield reject(invalid, side)
 

@@ -61,7 +61,9 @@ class FieldPath:
         if items is MISSING or items is None:
             return MISSING
         if not isinstance(items, list):
-            raise PathError(RejectReason.NOT_A_LIST, f"'{where}' in '{self.text}' is a {type(items).__name__}, not a list")
+            raise PathError(
+                RejectReason.NOT_A_LIST, f"'{where}' in '{self.text}' is a {type(items).__name__}, not a list"
+            )
         if not items:
             raise PathError(RejectReason.EMPTY_LIST, f"'{where}' in '{self.text}' is an empty list")
         rest = self.steps[split + 1 :]
@@ -81,8 +83,16 @@ class FieldPath:
             found = _step(holder, step)
             if found is MISSING or found is None:
                 where = _render(steps[:depth]) or "the record"
-                offered = f"; its keys: {', '.join(sorted(ascii(str(key))[1:-1] for key in holder)[:12])}" if isinstance(holder, dict) and holder else ""
-                state = "is null" if found is None else "has no " + (f"'{step}'" if isinstance(step, str) else f"element {step}")
+                offered = (
+                    f"; its keys: {', '.join(sorted(ascii(str(key))[1:-1] for key in holder)[:12])}"
+                    if isinstance(holder, dict) and holder
+                    else ""
+                )
+                state = (
+                    "is null"
+                    if found is None
+                    else "has no " + (f"'{step}'" if isinstance(step, str) else f"element {step}")
+                )
                 return f"no '{self.text}': {where} {state}{offered}"
             holder = found
         return f"no '{self.text}'"
@@ -117,7 +127,9 @@ def parse(text: str) -> FieldPath:
             expect_key = False
         position = match.end()
     if position != len(text) or not steps or expect_key:
-        raise ValueError(f"field path '{text}' is malformed (use dots for nesting, [N] for an element, [*] for every element)")
+        raise ValueError(
+            f"field path '{text}' is malformed (use dots for nesting, [N] for an element, [*] for every element)"
+        )
     if steps.count(FAN) > 1:
         raise ValueError(f"field path '{text}' has more than one [*]; one list per path can fan out")
     return FieldPath(text, tuple(steps))

@@ -77,7 +77,9 @@ def _match_files(ingest: IngestSettings, fingerprint: bool = True) -> list[Input
                 log.info("%s is matched by more than one --input pattern; it is read once", metadata.path)
                 continue
             fmt = _format(ingest, metadata.path)
-            files[metadata.path] = InputFile(metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata) if fingerprint else "")
+            files[metadata.path] = InputFile(
+                metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata) if fingerprint else ""
+            )
     return list(files.values())
 
 
@@ -91,10 +93,16 @@ def _agreed_layout(probed: dict[str, list[RawRecord]], mapping: FieldMapping) ->
     layouts = {layout for by_layout in seen.values() for layout in by_layout}
     if len(layouts) > 1:
         found = "; ".join(
-            f"{path}: " + ", ".join(f"{layout} ({len(rows)} of the first records, e.g. row {rows[0]})" for layout, rows in sorted(by_layout.items()))
+            f"{path}: "
+            + ", ".join(
+                f"{layout} ({len(rows)} of the first records, e.g. row {rows[0]})"
+                for layout, rows in sorted(by_layout.items())
+            )
             for path, by_layout in seen.items()
         )
-        raise UserError(f"inputs disagree on the record layout ({found}); pass --layout flat|grouped|chat|pairs, or run them separately")
+        raise UserError(
+            f"inputs disagree on the record layout ({found}); pass --layout flat|grouped|chat|pairs, or run them separately"
+        )
     return layouts.pop() if layouts else "flat"
 
 
@@ -173,7 +181,9 @@ def _fields_of(file: InputFile, records: list[RawRecord]) -> set[str]:
             header = csv_header(stream, file.path)
         if repeated := sorted({name for name in header if header.count(name) > 1}):
             # A dict per row would keep the last of the columns silently.
-            raise UserError(f"{file.path}: the CSV header names {', '.join(repr(name) for name in repeated)} more than once; rename the columns")
+            raise UserError(
+                f"{file.path}: the CSV header names {', '.join(repr(name) for name in repeated)} more than once; rename the columns"
+            )
         return set(header)
     return {field for record in records for field in record.fields}
 
@@ -193,7 +203,9 @@ def _resolves(path: paths.FieldPath, fields: dict) -> bool:
         found = path.fan(fields) if path.fans_out else path.get(fields)
     except paths.PathError:
         return False  # an empty list, or no list, shows nothing of the fields under the [*]
-    return found is not paths.MISSING and not (isinstance(found, list) and path.fans_out and all(item is paths.MISSING for item in found))
+    return found is not paths.MISSING and not (
+        isinstance(found, list) and path.fans_out and all(item is paths.MISSING for item in found)
+    )
 
 
 def _check_fields(files: list[InputFile], probed: dict[str, list[RawRecord]], mapping: FieldMapping) -> None:
@@ -215,7 +227,9 @@ def _check_fields(files: list[InputFile], probed: dict[str, list[RawRecord]], ma
             raise unknown(option, field, checkable[0])
 
 
-def _unknown_field(option: str, field: str, file: InputFile, records: list[RawRecord], offered: set[str], mapping: FieldMapping) -> str:
+def _unknown_field(
+    option: str, field: str, file: InputFile, records: list[RawRecord], offered: set[str], mapping: FieldMapping
+) -> str:
     flag = "--" + option.replace("_", "-")
     path = paths.parse(field)
     if file.format != "csv" and len(path.steps) > 1 and records:

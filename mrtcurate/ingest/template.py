@@ -32,9 +32,13 @@ class Template:
         for index, path in enumerate(self.fields):
             value = path.get(record)
             if value is paths.MISSING:
-                raise Invalid(RejectReason.MISSING_TEMPLATE_FIELD, f"--prompt-template needs {path.missing_detail(record)}")
+                raise Invalid(
+                    RejectReason.MISSING_TEMPLATE_FIELD, f"--prompt-template needs {path.missing_detail(record)}"
+                )
             if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
-                raise Invalid(RejectReason.PROMPT_NOT_STRING, f"'{path.text}' is a {type(value).__name__}, not a string")
+                raise Invalid(
+                    RejectReason.PROMPT_NOT_STRING, f"'{path.text}' is a {type(value).__name__}, not a string"
+                )
             part = "" if value is None else encodable(str(value), path.text).strip()
             if not part:
                 continue
@@ -52,5 +56,7 @@ def parse(text: str) -> Template:
         text = text.replace(escape, character)
     names = _PLACEHOLDER.findall(text)
     if not names:
-        raise ValueError(f"--prompt-template '{text}' names no field: write fields in braces, e.g. '{{instruction}}\\n\\n{{input}}'")
+        raise ValueError(
+            f"--prompt-template '{text}' names no field: write fields in braces, e.g. '{{instruction}}\\n\\n{{input}}'"
+        )
     return Template(text, tuple(_PLACEHOLDER.split(text)[::2]), tuple(paths.parse(name.strip()) for name in names))

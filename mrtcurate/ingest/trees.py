@@ -44,13 +44,22 @@ def nested_tree_units(fields: dict, mapping, source: str, reject: Callable[[Inva
     root = paths.parse(mapping.prompt).get(fields)
     if root is paths.MISSING or root is None:
         raise Invalid(RejectReason.MISSING_PROMPT, paths.parse(mapping.prompt).missing_detail(fields))
-    yield from walk(_nested(root, mapping.prompt, mapping.replies), mapping, source, lambda node, invalid: reject(invalid, node.where))
+    yield from walk(
+        _nested(root, mapping.prompt, mapping.replies),
+        mapping,
+        source,
+        lambda node, invalid: reject(invalid, node.where),
+    )
 
 
 def _nested(message: object, where: str, replies_key: str) -> Node:
     replies = message.get(replies_key) if isinstance(message, dict) else None
     children = replies if isinstance(replies, list) else []
-    return Node(message, where, [_nested(child, f"{where}.{replies_key}[{index}]", replies_key) for index, child in enumerate(children)])
+    return Node(
+        message,
+        where,
+        [_nested(child, f"{where}.{replies_key}[{index}]", replies_key) for index, child in enumerate(children)],
+    )
 
 
 def message_row(record: RawRecord, mapping, source: str, source_file: str) -> TreeMessage:
@@ -60,7 +69,11 @@ def message_row(record: RawRecord, mapping, source: str, source_file: str) -> Tr
     parent = paths.value(fields, mapping.parent)
     parent_id = None if parent is None or parent == "" else prompt_id(parent, mapping.parent)
     tree_id = prompt_id(paths.value(fields, mapping.tree_id), mapping.tree_id) if mapping.tree_id else None
-    kept = {key: fields[key] for key in (mapping.role_key, mapping.text_key, *SHAREGPT_KEYS, DELETED, REVIEW_RESULT) if key in fields}
+    kept = {
+        key: fields[key]
+        for key in (mapping.role_key, mapping.text_key, *SHAREGPT_KEYS, DELETED, REVIEW_RESULT)
+        if key in fields
+    }
     if mapping.reward:
         kept[mapping.reward] = paths.value(fields, mapping.reward)
     return TreeMessage(message_id, parent_id, tree_id, kept, source, record.text, source_file, record.row)
@@ -71,14 +84,23 @@ def row_tree_units(messages: list[TreeMessage], root_id: str, mapping) -> Iterat
     nodes: dict[str, Node] = {}
     for message in sorted(messages, key=lambda m: (m.source_file, m.source_row or 0)):
         if message.message_id in nodes:
-            yield _row_reject(message, RejectReason.DUPLICATE_MESSAGE_ID, f"message id '{message.message_id}' is already taken by an earlier row")
+            yield _row_reject(
+                message,
+                RejectReason.DUPLICATE_MESSAGE_ID,
+                f"message id '{message.message_id}' is already taken by an earlier row",
+            )
             continue
         nodes[message.message_id] = Node(message.fields, f"message '{message.message_id}'", origin=message)
     for node in nodes.values():
         if node.origin.parent_id is not None and node.origin.message_id != root_id:
             nodes[node.origin.parent_id].children.append(node)
     root = nodes[root_id]
-    yield from walk(root, mapping, root.origin.source, lambda node, invalid: _row_reject(node.origin, invalid.reason, invalid.detail))
+    yield from walk(
+        root,
+        mapping,
+        root.origin.source,
+        lambda node, invalid: _row_reject(node.origin, invalid.reason, invalid.detail),
+    )
 
 
 def rows_in_memory(messages: list[TreeMessage], mapping) -> Iterator:
@@ -94,10 +116,16 @@ def rows_in_memory(messages: list[TreeMessage], mapping) -> Iterator:
         current, seen = message, {message.message_id}
         while current.parent_id is not None:
             if current.parent_id not in by_id:
-                yield _row_reject(message, RejectReason.MISSING_PARENT, f"message '{message.message_id}': its chain of parents reaches '{current.parent_id}', which no row has as its id")
+                yield _row_reject(
+                    message,
+                    RejectReason.MISSING_PARENT,
+                    f"message '{message.message_id}': its chain of parents reaches '{current.parent_id}', which no row has as its id",
+                )
                 break
             if current.parent_id in seen:
-                yield _row_reject(message, RejectReason.NO_ROOT, f"message '{message.message_id}': its parents form a cycle")
+                yield _row_reject(
+                    message, RejectReason.NO_ROOT, f"message '{message.message_id}': its parents form a cycle"
+                )
                 break
             current = by_id[current.parent_id]
             seen.add(current.message_id)
@@ -111,7 +139,9 @@ def _row_reject(message: TreeMessage, reason: RejectReason, detail: str) -> Reje
     return Reject(message.record, reason.value, detail, message.source_file, message.source_row)
 
 
-def walk(root: Node, mapping, source: str, reject: Callable[[Node, Invalid], Reject]) -> Iterator[Candidate | Reject | ContextTurns]:
+def walk(
+    root: Node, mapping, source: str, reject: Callable[[Node, Invalid], Reject]
+) -> Iterator[Candidate | Reject | ContextTurns]:
     # Iterative: a long conversation must not meet Python's recursion limit.
     context = 0
     reward_path = paths.parse(mapping.reward) if mapping.reward else None
@@ -127,7 +157,9 @@ def walk(root: Node, mapping, source: str, reject: Callable[[Node, Invalid], Rej
             message = turn(node.fields, mapping.role_key, mapping.text_key, node.where)
         except Invalid as invalid:
             yield reject(node, invalid)
-            below = invalid if inherited is not None else Invalid(invalid.reason, f"below {node.where}: {invalid.detail}")
+            below = (
+                invalid if inherited is not None else Invalid(invalid.reason, f"below {node.where}: {invalid.detail}")
+            )
             stack.extend((child, history, below) for child in reversed(node.children))
             continue
         if message.role == "assistant":
@@ -141,14 +173,18 @@ def walk(root: Node, mapping, source: str, reject: Callable[[Node, Invalid], Rej
     yield ContextTurns(context)
 
 
-def _reply(history: tuple[Message, ...], message: Message, node: Node, reward_path, sign: float, source: str) -> Candidate:
+def _reply(
+    history: tuple[Message, ...], message: Message, node: Node, reward_path, sign: float, source: str
+) -> Candidate:
     if not any(turn.content for turn in history):
         raise Invalid(RejectReason.EMPTY_PROMPT, "no non-blank turn above this reply")
     if not message.content:
         raise Invalid(RejectReason.EMPTY_RESPONSE, "the reply is blank")
     value = reward_path.get(node.fields) if reward_path is not None else None
     score = None if value is paths.MISSING else reward(value, sign)
-    return candidate(stable_id(chat_identity(history)), render_turns(history), message.content, score, source, (*history, message))
+    return candidate(
+        stable_id(chat_identity(history)), render_turns(history), message.content, score, source, (*history, message)
+    )
 
 
 def _moderated(fields: object) -> Invalid | None:

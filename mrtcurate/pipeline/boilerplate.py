@@ -67,7 +67,13 @@ class _SplitBoilerplate(beam.DoFn):
             return
         record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
         how_many = f"at least {COUNT_CAP:,}" if prompts >= COUNT_CAP else str(prompts)
-        reject = Reject(record, RejectReason.BOILERPLATE_RESPONSE.value, f"the same response answers {how_many} distinct prompts", candidate.source, None)
+        reject = Reject(
+            record,
+            RejectReason.BOILERPLATE_RESPONSE.value,
+            f"the same response answers {how_many} distinct prompts",
+            candidate.source,
+            None,
+        )
         for _ in range(candidate.multiplicity):
             yield beam.pvalue.TaggedOutput(BOILERPLATE, reject)
 
@@ -97,7 +103,9 @@ class RejectBoilerplate(beam.PTransform):
             | "PromptsPerResponse" >> beam.CombinePerKey(_DistinctUpTo(COUNT_CAP))
             | "Boilerplate" >> beam.Filter(_over_threshold, beam.pvalue.AsSingleton(prompts), self.grouping)
         )
-        split = candidates | "Split" >> beam.ParDo(_SplitBoilerplate(), beam.pvalue.AsDict(answered)).with_output_types(Candidate).with_outputs(BOILERPLATE, main="kept")
+        split = candidates | "Split" >> beam.ParDo(_SplitBoilerplate(), beam.pvalue.AsDict(answered)).with_output_types(
+            Candidate
+        ).with_outputs(BOILERPLATE, main="kept")
         rejects = split[BOILERPLATE]
         counts = rejects | "CountBoilerplate" >> beam.Map(lambda _: (Count.REJECTED_BOILERPLATE.value, 1))
         reasons = rejects | "BoilerplateReason" >> beam.Map(lambda reject: (reject.reason, 1))

@@ -39,7 +39,8 @@ class MergeExactDuplicates(beam.PTransform):
     def expand(self, candidates):
         return (
             candidates
-            | "KeyByPromptAndResponse" >> beam.Map(_by_prompt_and_response).with_output_types(tuple[tuple[str, str], Candidate])
+            | "KeyByPromptAndResponse"
+            >> beam.Map(_by_prompt_and_response).with_output_types(tuple[tuple[str, str], Candidate])
             | "MergeCopies" >> beam.CombinePerKey(_MergeCopies())
             | "DropKeys" >> beam.Values().with_output_types(Candidate)
         )

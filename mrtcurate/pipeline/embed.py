@@ -55,7 +55,9 @@ class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
             progress.add(progress.EMBEDDED, len(batch), flush_now=True)
         rate = len(batch) / max(time.perf_counter() - started, 1e-9)
         log.debug("embedded %s texts on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
-        return [PredictionResult(text, (vector, bool(cut))) for text, vector, cut in zip(batch, vectors, model.truncated)]
+        return [
+            PredictionResult(text, (vector, bool(cut))) for text, vector, cut in zip(batch, vectors, model.truncated)
+        ]
 
     def get_metrics_namespace(self) -> str:
         return "mrtcurate_embed"
@@ -98,13 +100,17 @@ class EmbeddingCache:
     new_dir: str
 
 
-CACHE_SCHEMA = pa.schema([pa.field("response_id", pa.string(), nullable=False), pa.field("vector", pa.list_(pa.float32()), nullable=False)])
+CACHE_SCHEMA = pa.schema(
+    [pa.field("response_id", pa.string(), nullable=False), pa.field("vector", pa.list_(pa.float32()), nullable=False)]
+)
 
 
 def _read_cache_file(path: str):
     with FileSystems.open(path) as source:
         table = pq.read_table(source)
-    for response_id, vector in zip(table.column("response_id").to_pylist(), table.column("vector").to_numpy(zero_copy_only=False)):
+    for response_id, vector in zip(
+        table.column("response_id").to_pylist(), table.column("vector").to_numpy(zero_copy_only=False)
+    ):
         yield response_id, np.asarray(vector, dtype=np.float32)
 
 
@@ -181,7 +187,8 @@ class EmbedByContent(beam.PTransform):
         split = (
             {"texts": by_text, "cached": cached}
             | "JoinCache" >> beam.CoGroupByKey()
-            | "SplitByCache" >> beam.ParDo(_SplitByCache(counter, responses)).with_outputs(_SplitByCache.NEEDED, main="hits")
+            | "SplitByCache"
+            >> beam.ParDo(_SplitByCache(counter, responses)).with_outputs(_SplitByCache.NEEDED, main="hits")
         )
         encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedding, responses)
         if self.cache is not None:
@@ -189,9 +196,21 @@ class EmbedByContent(beam.PTransform):
                 encoded.vectors
                 | "CacheRows" >> beam.Map(_cache_row)
                 | "WriteCache"
-                >> WriteParquetShards(self.cache.new_dir, self.kind, "part", CACHE_SCHEMA, shard_key=_cache_key, sort_key=_cache_key, shards=None)
+                >> WriteParquetShards(
+                    self.cache.new_dir,
+                    self.kind,
+                    "part",
+                    CACHE_SCHEMA,
+                    shard_key=_cache_key,
+                    sort_key=_cache_key,
+                    shards=None,
+                )
             )
-        vectors = (split.hits, encoded.vectors) | "AllVectors" >> beam.Flatten() | "FanOut" >> beam.FlatMap(_fan_out).with_output_types(tuple[self.key_type, Vector])
+        vectors = (
+            (split.hits, encoded.vectors)
+            | "AllVectors" >> beam.Flatten()
+            | "FanOut" >> beam.FlatMap(_fan_out).with_output_types(tuple[self.key_type, Vector])
+        )
         return vectors, encoded[TRUNCATED]
 
 
@@ -244,7 +263,13 @@ class _UsableVectors(beam.DoFn):
             return
         problem = "all-zero" if finite else "non-finite"
         record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
-        reject = Reject(record, RejectReason.UNEMBEDDABLE_TEXT.value, f"the embedder gave a {problem} vector and the text has no readable character", candidate.source, None)
+        reject = Reject(
+            record,
+            RejectReason.UNEMBEDDABLE_TEXT.value,
+            f"the embedder gave a {problem} vector and the text has no readable character",
+            candidate.source,
+            None,
+        )
         for _ in range(candidate.multiplicity):
             yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
 
@@ -263,6 +288,8 @@ class EmbedResponses(beam.PTransform):
             | "ByResponseId" >> beam.Map(_by_response_id).with_output_types(tuple[str, tuple[Candidate, str]])
             | "EmbedByContent" >> self.by_content
         )
-        checked = vectors | "UsableVectors" >> beam.ParDo(_UsableVectors()).with_output_types(Member).with_outputs(UNUSABLE, FALLBACK, main="members")
+        checked = vectors | "UsableVectors" >> beam.ParDo(_UsableVectors()).with_output_types(Member).with_outputs(
+            UNUSABLE, FALLBACK, main="members"
+        )
         counts = (truncated, checked[FALLBACK]) | "EmbedCounts" >> beam.Flatten()
         return checked.members, checked[UNUSABLE], counts

@@ -53,13 +53,19 @@ def read_and_embed(
     pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, cache: EmbeddingCache | None = None
 ) -> _Members:
     """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, embed."""
-    candidates, rejects, read_counts, reasons = pipeline | "Read" >> ReadCorpus(inputs.files, inputs.mapping, config.ingest.max_chars)
+    candidates, rejects, read_counts, reasons = pipeline | "Read" >> ReadCorpus(
+        inputs.files, inputs.mapping, config.ingest.max_chars
+    )
     counts = [read_counts]
     if config.grouping.merge_prompts is not None:
-        candidates, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(config.embedding, config.grouping.merge_prompts)
+        candidates, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(
+            config.embedding, config.grouping.merge_prompts
+        )
         counts.append(merge_counts)
     if config.grouping.boilerplate_prompts is not None:
-        candidates, boilerplate, boilerplate_counts, boilerplate_reasons = candidates | "RejectBoilerplate" >> RejectBoilerplate(config.grouping)
+        candidates, boilerplate, boilerplate_counts, boilerplate_reasons = (
+            candidates | "RejectBoilerplate" >> RejectBoilerplate(config.grouping)
+        )
         rejects = (rejects, boilerplate) | "WithBoilerplate" >> beam.Flatten()
         reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
         counts.append(boilerplate_counts)
@@ -74,7 +80,10 @@ def read_and_embed(
         counts.append(embed_counts)
         rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
         counts.append(unembeddable | "CountUnembeddable" >> beam.Map(lambda _: (Count.REJECTED_UNEMBEDDABLE.value, 1)))
-        reasons = (reasons, unembeddable | "UnembeddableReason" >> beam.Map(lambda reject: (reject.reason, 1))) | "AllReasons" >> beam.Flatten()
+        reasons = (
+            reasons,
+            unembeddable | "UnembeddableReason" >> beam.Map(lambda reject: (reject.reason, 1)),
+        ) | "AllReasons" >> beam.Flatten()
     else:
         members = unique | "NoEmbeddings" >> beam.Map(_without_embedding).with_output_types(Member)
     return _Members(rejects, members, counts, reasons)
@@ -84,32 +93,59 @@ def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
     return candidate, None
 
 
-def plan_variance(members: beam.PCollection, config: RunConfig, cache: EmbeddingCache | None = None) -> beam.PCollection:
+def plan_variance(
+    members: beam.PCollection, config: RunConfig, cache: EmbeddingCache | None = None
+) -> beam.PCollection:
     return members | "Planner" >> PlanVariance(config.embedding, config.planner, config.selection.seed, cache)
 
 
 def build(
-    pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, directory: str, cache: EmbeddingCache | None = None
+    pipeline: beam.Pipeline,
+    config: RunConfig,
+    inputs: ResolvedInputs,
+    directory: str,
+    cache: EmbeddingCache | None = None,
 ) -> None:
     read = read_and_embed(pipeline, config, inputs, cache)
-    planner = plan_variance(read.members, config, cache) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
+    planner = (
+        plan_variance(read.members, config, cache) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
+    )
     k = _k(pipeline, config, planner)
     rows, selection_counts, insights = read.members | "Select" >> SelectPerPrompt(
         config.selection, config.grouping, config.embedding, inputs.with_messages, inputs.mapping.reward_sign, k
     )
     if needs_embeddings(config):
         frontier = read.members | "QDFrontier" >> MeasureFrontier(config.selection, config.grouping, k)
-        insights = (insights, frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found))) | "WithFrontier" >> beam.Flatten()
+        insights = (
+            insights,
+            frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found)),
+        ) | "WithFrontier" >> beam.Flatten()
     shards = rows | "WriteCurated" >> WriteParquetShards(
-        directory, "data", "part", curated_schema(inputs.with_messages),
-        shard_key=_prompt_key, sort_key=_curated_order, shards=config.publish.shards,
+        directory,
+        "data",
+        "part",
+        curated_schema(inputs.with_messages),
+        shard_key=_prompt_key,
+        sort_key=_curated_order,
+        shards=config.publish.shards,
     )
     reject_shards = (
         read.rejects
         | "RejectRows" >> beam.Map(asdict)
-        | "WriteRejects" >> WriteParquetShards(directory, "rejects", "part", REJECTS_SCHEMA, shard_key=_source_key, sort_key=_reject_order, shards=None)
+        | "WriteRejects"
+        >> WriteParquetShards(
+            directory, "rejects", "part", REJECTS_SCHEMA, shard_key=_source_key, sort_key=_reject_order, shards=None
+        )
     )
-    sources = ManifestSources(_sum_counts(read.counts, selection_counts), _sum_reasons(read.rejected_by_reason), shards, reject_shards, planner, k, insights)
+    sources = ManifestSources(
+        _sum_counts(read.counts, selection_counts),
+        _sum_reasons(read.rejected_by_reason),
+        shards,
+        reject_shards,
+        planner,
+        k,
+        insights,
+    )
     pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, sources, needs_embeddings(config))
 
 
@@ -143,17 +179,26 @@ def _source_key(row: dict) -> str:
 
 
 def _reject_order(row: dict) -> tuple:
-    return row["source_file"], row["source_row"] if row["source_row"] is not None else -1, row["reason"], row["detail"], row["record"]
+    return (
+        row["source_file"],
+        row["source_row"] if row["source_row"] is not None else -1,
+        row["reason"],
+        row["detail"],
+        row["record"],
+    )
 
 
 def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, target: str) -> None:
     """`mrt plan`: the shared front half, the planner and qd's frontier, written to `target` as one JSON line."""
     read = read_and_embed(pipeline, config, inputs)
     planner = plan_variance(read.members, config)
-    frontier = read.members | "QDFrontier" >> MeasureFrontier(config.selection, config.grouping, _k(pipeline, config, planner))
+    frontier = read.members | "QDFrontier" >> MeasureFrontier(
+        config.selection, config.grouping, _k(pipeline, config, planner)
+    )
     _ = (
         planner
-        | "WithFrontier" >> beam.Map(lambda summary, found: {**summary, "qd_frontier": found}, beam.pvalue.AsSingleton(frontier))
+        | "WithFrontier"
+        >> beam.Map(lambda summary, found: {**summary, "qd_frontier": found}, beam.pvalue.AsSingleton(frontier))
         | "AsJson" >> beam.Map(json.dumps)
         | "WritePlan" >> beam.io.WriteToText(target, shard_name_template="")
     )

@@ -7,18 +7,21 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
+import sys
 import tempfile
 from collections.abc import Callable
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.pipeline import Pipeline
 from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
+from apache_beam.transforms import environments
 
 from mrtcurate.errors import JobFailed
 from mrtcurate.ingest.files import ResolvedInputs
-from mrtcurate.pipeline import progress
+from mrtcurate.pipeline import lifeline, progress
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.graph import build, build_plan
 from mrtcurate.schemas import RunConfig
@@ -36,15 +39,33 @@ def new_pipeline(beam_args: list[str]) -> Pipeline:
     falls back to the FnApiRunner only when that fails: a machine with internet would run on another
     engine than the one every test here runs on. This builds the FnApiRunner as DirectRunner's own
     fallback does (provision info carrying the options, which --direct_num_workers and
-    --direct_running_mode reach), without the detour.
+    --direct_running_mode reach), without the detour. Worker processes it starts import lifeline.py.
     """
     options = PipelineOptions(beam_args)
     if options.view_as(StandardOptions).runner is not None:
         return Pipeline(options=options)
+    os.environ[lifeline.DRIVER_PID] = str(os.getpid())
+    options = PipelineOptions([*beam_args, f"--beam_plugins={lifeline.__name__}"])
+    environment = None
+    if options.view_as(DirectOptions).direct_running_mode == "multi_processing":
+        options.view_as(DirectOptions).direct_running_mode = "in_memory"  # the environment below says it instead
+        environment = _worker_processes()
     _send_bundle_inputs_whole()
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-    runner = fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+    runner = fn_runner.FnApiRunner(
+        default_environment=environment,
+        provision_info=fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)),
+    )
     return Pipeline(runner=runner, options=options)
+
+
+def _worker_processes() -> environments.SubprocessSDKEnvironment:
+    """--direct_running_mode=multi_processing's own worker command, started with SIGINT ignored: Beam runs it
+    through `sh -c`, which unblocks the signals the driver blocked (interrupts.py), and a Ctrl-C to the
+    process group while a worker still imports Beam printed its traceback. An ignored signal stays
+    ignored through exec, and Python then installs no KeyboardInterrupt handler."""
+    command = f"trap '' INT; exec {shlex.quote(sys.executable)} -m apache_beam.runners.worker.sdk_worker_main"
+    return environments.SubprocessSDKEnvironment.from_command_string(command)
 
 
 def _send_bundle_inputs_whole() -> None:

@@ -157,9 +157,29 @@ class _WriteManifest(beam.DoFn):
         self.inputs = inputs
         self.embeds = embeds
 
-    def process(self, _, counts, rejected_by_reason, shards, reject_shards, planner, k, quality_means, examples, pool_profile, merges, frontier):
+    def process(
+        self,
+        _,
+        counts,
+        rejected_by_reason,
+        shards,
+        reject_shards,
+        planner,
+        k,
+        quality_means,
+        examples,
+        pool_profile,
+        merges,
+        frontier,
+    ):
         manifest = build_manifest(
-            self.config, self.inputs, counts, rejected_by_reason, shards, reject_shards, planner[0] if planner else None,
+            self.config,
+            self.inputs,
+            counts,
+            rejected_by_reason,
+            shards,
+            reject_shards,
+            planner[0] if planner else None,
             selection_notes(self.config.selection, counts, k),
         )
         manifest["selection_quality"] = selection_quality(QualityMeans(*quality_means))
@@ -171,7 +191,8 @@ class _WriteManifest(beam.DoFn):
             # Described here, on a worker: the precision is the one the workers' device gave.
             embedding = self.config.embedding
             manifest["embedding"] = {
-                **describe_embedder(embedding.embedder, embedding.max_tokens), "texts_truncated": counts.get(Count.TEXTS_TRUNCATED.value, 0),
+                **describe_embedder(embedding.embedder, embedding.max_tokens),
+                "texts_truncated": counts.get(Count.TEXTS_TRUNCATED.value, 0),
                 "embedding_fallback": counts.get(Count.EMBEDDING_FALLBACK.value, 0),
             }
         with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
@@ -182,7 +203,9 @@ class _WriteManifest(beam.DoFn):
 class WriteManifest(beam.PTransform):
     """Runs once, after every shard is written (its side inputs make it wait for them)."""
 
-    def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], sources: ManifestSources, embeds: bool):
+    def __init__(
+        self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], sources: ManifestSources, embeds: bool
+    ):
         super().__init__()
         self.embeds = embeds
         self.directory = directory
@@ -202,9 +225,15 @@ class WriteManifest(beam.PTransform):
         # One pass splits the Select stage's statistics by kind, in the order of the Insight enum.
         kinds = [kind.value for kind in Insight]
         by_kind = self.insights | "ByKind" >> beam.Partition(lambda item, _: kinds.index(item[0]), len(kinds))
-        values = {kind: by_kind[index] | f"{kind}Values" >> beam.Map(lambda item: item[1]) for index, kind in enumerate(kinds)}
-        quality = values[Insight.QUALITY.value] | "QualityMeans" >> beam.CombineGlobally(NanMeans(len(QualityMeans._fields)))
-        examples = values[Insight.EXAMPLE.value] | "FirstExamples" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=lambda keyed: keyed[0])
+        values = {
+            kind: by_kind[index] | f"{kind}Values" >> beam.Map(lambda item: item[1]) for index, kind in enumerate(kinds)
+        }
+        quality = values[Insight.QUALITY.value] | "QualityMeans" >> beam.CombineGlobally(
+            NanMeans(len(QualityMeans._fields))
+        )
+        examples = values[Insight.EXAMPLE.value] | "FirstExamples" >> beam.combiners.Top.Smallest(
+            EXAMPLE_PROMPTS, key=lambda keyed: keyed[0]
+        )
         profile = values[Insight.POOL_PROFILE.value] | "PoolProfile" >> beam.CombineGlobally(SumProfiles())
         merges = values[Insight.MERGE.value] | "Merges" >> SummariseMerges()
         frontier = values[Insight.FRONTIER.value] | "Frontier" >> beam.combiners.ToList()
@@ -217,5 +246,3 @@ class WriteManifest(beam.PTransform):
             | "Once" >> beam.Create([None])
             | "Write" >> beam.ParDo(_WriteManifest(self.directory, self.config, self.inputs, self.embeds), *side_inputs)
         )
-
-

@@ -49,14 +49,11 @@ class MergeNearDuplicatePrompts(beam.PTransform):
             | "DistinctPrompts" >> beam.CombinePerKey(min)
         )
         embedded = prompts | "EmbedPrompts" >> EmbedTexts(self.embedding, kind="merge_prompts")
-        groups = (
-            embedded
-            | "AllPrompts" >> beam.combiners.ToList()
-            | "Group" >> beam.Map(_groups, self.tau)
-        )
+        groups = embedded | "AllPrompts" >> beam.combiners.ToList() | "Group" >> beam.Map(_groups, self.tau)
         distinct = prompts | "CountPrompts" >> beam.combiners.Count.Globally()
         counts = groups | "MergeCounts" >> beam.FlatMap(_merge_counts, beam.pvalue.AsSingleton(distinct))
         merged = candidates | "Regroup" >> beam.Map(
-            lambda c, groups: replace(c, prompt_id=groups.get(c.prompt_id, c.prompt_id)), beam.pvalue.AsSingleton(groups)
+            lambda c, groups: replace(c, prompt_id=groups.get(c.prompt_id, c.prompt_id)),
+            beam.pvalue.AsSingleton(groups),
         ).with_output_types(Candidate)
         return merged, counts

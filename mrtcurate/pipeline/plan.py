@@ -63,7 +63,9 @@ def _summarise(per_prompt: list, basis: list, degrees: np.ndarray, settings: Pla
         square_norms=np.array([squares for _, (_, _, squares) in per_prompt]),
     )
     if len(basis) <= EXACT_PROMPTS:
-        effective = exact_effective_prompts(np.stack([vector for _, vector in sorted(basis, key=lambda item: item[0])]), settings.redundancy_threshold)
+        effective = exact_effective_prompts(
+            np.stack([vector for _, vector in sorted(basis, key=lambda item: item[0])]), settings.redundancy_threshold
+        )
     else:
         effective = sampled_effective_prompts(degrees, len(per_prompt), settings.ci_level)
     summary = plan(stats, settings, seed, effective.count)
@@ -116,11 +118,14 @@ class PlanVariance(beam.PTransform):
         )
         # The EXACT_PROMPTS + 1 prompts of smallest hash: all of them when the corpus is small (exact
         # count), else a uniform sample whose first SAMPLE_PROMPTS the degree pass measures.
-        basis = prompt_vectors | "RedundancyBasis" >> beam.combiners.Top.Smallest(EXACT_PROMPTS + 1, key=_redundancy_key)
+        basis = prompt_vectors | "RedundancyBasis" >> beam.combiners.Top.Smallest(
+            EXACT_PROMPTS + 1, key=_redundancy_key
+        )
         degrees = (
             prompt_vectors
             | "PromptBatches" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
-            | "LinksToSample" >> beam.ParDo(_LinksToSample(self.settings.redundancy_threshold), beam.pvalue.AsSingleton(basis))
+            | "LinksToSample"
+            >> beam.ParDo(_LinksToSample(self.settings.redundancy_threshold), beam.pvalue.AsSingleton(basis))
             | "SampleDegrees" >> beam.CombineGlobally(sum)  # arrays add elementwise; 0 when nothing was sampled
         )
         return per_prompt | "Plan" >> beam.Map(

@@ -58,7 +58,11 @@ class _ParseSplit(beam.DoFn):
                     if isinstance(unit, TreeMessage):
                         yield beam.pvalue.TaggedOutput(MESSAGES, ((file.path, split.index), unit))
                     elif isinstance(unit, Reject):
-                        yield beam.pvalue.TaggedOutput(REJECTS, unit) if split.index == 0 else beam.pvalue.TaggedOutput(PART_REJECTS, ((file.path, split.index), unit))
+                        yield (
+                            beam.pvalue.TaggedOutput(REJECTS, unit)
+                            if split.index == 0
+                            else beam.pvalue.TaggedOutput(PART_REJECTS, ((file.path, split.index), unit))
+                        )
                     elif isinstance(unit, Candidate):
                         yield unit
         if not split.whole:
@@ -115,7 +119,9 @@ class ReadCorpus(beam.PTransform):
             .with_outputs(REJECTS, PART_REJECTS, PART_ROWS, COUNTS, REASONS, MESSAGES, main="candidates")
         )
         candidates, counts, reasons = parsed.candidates, parsed[COUNTS], parsed[REASONS]
-        rows_before = parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
+        rows_before = (
+            parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
+        )
         later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))
         if self.mapping.message_rows:
             messages = parsed[MESSAGES] | "MessageFileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))

@@ -50,7 +50,9 @@ class _SelectStage:
     grouping: GroupingSettings
     embedding: EmbeddingSettings
     with_messages: bool
-    reward_sign: float  # -1 with --reward-order lower: rewards travel oriented (larger is better) and are written as given
+    reward_sign: (
+        float  # -1 with --reward-order lower: rewards travel oriented (larger is better) and are written as given
+    )
 
     def reward_as_given(self, oriented: float) -> float | None:
         return _finite_or_none(self.reward_sign * oriented)
@@ -66,7 +68,9 @@ def pool_of_members(prompt_id: str, members: list) -> tuple[selectors.Pool, list
     merged: dict[str, tuple] = {}
     for candidate, vector in members:
         seen = merged.get(candidate.response_id)
-        merged[candidate.response_id] = (candidate, vector) if seen is None else (seen[0].merged_with(candidate), seen[1])
+        merged[candidate.response_id] = (
+            (candidate, vector) if seen is None else (seen[0].merged_with(candidate), seen[1])
+        )
     # Sorted by id so that the result cannot depend on the order the runner delivered the members in.
     members = sorted(merged.values(), key=lambda member: member[0].response_id)
     candidates = [candidate for candidate, _ in members]
@@ -94,7 +98,11 @@ class _Selecting(beam.DoFn):
     def setup(self):
         self.select_k = self.spec.build(self.settings.qd)
         rule = self.stage.near_duplicates
-        self.fits_window = None if rule.embedding is None else window_fit(self.stage.embedding.embedder, self.stage.embedding.max_tokens)
+        self.fits_window = (
+            None
+            if rule.embedding is None
+            else window_fit(self.stage.embedding.embedder, self.stage.embedding.max_tokens)
+        )
 
     def finish_bundle(self):
         progress.flush()
@@ -105,7 +113,9 @@ class _Selecting(beam.DoFn):
         fits = None if self.fits_window is None or len(pool) < 2 else self.fits_window(texts)
         return selectors.collapse_near_duplicates(pool, texts, self.stage.near_duplicates, fits)
 
-    def finish_prompt(self, pool: selectors.Pool, candidates: list[Candidate], pool_size: int, near_merged: int, k: int):
+    def finish_prompt(
+        self, pool: selectors.Pool, candidates: list[Candidate], pool_size: int, near_merged: int, k: int
+    ):
         """Select K of the pool; yield its rows and its counts."""
         selection = selectors.select(self.select_k, pool, k, self.settings.seed)
         by_id = {c.response_id: c for c in candidates}
@@ -114,7 +124,12 @@ class _Selecting(beam.DoFn):
         yield from self._insights(pool, selection, quality)
         self.selected.inc(len(selection.indices))
         progress.add(progress.SELECTED, 1)
-        counts = [(Count.PROMPTS, 1), (Count.CANDIDATES, pool_size), (Count.DUPLICATES_NEAR, near_merged), (Count.SELECTED, len(selection.indices))]
+        counts = [
+            (Count.PROMPTS, 1),
+            (Count.CANDIDATES, pool_size),
+            (Count.DUPLICATES_NEAR, near_merged),
+            (Count.SELECTED, len(selection.indices)),
+        ]
         if self.spec.unrewarded_count:
             counts.append((self.spec.unrewarded_count, int(len(pool) > k and not pool.has_rewards)))
         for name, value in counts:
@@ -155,9 +170,11 @@ class _Selecting(beam.DoFn):
                 "source": candidate.source,
             }
             if self.stage.with_messages:
-                row["messages"] = None if candidate.messages is None else [
-                    {"role": turn.role, "content": turn.content} for turn in candidate.messages
-                ]
+                row["messages"] = (
+                    None
+                    if candidate.messages is None
+                    else [{"role": turn.role, "content": turn.content} for turn in candidate.messages]
+                )
             yield row
 
 
@@ -168,7 +185,9 @@ class _SelectPoolOrPart(_Selecting):
         (prompt_id, _), members = group
         pool, candidates, members = pool_of_members(prompt_id, list(members))
         # Counted here, from the pool's own members, not by a pass over every candidate.
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.DUPLICATES_EXACT.value, int(pool.multiplicities.sum()) - len(pool)))
+        yield beam.pvalue.TaggedOutput(
+            COUNTS, (Count.DUPLICATES_EXACT.value, int(pool.multiplicities.sum()) - len(pool))
+        )
         collapsed = self.collapse(pool, candidates)
         yield from _merges(pool, collapsed, candidates)
         pool, near_merged = collapsed.pool, collapsed.merged
@@ -201,7 +220,10 @@ class _EveryChoice(_Selecting):
                 continue
             chosen = selectors.select(spec.build(self.settings.qd), pool, k, self.settings.seed)
             choices[name] = [
-                {"completion": by_id[pool.response_ids[i]].completion, "reward": self.stage.reward_as_given(pool.rewards[i])}
+                {
+                    "completion": by_id[pool.response_ids[i]].completion,
+                    "reward": self.stage.reward_as_given(pool.rewards[i]),
+                }
                 for i in chosen.indices
             ]
         example = {"prompt": candidates[0].prompt, "pool_size": len(pool), "choices": choices}
@@ -280,7 +302,15 @@ class SelectPerPrompt(beam.PTransform):
     """(candidate, embedding or None) in; (curated rows, per-prompt counts, report insights) out. K arrives as a
     one-element PCollection, so that `--k auto` can take it from the planner in the same job."""
 
-    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, embedding: EmbeddingSettings, with_messages: bool, reward_sign: float, k):
+    def __init__(
+        self,
+        selection: SelectionSettings,
+        grouping: GroupingSettings,
+        embedding: EmbeddingSettings,
+        with_messages: bool,
+        reward_sign: float,
+        k,
+    ):
         super().__init__()
         self.settings = selection
         self.stage = _SelectStage(selection, grouping, embedding, with_messages, reward_sign)
@@ -295,10 +325,15 @@ class SelectPerPrompt(beam.PTransform):
         )
         first = (
             keyed
-            | "AssignPart" >> beam.Map(_assign_part, hot_sizes, self.settings.part_size).with_output_types(tuple[tuple[str, int], Member])
+            | "AssignPart"
+            >> beam.Map(_assign_part, hot_sizes, self.settings.part_size).with_output_types(
+                tuple[tuple[str, int], Member]
+            )
             | "GroupPool" >> beam.GroupByKey()
             | "SelectK"
-            >> beam.ParDo(_SelectPoolOrPart(self.stage), hot_sizes, self.k).with_outputs(COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, main="rows")
+            >> beam.ParDo(_SelectPoolOrPart(self.stage), hot_sizes, self.k).with_outputs(
+                COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, main="rows"
+            )
         )
         examples = (
             first[EXAMPLE_POOLS]
@@ -309,7 +344,8 @@ class SelectPerPrompt(beam.PTransform):
         second = (
             first[PARTIAL]
             | "GroupParts" >> beam.GroupByKey()
-            | "SelectFromParts" >> beam.ParDo(_SelectFromParts(self.stage), self.k).with_outputs(COUNTS, INSIGHTS, main="rows")
+            | "SelectFromParts"
+            >> beam.ParDo(_SelectFromParts(self.stage), self.k).with_outputs(COUNTS, INSIGHTS, main="rows")
         )
         rows = (first.rows, second.rows) | "AllRows" >> beam.Flatten()
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()

@@ -71,13 +71,33 @@ def _to_root(joined, max_levels: int):
         if state == _ROOT:
             yield pointer, message
         elif state == _ORPHAN:
-            yield beam.pvalue.TaggedOutput(REJECTS, _reject(message, RejectReason.MISSING_PARENT, f"its chain of parents reaches '{pointer}', which no row has as its id"))
+            yield beam.pvalue.TaggedOutput(
+                REJECTS,
+                _reject(
+                    message,
+                    RejectReason.MISSING_PARENT,
+                    f"its chain of parents reaches '{pointer}', which no row has as its id",
+                ),
+            )
         else:
-            yield beam.pvalue.TaggedOutput(REJECTS, _reject(message, RejectReason.NO_ROOT, f"no root within {max_levels} levels above it: a parent cycle, or a deeper tree"))
+            yield beam.pvalue.TaggedOutput(
+                REJECTS,
+                _reject(
+                    message,
+                    RejectReason.NO_ROOT,
+                    f"no root within {max_levels} levels above it: a parent cycle, or a deeper tree",
+                ),
+            )
 
 
 def _reject(message: TreeMessage, reason: RejectReason, detail: str) -> Reject:
-    return Reject(message.record, reason.value, f"message '{message.message_id}': {detail}", message.source_file, message.source_row)
+    return Reject(
+        message.record,
+        reason.value,
+        f"message '{message.message_id}': {detail}",
+        message.source_file,
+        message.source_row,
+    )
 
 
 class _WalkTree(beam.DoFn):
@@ -123,7 +143,11 @@ class JoinMessageTrees(beam.PTransform):
         state = messages | "StartAtParent" >> beam.Map(_start)
         for round_ in range(_ROUNDS):
             asks = state | f"Asks{round_}" >> beam.FlatMap(_asks)
-            state = {"state": state, "asks": asks} | f"Join{round_}" >> beam.CoGroupByKey() | f"Jump{round_}" >> beam.FlatMap(_answer)
+            state = (
+                {"state": state, "asks": asks}
+                | f"Join{round_}" >> beam.CoGroupByKey()
+                | f"Jump{round_}" >> beam.FlatMap(_answer)
+            )
         by_id = messages | "KeyById" >> beam.Map(lambda message: (message.message_id, message))
         rooted = (
             {"message": by_id, "state": state}
@@ -133,7 +157,10 @@ class JoinMessageTrees(beam.PTransform):
         walked = (
             rooted.rooted
             | "GroupTree" >> beam.GroupByKey()
-            | "WalkTree" >> beam.ParDo(_WalkTree(self.mapping)).with_output_types(Candidate).with_outputs(REJECTS, COUNTS, REASONS, main="candidates")
+            | "WalkTree"
+            >> beam.ParDo(_WalkTree(self.mapping))
+            .with_output_types(Candidate)
+            .with_outputs(REJECTS, COUNTS, REASONS, main="candidates")
         )
         join_counts, join_reasons = _join_rejects_counted(rooted[REJECTS])
         return TreeUnits(
@@ -148,6 +175,9 @@ class JoinMessageTrees(beam.PTransform):
             messages
             | "KeyByTreeId" >> beam.Map(lambda message: (message.tree_id, message))
             | "GroupTree" >> beam.GroupByKey()
-            | "WalkTree" >> beam.ParDo(_WalkTree(self.mapping)).with_output_types(Candidate).with_outputs(REJECTS, COUNTS, REASONS, main="candidates")
+            | "WalkTree"
+            >> beam.ParDo(_WalkTree(self.mapping))
+            .with_output_types(Candidate)
+            .with_outputs(REJECTS, COUNTS, REASONS, main="candidates")
         )
         return TreeUnits(walked.candidates, walked[REJECTS], walked[COUNTS], walked[REASONS])

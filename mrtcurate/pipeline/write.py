@@ -115,7 +115,9 @@ class WriteParquetShards(beam.PTransform):
             | "AssignShard" >> beam.Map(lambda row, n: (stable_hash(shard_key(row)) % n, row), count)
             | "GroupShard" >> beam.GroupByKey()
             | "WriteShard"
-            >> beam.ParDo(_WriteShard(self.directory, self.relative_dir, self.prefix, self.schema, self.sort_key), count)
+            >> beam.ParDo(
+                _WriteShard(self.directory, self.relative_dir, self.prefix, self.schema, self.sort_key), count
+            )
         )
         empty = counted | "WriteEmptyShards" >> beam.ParDo(
             _WriteEmptyShards(self.directory, self.relative_dir, self.prefix, self.schema), beam.pvalue.AsList(written)

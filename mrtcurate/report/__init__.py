@@ -3,7 +3,6 @@ shows (data.py), drawing it (figures.py, plots.py) and rendering the page (page.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
-from mrtcurate.ingest.files import is_local
+from mrtcurate.ingest.files import is_local, local_path
+from mrtcurate.outputs import write_inside
 from mrtcurate.report.data import kept_profile, kept_rows, source_rows
 from mrtcurate.report.figures import figures as draw_figures
 from mrtcurate.report.page import render
@@ -29,7 +29,9 @@ def write_report(directory: str) -> str:
             kept = kept_profile(kept_rows(directory, manifest))
         except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:
             first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise UserError(f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again") from None
+            raise UserError(
+                f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again"
+            ) from None
         profile = manifest.get("pool_profile")
         sources = source_rows(profile["sources"], kept[1]) if profile and kept[1] else []
         figures = draw_figures(manifest, kept, sources, Path(scratch))
@@ -40,16 +42,9 @@ def write_report(directory: str) -> str:
 
 
 def _write_inside(directory: str, name: str, data: bytes) -> str:
-    """Writes DIR/name. Locally through a temporary file renamed over the name: a `report.html` or PNG that is
-    a symbolic link is replaced itself, and the file it points to (perhaps outside DIR) is never written."""
+    if is_local(directory):
+        return write_inside(local_path(directory), name, data)
     target = FileSystems.join(directory, name)
-    if not is_local(directory):
-        with FileSystems.create(target) as sink:
-            sink.write(data)
-        return target
-    folder = directory.removeprefix("file://")
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-    with os.fdopen(descriptor, "wb") as sink:
+    with FileSystems.create(target) as sink:
         sink.write(data)
-    os.replace(temporary, os.path.join(folder, name))
     return target

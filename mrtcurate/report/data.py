@@ -20,7 +20,11 @@ def kept_rows(directory: str, manifest: dict) -> pl.LazyFrame:
     scanned in place; object-store shards are read through Beam's FileSystems (one client for every scheme)."""
     paths = [FileSystems.join(directory, shard["path"]) for shard in manifest["shards"]]
     if all(is_local(path) for path in paths):
-        return pl.scan_parquet(paths).select(_KEPT_COLUMNS) if paths else pl.LazyFrame(schema=dict.fromkeys(_KEPT_COLUMNS, pl.String))
+        return (
+            pl.scan_parquet(paths).select(_KEPT_COLUMNS)
+            if paths
+            else pl.LazyFrame(schema=dict.fromkeys(_KEPT_COLUMNS, pl.String))
+        )
     tables = []
     for path in paths:
         with FileSystems.open(path) as source:
@@ -30,11 +34,13 @@ def kept_rows(directory: str, manifest: dict) -> pl.LazyFrame:
 
 def kept_profile(kept: pl.LazyFrame) -> tuple[list[int], dict[str, int], list[int]]:
     """Pool size per prompt, kept rows by source, kept rows by completion-length bin (one pass over the shards)."""
-    sizes, by_source, chars = pl.collect_all([
-        kept.group_by("prompt_id").agg(pl.col("pool_size").first()),
-        kept.group_by("source").agg(pl.len()),
-        kept.select(pl.col("completion").str.len_chars().alias("chars")),
-    ])
+    sizes, by_source, chars = pl.collect_all(
+        [
+            kept.group_by("prompt_id").agg(pl.col("pool_size").first()),
+            kept.group_by("source").agg(pl.len()),
+            kept.select(pl.col("completion").str.len_chars().alias("chars")),
+        ]
+    )
     return sizes["pool_size"].to_list(), dict(by_source.iter_rows()), length_histogram(chars["chars"].to_numpy())
 
 

@@ -9,37 +9,56 @@ from mrtcurate.report.data import shares
 from mrtcurate.schemas.counts import length_bin_labels
 
 
-def figures(manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], source_rows: list[tuple], workdir: Path) -> dict[str, Path]:
+def figures(
+    manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], source_rows: list[tuple], workdir: Path
+) -> dict[str, Path]:
     figures = {}
     if manifest["rejected_by_reason"]:
         reasons = manifest["rejected_by_reason"]
-        figures["rejects"] = plots.bar_chart(list(reasons), list(reasons.values()), "Rejected records by reason", workdir / "rejects.png", "records")
+        figures["rejects"] = plots.bar_chart(
+            list(reasons), list(reasons.values()), "Rejected records by reason", workdir / "rejects.png", "records"
+        )
     sizes, kept_sources, kept_lengths = kept
     if sizes:
-        figures["pool_sizes"] = plots.histogram(sizes, "Candidates per prompt after dedup", "candidates (pool size)", workdir / "pool_sizes.png")
+        figures["pool_sizes"] = plots.histogram(
+            sizes, "Candidates per prompt after dedup", "candidates (pool size)", workdir / "pool_sizes.png"
+        )
     if manifest.get("planner") and manifest["planner"]["k_table"]:
-        figures["planner"] = plots.planner_curve(manifest["planner"], manifest["selection"]["k"], workdir / "planner.png")
+        figures["planner"] = plots.planner_curve(
+            manifest["planner"], manifest["selection"]["k"], workdir / "planner.png"
+        )
     quality = manifest.get("selection_quality")
     if quality:
         points = {
             "all candidates (pool)": (quality["pool"]["diversity"], quality["pool"]["quality"] or 0.0),
-            f"kept by {manifest['selection']['selector']}": (quality["selected"]["diversity"], quality["selected"]["quality"] or 0.0),
+            f"kept by {manifest['selection']['selector']}": (
+                quality["selected"]["diversity"],
+                quality["selected"]["quality"] or 0.0,
+            ),
         }
         # A kept set of one response per prompt has no pairwise distance to plot.
         points = {label: point for label, point in points.items() if point[0] is not None}
         if points:
-            figures["quality_diversity"] = plots.quality_diversity(points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png")
+            figures["quality_diversity"] = plots.quality_diversity(
+                points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png"
+            )
     if manifest.get("qd_frontier"):
         figures["qd_frontier"] = plots.qd_frontier(manifest["qd_frontier"], workdir / "qd_frontier.png")
     profile = manifest.get("pool_profile")
     if source_rows:
         sources = [row[0] for row in source_rows]
         figures["sources"] = plots.share_comparison(
-            sources, shares([profile["sources"][s] for s in sources]), shares([kept_sources.get(s, 0) for s in sources]),
-            "Share of candidates (pool) and of kept rows, by source", workdir / "sources.png",
+            sources,
+            shares([profile["sources"][s] for s in sources]),
+            shares([kept_sources.get(s, 0) for s in sources]),
+            "Share of candidates (pool) and of kept rows, by source",
+            workdir / "sources.png",
         )
         figures["lengths"] = plots.share_comparison(
-            length_bin_labels(), shares(profile["length_counts"]), shares(kept_lengths),
-            "Completion length (characters): pool against kept rows", workdir / "lengths.png",
+            length_bin_labels(),
+            shares(profile["length_counts"]),
+            shares(kept_lengths),
+            "Completion length (characters): pool against kept rows",
+            workdir / "lengths.png",
         )
     return figures

@@ -27,7 +27,10 @@ def _examples_html(examples: list[dict]) -> str:
     for example in examples:
         parts.append(f"<h3>{html.escape(example['prompt'][:300])}</h3><p>{example['pool_size']} candidates</p>")
         for name, kept in example["choices"].items():
-            rows = [(rank, item["reward"] if item["reward"] is not None else "", item["completion"][:400]) for rank, item in enumerate(kept)]
+            rows = [
+                (rank, item["reward"] if item["reward"] is not None else "", item["completion"][:400])
+                for rank, item in enumerate(kept)
+            ]
             parts.append(f"<h4>{html.escape(name)}</h4>" + _table(rows, ("rank", "reward", "completion")))
     return "".join(parts)
 
@@ -37,8 +40,19 @@ def _number(value) -> str:
 
 
 def _frontier_html(frontier: dict, figures: dict[str, Path]) -> list[str]:
-    rows = [(f"qd, lambda {p['lambda']:g}", _number(p["quality"]), _number(p["coverage"]), _number(p["modes"])) for p in frontier["points"]]
-    rows += [(name, _number(frontier[name]["quality"]), _number(frontier[name]["coverage"]), _number(frontier[name]["modes"])) for name in ("random", "topk")]
+    rows = [
+        (f"qd, lambda {p['lambda']:g}", _number(p["quality"]), _number(p["coverage"]), _number(p["modes"]))
+        for p in frontier["points"]
+    ]
+    rows += [
+        (
+            name,
+            _number(frontier[name]["quality"]),
+            _number(frontier[name]["coverage"]),
+            _number(frontier[name]["modes"]),
+        )
+        for name in ("random", "topk")
+    ]
     recommended = "none" if frontier["recommended_lambda"] is None else format(frontier["recommended_lambda"], "g")
     explanation = (
         f"<p>{html.escape(frontier['definition'])}. This run's lambda: <b>{frontier['chosen_lambda']:g}</b>; recommended for this data: "
@@ -55,22 +69,37 @@ def _frontier_html(frontier: dict, figures: dict[str, Path]) -> list[str]:
 def _near_duplicates_html(near: dict) -> list[str]:
     """The rule, then per merge the representative kept and texts merged into it: the largest clusters and
     a sample; a warning names prompts where one cluster took more than half of the pool."""
-    rule = ", ".join(f"{name}: {near[name]['test']} >= {near[name]['threshold']}" for name in ("lexical", "embedding") if near.get(name))
-    parts = ["<h2>Near-duplicates: what was merged into what</h2>", f"<p>{html.escape(near['rule'])}; {html.escape(rule or 'off')}.</p>"]
+    rule = ", ".join(
+        f"{name}: {near[name]['test']} >= {near[name]['threshold']}"
+        for name in ("lexical", "embedding")
+        if near.get(name)
+    )
+    parts = [
+        "<h2>Near-duplicates: what was merged into what</h2>",
+        f"<p>{html.escape(near['rule'])}; {html.escape(rule or 'off')}.</p>",
+    ]
     if near.get("dominant_cluster_prompts"):
         named = ", ".join(cluster["prompt_id"] for cluster in near["dominant_clusters"])
-        parts.append(f"<p><b>Warning</b>: on {near['dominant_cluster_prompts']:,} prompts one cluster absorbed more than half of the pool ({html.escape(named)}).</p>")
+        parts.append(
+            f"<p><b>Warning</b>: on {near['dominant_cluster_prompts']:,} prompts one cluster absorbed more than half of the pool ({html.escape(named)}).</p>"
+        )
     for title, key in (("Largest clusters", "largest_clusters"), ("A sample of clusters", "sample_clusters")):
         clusters = near.get(key) or []
         if clusters:
             rows = [
-                (cluster["prompt"][:120], f"{cluster['size']} of {cluster['pool_size']}", cluster["kept"][:300], " | ".join(text[:200] for text in cluster["merged"]))
+                (
+                    cluster["prompt"][:120],
+                    f"{cluster['size']} of {cluster['pool_size']}",
+                    cluster["kept"][:300],
+                    " | ".join(text[:200] for text in cluster["merged"]),
+                )
                 for cluster in clusters
             ]
-            parts += [f"<h3>{title}</h3>", _table(rows, ("prompt", "cluster / pool", "kept (representative)", "merged into it (up to 3)"))]
+            parts += [
+                f"<h3>{title}</h3>",
+                _table(rows, ("prompt", "cluster / pool", "kept (representative)", "merged into it (up to 3)")),
+            ]
     return parts
-
-
 
 
 def render(manifest: dict, source_rows: list[tuple], figures: dict[str, Path]) -> str:
@@ -97,15 +126,25 @@ def render(manifest: dict, source_rows: list[tuple], figures: dict[str, Path]) -
     if planner:
         sections += [
             "<h2>Is K &gt; 1 worth it?</h2>",
-            (f"<p>sigma_b² = {planner['sigma_b2']}, sigma_w² = {planner['sigma_w2']}, rho = {planner['rho']}; "
-            f"{planner['prompts']:,} prompts ({effective_prompts(planner)} effective), recommended K = "
-            f"<b>{planner['recommended_k']}</b>.</p>"),
+            (
+                f"<p>sigma_b² = {planner['sigma_b2']}, sigma_w² = {planner['sigma_w2']}, rho = {planner['rho']}; "
+                f"{planner['prompts']:,} prompts ({effective_prompts(planner)} effective), recommended K = "
+                f"<b>{planner['recommended_k']}</b>.</p>"
+            ),
             _image(figures["planner"]) if "planner" in figures else "",
         ]
     if quality := manifest.get("selection_quality"):
         rows = [
-            (name, _number(quality[part]["quality"]), _number(quality[part]["coverage"]), _number(quality[part]["diversity"]))
-            for name, part in (("pool (all candidates)", "pool"), (f"kept by {manifest['selection']['selector']}", "selected"))
+            (
+                name,
+                _number(quality[part]["quality"]),
+                _number(quality[part]["coverage"]),
+                _number(quality[part]["diversity"]),
+            )
+            for name, part in (
+                ("pool (all candidates)", "pool"),
+                (f"kept by {manifest['selection']['selector']}", "selected"),
+            )
         ]
         sections += [
             "<h2>Quality and diversity of the kept set</h2>",

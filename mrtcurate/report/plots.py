@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -9,12 +10,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from mrtcurate.outputs import write_inside
+
 
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=110)
     plt.close(figure)
+    write_inside(str(path.parent), path.name, image.getvalue())
     return path
 
 
@@ -26,8 +31,16 @@ def variance_simulation(result: dict, path: Path) -> Path:
     for prompts, rows in sorted(by_prompts.items()):
         rows = sorted(rows, key=lambda row: row["K"])
         line = axes.plot([r["K"] for r in rows], [r["predicted"] for r in rows], "-", label=f"P={prompts} predicted")[0]
-        axes.plot([r["K"] for r in rows], [r["observed"] for r in rows], "o", color=line.get_color(), label=f"P={prompts} observed")
-    axes.set(xscale="log", yscale="log", xlabel="K (responses per prompt)", ylabel="variance of the mean gradient (trace)")
+        axes.plot(
+            [r["K"] for r in rows],
+            [r["observed"] for r in rows],
+            "o",
+            color=line.get_color(),
+            label=f"P={prompts} observed",
+        )
+    axes.set(
+        xscale="log", yscale="log", xlabel="K (responses per prompt)", ylabel="variance of the mean gradient (trace)"
+    )
     axes.set_title(f"Monte-Carlo vs sigma_b²/P + sigma_w²/(PK); max rel. error {result['max_relative_error']:.1%}")
     axes.legend(fontsize=7, ncol=2)
     return _save(figure, path)
@@ -42,7 +55,9 @@ def selection_simulation(result: dict, path: Path) -> Path:
         axis.bar(names, values, color=["tab:blue", "tab:red", "tab:green"][: len(names)])
         axis.axhline(0, color="black", linewidth=0.8)
         axis.set_title(metric.replace("_", " "))
-    figure.suptitle(f"K={result['k']} of N={result['pool_size']}; the reward prefers the rarest modes {result['preferred_modes']}")
+    figure.suptitle(
+        f"K={result['k']} of N={result['pool_size']}; the reward prefers the rarest modes {result['preferred_modes']}"
+    )
     return _save(figure, path)
 
 
@@ -83,8 +98,16 @@ def planner_curve(plan: dict, selected_k, path: Path) -> Path:
     low_w, high_w = plan["sigma_w2_ci"]
     if None not in (low_b, high_b, low_w, high_w) and low_b > 0:
         # The ratio's band from the components' interval ends: widest plausible range, not a joint interval.
-        axes.fill_between(ks, [1 + (low_w / high_b) / k for k in ks], [1 + (high_w / low_b) / k for k in ks], alpha=0.25, label=f"{plan['ci_level']:.0%} interval band")
-    axes.axvline(plan["recommended_k"], color="tab:green", linestyle="--", label=f"recommended K = {plan['recommended_k']}")
+        axes.fill_between(
+            ks,
+            [1 + (low_w / high_b) / k for k in ks],
+            [1 + (high_w / low_b) / k for k in ks],
+            alpha=0.25,
+            label=f"{plan['ci_level']:.0%} interval band",
+        )
+    axes.axvline(
+        plan["recommended_k"], color="tab:green", linestyle="--", label=f"recommended K = {plan['recommended_k']}"
+    )
     if isinstance(selected_k, int):
         axes.axvline(selected_k, color="tab:gray", linestyle=":", label=f"K used = {selected_k}")
     axes.axhline(1 + plan["tolerance"], color="tab:red", linewidth=0.8, label=f"tolerance {plan['tolerance']:.0%}")
@@ -108,16 +131,31 @@ def qd_frontier(frontier: dict, path: Path) -> Path:
     topk as references."""
     figure, axes = plt.subplots(figsize=(6.5, 4.5))
     points = frontier["points"]
-    axes.plot([p["coverage"] for p in points], [p["quality"] for p in points], "-o", markersize=4, label="qd, lambda 0 to 1")
+    axes.plot(
+        [p["coverage"] for p in points], [p["quality"] for p in points], "-o", markersize=4, label="qd, lambda 0 to 1"
+    )
     for point in points:
-        axes.annotate(f"{point['lambda']:g}", (point["coverage"], point["quality"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        axes.annotate(
+            f"{point['lambda']:g}",
+            (point["coverage"], point["quality"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     for name, marker in (("random", "s"), ("topk", "^")):
         axes.plot(frontier[name]["coverage"], frontier[name]["quality"], marker, markersize=9, label=name)
     marks = (("chosen_lambda", "chosen lambda", "*", 16), ("recommended_lambda", "recommended lambda", "o", 14))
     for key, label, marker, size in marks:
         found = [p for p in points if p["lambda"] == frontier.get(key)]
         if found:
-            axes.plot(found[0]["coverage"], found[0]["quality"], marker, markersize=size, fillstyle="none", label=f"{label} ({found[0]['lambda']:g})")
+            axes.plot(
+                found[0]["coverage"],
+                found[0]["quality"],
+                marker,
+                markersize=size,
+                fillstyle="none",
+                label=f"{label} ({found[0]['lambda']:g})",
+            )
     axes.set(xlabel="coverage (the objective's diversity term)", ylabel="mean quality (min-max reward in the pool)",
              title=f"qd's quality-diversity frontier ({frontier['pools']} pools, K={frontier['k']})")  # fmt: skip
     axes.legend(fontsize=8)

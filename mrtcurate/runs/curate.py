@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import JobFailed, UserError
 from mrtcurate.ingest.files import ResolvedInputs
+from mrtcurate.interrupts import cleanup_on_interrupt
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.launch import run_curation, run_planner
 from mrtcurate.report import REPORT_NAME, write_report
@@ -48,13 +49,14 @@ def run(
     check_inputs_outside_output(output, inputs.files)
     staging = stage(output, overwrite)
     try:
-        metrics = run_curation(config, inputs, staging.directory, beam_args or [], cache, on_progress)
-        manifest = read_manifest(staging.directory)
-        if manifest["counts"]["candidates"] == 0 and not config.publish.allow_empty:
-            raise JobFailed(_nothing_curated(manifest))
-        # Inside staging, so a published dataset always has its report.
-        write_report(staging.directory)
-        publish(staging)
+        with cleanup_on_interrupt(lambda: release(staging)):
+            metrics = run_curation(config, inputs, staging.directory, beam_args or [], cache, on_progress)
+            manifest = read_manifest(staging.directory)
+            if manifest["counts"]["candidates"] == 0 and not config.publish.allow_empty:
+                raise JobFailed(_nothing_curated(manifest))
+            # Inside staging, so a published dataset always has its report.
+            write_report(staging.directory)
+            publish(staging)
     finally:
         release(staging)
     return RunOutcome(output, manifest, metrics, FileSystems.join(output, REPORT_NAME))

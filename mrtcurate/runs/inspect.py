@@ -57,10 +57,16 @@ def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
             "rejected_by_reason": dict(tally.reasons.most_common()),
             **({"context_messages": tally.context} if mapping.layout == "tree" else {}),
             "prompts": len(per_prompt),
-            "responses_per_prompt": {"mean": len(candidates) / len(per_prompt), "min": sizes[0], "max": sizes[-1]} if sizes else None,
+            "responses_per_prompt": {"mean": len(candidates) / len(per_prompt), "min": sizes[0], "max": sizes[-1]}
+            if sizes
+            else None,
         },
         "examples": [
-            {"prompt": c.prompt, "completion": c.completion, "reward": None if c.reward is None else mapping.reward_sign * c.reward}
+            {
+                "prompt": c.prompt,
+                "completion": c.completion,
+                "reward": None if c.reward is None else mapping.reward_sign * c.reward,
+            }
             for c in candidates[:EXAMPLES]
         ],
     }

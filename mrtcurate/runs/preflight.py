@@ -23,7 +23,9 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     spec = SELECTORS[config.selection.selector]
     if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs":
         raise UserError(f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it")
-    with_messages = mapping.layout in ("chat", "tree") or any(holds_turns(record, mapping) for records in probed.values() for record in records)
+    with_messages = mapping.layout in ("chat", "tree") or any(
+        holds_turns(record, mapping) for records in probed.values() for record in records
+    )
     if needs_embeddings(config):
         prepare_embedder(config.embedding.embedder)
     return ResolvedInputs(tuple(files), mapping, with_messages)
@@ -39,10 +41,14 @@ def check_output(output: str, overwrite: bool) -> None:
         working = os.path.realpath(os.getcwd())
         if path == working or working.startswith(path.rstrip("/") + "/") or path == "/":
             # Publishing renames the output aside and the new one in: the working directory cannot be renamed.
-            raise UserError(f"output {output} is the working directory or holds it; give a subfolder, e.g. --output {output.rstrip('/')}/curated")
+            raise UserError(
+                f"output {output} is the working directory or holds it; give a subfolder, e.g. --output {output.rstrip('/')}/curated"
+            )
         if os.path.lexists(path) and not os.path.isdir(path):
             # A file is never replaced by a dataset directory, --overwrite or not: that flag replaces datasets.
-            raise UserError(f"output {output} is a file, not a directory; choose another --output (nothing was changed)")
+            raise UserError(
+                f"output {output} is a file, not a directory; choose another --output (nothing was changed)"
+            )
         non_empty = os.path.isdir(path) and any(os.scandir(path))
         ancestor = _nearest_existing(path)
         if not os.path.isdir(ancestor):
@@ -54,7 +60,9 @@ def check_output(output: str, overwrite: bool) -> None:
 
 
 def _remote_non_empty(output: str) -> bool:
-    return bool(FileSystems.match([output.rstrip("/") + "/**"])[0].metadata_list) if FileSystems.exists(output) else False
+    return (
+        bool(FileSystems.match([output.rstrip("/") + "/**"])[0].metadata_list) if FileSystems.exists(output) else False
+    )
 
 
 def check_inputs_outside_output(output: str, files: tuple[InputFile, ...]) -> None:
@@ -65,11 +73,12 @@ def check_inputs_outside_output(output: str, files: tuple[InputFile, ...]) -> No
             continue
         path = local_path(file.path) if is_local(file.path) else file.path
         if path == root or path.startswith(root.rstrip("/") + "/"):
-            raise UserError(f"output {output} holds input {file.path}; writing there would delete it: choose another --output")
+            raise UserError(
+                f"output {output} holds input {file.path}; writing there would delete it: choose another --output"
+            )
 
 
 def _nearest_existing(path: str) -> str:
     while not os.path.lexists(path) and os.path.dirname(path) != path:
         path = os.path.dirname(path)
     return path
-

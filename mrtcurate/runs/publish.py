@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import is_local, local_path
+from mrtcurate.outputs import make_parents, publish_folder, remove_made, short_stem
 from mrtcurate.schemas.manifest import MANIFEST_NAME
 
 UNLOCKED_STALE_AFTER_S = 24 * 3600
@@ -37,6 +38,8 @@ class Staging:
     output: str
     stale: list[str] = field(default_factory=list)  # staging leftovers of killed runs to this output
     lock_fd: int | None = None
+    made: list[str] = field(default_factory=list)  # parent folders this run created, removed again if it fails
+    overwrite: bool = False
 
     @property
     def in_place(self) -> bool:
@@ -52,10 +55,10 @@ def stage(output: str, overwrite: bool) -> Staging:
         return Staging(output, output)
     parent, name = os.path.split(local_path(output))
     staging_id = uuid.uuid4().hex[:12]
-    directory = os.path.join(parent, f".{name}.staging-{staging_id}")
-    staging = Staging(directory, output)
+    directory = os.path.join(parent, f".{short_stem(name)}.staging-{staging_id}")
+    staging = Staging(directory, output, overwrite=overwrite)
     try:
-        os.makedirs(parent, exist_ok=True)
+        staging.made = make_parents(local_path(output))
         staging.lock_fd = os.open(directory + ".lock", os.O_CREAT | os.O_RDWR, 0o644)
         fcntl.flock(staging.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.mkdir(directory)
@@ -64,20 +67,22 @@ def stage(output: str, overwrite: bool) -> Staging:
         raise UserError(f"cannot write to output location {output}: {error.strerror or error}") from None
     staging.stale = _stale_siblings(parent, name, staging_id)
     if staging.stale:
-        names = ", ".join(os.path.basename(path) for path in staging.stale[:3]) + (", ..." if len(staging.stale) > 3 else "")
-        log.warning("%d staging folder(s) of interrupted runs beside %s (%s); removed once this run publishes", len(staging.stale), output, names)
+        names = ", ".join(os.path.basename(path) for path in staging.stale[:3]) + (
+            ", ..." if len(staging.stale) > 3 else ""
+        )
+        log.warning(
+            "%d staging folder(s) of interrupted runs beside %s (%s); removed once this run publishes",
+            len(staging.stale),
+            output,
+            names,
+        )
     return staging
 
 
 def publish(staging: Staging) -> None:
     if not staging.in_place:
-        retired = None
-        if FileSystems.exists(staging.output):
-            retired = f"{staging.directory}.retired"
-            FileSystems.rename([staging.output], [retired])
-        FileSystems.rename([staging.directory], [staging.output])
-        if retired:
-            FileSystems.delete([retired])
+        publish_folder(staging.directory, local_path(staging.output), staging.overwrite)
+        staging.made = []
     for path in staging.stale:
         _remove(path)
     if staging.stale:
@@ -88,15 +93,21 @@ def release(staging: Staging) -> None:
     """After success or failure: no staging folder of ours is left behind."""
     if staging.in_place:
         return
-    _remove(staging.directory)
+    # Renamed aside first: a job thread still writing (an interrupt) cannot refill the folder being removed.
+    if os.path.isdir(staging.directory):
+        aside = f"{staging.directory}.retired"
+        os.rename(staging.directory, aside)
+        _remove(aside)
     if staging.lock_fd is not None:
         _remove(staging.directory + ".lock")
         os.close(staging.lock_fd)
         staging.lock_fd = None
+    remove_made(staging.made)
+    staging.made = []
 
 
 def _stale_siblings(parent: str, name: str, own_id: str) -> list[str]:
-    pattern = re.compile(rf"\.{re.escape(name)}\.staging-([0-9a-f]{{12}})(\.lock|\.retired)?")
+    pattern = re.compile(rf"\.{re.escape(short_stem(name))}\.staging-([0-9a-f]{{12}})(\.lock|\.retired)?")
     by_id: dict[str, list[str]] = {}
     for entry in os.listdir(parent):
         match = pattern.fullmatch(entry)

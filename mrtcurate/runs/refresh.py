@@ -6,22 +6,33 @@
 
 Order of a refresh: publish the snapshot (and its report), move the new cache files in, then replace LATEST. A kill at
 any point leaves LATEST on a complete snapshot and the cache made of complete files; the next refresh
-redoes what was lost. One refresh at a time per ROOT (schedule them, do not overlap them).
+redoes what was lost. On a local ROOT a refresh holds ROOT/.refresh.lock (flock, dropped by the kernel when
+the process dies): a second refresh of the same root is refused in one line, and the one holding the lock
+removes what killed refreshes left (staging folders, incoming cache files, half-written pointers). On an
+object store, schedule refreshes so that they do not overlap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
+import os
+import re
+import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
-from mrtcurate.ingest.files import ResolvedInputs, is_local
+from mrtcurate.ingest.files import ResolvedInputs, is_local, local_path
+from mrtcurate.interrupts import cleanup_on_interrupt
+from mrtcurate.outputs import write_inside
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.runs.curate import RunOutcome, run
 from mrtcurate.runs.preflight import resolve_inputs
@@ -57,11 +68,19 @@ def read_latest(root: str) -> dict | None:
         with FileSystems.open(path) as source:
             pointer = json.loads(source.read())
         name = pointer["snapshot"].removeprefix("snapshots/")
-        if not isinstance(pointer["fingerprint"], str) or not _plain_name(name) or pointer["snapshot"] != f"snapshots/{name}":
+        if (
+            not isinstance(pointer["fingerprint"], str)
+            or not _plain_name(name)
+            or pointer["snapshot"] != f"snapshots/{name}"
+        ):
             raise ValueError(f"it names {pointer['snapshot']!r}, not a snapshot under the root")
         read_manifest(FileSystems.join(root, pointer["snapshot"]))
     except (ValueError, KeyError, TypeError, AttributeError, UserError) as problem:
-        log.warning("%s does not hold (%s): curating again", path, str(problem).splitlines()[0] if str(problem) else type(problem).__name__)
+        log.warning(
+            "%s does not hold (%s): curating again",
+            path,
+            str(problem).splitlines()[0] if str(problem) else type(problem).__name__,
+        )
         return None
     return pointer
 
@@ -70,17 +89,67 @@ def _plain_name(name: object) -> bool:
     return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
 
 
-def _write_atomically(path: str, payload: bytes) -> None:
+def _write_latest(root: str, payload: bytes) -> None:
     """Locally a rename over the old file (atomic on POSIX); on object stores a copy over the old
     object, which readers see whole or not at all."""
+    if is_local(root):
+        write_inside(local_path(root), LATEST, payload)
+        return
+    path = FileSystems.join(root, LATEST)
     temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     with FileSystems.create(temporary) as sink:
         sink.write(payload)
     FileSystems.rename([temporary], [path])
 
 
+# What a killed refresh leaves: its snapshot's staging (folder, lock, folder renamed aside), its incoming cache
+# files, a pointer written but not yet renamed over LATEST.
+_LEFTOVERS = (
+    ("snapshots", re.compile(r"\..+\.staging-[0-9a-f]{12}(\.lock|\.retired)?")),
+    ("cache", re.compile(r"\.incoming-.+")),
+    ("", re.compile(rf"\.{LATEST}\..+")),
+)
+
+
+@contextlib.contextmanager
+def _root_locked(root: str) -> Iterator[None]:
+    if not is_local(root):
+        yield
+        return
+    folder = local_path(root)
+    os.makedirs(folder, exist_ok=True)
+    descriptor = os.open(os.path.join(folder, ".refresh.lock"), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another refresh of {root} is running; refreshes of one root take turns (schedule them apart)"
+            ) from None
+        removed = _remove_leftovers(folder)
+        if removed:
+            log.info("removed %d leftover(s) of interrupted refreshes under %s", removed, root)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _remove_leftovers(folder: str) -> int:
+    removed = 0
+    for subfolder, pattern in _LEFTOVERS:
+        where = os.path.join(folder, subfolder)
+        for entry in os.listdir(where) if os.path.isdir(where) else ():
+            if pattern.fullmatch(entry):
+                path = os.path.join(where, entry)
+                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+                removed += 1
+    return removed
+
+
 def _cache_dir(root: str, config: RunConfig) -> str:
-    return FileSystems.join(root, "cache", "embeddings", embedder_key(config.embedding.embedder, config.embedding.max_tokens))
+    return FileSystems.join(
+        root, "cache", "embeddings", embedder_key(config.embedding.embedder, config.embedding.max_tokens)
+    )
 
 
 def _list(pattern: str) -> list[str]:
@@ -88,11 +157,21 @@ def _list(pattern: str) -> list[str]:
 
 
 def _snapshots(root: str) -> list[str]:
-    names = {path[len(FileSystems.join(root, "snapshots")) + 1 :].split("/")[0] for path in _list(FileSystems.join(root, "snapshots", "*", "manifest.json"))}
+    names = {
+        path[len(FileSystems.join(root, "snapshots")) + 1 :].split("/")[0]
+        for path in _list(FileSystems.join(root, "snapshots", "*", "manifest.json"))
+    }
     return sorted(name for name in names if not name.startswith("."))
 
 
-def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, keep: int | None = None) -> RefreshOutcome:
+def refresh(
+    root: str, config: RunConfig, beam_args: list[str] | None = None, keep: int | None = None
+) -> RefreshOutcome:
+    with _root_locked(root):
+        return _refresh(root, config, beam_args, keep)
+
+
+def _refresh(root: str, config: RunConfig, beam_args: list[str] | None, keep: int | None) -> RefreshOutcome:
     inputs = resolve_inputs(config)
     current = fingerprint(config, inputs)
     latest = read_latest(root)
@@ -105,15 +184,20 @@ def refresh(root: str, config: RunConfig, beam_args: list[str] | None = None, ke
     cache_dir = _cache_dir(root, config)
     new_vectors = FileSystems.join(root, "cache", f".incoming-{name}")
     cache = EmbeddingCache(files=tuple(_list(FileSystems.join(cache_dir, "*.parquet"))), new_dir=new_vectors)
-    outcome = run(config.replace(output=snapshot, overwrite=False), beam_args, cache, inputs)
+    with cleanup_on_interrupt(lambda: FileSystems.exists(new_vectors) and FileSystems.delete([new_vectors])):
+        outcome = run(config.replace(output=snapshot, overwrite=False), beam_args, cache, inputs)
 
     for path in _list(FileSystems.join(new_vectors, "*", "*.parquet")):
         kind, file_name = path.rsplit("/", 2)[-2:]
         _move(path, FileSystems.join(cache_dir, f"{name}-{kind}-{file_name}"))
     if FileSystems.exists(new_vectors):
         FileSystems.delete([new_vectors])
-    pointer = {"snapshot": f"snapshots/{name}", "fingerprint": current, "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    _write_atomically(FileSystems.join(root, LATEST), json.dumps(pointer, indent=2).encode())
+    pointer = {
+        "snapshot": f"snapshots/{name}",
+        "fingerprint": current,
+        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    _write_latest(root, json.dumps(pointer, indent=2).encode())
     pruned = prune(root, keep) if keep else ()
     return RefreshOutcome(pointer["snapshot"], current, outcome, pruned)
 

@@ -36,11 +36,19 @@ class _Section(BaseModel):
 class IngestSettings(_Section):
     """Which files, in which format and layout, and where each record keeps its parts."""
 
-    input: list[str] = Field(min_length=1, json_schema_extra={"metavar": "PATTERN"}, description="Beam file pattern, repeatable: local globs and `gs://` both work; a file matched by several patterns is read once")
-    format: Literal["auto", "jsonl", "parquet", "csv"] = Field("auto", description="input format: `auto` by extension (`.gz` read transparently), `jsonl`, `parquet`, `csv`")
+    input: list[str] = Field(
+        min_length=1,
+        json_schema_extra={"metavar": "PATTERN"},
+        description="Beam file pattern, repeatable: local globs and `gs://` both work; a file matched by several patterns is read once",
+    )
+    format: Literal["auto", "jsonl", "parquet", "csv"] = Field(
+        "auto", description="input format: `auto` by extension (`.gz` read transparently), `jsonl`, `parquet`, `csv`"
+    )
     preset: str | None = Field(
-        None, json_schema_extra={"metavar": "NAME"},
-        description="the mapping options of a public corpus shape, by name: " + ", ".join(f"`{name}`" for name in PRESETS)
+        None,
+        json_schema_extra={"metavar": "NAME"},
+        description="the mapping options of a public corpus shape, by name: "
+        + ", ".join(f"`{name}`" for name in PRESETS)
         + " (README: Presets); options given explicitly override the preset's",
     )
     layout: Literal["auto", "flat", "grouped", "chat", "pairs", "tree"] = Field(
@@ -52,33 +60,65 @@ class IngestSettings(_Section):
         "`tree` (message trees, OpenAssistant style: every assistant reply is a candidate for the conversation above it; "
         "nested under --prompt-field, or one message per row with --message-id-field and --parent-field; not detected, name it)",
     )
-    prompt_field: str = Field("prompt", description="field path of the prompt (`a.b` nests, `[N]` takes an element); tree layout: the root message")
+    prompt_field: str = Field(
+        "prompt",
+        description="field path of the prompt (`a.b` nests, `[N]` takes an element); tree layout: the root message",
+    )
     prompt_template: str | None = Field(
-        None, json_schema_extra={"metavar": "TEMPLATE"},
+        None,
+        json_schema_extra={"metavar": "TEMPLATE"},
         description="the prompt built from several field paths, e.g. `{instruction}\\n\\n{input}` (`\\n` is a newline): a part that is "
         "null or blank is left out with the text before it, so no separator dangles; a field the record lacks is a "
         "missing_template_field reject; replaces --prompt-field",
     )
-    response_field: str = Field("response", description="field path of the response; a list of responses, or a `[*]` path such as `completions[*].response`, makes the layout grouped")
-    reward_field: str | None = Field(None, description="field path of a numeric reward (`completions[*].overall_score` aligns with a `[*]` response path); numeric strings accepted, NaN/inf rejected, null kept as null")
-    reward_order: Literal["higher", "lower"] = Field("higher", description="`lower` when smaller is better (ranks, 1 = best): topk, qd and duplicate merging prefer the smallest, and the curated `reward` column keeps the value as given")
-    id_field: str | None = Field(None, description="field path of a prompt id to group by, instead of the prompt text's hash")
-    source_field: str | None = Field(None, description="field path that fills the `source` column, instead of the file name")
+    response_field: str = Field(
+        "response",
+        description="field path of the response; a list of responses, or a `[*]` path such as `completions[*].response`, makes the layout grouped",
+    )
+    reward_field: str | None = Field(
+        None,
+        description="field path of a numeric reward (`completions[*].overall_score` aligns with a `[*]` response path); numeric strings accepted, NaN/inf rejected, null kept as null",
+    )
+    reward_order: Literal["higher", "lower"] = Field(
+        "higher",
+        description="`lower` when smaller is better (ranks, 1 = best): topk, qd and duplicate merging prefer the smallest, and the curated `reward` column keeps the value as given",
+    )
+    id_field: str | None = Field(
+        None, description="field path of a prompt id to group by, instead of the prompt text's hash"
+    )
+    source_field: str | None = Field(
+        None, description="field path that fills the `source` column, instead of the file name"
+    )
     messages_field: str = Field("messages", description="chat layout: the list of turns")
-    role_key: str = Field("role", description="chat and tree layouts: the key of a turn's role; roles human/prompter/user, gpt/assistant/chatgpt/bard/model and system are read as user, assistant and system; turns with ShareGPT's `from`/`value` are recognised when the keys given are absent")
-    text_key: str = Field("content", description="chat and tree layouts: the key of a turn's text (tree layout default: `text`)")
+    role_key: str = Field(
+        "role",
+        description="chat and tree layouts: the key of a turn's role; roles human/prompter/user, gpt/assistant/chatgpt/bard/model and system are read as user, assistant and system; turns with ShareGPT's `from`/`value` are recognised when the keys given are absent",
+    )
+    text_key: str = Field(
+        "content", description="chat and tree layouts: the key of a turn's text (tree layout default: `text`)"
+    )
     chosen_field: str = Field("chosen", description="pairs layout: the preferred response")
     rejected_field: str = Field("rejected", description="pairs layout: the dispreferred response")
     replies_field: str = Field("replies", description="tree layout, nested: the key of a message's list of replies")
-    message_id_field: str | None = Field(None, description="tree layout, one message per row: the message's id (with --parent-field); the rows are joined into trees inside the job")
-    parent_field: str | None = Field(None, description="tree layout, one message per row: the id of the message it replies to (null for a root)")
+    message_id_field: str | None = Field(
+        None,
+        description="tree layout, one message per row: the message's id (with --parent-field); the rows are joined into trees inside the job",
+    )
+    parent_field: str | None = Field(
+        None, description="tree layout, one message per row: the id of the message it replies to (null for a root)"
+    )
     tree_id_field: str | None = Field(
         None,
         description="tree layout, one message per row: a field naming each message's tree (OpenAssistant's `message_tree_id`): rows are grouped "
         "by it in one shuffle, instead of each finding its root by parent id in eight; a parent outside the message's tree is then missing_parent",
     )
-    keep_deleted: bool = Field(False, description="tree layout: keep messages marked `deleted` or with `review_result` false (by default they and the replies below them are skipped, counted as deleted_message / failed_review)")
-    max_chars: int = Field(100_000, gt=0, description="records (and CSV rows) longer than this are rejected as record_too_large")
+    keep_deleted: bool = Field(
+        False,
+        description="tree layout: keep messages marked `deleted` or with `review_result` false (by default they and the replies below them are skipped, counted as deleted_message / failed_review)",
+    )
+    max_chars: int = Field(
+        100_000, gt=0, description="records (and CSV rows) longer than this are rejected as record_too_large"
+    )
 
     @field_validator("preset")
     @classmethod
@@ -115,9 +155,15 @@ class EmbeddingSettings(_Section):
         "Runtime, int8; CPU), `static` (static vectors distilled from MiniLM: far faster, coarser), `hashing` (no model, for tests), or "
         "a sentence-transformers path or cached name; `mrt embedders` compares them",
     )
-    batch_size: int = Field(64, ge=1, description="embedding batch size of sentence-transformers models (`minilm-int8` embeds each text alone, measured fastest there)")
+    batch_size: int = Field(
+        64,
+        ge=1,
+        description="embedding batch size of sentence-transformers models (`minilm-int8` embeds each text alone, measured fastest there)",
+    )
     max_tokens: int | None = Field(
-        None, ge=8, le=512,
+        None,
+        ge=8,
+        le=512,
         description="token window: longer texts are embedded by their first N tokens (default: the model's, 256 for the built-in ones); "
         "half the window is about half the CPU time on long texts; the report counts the texts cut",
     )
@@ -140,14 +186,18 @@ class GroupingSettings(_Section):
     """Which texts count as the same: near-duplicate responses of one prompt, near-duplicate prompts."""
 
     near_dup: float | None = Field(
-        0.905, gt=0.0, le=1.0,
+        0.905,
+        gt=0.0,
+        le=1.0,
         description="responses to one prompt whose word sequences match at least this much (longest common subsequence ratio, case and "
         "punctuation aside) and that state the same numbers are near-duplicates: each joins the best representative it is itself "
         "similar to (no chaining), which absorbs its multiplicity; `off` disables the test",
         json_schema_extra={"metavar": "RATIO"},
     )
     near_dup_embedding: float | None = Field(
-        None, gt=0.0, le=1.0,
+        None,
+        gt=0.0,
+        le=1.0,
         description="also merge responses whose embedding cosine is at least this (opt-in; paraphrases too, so set it high); never "
         "applied to texts longer than the embedder's token window",
         json_schema_extra={"metavar": "TAU"},
@@ -160,7 +210,9 @@ class GroupingSettings(_Section):
         json_schema_extra={"metavar": "N"},
     )
     merge_prompts: float | None = Field(
-        None, gt=0.0, le=1.0,
+        None,
+        gt=0.0,
+        le=1.0,
         description="prompts with cosine >= this form one group whose responses share a pool; rows keep their own prompt text; "
         "the manifest counts prompts_before_merge and prompt_groups_merged",
         json_schema_extra={"metavar": "TAU"},
@@ -192,19 +244,40 @@ class QDSettings(_Section):
     """Options of the quality-diversity selector."""
 
     lam: float = Field(
-        0.2, ge=0.0, le=1.0, alias="lambda",
+        0.2,
+        ge=0.0,
+        le=1.0,
+        alias="lambda",
         description="qd: weight of quality against diversity, in [0, 1]; with no rewards qd is diversity-only and the manifest says so; "
         "the default passes both halves on the structured benchmark (valid share within 95% of topk's, valid modes at least random's: "
         "benchmarks/qd_lambda.py); the run's qd_frontier measures every lambda on its own data and recommends one",
     )
-    quality_norm: Literal["rank", "minmax"] = Field("rank", description="qd: rewards to quality in [0, 1] within a pool, by rank or min-max")
-    similarity: Literal["cosine", "shifted"] = Field("cosine", description="qd: `cosine` = max(cos, 0) or `shifted` = (1 + cos) / 2")
-    diversity: Literal["facility", "logdet"] = Field("facility", description="qd: weighted facility location, or `logdet` (DPP MAP)")
-    optimizer: Literal["lazy", "naive", "stochastic"] = Field("lazy", description="qd: `lazy` greedy, `naive` greedy (same result), `stochastic` greedy")
-    epsilon: float = Field(0.1, gt=0.0, lt=1.0, description="qd stochastic greedy: samples (N / K) log(1 / epsilon) candidates per step")
-    sparse_above: int = Field(4096, ge=2, description="qd: pools larger than this use a FAISS k-nearest-neighbour graph instead of a dense matrix")
+    quality_norm: Literal["rank", "minmax"] = Field(
+        "rank", description="qd: rewards to quality in [0, 1] within a pool, by rank or min-max"
+    )
+    similarity: Literal["cosine", "shifted"] = Field(
+        "cosine", description="qd: `cosine` = max(cos, 0) or `shifted` = (1 + cos) / 2"
+    )
+    diversity: Literal["facility", "logdet"] = Field(
+        "facility", description="qd: weighted facility location, or `logdet` (DPP MAP)"
+    )
+    optimizer: Literal["lazy", "naive", "stochastic"] = Field(
+        "lazy", description="qd: `lazy` greedy, `naive` greedy (same result), `stochastic` greedy"
+    )
+    epsilon: float = Field(
+        0.1, gt=0.0, lt=1.0, description="qd stochastic greedy: samples (N / K) log(1 / epsilon) candidates per step"
+    )
+    sparse_above: int = Field(
+        4096,
+        ge=2,
+        description="qd: pools larger than this use a FAISS k-nearest-neighbour graph instead of a dense matrix",
+    )
     neighbours: int = Field(32, ge=1, description="qd: neighbours per candidate in the kNN graph")
-    hnsw_above: int = Field(50_000, ge=2, description="qd: kNN graphs of pools larger than this use an HNSW index (approximate, fp16) instead of exact search")
+    hnsw_above: int = Field(
+        50_000,
+        ge=2,
+        description="qd: kNN graphs of pools larger than this use an HNSW index (approximate, fp16) instead of exact search",
+    )
 
 
 class SelectionSettings(_Section):
@@ -214,10 +287,20 @@ class SelectionSettings(_Section):
         "and no reward at all gets Random-K-of-N, counted as selection.random_fallback_prompts), `qd` (quality-diversity: greedy on "
         "lambda * quality + (1 - lambda) * weighted facility location)",
     )
-    k: int | Literal["auto"] = Field(4, json_schema_extra={"metavar": "K"}, description="responses kept per prompt (prompts with K or fewer candidates keep all), or `auto` for the planner's recommended K, computed in the same job")
+    k: int | Literal["auto"] = Field(
+        4,
+        json_schema_extra={"metavar": "K"},
+        description="responses kept per prompt (prompts with K or fewer candidates keep all), or `auto` for the planner's recommended K, computed in the same job",
+    )
     seed: int = Field(0, ge=0, lt=2**63, description="seed of every random choice (0 to 2**63 - 1)")
-    weighting: Literal["prompt", "row"] = Field("prompt", description="row weights: `prompt` sums to 1 per prompt, proportional to draws; `row` is 1 per row")
-    hot_above: int = Field(50_000, ge=2, description="pools larger than this are split by response hash into parts, each keeps 4K, and K are chosen from the union (exact for random and topk, GreeDi for qd)")
+    weighting: Literal["prompt", "row"] = Field(
+        "prompt", description="row weights: `prompt` sums to 1 per prompt, proportional to draws; `row` is 1 per row"
+    )
+    hot_above: int = Field(
+        50_000,
+        ge=2,
+        description="pools larger than this are split by response hash into parts, each keeps 4K, and K are chosen from the union (exact for random and topk, GreeDi for qd)",
+    )
     part_size: int = Field(8_192, ge=2, description="candidates per part of a split pool")
     qd: QDSettings = QDSettings()
 
@@ -232,19 +315,44 @@ class SelectionSettings(_Section):
 class PlanSettings(_Section):
     """The variance-budget planner (DESIGN.md 2.1)."""
 
-    plan: bool = Field(True, description="run the variance-budget planner; with `--no-plan`, no `--near-dup-embedding` and a selector that needs no embeddings, nothing is embedded")
-    feature_column: str | None = Field(None, json_schema_extra={"metavar": "COLUMN"}, description="planner feature: a column holding a list of floats per row, instead of the response embeddings")
-    tolerance: float = Field(0.1, gt=0.0, description="planner: recommend the smallest K whose variance is within this of V(inf)")
-    cost_ratio: float | None = Field(None, gt=0.0, description="planner: c_p / c_r; given, the recommendation is K* under this cost ratio")
-    redundancy_threshold: float = Field(0.95, gt=0.0, le=1.0, description="planner: prompt cosine that counts as the same prompt for the effective prompt count")
-    bootstrap: int = Field(200, ge=1, description="planner: bootstrap replicates (resampling prompts) behind the intervals")
+    plan: bool = Field(
+        True,
+        description="run the variance-budget planner; with `--no-plan`, no `--near-dup-embedding` and a selector that needs no embeddings, nothing is embedded",
+    )
+    feature_column: str | None = Field(
+        None,
+        json_schema_extra={"metavar": "COLUMN"},
+        description="planner feature: a column holding a list of floats per row, instead of the response embeddings",
+    )
+    tolerance: float = Field(
+        0.1, gt=0.0, description="planner: recommend the smallest K whose variance is within this of V(inf)"
+    )
+    cost_ratio: float | None = Field(
+        None, gt=0.0, description="planner: c_p / c_r; given, the recommendation is K* under this cost ratio"
+    )
+    redundancy_threshold: float = Field(
+        0.95,
+        gt=0.0,
+        le=1.0,
+        description="planner: prompt cosine that counts as the same prompt for the effective prompt count",
+    )
+    bootstrap: int = Field(
+        200, ge=1, description="planner: bootstrap replicates (resampling prompts) behind the intervals"
+    )
     ci_level: float = Field(0.9, gt=0.0, lt=1.0, description="planner: level of the bootstrap intervals")
 
 
 class OutputSettings(_Section):
-    output: str | None = Field(None, json_schema_extra={"metavar": "DIR"}, description="directory the dataset is published to; a non-empty one (subfolders count) needs `--overwrite`; an existing file, or a directory that holds an input, is refused whatever `--overwrite` says")
+    output: str | None = Field(
+        None,
+        json_schema_extra={"metavar": "DIR"},
+        description="directory the dataset is published to; a non-empty one (subfolders count) needs `--overwrite`; an existing file, or a directory that holds an input, is refused whatever `--overwrite` says",
+    )
     overwrite: bool = Field(False, description="replace a non-empty output directory")
-    allow_empty: bool = Field(False, description="publish even when no input record became a candidate (by default such a run fails in one line: the mapping most likely matched nothing)")
+    allow_empty: bool = Field(
+        False,
+        description="publish even when no input record became a candidate (by default such a run fails in one line: the mapping most likely matched nothing)",
+    )
     shards: int | None = Field(None, ge=1, description="number of output shards (by size, ~256 MB each)")
 
 
@@ -259,7 +367,9 @@ class RunConfig(_Section):
     @model_validator(mode="after")
     def _auto_k_needs_the_planner(self):
         if self.selection.k == "auto" and not self.planner.plan:
-            raise ValueError("k: auto takes K from the planner, which plan: false (--no-plan) turns off; give a number or drop --no-plan")
+            raise ValueError(
+                "k: auto takes K from the planner, which plan: false (--no-plan) turns off; give a number or drop --no-plan"
+            )
         return self
 
     @classmethod
@@ -332,7 +442,9 @@ def load_yaml(path: str | Path) -> dict:
     except OSError as error:
         raise UserError(f"cannot read config file {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:
-        raise UserError(f"config file {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start})") from None
+        raise UserError(
+            f"config file {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start})"
+        ) from None
     except yaml.YAMLError as error:
         raise UserError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if loaded is None:
@@ -341,7 +453,9 @@ def load_yaml(path: str | Path) -> dict:
         raise UserError(f"config file {path} must hold a mapping of option names to values")
     for key in loaded:
         if not isinstance(key, str):
-            hint = " (YAML 1.1 reads unquoted on/off/yes/no as booleans: quote the key)" if isinstance(key, bool) else ""
+            hint = (
+                " (YAML 1.1 reads unquoted on/off/yes/no as booleans: quote the key)" if isinstance(key, bool) else ""
+            )
             raise UserError(f"config file {path}: key {key!r} is not an option name{hint}")
     return loaded
 
@@ -351,7 +465,9 @@ def build_config(file_values: dict, cli_values: dict) -> RunConfig:
     merged = {**file_values, **{key: value for key, value in cli_values.items() if value is not None}}
     if merged.get("preset") is not None:
         if merged["preset"] not in PRESETS:
-            raise UserError(f"invalid configuration: preset: unknown preset '{merged['preset']}'; the presets are {', '.join(PRESETS)}")
+            raise UserError(
+                f"invalid configuration: preset: unknown preset '{merged['preset']}'; the presets are {', '.join(PRESETS)}"
+            )
         merged = {**PRESETS[merged["preset"]].options, **merged}
     if isinstance(merged.get("input"), str):
         merged["input"] = [merged["input"]]
@@ -368,7 +484,9 @@ def _warn_unused(config: RunConfig) -> None:
     if config.selection.selector != "qd" and config.selection.qd.model_fields_set:
         given = sorted(OPTIONS_BY_ATTRIBUTE[name] for name in config.selection.qd.model_fields_set)
         verb = "apply" if len(given) > 1 else "applies"
-        log.warning("%s %s only to --selector qd; ignored with --selector %s", ", ".join(given), verb, config.selection.selector)
+        log.warning(
+            "%s %s only to --selector qd; ignored with --selector %s", ", ".join(given), verb, config.selection.selector
+        )
     layout = config.ingest.layout
     for field, needs in _LAYOUT_OPTIONS.items():
         if layout not in ("auto", *needs) and field in config.ingest.model_fields_set:
@@ -376,8 +494,16 @@ def _warn_unused(config: RunConfig) -> None:
 
 
 _LAYOUT_OPTIONS = {
-    "messages_field": ("chat",), "chosen_field": ("pairs",), "rejected_field": ("pairs",), "role_key": ("chat", "tree"),
-    "text_key": ("chat", "tree"), "replies_field": ("tree",), "message_id_field": ("tree",), "parent_field": ("tree",), "tree_id_field": ("tree",), "keep_deleted": ("tree",),
+    "messages_field": ("chat",),
+    "chosen_field": ("pairs",),
+    "rejected_field": ("pairs",),
+    "role_key": ("chat", "tree"),
+    "text_key": ("chat", "tree"),
+    "replies_field": ("tree",),
+    "message_id_field": ("tree",),
+    "parent_field": ("tree",),
+    "tree_id_field": ("tree",),
+    "keep_deleted": ("tree",),
 }
 
 
@@ -391,13 +517,20 @@ def _describe(problems: list[dict]) -> str:
         location = [str(part) for part in problem["loc"] if not isinstance(part, int)]
         if location == ["ingest"] and problem["type"] == "missing":
             location = ["input"]  # the one required option
-        named = [OPTIONS_BY_ATTRIBUTE.get(part, part) for part in location if part in OPTIONS_BY_ATTRIBUTE or part not in _SECTIONS]
+        named = [
+            OPTIONS_BY_ATTRIBUTE.get(part, part)
+            for part in location
+            if part in OPTIONS_BY_ATTRIBUTE or part not in _SECTIONS
+        ]
         where = named[0] if named else ""
         if problem["type"] == "extra_forbidden":
             by_option.setdefault(f"unknown option '{where}'", [])
             continue
         by_option.setdefault(where, []).append(problem["msg"].removeprefix("Value error, "))
-    return "; ".join(f"{where}: {' or '.join(messages)}" if where and messages else where or " or ".join(messages) for where, messages in by_option.items())
+    return "; ".join(
+        f"{where}: {' or '.join(messages)}" if where and messages else where or " or ".join(messages)
+        for where, messages in by_option.items()
+    )
 
 
 _SECTIONS = {name for name, info in RunConfig.model_fields.items()} | {"qd"}

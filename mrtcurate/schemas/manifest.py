@@ -41,7 +41,9 @@ def build_manifest(
         "mrtcurate_version": __version__,
         "config": config.hashed_fields(),
         "config_hash": config.config_hash(),
-        "inputs": [{"path": f.path, "bytes": f.bytes, "checksum": f.checksum, "checksum_kind": f.checksum_kind} for f in inputs],
+        "inputs": [
+            {"path": f.path, "bytes": f.bytes, "checksum": f.checksum, "checksum_kind": f.checksum_kind} for f in inputs
+        ],
         "counts": totals.as_dict(),
         "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
         "shards": [asdict(shard) for shard in sorted(shards, key=lambda shard: shard.path)],
@@ -51,18 +53,26 @@ def build_manifest(
     }
 
 
-def _check_accounting(totals: Totals, shards: list[ShardInfo], reject_shards: list[ShardInfo], counts: dict[str, int]) -> None:
+def _check_accounting(
+    totals: Totals, shards: list[ShardInfo], reject_shards: list[ShardInfo], counts: dict[str, int]
+) -> None:
     # Every raw count in the message: which stage's count is off is what tells a lost bundle from a double one.
     raw = ", ".join(f"{name} {value}" for name, value in sorted(counts.items()))
     if not totals.holds:
-        raise AccountingError(f"input_records {totals.input_records} != rejected + duplicates_merged + candidates {totals.accounted} (counts: {raw})")
+        raise AccountingError(
+            f"input_records {totals.input_records} != rejected + duplicates_merged + candidates {totals.accounted} (counts: {raw})"
+        )
     shard_rows = sum(shard.rows for shard in shards)
     if totals.selected > totals.candidates or totals.selected != shard_rows:
-        raise AccountingError(f"selected {totals.selected} disagrees with candidates or shard rows {shard_rows} (counts: {raw})")
+        raise AccountingError(
+            f"selected {totals.selected} disagrees with candidates or shard rows {shard_rows} (counts: {raw})"
+        )
     # The counts are summed per file and per pool; the shards are the data itself: both must agree.
     reject_rows = sum(shard.rows for shard in reject_shards)
     if totals.rejected != reject_rows:
-        raise AccountingError(f"rejected {totals.rejected} disagrees with reject shard rows {reject_rows} (counts: {raw})")
+        raise AccountingError(
+            f"rejected {totals.rejected} disagrees with reject shard rows {reject_rows} (counts: {raw})"
+        )
 
 
 def selection_quality(means: QualityMeans) -> dict | None:
@@ -80,7 +90,11 @@ def selection_quality(means: QualityMeans) -> dict | None:
 def embedding_line(embedding: dict) -> str:
     """The manifest's embedder identity and its truncation count, in one sentence."""
     window = embedding.get("max_tokens")
-    cut = f"window {window} tokens; responses longer, embedded by their first {window}: {embedding['texts_truncated']:,}" if window else "no token window"
+    cut = (
+        f"window {window} tokens; responses longer, embedded by their first {window}: {embedding['texts_truncated']:,}"
+        if window
+        else "no token window"
+    )
     quantisation = f" ({embedding['quantisation']})" if embedding.get("quantisation") else ""
     return f"{embedding['embedder']}: {embedding['backend']}, {embedding['precision']}{quantisation}; {cut}"
 
@@ -95,7 +109,9 @@ def read_manifest(directory: str) -> dict:
         with FileSystems.open(path) as source:
             payload = source.read()
     except Exception as error:  # noqa: BLE001 - each backend raises its own kind of "not there"
-        raise UserError(f"{directory} holds no readable {MANIFEST_NAME} ({type(error).__name__}): not a dataset written by mrt run") from None
+        raise UserError(
+            f"{directory} holds no readable {MANIFEST_NAME} ({type(error).__name__}): not a dataset written by mrt run"
+        ) from None
     return parse_manifest(payload, path)
 
 

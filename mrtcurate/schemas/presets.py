@@ -21,12 +21,23 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "ultrafeedback": Preset(
         "`instruction` + `completions: [{response, overall_score, ...}]`",
-        {"layout": "grouped", "prompt_field": "instruction", "response_field": "completions[*].response", "reward_field": "completions[*].overall_score"},
+        {
+            "layout": "grouped",
+            "prompt_field": "instruction",
+            "response_field": "completions[*].response",
+            "reward_field": "completions[*].overall_score",
+        },
         "mrt run --preset ultrafeedback --input ultrafeedback.jsonl --output curated/ --selector topk",
     ),
     "nectar": Preset(
         "`prompt` (a `Human:`/`Assistant:` transcript, split into chat turns) + `answers: [{answer, model, rank}]`, rank 1 best",
-        {"layout": "grouped", "prompt_field": "prompt", "response_field": "answers[*].answer", "reward_field": "answers[*].rank", "reward_order": "lower"},
+        {
+            "layout": "grouped",
+            "prompt_field": "prompt",
+            "response_field": "answers[*].answer",
+            "reward_field": "answers[*].rank",
+            "reward_order": "lower",
+        },
         "mrt run --preset nectar --input nectar.jsonl --output curated/ --selector qd",
     ),
     "vllm": Preset(
@@ -46,12 +57,29 @@ PRESETS: dict[str, Preset] = {
     ),
     "oasst": Preset(
         "OpenAssistant message trees: a root `prompt` message with nested `replies`, each with `role`, `text`, `rank`, `deleted`, `review_result`",
-        {"layout": "tree", "prompt_field": "prompt", "replies_field": "replies", "role_key": "role", "text_key": "text", "reward_field": "rank", "reward_order": "lower"},
+        {
+            "layout": "tree",
+            "prompt_field": "prompt",
+            "replies_field": "replies",
+            "role_key": "role",
+            "text_key": "text",
+            "reward_field": "rank",
+            "reward_order": "lower",
+        },
         "mrt run --preset oasst --input oasst_trees.jsonl --output curated/ --selector topk",
     ),
     "oasst-messages": Preset(
         "OpenAssistant messages exported flat: one message per row with `message_id`, `parent_id` and `message_tree_id`",
-        {"layout": "tree", "message_id_field": "message_id", "parent_field": "parent_id", "tree_id_field": "message_tree_id", "role_key": "role", "text_key": "text", "reward_field": "rank", "reward_order": "lower"},
+        {
+            "layout": "tree",
+            "message_id_field": "message_id",
+            "parent_field": "parent_id",
+            "tree_id_field": "message_tree_id",
+            "role_key": "role",
+            "text_key": "text",
+            "reward_field": "rank",
+            "reward_order": "lower",
+        },
         "mrt run --preset oasst-messages --input oasst_messages.jsonl --output curated/ --selector topk",
     ),
     "hh-rlhf": Preset(

@@ -30,8 +30,12 @@ class RejectReason(str, Enum):
     MISSING_TEMPLATE_FIELD = "missing_template_field"  # --prompt-template names a field the record lacks
     MISSING_PARENT = "missing_parent"  # tree layout: a message whose parent (or an ancestor's) is not in the input
     DUPLICATE_MESSAGE_ID = "duplicate_message_id"  # tree layout: a second message with an id already taken
-    NO_ROOT = "no_root"  # tree layout: no root above a message within the levels the join follows (a parent cycle, or deeper)
+    NO_ROOT = (
+        "no_root"  # tree layout: no root above a message within the levels the join follows (a parent cycle, or deeper)
+    )
     DELETED_MESSAGE = "deleted_message"  # tree layout: deleted, or below a deleted message (--keep-deleted keeps them)
     FAILED_REVIEW = "failed_review"  # tree layout: review_result false, or below such a message
-    UNEMBEDDABLE_TEXT = "unembeddable_text"  # no usable vector and no character the job can read (only controls, format marks...)
+    UNEMBEDDABLE_TEXT = (
+        "unembeddable_text"  # no usable vector and no character the job can read (only controls, format marks...)
+    )
     BOILERPLATE_RESPONSE = "boilerplate_response"  # one text answering many distinct prompts (--boilerplate-prompts)

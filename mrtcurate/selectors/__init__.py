@@ -42,12 +42,20 @@ SELECTORS: dict[str, SelectorSpec] = {
     for spec in (
         SelectorSpec("random", lambda _: select_random, False, False, None, None),
         SelectorSpec(
-            "topk", lambda _: select_topk, True, False, Count.RANDOM_FALLBACK_PROMPTS,
+            "topk",
+            lambda _: select_topk,
+            True,
+            False,
+            Count.RANDOM_FALLBACK_PROMPTS,
             "prompts with no reward among more than K candidates were chosen at random",
             label="reward top-K is biased towards high-reward modes",
         ),
         SelectorSpec(
-            "qd", lambda qd: partial(select_qd, settings=qd), False, True, Count.DIVERSITY_ONLY_PROMPTS,
+            "qd",
+            lambda qd: partial(select_qd, settings=qd),
+            False,
+            True,
+            Count.DIVERSITY_ONLY_PROMPTS,
             "prompts that have no rewards ran diversity-only (lambda ignored)",
         ),
     )

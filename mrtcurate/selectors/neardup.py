@@ -49,7 +49,10 @@ def collapse_near_duplicates(
     rows, cols, scores = _linked_pairs(pool, texts, rule, fits_window)
     rewards = np.where(np.isfinite(pool.rewards), pool.rewards, -np.inf)
     # Best member first: highest reward, then most copies, then smallest id (order-independent).
-    order = np.array(sorted(range(len(pool)), key=lambda i: (-rewards[i], -pool.multiplicities[i], pool.response_ids[i])), dtype=np.int64)
+    order = np.array(
+        sorted(range(len(pool)), key=lambda i: (-rewards[i], -pool.multiplicities[i], pool.response_ids[i])),
+        dtype=np.int64,
+    )
     labels = representative_clusters(order, len(pool), rows, cols, scores)
     kept = np.flatnonzero(labels == np.arange(len(pool)))
     if len(kept) == len(pool):
@@ -62,7 +65,10 @@ def collapse_near_duplicates(
         rewards=pool.rewards[kept],
         embeddings=None if pool.embeddings is None else pool.embeddings[kept],
     )
-    members = {int(representative): tuple(int(i) for i in np.flatnonzero(labels == representative) if i != representative) for representative in kept}
+    members = {
+        int(representative): tuple(int(i) for i in np.flatnonzero(labels == representative) if i != representative)
+        for representative in kept
+    }
     clusters = tuple((representative, merged) for representative, merged in members.items() if merged)
     return Collapsed(collapsed, len(pool) - len(kept), clusters)
 
@@ -73,7 +79,9 @@ def _linked_pairs(pool: Pool, texts: Sequence[str], rule: NearDuplicateRule, fit
         found.append(lexical_pairs(texts, rule.lexical))
     if rule.embedding is not None:
         if pool.embeddings is None or fits_window is None:
-            raise ValueError("the embedding near-duplicate test needs the pool's embeddings and which texts fit the window")
+            raise ValueError(
+                "the embedding near-duplicate test needs the pool's embeddings and which texts fit the window"
+            )
         whole = np.flatnonzero(fits_window)
         rows, cols, cosines = cosine_pairs(pool.embeddings[whole], rule.embedding)
         found.append((whole[rows], whole[cols], cosines))

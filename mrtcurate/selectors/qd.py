@@ -54,7 +54,9 @@ def select_qd(pool: Pool, k: int, seed: int, settings: QDSettings | None = None)
         indices, gains = _logdet_greedy(pool.embeddings, settings.similarity, quality, ties, k, lam)
     else:
         if len(pool) > settings.sparse_above:
-            coverage = SparseCoverage(knn_similarity(pool.embeddings, settings.similarity, settings.neighbours, settings.hnsw_above))
+            coverage = SparseCoverage(
+                knn_similarity(pool.embeddings, settings.similarity, settings.neighbours, settings.hnsw_above)
+            )
         else:
             coverage = DenseCoverage(dense_similarity(pool.embeddings, settings.similarity))
         objective = FacilityObjective(coverage, quality, pool.multiplicities.astype(np.float64), k, lam)
@@ -64,10 +66,14 @@ def select_qd(pool: Pool, k: int, seed: int, settings: QDSettings | None = None)
             indices, gains = naive_greedy(objective, ties, k)
         elif settings.optimizer == "stochastic":
             sample = int(np.ceil(len(pool) / k * np.log(1.0 / settings.epsilon)))
-            indices, gains = stochastic_greedy(objective, ties, k, sample, stable_hash(seed, pool.prompt_id, "stochastic"))
+            indices, gains = stochastic_greedy(
+                objective, ties, k, sample, stable_hash(seed, pool.prompt_id, "stochastic")
+            )
         else:
             raise ValueError(f"unknown optimizer {settings.optimizer!r}")
-    return Selection(indices=np.array(indices, dtype=np.int64), draws=np.ones(len(indices), dtype=np.int64), gains=np.array(gains))
+    return Selection(
+        indices=np.array(indices, dtype=np.int64), draws=np.ones(len(indices), dtype=np.int64), gains=np.array(gains)
+    )
 
 
 class DenseCoverage:
@@ -120,7 +126,9 @@ class FacilityObjective:
         self.covered = np.zeros(len(coverage))
 
     def gains(self, rows: np.ndarray) -> np.ndarray:
-        return self.quality_gain[rows] + self.diversity_scale * self.coverage.coverage_gains(rows, self.covered, self.weights)
+        return self.quality_gain[rows] + self.diversity_scale * self.coverage.coverage_gains(
+            rows, self.covered, self.weights
+        )
 
     def add(self, row: int) -> None:
         self.coverage.cover(row, self.covered)

@@ -58,14 +58,18 @@ def _read_curated(filesystem: pafs.FileSystem, root: str, manifest: dict) -> pa.
     for shard in shards:
         relative = posixpath.normpath(shard["path"])
         if posixpath.isabs(relative) or relative == ".." or relative.startswith("../"):
-            raise UserError(f"shard path {shard['path']!r} in the manifest leads outside {root}; nothing outside the dataset is read")
+            raise UserError(
+                f"shard path {shard['path']!r} in the manifest leads outside {root}; nothing outside the dataset is read"
+            )
         shard_path = posixpath.join(root, relative)
         if filesystem.get_file_info(shard_path).type != pafs.FileType.File:
             raise UserError(f"shard {shard['path']} listed in the manifest is missing from {root}")
         with filesystem.open_input_stream(shard_path) as stream:
             digest = stream_sha256(stream)
         if digest != shard["sha256"]:
-            raise UserError(f"shard {shard['path']} fails its checksum: manifest sha256 {shard['sha256'][:12]}..., file {digest[:12]}...")
+            raise UserError(
+                f"shard {shard['path']} fails its checksum: manifest sha256 {shard['sha256'][:12]}..., file {digest[:12]}..."
+            )
         table = pq.read_table(shard_path, filesystem=filesystem)
         if table.num_rows != shard["rows"]:
             raise UserError(f"shard {shard['path']} holds {table.num_rows} rows, the manifest says {shard['rows']}")
@@ -95,10 +99,14 @@ def _read_plain_parquet(filesystem: pafs.FileSystem, path: str, location: str) -
 def _normalise(table: pa.Table, location: str) -> pa.Table:
     missing = {"prompt", "completion"} - set(table.column_names)
     if missing:
-        raise UserError(f"training data {location} lacks column(s) {', '.join(sorted(missing))}; it needs prompt and completion")
+        raise UserError(
+            f"training data {location} lacks column(s) {', '.join(sorted(missing))}; it needs prompt and completion"
+        )
     rows = table.num_rows
     columns = {
-        "prompt_id": table["prompt_id"] if "prompt_id" in table.column_names else pa.array([stable_id(identity_key(p)) for p in table["prompt"].to_pylist()]),
+        "prompt_id": table["prompt_id"]
+        if "prompt_id" in table.column_names
+        else pa.array([stable_id(identity_key(p)) for p in table["prompt"].to_pylist()]),
         "prompt": table["prompt"].cast(pa.string()),
         "completion": table["completion"].cast(pa.string()),
         "weight": table["weight"].cast(pa.float64()) if "weight" in table.column_names else pa.array([1.0] * rows),

@@ -45,12 +45,22 @@ def encode_batch(tokenizer, turns: list[list[dict]], completions: list[str]) -> 
     completion_ids = _tokenize(tokenizer, completions)
     if not tokenizer.chat_template:
         bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-        prompts = _tokenize(tokenizer, ["\n\n".join(turn["content"] for turn in conversation) + "\n" for conversation in turns])
-        return [(bos + prompt + completion + eos, len(bos) + len(prompt)) for prompt, completion in zip(prompts, completion_ids)]
-    prompts = _tokenize(tokenizer, [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in turns])
+        prompts = _tokenize(
+            tokenizer, ["\n\n".join(turn["content"] for turn in conversation) + "\n" for conversation in turns]
+        )
+        return [
+            (bos + prompt + completion + eos, len(bos) + len(prompt))
+            for prompt, completion in zip(prompts, completion_ids)
+        ]
+    prompts = _tokenize(
+        tokenizer, [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in turns]
+    )
     wholes = _tokenize(
         tokenizer,
-        [tokenizer.apply_chat_template(c + [{"role": "assistant", "content": text}], tokenize=False) for c, text in zip(turns, completions)],
+        [
+            tokenizer.apply_chat_template(c + [{"role": "assistant", "content": text}], tokenize=False)
+            for c, text in zip(turns, completions)
+        ],
     )
     encoded = []
     for prompt, whole, completion in zip(prompts, wholes, completion_ids):
@@ -70,7 +80,9 @@ def encode_rows(rows: pa.Table, tokenizer, max_length: int, chunk: int = 2048) -
     truncated = skipped = 0
     for batch in rows.to_batches(max_chunksize=chunk):
         batch_rows = batch.to_pylist()
-        pairs = encode_batch(tokenizer, [prompt_turns(row) for row in batch_rows], [row["completion"] for row in batch_rows])
+        pairs = encode_batch(
+            tokenizer, [prompt_turns(row) for row in batch_rows], [row["completion"] for row in batch_rows]
+        )
         for row, (ids, prompt_length) in zip(batch_rows, pairs):
             if prompt_length >= max_length:
                 skipped += 1

@@ -14,7 +14,9 @@ from mrtcurate.train.loss import sequence_nll
 
 
 @torch.no_grad()
-def completion_nll(model, features: list[dict], pad_token_id: int, batch_size: int, autocast=nullcontext) -> tuple[np.ndarray, np.ndarray]:
+def completion_nll(
+    model, features: list[dict], pad_token_id: int, batch_size: int, autocast=nullcontext
+) -> tuple[np.ndarray, np.ndarray]:
     """Each feature's completion NLL (nats, summed over its tokens) and token count."""
     was_training = model.training
     model.eval()
@@ -25,7 +27,11 @@ def completion_nll(model, features: list[dict], pad_token_id: int, batch_size: i
         for start in range(0, len(features), batch_size):
             batch = collate(features[start : start + batch_size])
             with autocast():
-                logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device), use_cache=False).logits
+                logits = model(
+                    input_ids=batch["input_ids"].to(device),
+                    attention_mask=batch["attention_mask"].to(device),
+                    use_cache=False,
+                ).logits
             total, count = sequence_nll(logits, batch["labels"].to(device))
             totals.append(total.cpu().numpy())
             counts.append(count.cpu().numpy())
@@ -34,7 +40,9 @@ def completion_nll(model, features: list[dict], pad_token_id: int, batch_size: i
     return np.concatenate(totals).astype(np.float64), np.concatenate(counts).astype(np.float64)
 
 
-def multi_reference_metrics(model, encoded: Encoded, pad_token_id: int, batch_size: int, autocast=nullcontext) -> dict[str, float]:
+def multi_reference_metrics(
+    model, encoded: Encoded, pad_token_id: int, batch_size: int, autocast=nullcontext
+) -> dict[str, float]:
     """multi_ref_nll: mean over prompts of the mean over that prompt's references of the sequence NLL.
 
     That is the cross-entropy from the references' empirical distribution to the model, the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 
 from mrtcurate import __version__
 from mrtcurate.errors import UserError
+from mrtcurate.outputs import refuse_holding, replace_folder
 from mrtcurate.schemas.train_config import TrainConfig
 from mrtcurate.train.collate import WeightedCollator
 from mrtcurate.train.data import TrainingData, load_data
@@ -53,13 +53,15 @@ def train(config: TrainConfig) -> TrainOutcome:
 def _refuse_holding_inputs(output: Path, config: TrainConfig) -> None:
     """An output that is, or holds, the data, the eval data or the model would be deleted by --overwrite and
     written into otherwise: refused whatever --overwrite says, as `mrt run` refuses an output holding an input."""
-    resolved = output.resolve()
-    for flag, location in (("--data", config.data), ("--eval-data", config.eval_data), ("--model", config.model)):
-        if location is None or "://" in location or not Path(location).exists():
-            continue
-        target = Path(location).resolve()
-        if target == resolved or resolved in target.parents:
-            raise UserError(f"--output {output} is or holds {flag} {location}; choose an output outside it")
+    named = (("--data", config.data), ("--eval-data", config.eval_data), ("--model", config.model))
+    refuse_holding(
+        str(output),
+        [
+            (flag, location)
+            for flag, location in named
+            if location and "://" not in location and Path(location).exists()
+        ],
+    )
 
 
 def _train(config: TrainConfig) -> TrainOutcome:
@@ -93,7 +95,15 @@ def _train(config: TrainConfig) -> TrainOutcome:
     trainer.save_model(str(output))
     eval_metrics = trainer.evaluate() if prepared.references else {}
     summary = _summary(
-        config, prepared.data, prepared.encoded, prepared.train_features, model, trainer.state.log_history, result.metrics, eval_metrics, checkpoint
+        config,
+        prepared.data,
+        prepared.encoded,
+        prepared.train_features,
+        model,
+        trainer.state.log_history,
+        result.metrics,
+        eval_metrics,
+        checkpoint,
     )
     if trainer.is_world_process_zero():
         (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -112,7 +122,11 @@ def _prepare_data(config: TrainConfig, tokenizer) -> _Prepared:
     references = encode_rows(eval_rows, tokenizer, config.max_length) if eval_rows is not None else None
     log.info(
         "training on %d rows (%d prompts) as %d sequences; %d truncated, %d skipped (prompt longer than --max-length)",
-        len(encoded.features), len(set(encoded.prompt_ids)), len(train_features), encoded.truncated, encoded.skipped,
+        len(encoded.features),
+        len(set(encoded.prompt_ids)),
+        len(train_features),
+        encoded.truncated,
+        encoded.skipped,
     )
     return _Prepared(data, encoded, train_features, references)
 
@@ -158,7 +172,7 @@ def _prepare_output(output: Path, config: TrainConfig) -> None:
     if not config.overwrite:
         raise UserError(f"{output} is not empty: pass --resume to continue its run or --overwrite to replace it")
     # Under torchrun every process gets here; whichever deletes second finds nothing left to delete.
-    shutil.rmtree(output, ignore_errors=True)
+    replace_folder(str(output))
 
 
 def _load_tokenizer(name: str):
@@ -196,17 +210,28 @@ def _load_model(auto_class, config: TrainConfig, bf16: bool):
     from peft import LoraConfig, get_peft_model
 
     targets = config.lora_targets if config.lora_targets == "all-linear" else config.lora_targets.split(",")
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(model, lora)
     trainable, total = model.get_nb_trainable_parameters()
-    log.info("LoRA r=%d: %d of %d parameters trainable (%.2f%%)", config.lora_r, trainable, total, 100 * trainable / total)
+    log.info(
+        "LoRA r=%d: %d of %d parameters trainable (%.2f%%)", config.lora_r, trainable, total, 100 * trainable / total
+    )
     return model
 
 
 def _warn_on_overlap(rows, eval_rows) -> None:
     shared = set(rows["prompt_id"].to_pylist()) & set(eval_rows["prompt_id"].to_pylist())
     if shared:
-        log.warning("%d evaluation prompts are also training prompts: the held-out metrics are not held out for them", len(shared))
+        log.warning(
+            "%d evaluation prompts are also training prompts: the held-out metrics are not held out for them",
+            len(shared),
+        )
 
 
 def _summary(
@@ -225,7 +250,9 @@ def _summary(
         "config": config.model_dump(),
         "resumed_from": checkpoint,
         # Provenance: which curated run this model learned from (shards verified against these checksums).
-        "data_manifest": {key: data.manifest.get(key) for key in ("config_hash", "created_at", "shards", "counts")} if data.manifest else None,
+        "data_manifest": {key: data.manifest.get(key) for key in ("config_hash", "created_at", "shards", "counts")}
+        if data.manifest
+        else None,
         "rows": len(encoded.features),
         "prompts": len(set(encoded.prompt_ids)),
         "rows_truncated": encoded.truncated,

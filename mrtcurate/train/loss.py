@@ -13,7 +13,10 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     shifted_logits = logits[:, :-1].float()
     shifted_labels = labels[:, 1:]
     nll = F.cross_entropy(
-        shifted_logits.reshape(-1, shifted_logits.shape[-1]), shifted_labels.reshape(-1), ignore_index=IGNORE, reduction="none"
+        shifted_logits.reshape(-1, shifted_logits.shape[-1]),
+        shifted_labels.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="none",
     )
     return nll.view(shifted_labels.shape)
 

@@ -13,13 +13,18 @@ import numpy as np
 from scipy.sparse import coo_matrix
 
 
-def representative_clusters(order: np.ndarray, count: int, rows: np.ndarray, cols: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def representative_clusters(
+    order: np.ndarray, count: int, rows: np.ndarray, cols: np.ndarray, scores: np.ndarray
+) -> np.ndarray:
     """The representative of each of `count` items (itself for a representative). `rows, cols, scores`
     list the linked pairs, each once, in either direction."""
     labels = np.arange(count)
     if len(rows) == 0:
         return labels
-    links = coo_matrix((np.concatenate([scores, scores]), (np.concatenate([rows, cols]), np.concatenate([cols, rows]))), shape=(count, count)).tocsr()
+    links = coo_matrix(
+        (np.concatenate([scores, scores]), (np.concatenate([rows, cols]), np.concatenate([cols, rows]))),
+        shape=(count, count),
+    ).tocsr()
     links.sum_duplicates()
     position = np.empty(count, dtype=np.int64)
     position[order] = np.arange(count)

@@ -70,7 +70,9 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         texts = list(texts)
         self.truncated = ~self.fits_window(texts)
-        vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return vectors.astype(np.float32, copy=False)
 
 
@@ -127,18 +129,40 @@ def describe_embedder(spec: str, max_tokens: int | None = None) -> dict:
     refresh never mixes vectors of two embedders (or of one model at two precisions or windows).
     The precision is the one this machine would use: run the driver where the workers' kind of device is."""
     if spec == "hashing":
-        return {"embedder": spec, "backend": "feature-hashing", "precision": "fp32", "dimensions": HASHING_DIM, "version": "1"}
+        return {
+            "embedder": spec,
+            "backend": "feature-hashing",
+            "precision": "fp32",
+            "dimensions": HASHING_DIM,
+            "version": "1",
+        }
     window = max_tokens or (MINILM_TOKENS if spec in BUILT_IN else None)
     # A built embedder's vectors depend on everything its artifact was built with: its key says exactly that.
     if spec == "minilm-int8":
         versions = artifact(spec).key
-        quantisation = f"dynamic int8, per-channel weights{', 7-bit (no VNNI)' if versions['reduce_range'] == 'True' else ''}"
-        return {"embedder": spec, "backend": "onnxruntime", "precision": "int8", "quantisation": quantisation, "max_tokens": window, "versions": versions}
+        quantisation = (
+            f"dynamic int8, per-channel weights{', 7-bit (no VNNI)' if versions['reduce_range'] == 'True' else ''}"
+        )
+        return {
+            "embedder": spec,
+            "backend": "onnxruntime",
+            "precision": "int8",
+            "quantisation": quantisation,
+            "max_tokens": window,
+            "versions": versions,
+        }
     if spec == "static":
         from mrtcurate.vectors.static import DIMENSIONS
 
         versions = artifact(spec).key
-        return {"embedder": spec, "backend": "static-table", "precision": "fp32", "dimensions": DIMENSIONS, "max_tokens": window, "versions": versions}
+        return {
+            "embedder": spec,
+            "backend": "static-table",
+            "precision": "fp32",
+            "dimensions": DIMENSIONS,
+            "max_tokens": window,
+            "versions": versions,
+        }
     versions = {"sentence-transformers": version("sentence-transformers")}
     if spec == "minilm":
         versions["model"] = _minilm_version()
@@ -189,5 +213,7 @@ def window_fit(spec: str, max_tokens: int | None = None) -> WindowFit:
         tokenizer.no_truncation()
         tokenizer.no_padding()
         window = max_tokens or MINILM_TOKENS
-        return lambda texts: np.array([len(encoding.ids) <= window for encoding in tokenizer.encode_batch(list(texts))], dtype=bool)
+        return lambda texts: np.array(
+            [len(encoding.ids) <= window for encoding in tokenizer.encode_batch(list(texts))], dtype=bool
+        )
     return SentenceTransformerEmbedder(spec, max_tokens).fits_window

@@ -89,7 +89,11 @@ def _proposed_pairs(encoded: list[str], threshold: float):
     a, b = _PERMUTATIONS
     signatures = np.empty((len(encoded), BANDS * ROWS_PER_BAND), dtype=np.uint64)
     for index, text in enumerate(encoded):
-        words = np.fromiter({ord(character) for character in text}, dtype=np.uint64) if text else np.zeros(1, dtype=np.uint64)
+        words = (
+            np.fromiter({ord(character) for character in text}, dtype=np.uint64)
+            if text
+            else np.zeros(1, dtype=np.uint64)
+        )
         signatures[index] = ((a[:, None] * words[None, :] + b[:, None]) % _PRIME).min(axis=1)
     proposed: set[tuple[int, int]] = set()
     for band in range(BANDS):
@@ -97,7 +101,9 @@ def _proposed_pairs(encoded: list[str], threshold: float):
         for index, key in enumerate(signatures[:, band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]):
             buckets.setdefault(key.tobytes(), []).append(index)
         for members in buckets.values():
-            proposed.update((first, second) for position, first in enumerate(members) for second in members[position + 1 :])
+            proposed.update(
+                (first, second) for position, first in enumerate(members) for second in members[position + 1 :]
+            )
     for row, col in sorted(proposed):
         score = Indel.normalized_similarity(encoded[row], encoded[col], score_cutoff=threshold)
         if score:

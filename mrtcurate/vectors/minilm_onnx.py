@@ -74,7 +74,9 @@ def _export_fuse_quantise(model_dir: str, directory: Path, reduce_range: bool) -
 
     exported, fused = directory / "fp32.onnx", directory / "fused.onnx"
     config = _export_mean_pooled(model_dir, exported)
-    optimize_model(str(exported), model_type="bert", num_heads=config["num_attention_heads"], hidden_size=config["hidden_size"]).save_model_to_file(str(fused))
+    optimize_model(
+        str(exported), model_type="bert", num_heads=config["num_attention_heads"], hidden_size=config["hidden_size"]
+    ).save_model_to_file(str(fused))
     quantize_dynamic(
         str(fused),
         str(directory / _MODEL_FILE),
@@ -106,7 +108,9 @@ def _export_mean_pooled(model_dir: str, destination: Path) -> dict:
             self.model = model
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            hidden = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
@@ -141,7 +145,9 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(str(directory / _MODEL_FILE), options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            str(directory / _MODEL_FILE), options, providers=["CPUExecutionProvider"]
+        )
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         # session.run releases the GIL: threads run the calls in parallel.
         self.threads = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="onnx")
@@ -149,12 +155,16 @@ class OnnxEmbedder:
     def _embed_one(self, encoding) -> np.ndarray:
         ids = np.array([encoding.ids], dtype=np.int64)
         mask = np.array([encoding.attention_mask], dtype=np.int64)
-        (pooled,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        (pooled,) = self.session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )
         return pooled[0]
 
     def encode(self, texts: Sequence[str], batch_size: int = 1) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))
         self.truncated = np.array([bool(encoding.overflowing) for encoding in encodings], dtype=bool)
-        vectors = np.array(list(self.threads.map(self._embed_one, encodings)), dtype=np.float32).reshape(len(encodings), -1)
+        vectors = np.array(list(self.threads.map(self._embed_one, encodings)), dtype=np.float32).reshape(
+            len(encodings), -1
+        )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1.0, norms)

@@ -30,7 +30,11 @@ _TABLE_FILE = "vectors.npy"
 
 
 def static_artifact(model_dir: str, model_version: str) -> Artifact:
-    key = {"recipe": f"static/{RECIPE_VERSION}/pca{DIMENSIONS}", "model": model_version, **package_versions("torch", "transformers")}
+    key = {
+        "recipe": f"static/{RECIPE_VERSION}/pca{DIMENSIONS}",
+        "model": model_version,
+        **package_versions("torch", "transformers"),
+    }
     return Artifact("static", key, lambda directory: _distil(model_dir, directory))
 
 
@@ -75,7 +79,9 @@ class StaticEmbedder:
     def encode(self, texts: Sequence[str], batch_size: int = 0) -> np.ndarray:
         from scipy.sparse import csr_matrix
 
-        token_lists = [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
+        token_lists = [
+            encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+        ]
         self.truncated = np.array([len(tokens) > self.max_tokens for tokens in token_lists], dtype=bool)
         kept = [tokens[: self.max_tokens] for tokens in token_lists]
         rows = np.repeat(np.arange(len(kept)), [len(tokens) for tokens in kept])
