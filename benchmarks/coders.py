@@ -30,13 +30,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     n = parser.parse_args().n
-    candidate = Candidate("p" * 16, "r" * 16, "question 12345 " * 3, "answer 1 to question 12345 " * 4, 0.5, "part-1.jsonl.gz")
+    candidate = Candidate(
+        "p" * 16, "r" * 16, "question 12345 " * 3, "answer 1 to question 12345 " * 4, 0.5, "part-1.jsonl.gz"
+    )
     vector = np.random.default_rng(0).standard_normal(384).astype(np.float32)
     default = coders.FastPrimitivesCoder()
-    for label, value, compact in (("candidate", candidate, CandidateCoder()), ("candidate + 384-d vector", (candidate, vector), MemberCoder())):
+    for label, value, compact in (
+        ("candidate", candidate, CandidateCoder()),
+        ("candidate + 384-d vector", (candidate, vector), MemberCoder()),
+    ):
         slow, slow_size = round_trip_us(default, value, n)
         fast, fast_size = round_trip_us(compact, value, n)
-        print(f"{label}: default {slow:.2f} us ({slow_size} B), compact {fast:.2f} us ({fast_size} B), {slow / fast:.1f}x")
+        print(
+            f"{label}: default {slow:.2f} us ({slow_size} B), compact {fast:.2f} us ({fast_size} B), {slow / fast:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
-EMBEDDERS = {"minilm": ("minilm", None), "minilm@128": ("minilm", 128), "minilm-int8": ("minilm-int8", None), "static": ("static", None)}
+EMBEDDERS = {
+    "minilm": ("minilm", None),
+    "minilm@128": ("minilm", 128),
+    "minilm-int8": ("minilm-int8", None),
+    "static": ("static", None),
+}
 K = 4
 
 
@@ -74,17 +79,31 @@ def throughput_and_quality(kind: str, corpus: str, rows: int, work: Path) -> Non
     figures, vectors = {}, {}
     for name in EMBEDDERS:
         vectors_file = work / f"{kind}-{name}.npy"
-        result = subprocess.run([sys.executable, __file__, "--child", name, str(texts_file), str(vectors_file)], capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, __file__, "--child", name, str(texts_file), str(vectors_file)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         figures[name] = json.loads(result.stdout.strip().splitlines()[-1])
         vectors[name] = np.load(vectors_file)
     reference = vectors["minilm"]
     for name, found in figures.items():
-        quality = {"spearman": pair_rank_correlation(reference, vectors[name], groups), "qd_diversity_kept": qd_diversity_kept(reference, vectors[name], groups, rewards, K)}
+        quality = {
+            "spearman": pair_rank_correlation(reference, vectors[name], groups),
+            "qd_diversity_kept": qd_diversity_kept(reference, vectors[name], groups, rewards, K),
+        }
         if vectors[name].shape == reference.shape:
-            quality |= {**row_cosines(reference, vectors[name]), "near_dup_agreement": near_dup_agreement(reference, vectors[name], groups, 0.95), "qd_overlap": qd_overlap(reference, vectors[name], groups, rewards, K)}
+            quality |= {
+                **row_cosines(reference, vectors[name]),
+                "near_dup_agreement": near_dup_agreement(reference, vectors[name], groups, 0.95),
+                "qd_overlap": qd_overlap(reference, vectors[name], groups, rewards, K),
+            }
         ratio = found["texts_per_second"] / figures["minilm"]["texts_per_second"]
         shown = ", ".join(f"{key} {value:.3f}" for key, value in quality.items())
-        print(f"  {name:12s} {found['texts_per_second']:9.1f} texts/s  {ratio:6.2f}x  peak RSS {found['peak_rss'] / 2**30:.2f} GB  truncated {found['truncated']}  | {shown}")
+        print(
+            f"  {name:12s} {found['texts_per_second']:9.1f} texts/s  {ratio:6.2f}x  peak RSS {found['peak_rss'] / 2**30:.2f} GB  truncated {found['truncated']}  | {shown}"
+        )
 
 
 def end_to_end(responses: int, work: Path) -> None:
@@ -104,7 +123,9 @@ def end_to_end(responses: int, work: Path) -> None:
         _, status, usage = os.wait4(child_process.pid, 0)
         walls[name] = time.perf_counter() - started
         assert status == 0, f"{name}: exit status {status}"
-        print(f"  {name:12s} wall {walls[name]:7.1f} s  ({walls['minilm'] / walls[name]:5.2f}x faster than fp32)  peak RSS {usage.ru_maxrss * 1024 / 2**30:.2f} GB")
+        print(
+            f"  {name:12s} wall {walls[name]:7.1f} s  ({walls['minilm'] / walls[name]:5.2f}x faster than fp32)  peak RSS {usage.ru_maxrss * 1024 / 2**30:.2f} GB"
+        )
 
 
 def main() -> int:
@@ -126,7 +147,9 @@ def main() -> int:
         built = artifact(name)
         was_built = built.is_built()
         built.ensure()
-        print(f"{name}: artifact {built.path} ({built.size_bytes() / 2**20:.0f} MiB){' already built' if was_built else f', built in {time.perf_counter() - started:.1f} s'}")
+        print(
+            f"{name}: artifact {built.path} ({built.size_bytes() / 2**20:.0f} MiB){' already built' if was_built else f', built in {time.perf_counter() - started:.1f} s'}"
+        )
     with tempfile.TemporaryDirectory(prefix="mrt-embedders-") as scratch:
         work = Path(scratch)
         throughput_and_quality("short", "instructgpt_samples", args.short, work)

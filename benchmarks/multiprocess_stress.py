@@ -88,12 +88,16 @@ def main() -> int:
         try:
             for repeat in range(args.repeats):
                 output = root / f"run-{repeat}"
-                code, seconds, error = curate(inputs, output, ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+                code, seconds, error = curate(
+                    inputs, output, ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+                )
                 same = code == 0 and shard_digest(output) == reference
                 holds = code == 0 and identity_holds(output)
                 failures += not (same and holds)
-                print(f"run {repeat}, 2 workers{'' if args.no_load else ' under load'}: exit {code}, {seconds:.1f} s, identity {'holds' if holds else 'FAILED'}, shards {'identical' if same else 'DIFFER'}"
-                      + ("" if code == 0 else f"; {error.strip().splitlines()[-1]}"))
+                print(
+                    f"run {repeat}, 2 workers{'' if args.no_load else ' under load'}: exit {code}, {seconds:.1f} s, identity {'holds' if holds else 'FAILED'}, shards {'identical' if same else 'DIFFER'}"
+                    + ("" if code == 0 else f"; {error.strip().splitlines()[-1]}")
+                )
         finally:
             if load is not None:
                 load.terminate()

@@ -57,7 +57,10 @@ def pairs_part(embedder_name: str) -> None:
         print(f"  old rule, cosine >= {tau}: precision {precision:.3f}, recall {recall:.3f}")
     for size in (1, 2, 3):
         scores = np.array([shingle_jaccard(row["a"], row["b"], size) for row in rows])
-        best = max(((t, *precision_recall(scores >= t, labels)) for t in np.arange(0.5, 1.0, 0.025)), key=lambda item: (item[1] >= 0.97, item[1], item[2]))
+        best = max(
+            ((t, *precision_recall(scores >= t, labels)) for t in np.arange(0.5, 1.0, 0.025)),
+            key=lambda item: (item[1] >= 0.97, item[1], item[2]),
+        )
         print(f"  word {size}-shingle Jaccard: best precision {best[1]:.3f} (recall {best[2]:.3f}) at {best[0]:.3f}")
     started = time.perf_counter()
     for threshold in (0.85, 0.88, 0.9, 0.905, 0.92, 0.95):
@@ -88,7 +91,9 @@ def pools_part(corpus: str, embedder_name: str) -> None:
             members = np.flatnonzero(labels == label)
             if len(members) > 1:
                 old_worst.append(float((vectors[members] @ vectors[members].T).min()))
-        pool = Pool(prompt_id, tuple(f"r{i}" for i in range(len(texts))), np.ones(len(texts), dtype=np.int64), rewards, vectors)
+        pool = Pool(
+            prompt_id, tuple(f"r{i}" for i in range(len(texts))), np.ones(len(texts), dtype=np.int64), rewards, vectors
+        )
         collapsed = collapse_near_duplicates(pool, texts, NearDuplicateRule(0.905))
         new_merged += collapsed.merged
         for representative, merged in collapsed.clusters:
@@ -96,8 +101,12 @@ def pools_part(corpus: str, embedder_name: str) -> None:
             new_worst.append(float((vectors[members] @ vectors[members].T).min()))
     responses = sum(len(answers) for answers in pools.values())
     print(f"{corpus}: {len(pools)} prompts, {responses} distinct responses ({time.perf_counter() - started:.1f} s)")
-    print(f"  old (components, cosine >= 0.95): {old_merged} merged; least similar pair in a group: min {min(old_worst, default=float('nan')):.3f}")
-    print(f"  new (representatives, lexical 0.905): {new_merged} merged; least similar pair (cosine) in a cluster: min {min(new_worst, default=float('nan')):.3f}")
+    print(
+        f"  old (components, cosine >= 0.95): {old_merged} merged; least similar pair in a group: min {min(old_worst, default=float('nan')):.3f}"
+    )
+    print(
+        f"  new (representatives, lexical 0.905): {new_merged} merged; least similar pair (cosine) in a cluster: min {min(new_worst, default=float('nan')):.3f}"
+    )
 
 
 def main() -> None:

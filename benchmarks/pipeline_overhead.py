@@ -35,7 +35,9 @@ def main() -> None:
 
     with gzip.open(FLASK, "rt", encoding="utf-8") as source:
         lines = [line for _, line in zip(range(args.responses), source)]
-    unique_texts = list({identity_key(json.loads(line)["response"]): json.loads(line)["response"].strip() for line in lines}.values())
+    unique_texts = list(
+        {identity_key(json.loads(line)["response"]): json.loads(line)["response"].strip() for line in lines}.values()
+    )
 
     with tempfile.TemporaryDirectory() as workdir:
         corpus = Path(workdir) / "flask.jsonl"
@@ -47,13 +49,17 @@ def main() -> None:
         embedder.encode(unique_texts, batch_size=args.batch_size)
         bare = time.perf_counter() - started
 
-        config = build_config({}, {"input": [str(corpus)], "output": str(Path(workdir) / "out"), "batch_size": args.batch_size})
+        config = build_config(
+            {}, {"input": [str(corpus)], "output": str(Path(workdir) / "out"), "batch_size": args.batch_size}
+        )
         started = time.perf_counter()
         outcome = run(config)
         pipeline = time.perf_counter() - started
 
     counts = outcome.manifest["counts"]
-    print(f"responses: {len(lines):,}  unique texts: {len(unique_texts):,}  embedded by the pipeline: {outcome.metrics.get('embedded', 0):,}")
+    print(
+        f"responses: {len(lines):,}  unique texts: {len(unique_texts):,}  embedded by the pipeline: {outcome.metrics.get('embedded', 0):,}"
+    )
     print(f"prompts: {counts['prompts']:,}  selected: {counts['selected']:,}")
     print(f"bare SentenceTransformer.encode: {bare:.1f} s ({len(unique_texts) / bare:.0f} texts/s)")
     print(f"mrt run (whole job):             {pipeline:.1f} s")

@@ -89,13 +89,17 @@ def bench_part(embedder, k: int) -> None:
 
     topk_valid, topk_modes = measure(select_topk)
     random_valid, random_modes = measure(select_random)
-    print(f"bench tasks: {len(pools)} pools, K={k}; topk valid {topk_valid:.3f}, modes {topk_modes:.2f}; random valid {random_valid:.3f}, modes {random_modes:.2f}")
+    print(
+        f"bench tasks: {len(pools)} pools, K={k}; topk valid {topk_valid:.3f}, modes {topk_modes:.2f}; random valid {random_valid:.3f}, modes {random_modes:.2f}"
+    )
     passing = []
     for lam in LAMBDA_GRID:
         valid, modes = measure(partial(select_qd, settings=QDSettings(**{"lambda": lam})))
         ok = valid >= 0.95 * topk_valid and modes >= random_modes
         passing += [lam] if ok else []
-        print(f"  qd lambda {lam:.1f}: valid {valid:.3f} ({valid / topk_valid:.1%} of topk), valid modes {modes:.2f} {'<- passes' if ok else ''}")
+        print(
+            f"  qd lambda {lam:.1f}: valid {valid:.3f} ({valid / topk_valid:.1%} of topk), valid modes {modes:.2f} {'<- passes' if ok else ''}"
+        )
     print(f"  lambdas that pass both: {passing}")
 
 
@@ -108,7 +112,11 @@ def _answer_word(response: str) -> str:
 def real_part(name: str, embedder, k: int) -> None:
     with gzip.open(SHARED / name / "responses.jsonl.gz", "rt") as lines:
         rows = [json.loads(line) for line in lines]
-    records = [(row["prompt_id"], row["response"], row.get("score")) for row in rows if isinstance(row.get("response"), str) and row["response"].strip()]
+    records = [
+        (row["prompt_id"], row["response"], row.get("score"))
+        for row in rows
+        if isinstance(row.get("response"), str) and row["response"].strip()
+    ]
     prompts = sorted({prompt for prompt, _, _ in records}, key=lambda p: stable_id(f"lambda {p}"))[:200]
     chosen = set(prompts)
     pools, _ = pools_from([record for record in records if record[0] in chosen], embedder)
@@ -124,10 +132,14 @@ def real_part(name: str, embedder, k: int) -> None:
         ]))  # fmt: skip
 
     topk_reward, random_coverage = mean_reward(select_topk), coverage(select_random)
-    print(f"{name}: {len(pools)} rewarded pools of more than K; topk mean reward {topk_reward:.3f}, random coverage {random_coverage:.3f}")
+    print(
+        f"{name}: {len(pools)} rewarded pools of more than K; topk mean reward {topk_reward:.3f}, random coverage {random_coverage:.3f}"
+    )
     for lam in (0.1, 0.2, 0.3, 0.5):
         selector = partial(select_qd, settings=QDSettings(**{"lambda": lam}))
-        print(f"  qd lambda {lam}: mean reward {mean_reward(selector):.3f} ({mean_reward(selector) / topk_reward:.1%} of topk), coverage {coverage(selector):.3f}")
+        print(
+            f"  qd lambda {lam}: mean reward {mean_reward(selector):.3f} ({mean_reward(selector) / topk_reward:.1%} of topk), coverage {coverage(selector):.3f}"
+        )
     print(f"  frontier recommends lambda {frontier['recommended_lambda']}")
 
 
@@ -141,7 +153,9 @@ def main() -> None:
     bench_part(embedder, args.k)
     for name in ("vicuna80_fastchat", "instructgpt_samples", "gsm8k_model_solutions"):
         real_part(name, embedder, args.k)
-    print(f"wall {time.perf_counter() - started:.0f} s, peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"wall {time.perf_counter() - started:.0f} s, peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

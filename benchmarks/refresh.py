@@ -35,7 +35,11 @@ def timed(root: Path, config):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--responses", type=int, default=3000)
-    parser.add_argument("--corpus", default="flask", help="a folder of ../shared/data (flask: long responses; instructgpt_samples: short ones)")
+    parser.add_argument(
+        "--corpus",
+        default="flask",
+        help="a folder of ../shared/data (flask: long responses; instructgpt_samples: short ones)",
+    )
     args = parser.parse_args()
     with gzip.open(SHARED_DATA / args.corpus / "responses.jsonl.gz", "rt", encoding="utf-8") as source:
         lines = [line for _, line in zip(range(args.responses * 11 // 10), source)]
@@ -53,8 +57,12 @@ def main() -> None:
         time.sleep(1.0)  # snapshot names carry the second
         warm_s, warm = timed(root, config)
         same_s, same = timed(root, config)
-    print(f"cold refresh:      {cold_s:6.1f} s, {cold.run.metrics.get('embedded', 0):,} responses embedded ({len(cold_lines):,} lines)")
-    print(f"+10% refresh:      {warm_s:6.1f} s, {warm.run.metrics.get('embedded', 0):,} embedded, {warm.run.metrics.get('cache_hits', 0):,} from the cache; new unique responses: {new_unique:,}")
+    print(
+        f"cold refresh:      {cold_s:6.1f} s, {cold.run.metrics.get('embedded', 0):,} responses embedded ({len(cold_lines):,} lines)"
+    )
+    print(
+        f"+10% refresh:      {warm_s:6.1f} s, {warm.run.metrics.get('embedded', 0):,} embedded, {warm.run.metrics.get('cache_hits', 0):,} from the cache; new unique responses: {new_unique:,}"
+    )
     print(f"no-change refresh: {same_s:6.1f} s ({'nothing to do' if same.run is None else 'RAN A JOB'})")
     print(f"ratio +10% / cold: {warm_s / cold_s:.3f}  (target <= 0.2)")
 

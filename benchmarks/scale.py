@@ -34,7 +34,15 @@ CONFIGS = {
     "random-no-boilerplate": ["--selector", "random", "--near-dup", "off", "--no-plan", "--boilerplate-prompts", "off"],
     "qd": ["--selector", "qd", "--embedder", "hashing"],
     "qd-no-boilerplate": ["--selector", "qd", "--embedder", "hashing", "--boilerplate-prompts", "off"],
-    "qd-2workers": ["--selector", "qd", "--embedder", "hashing", "--", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+    "qd-2workers": [
+        "--selector",
+        "qd",
+        "--embedder",
+        "hashing",
+        "--",
+        "--direct_num_workers=2",
+        "--direct_running_mode=multi_processing",
+    ],
 }
 K = 4
 
@@ -80,7 +88,18 @@ def polars_baseline(inputs: list[Path], output: Path) -> float:
 def curate(inputs: list[Path], output: Path, config: list[str]) -> tuple[int, float, int, str]:
     """Exit code, wall seconds, peak RSS in bytes of the child and its descendants, stderr tail."""
     mrt_args, _, beam_args = " ".join(config).partition(" -- ")
-    command = [sys.executable, "-m", "mrtcurate.cli", "-q", "run", "--output", str(output), "--k", str(K), *mrt_args.split()]
+    command = [
+        sys.executable,
+        "-m",
+        "mrtcurate.cli",
+        "-q",
+        "run",
+        "--output",
+        str(output),
+        "--k",
+        str(K),
+        *mrt_args.split(),
+    ]
     for path in inputs:
         command += ["--input", str(path)]
     if beam_args:

@@ -62,13 +62,17 @@ def part_a(pools: int = 2000, size: int = 64, k: int = 8, dim: int = 384) -> Non
         facility_greedy_batch(similarity, quality, weights, ties, k, 0.5, threads=threads)
         batched[threads] = pools / (time.perf_counter() - started)
 
-    FacilityLocationSelection(k, metric="precomputed", optimizer="lazy", verbose=False).fit(similarity[0])  # numba warm-up
+    FacilityLocationSelection(k, metric="precomputed", optimizer="lazy", verbose=False).fit(
+        similarity[0]
+    )  # numba warm-up
     sample = 50
     started = time.perf_counter()
     for b in range(sample):
         FacilityLocationSelection(k, metric="precomputed", optimizer="lazy", verbose=False).fit(similarity[b])
     apricot = sample / (time.perf_counter() - started)
-    print(f"(a) {pools} pools, N={size}, K={k}: apricot lazy {apricot:,.1f} pools/s (timed on {sample}; apricot 0.6.1 re-JITs its numba kernels on every fit)")
+    print(
+        f"(a) {pools} pools, N={size}, K={k}: apricot lazy {apricot:,.1f} pools/s (timed on {sample}; apricot 0.6.1 re-JITs its numba kernels on every fit)"
+    )
     print(f"    qd lazy, per pool:            {per_pool:,.0f} pools/s = {per_pool / apricot:,.0f}x apricot")
     for threads, rate in batched.items():
         print(f"    qd naive, batched, {threads} thread(s): {rate:,.0f} pools/s = {rate / apricot:,.0f}x apricot")
@@ -105,9 +109,13 @@ def _timed_child(which: str, embeddings_path: str, k: int, neighbours: int, resu
         # indices. So this builds the graph the way that path does (sklearn's KNeighborsTransformer),
         # turns distances on unit vectors into max(cos, 0) = 1 - d^2 / 2, casts the indices to int32,
         # and hands apricot the precomputed sparse graph. Graph building is inside the timing, as in ours.
-        graph = KNeighborsTransformer(n_neighbors=neighbours, metric="euclidean", mode="distance").fit_transform(embeddings)
+        graph = KNeighborsTransformer(n_neighbors=neighbours, metric="euclidean", mode="distance").fit_transform(
+            embeddings
+        )
         similarity = np.maximum(1.0 - graph.data**2 / 2.0, 0.0)
-        graph = csr_matrix((similarity, graph.indices.astype(np.int32), graph.indptr.astype(np.int32)), shape=graph.shape)
+        graph = csr_matrix(
+            (similarity, graph.indices.astype(np.int32), graph.indptr.astype(np.int32)), shape=graph.shape
+        )
         chosen = FacilityLocationSelection(k, metric="precomputed", optimizer="lazy", verbose=False).fit(graph).ranking
     elapsed = time.perf_counter() - started
     peak = _status_kb("VmHWM")
@@ -127,7 +135,9 @@ def part_b(out: Path, count: int = 100_000, k: int = 64, neighbours: int = 32) -
         child.join()
         name, elapsed, peak_mb, chosen = results.get()
         measured[name] = (elapsed, peak_mb)
-        print(f"(b) {name:8s} N={count:,}, K={k}, kNN k={neighbours}: {elapsed:6.1f} s, peak memory above the loaded embeddings {peak_mb:,.0f} MB ({chosen} chosen)")
+        print(
+            f"(b) {name:8s} N={count:,}, K={k}, kNN k={neighbours}: {elapsed:6.1f} s, peak memory above the loaded embeddings {peak_mb:,.0f} MB ({chosen} chosen)"
+        )
     (ours_s, ours_mb), (apricot_s, apricot_mb) = measured["ours"], measured["apricot"]
     print(f"    apricot / ours: time {apricot_s / ours_s:.1f}x, memory {apricot_mb / max(ours_mb, 1):.1f}x")
 
@@ -180,7 +190,9 @@ def _plot_frontier(table, path: Path) -> None:
     for label, reward, distance in table:
         is_qd = label.startswith("qd")
         offset = (5, 4) if is_qd else (5, -12)  # topk and qd at lambda 1 coincide: keep both labels legible
-        axes.annotate(label.replace("qd lambda=", "λ="), (distance, reward), textcoords="offset points", xytext=offset, fontsize=8)
+        axes.annotate(
+            label.replace("qd lambda=", "λ="), (distance, reward), textcoords="offset points", xytext=offset, fontsize=8
+        )
         if not is_qd:
             axes.plot(distance, reward, "s", label=label)
     axes.set_xlabel("mean pairwise cosine distance of the K kept (diversity)")

@@ -28,14 +28,33 @@ REPLIES, FOLLOW_UP_REPLIES = 3, 2  # per tree: 1 + 3 + 3 + 3 * 2 = 13 messages, 
 
 def tree(index: int) -> dict:
     def message(mid: str, role: str, text: str, rank: int | None, replies: list) -> dict:
-        return {"message_id": mid, "role": role, "text": text, "rank": rank, "lang": "en", "deleted": False, "review_result": True, "replies": replies}
+        return {
+            "message_id": mid,
+            "role": role,
+            "text": text,
+            "rank": rank,
+            "lang": "en",
+            "deleted": False,
+            "review_result": True,
+            "replies": replies,
+        }
 
     replies = []
     for r in range(REPLIES):
-        follow = [message(f"{index}.{r}.f.{f}", "assistant", f"Answer {f} to the follow-up {r} of question {index}.", f, []) for f in range(FOLLOW_UP_REPLIES)]
+        follow = [
+            message(f"{index}.{r}.f.{f}", "assistant", f"Answer {f} to the follow-up {r} of question {index}.", f, [])
+            for f in range(FOLLOW_UP_REPLIES)
+        ]
         prompter = message(f"{index}.{r}.f", "prompter", f"Why, for reply {r} of question {index}?", None, follow)
-        replies.append(message(f"{index}.{r}", "assistant", f"Reply {r} to question {index}, with some words to read.", r, [prompter]))
-    return {"message_tree_id": str(index), "prompt": message(str(index), "prompter", f"Question number {index}: how does it work?", None, replies)}
+        replies.append(
+            message(
+                f"{index}.{r}", "assistant", f"Reply {r} to question {index}, with some words to read.", r, [prompter]
+            )
+        )
+    return {
+        "message_tree_id": str(index),
+        "prompt": message(str(index), "prompter", f"Question number {index}: how does it work?", None, replies),
+    }
 
 
 def flatten(node: dict, parent: str | None, tree_id: str, rows: list) -> None:
@@ -74,7 +93,16 @@ def tree_join(trees: int, work: Path) -> None:
     common = ["--no-plan", "--near-dup", "off", "--selector", "random", "--k", "2"]
     variants = {
         "nested trees (no join)": ["--preset", "oasst", "--input", str(nested)],
-        "message table, by parent id": ["--layout", "tree", "--message-id-field", "message_id", "--parent-field", "parent_id", "--input", str(table)],
+        "message table, by parent id": [
+            "--layout",
+            "tree",
+            "--message-id-field",
+            "message_id",
+            "--parent-field",
+            "parent_id",
+            "--input",
+            str(table),
+        ],
         "message table, by tree id": ["--preset", "oasst-messages", "--input", str(table)],
     }
     messages = trees * (1 + REPLIES * (2 + FOLLOW_UP_REPLIES))
@@ -84,22 +112,39 @@ def tree_join(trees: int, work: Path) -> None:
         output = work / f"out{len(label)}"
         seconds, peak, _ = child_run(mrt("run", *args, "--output", str(output), *common))
         counts = json.loads((output / "manifest.json").read_text())["counts"]
-        ids = sorted((row["prompt_id"], row["response_id"]) for row in pq.read_table(output / "data", columns=["prompt_id", "response_id"]).to_pylist())
+        ids = sorted(
+            (row["prompt_id"], row["response_id"])
+            for row in pq.read_table(output / "data", columns=["prompt_id", "response_id"]).to_pylist()
+        )
         baseline = baseline or (seconds, counts, ids)
         same = counts == baseline[1] and ids == baseline[2]
-        print(f"  {label:30s} {seconds:7.1f} s  {seconds / baseline[0]:5.2f}x  {messages / seconds:8,.0f} messages/s  "
-              f"peak RSS {peak / 2**30:.2f} GB  same rows and counts as nested: {same}")
+        print(
+            f"  {label:30s} {seconds:7.1f} s  {seconds / baseline[0]:5.2f}x  {messages / seconds:8,.0f} messages/s  "
+            f"peak RSS {peak / 2**30:.2f} GB  same rows and counts as nested: {same}"
+        )
 
 
 def inspect_at_size(megabytes: int, work: Path) -> None:
     def completions(i: int) -> list:
-        return [{"model": f"m{j}", "response": f"Response {j} to instruction {i}. " * 8, "overall_score": j} for j in range(4)]
+        return [
+            {"model": f"m{j}", "response": f"Response {j} to instruction {i}. " * 8, "overall_score": j}
+            for j in range(4)
+        ]
 
     small, large = work / "small.jsonl", work / "large.jsonl"
-    line_bytes = len(json.dumps({"instruction": "Instruction 0000000, say something useful.", "completions": completions(0)})) + 1
+    line_bytes = (
+        len(json.dumps({"instruction": "Instruction 0000000, say something useful.", "completions": completions(0)}))
+        + 1
+    )
     for path, lines in ((small, 2_000), (large, megabytes * 2**20 // line_bytes)):
         with path.open("w") as file:
-            file.writelines(json.dumps({"instruction": f"Instruction {i:07d}, say something useful.", "completions": completions(i)}) + "\n" for i in range(lines))
+            file.writelines(
+                json.dumps(
+                    {"instruction": f"Instruction {i:07d}, say something useful.", "completions": completions(i)}
+                )
+                + "\n"
+                for i in range(lines)
+            )
     whole = [sys.executable, "-c", f"import polars as pl; print(pl.read_ndjson({str(large)!r}).height)"]
     read_s, read_peak, _ = child_run(whole)
     print("mrt inspect --preset ultrafeedback (first 200 records of the file) against reading the whole file:")
@@ -107,7 +152,9 @@ def inspect_at_size(megabytes: int, work: Path) -> None:
         seconds, peak, out = child_run(mrt("inspect", "--preset", "ultrafeedback", "--input", str(path), "--json"))
         assert json.loads(out)["sample"]["candidates"] == 800
         print(f"  inspect {path.stat().st_size / 2**20:7.1f} MB  {seconds:6.2f} s  peak RSS {peak / 2**30:.2f} GB")
-    print(f"  polars read_ndjson of the {large.stat().st_size / 2**20:.0f} MB file: {read_s:.2f} s, peak RSS {read_peak / 2**30:.2f} GB")
+    print(
+        f"  polars read_ndjson of the {large.stat().st_size / 2**20:.0f} MB file: {read_s:.2f} s, peak RSS {read_peak / 2**30:.2f} GB"
+    )
 
 
 def main() -> None:

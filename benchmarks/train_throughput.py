@@ -26,8 +26,22 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructgpt_
 # Dense bf16 peak per GPU, FLOP/s (vendor datasheets).
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
 SIZES = {
-    "0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936},
-    "tiny": {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 4096},
+    "0.5b": {
+        "hidden_size": 896,
+        "intermediate_size": 4864,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "vocab_size": 151936,
+    },
+    "tiny": {
+        "hidden_size": 64,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 4096,
+    },
 }
 
 
@@ -35,7 +49,17 @@ def curate(out: Path) -> Path:
     from mrtcurate.runs.curate import run
     from mrtcurate.schemas import build_config
 
-    config = build_config({}, {"input": [str(CORPUS)], "output": str(out / "curated"), "k": 4, "embedder": "hashing", "plan": False, "overwrite": True})
+    config = build_config(
+        {},
+        {
+            "input": [str(CORPUS)],
+            "output": str(out / "curated"),
+            "k": 4,
+            "embedder": "hashing",
+            "plan": False,
+            "overwrite": True,
+        },
+    )
     return Path(run(config).output)
 
 
@@ -48,8 +72,14 @@ def build_model(curated: Path, out: Path, size: str, max_length: int) -> tuple[P
     tokenizer = build_tokenizer(table["prompt"].to_pylist() + table["completion"].to_pylist())
     shape = dict(SIZES[size])
     shape["vocab_size"] = max(shape["vocab_size"], len(tokenizer))
-    config = Qwen2Config(**shape, max_position_embeddings=max_length, tie_word_embeddings=True,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    config = Qwen2Config(
+        **shape,
+        max_position_embeddings=max_length,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
     directory = out / f"model-{size}"
     model = save_random_model(directory, Qwen2ForCausalLM, config, tokenizer)
     return directory, sum(p.numel() for p in model.parameters())
@@ -75,7 +105,10 @@ def run_trl(curated: Path, model: Path, out: Path, args) -> dict:
 
     shards = sorted(str(p) for p in (curated / "data").glob("*.parquet"))
     dataset = load_dataset("parquet", data_files=shards, split="train").map(
-        lambda row: {"prompt": [{"role": "user", "content": row["prompt"]}], "completion": [{"role": "assistant", "content": row["completion"]}]},
+        lambda row: {
+            "prompt": [{"role": "user", "content": row["prompt"]}],
+            "completion": [{"role": "assistant", "content": row["completion"]}],
+        },
         remove_columns=[c for c in pq.read_schema(shards[0]).names],
     )  # conversational prompt-completion: TRL applies the same chat template as ours and masks the prompt
     cuda = torch.cuda.is_available()
@@ -85,8 +118,12 @@ def run_trl(curated: Path, model: Path, out: Path, args) -> dict:
         save_strategy="no", logging_steps=args.steps, report_to="none", include_num_input_tokens_seen="non_padding",
         disable_tqdm=True, use_cpu=not cuda,
     )  # fmt: skip
-    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32), args=config,
-                         train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(model))
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32),
+        args=config,
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(model),
+    )
     metrics = trainer.train().metrics
     return {"tokens": metrics["num_input_tokens_seen"], "seconds": metrics["train_runtime"]}
 
@@ -106,7 +143,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=2048)
-    parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, when not in the built-in table")
+    parser.add_argument(
+        "--peak-tflops", type=float, help="the device's dense bf16 peak, when not in the built-in table"
+    )
     parser.add_argument("--out", default="benchmarks/out/train_throughput")
     args = parser.parse_args()
 
@@ -139,8 +178,12 @@ def main() -> None:
     (out / "train_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
     for name, entry in results.items():
         mfu = f", MFU {entry['mfu']:.1%}" if entry["mfu"] is not None else ""
-        print(f"{name}: {entry['tokens']:,} tokens in {entry['seconds']:.1f} s = {entry['tokens_per_second']:,.0f} tokens/s{mfu}")
-    print(f"ratio mrt / trl tokens/s: {report['ratio_tokens_per_second']:.3f} on {report['device']} ({parameters / 1e6:.0f}M parameters)")
+        print(
+            f"{name}: {entry['tokens']:,} tokens in {entry['seconds']:.1f} s = {entry['tokens_per_second']:,.0f} tokens/s{mfu}"
+        )
+    print(
+        f"ratio mrt / trl tokens/s: {report['ratio_tokens_per_second']:.3f} on {report['device']} ({parameters / 1e6:.0f}M parameters)"
+    )
 
 
 if __name__ == "__main__":

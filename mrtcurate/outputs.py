@@ -77,14 +77,16 @@ def replace_folder(path: str) -> None:
 
 def make_parents(path: str) -> list[str]:
     """Creates the missing folders above `path`; returns them, deepest first, for `remove_made`."""
-    made = []
+    missing = []
     parent = os.path.dirname(path)
     while parent and not os.path.lexists(parent):
-        made.append(parent)
+        missing.append(parent)
         parent = os.path.dirname(parent)
+    made: list[str] = []
     try:
-        for folder in reversed(made):
+        for folder in reversed(missing):
             os.mkdir(folder)
+            made.insert(0, folder)
     except OSError:
         remove_made(made)
         raise

@@ -37,8 +37,10 @@ def collect_to(pcoll, path: Path, label: str):
 
     import apache_beam as beam
 
-    return pcoll | f"{label}Json" >> beam.Map(json.dumps, sort_keys=True) | f"{label}Write" >> beam.io.WriteToText(
-        str(path), shard_name_template=""
+    return (
+        pcoll
+        | f"{label}Json" >> beam.Map(json.dumps, sort_keys=True)
+        | f"{label}Write" >> beam.io.WriteToText(str(path), shard_name_template="")
     )
 
 

@@ -5,7 +5,24 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mrtcurate"
 # Highest first. Each layer may import itself and any layer after it, never one before it.
-LAYERS = ("cli", "bench", "train", "runs", "report", "pipeline", "analysis", "selectors", "vectors", "ingest", "schemas", "outputs", "interrupts", "ids", "errors", "")
+LAYERS = (
+    "cli",
+    "bench",
+    "train",
+    "runs",
+    "report",
+    "pipeline",
+    "analysis",
+    "selectors",
+    "vectors",
+    "ingest",
+    "schemas",
+    "outputs",
+    "interrupts",
+    "ids",
+    "errors",
+    "",
+)
 # Reading and writing files through Beam's FileSystems (local and gs:// alike) is I/O, not pipeline code.
 BEAM_IO = ("apache_beam.io.filesystems", "apache_beam.io.filesystem")
 

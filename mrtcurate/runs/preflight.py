@@ -53,10 +53,25 @@ def check_output(output: str, overwrite: bool) -> None:
         ancestor = _nearest_existing(path)
         if not os.path.isdir(ancestor):
             raise UserError(f"cannot write to output location {output}: {ancestor} is a file, not a directory")
+        _check_name_lengths(output, path, ancestor)
     else:
         non_empty = within_deadline(lambda: _remote_non_empty(output), output)
     if non_empty and not overwrite:
         raise UserError(f"output {output} is not empty; pass --overwrite to replace it")
+
+
+def _check_name_lengths(output: str, path: str, ancestor: str) -> None:
+    """Asked now: the file system would refuse the name at the publishing rename, after the whole job."""
+    longest_name, longest_path = os.pathconf(ancestor, "PC_NAME_MAX"), os.pathconf(ancestor, "PC_PATH_MAX")
+    too_long = next((part for part in path.split("/") if len(part.encode()) > longest_name), None)
+    if too_long is not None:
+        raise UserError(
+            f"output {output}: the name {too_long[:40]}... is {len(too_long.encode())} bytes; this file system allows {longest_name}"
+        )
+    if len(path.encode()) >= longest_path:
+        raise UserError(
+            f"output {output} is {len(path.encode())} bytes long; this file system allows paths under {longest_path}"
+        )
 
 
 def _remote_non_empty(output: str) -> bool:

@@ -16,7 +16,9 @@ def fixed_pools(count=20):
     pools = []
     for p in range(count):
         rewards = rng.uniform(size=len(texts)) + np.array([0.5 if "topic a" in t else 0.0 for t in texts])
-        pools.append(Pool(f"p{p}", tuple(f"r{i}" for i in range(len(texts))), rng.integers(1, 4, len(texts)), rewards, vectors))
+        pools.append(
+            Pool(f"p{p}", tuple(f"r{i}" for i in range(len(texts))), rng.integers(1, 4, len(texts)), rewards, vectors)
+        )
     return pools
 
 

@@ -14,8 +14,17 @@ def parsed(lines):
         except json.JSONDecodeError:
             bad.append(line)
             continue
-        ok = isinstance(record, dict) and isinstance(record.get("prompt"), str) and isinstance(record.get("response"), str)
-        ok = ok and record["response"].strip() != "" and isinstance(record.get("score"), float) and record["score"] == record["score"]
+        ok = (
+            isinstance(record, dict)
+            and isinstance(record.get("prompt"), str)
+            and isinstance(record.get("response"), str)
+        )
+        ok = (
+            ok
+            and record["response"].strip() != ""
+            and isinstance(record.get("score"), float)
+            and record["score"] == record["score"]
+        )
         (good if ok else bad).append(record)
     return good, bad
 

@@ -7,7 +7,9 @@ from mrtcurate.bench.tasks import ENTITIES, questions, responses, split_entities
 
 def test_exact_model_has_zero_kl_full_coverage_and_validity():
     p = np.array([0.5, 0.3, 0.2])
-    assert answer_metrics(p, np.log(p), np.array([0, 1, 2])) == pytest.approx({"kl": 0.0, "coverage": 1.0, "validity": 1.0})
+    assert answer_metrics(p, np.log(p), np.array([0, 1, 2])) == pytest.approx(
+        {"kl": 0.0, "coverage": 1.0, "validity": 1.0}
+    )
 
 
 def test_hand_computed_case():

@@ -24,17 +24,44 @@ def test_committed_metadata_matches_the_cli():
 
 def test_template_arguments_split_between_mrt_and_beam():
     ours, beam = split_template_args(
-        ["--input=gs://a/*.jsonl, gs://b/*.parquet", "--output=gs://o/run", "--reward_field=score", "--k=auto",
-         "--overwrite=true", "--plan=false", "--runner=DataflowRunner", "--project=p", "--region=r",
-         "--sdk_container_image=img:1", "--temp_location=gs://b/tmp"]
+        [
+            "--input=gs://a/*.jsonl, gs://b/*.parquet",
+            "--output=gs://o/run",
+            "--reward_field=score",
+            "--k=auto",
+            "--overwrite=true",
+            "--plan=false",
+            "--runner=DataflowRunner",
+            "--project=p",
+            "--region=r",
+            "--sdk_container_image=img:1",
+            "--temp_location=gs://b/tmp",
+        ]
     )
-    assert ours == ["--input=gs://a/*.jsonl", "--input=gs://b/*.parquet", "--output=gs://o/run", "--reward-field=score",
-                    "--k=auto", "--overwrite", "--no-plan"]
-    assert beam == ["--runner=DataflowRunner", "--project=p", "--region=r", "--sdk_container_image=img:1", "--temp_location=gs://b/tmp"]
+    assert ours == [
+        "--input=gs://a/*.jsonl",
+        "--input=gs://b/*.parquet",
+        "--output=gs://o/run",
+        "--reward-field=score",
+        "--k=auto",
+        "--overwrite",
+        "--no-plan",
+    ]
+    assert beam == [
+        "--runner=DataflowRunner",
+        "--project=p",
+        "--region=r",
+        "--sdk_container_image=img:1",
+        "--temp_location=gs://b/tmp",
+    ]
 
 
 def test_worker_requirements_agree_with_the_package():
-    requirements = {line.split(">=")[0].split("==")[0].split("[")[0] for line in (ROOT / "docker" / "worker-requirements.txt").read_text().splitlines() if line and not line.startswith("#")}
+    requirements = {
+        line.split(">=")[0].split("==")[0].split("[")[0]
+        for line in (ROOT / "docker" / "worker-requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     import re
     import tomllib
 
@@ -48,7 +75,19 @@ def test_worker_requirements_agree_with_the_package():
 def test_worker_requirements_resolve_with_pip():
     # --dry-run resolves against the index and what is installed, without changing the environment.
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "-r", str(ROOT / "docker" / "worker-requirements.txt")],
-        capture_output=True, text=True, check=False, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "-r",
+            str(ROOT / "docker" / "worker-requirements.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -33,7 +33,9 @@ def test_selector_choices_are_the_registry():
 
 def test_flat_and_nested_yaml_and_flags_reach_the_same_sections():
     flat = build_config({"input": ["a"], "k": 8, "lambda": 0.3, "near_dup": "off", "output": "o"}, {})
-    nested = build_config({"input": ["a"], "selection": {"k": 8, "qd": {"lambda": 0.3}}, "grouping": {"near_dup": False}}, {"output": "o"})
+    nested = build_config(
+        {"input": ["a"], "selection": {"k": 8, "qd": {"lambda": 0.3}}, "grouping": {"near_dup": False}}, {"output": "o"}
+    )
     assert flat == nested
     assert (flat.selection.k, flat.selection.qd.lam, flat.grouping.near_dup, flat.publish.output) == (8, 0.3, None, "o")
     assert RunConfig.from_options(flat.options()) == flat and flat.replace(k=2).selection.k == 2
@@ -41,7 +43,10 @@ def test_flat_and_nested_yaml_and_flags_reach_the_same_sections():
 
 @pytest.mark.parametrize(
     ("options", "warning"),
-    [({"selector": "random", "lambda": 0.2}, "lambda applies only to --selector qd"), ({"layout": "flat", "messages_field": "turns"}, "messages_field only applies to --layout chat")],
+    [
+        ({"selector": "random", "lambda": 0.2}, "lambda applies only to --selector qd"),
+        ({"layout": "flat", "messages_field": "turns"}, "messages_field only applies to --layout chat"),
+    ],
 )
 def test_options_for_another_selector_or_layout_are_named(caplog, options, warning):
     with caplog.at_level(logging.WARNING, logger="mrtcurate"):
@@ -63,7 +68,14 @@ def test_train_flags_are_generated_from_the_train_config():
         info = TrainConfig.model_fields[name]
         assert action.default is None and info.description in action.help
         assert action.required == info.is_required()
-    for name, shown in (("batch_size", "8"), ("lr", "2e-05"), ("lora_targets", "all-linear"), ("pack", "off"), ("eval_steps", "none"), ("data", "required")):
+    for name, shown in (
+        ("batch_size", "8"),
+        ("lr", "2e-05"),
+        ("lora_targets", "all-linear"),
+        ("pack", "off"),
+        ("eval_steps", "none"),
+        ("data", "required"),
+    ):
         assert flags[name].help.endswith(f"(default: {shown})")
     args = parser.parse_args(["--data", "d", "--model", "m", "--output", "o", "--lr", "0.001", "--pack"])
     config = build_train_config(vars(args))

@@ -54,11 +54,15 @@ def write_flat_corpus(tmp_path):
     lines = [(json.dumps(row).encode(), None) for row in GOOD + UNSCORED]
     for offset, bad in enumerate(BAD_JSONL):
         lines.insert(2 * offset + 1, bad)
-    (tmp_path / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + b"\n".join(line for line, _ in lines) + b"\n")  # with a byte-order mark
+    (tmp_path / "a.jsonl").write_bytes(
+        b"\xef\xbb\xbf" + b"\n".join(line for line, _ in lines) + b"\n"
+    )  # with a byte-order mark
     expected = [(row, reason) for row, (_, reason) in enumerate(lines, start=1) if reason]
     (tmp_path / "b.csv").write_bytes(
         b"prompt,response,score\nQuestion 9,csv answer,0.3\nQuestion 9,too,many,columns\nQuestion 9,\xff bad bytes,1\n"
-        b"Question 9," + b"z" * 200_000 + b",1\nQuestion 9,read after the long field,0.5\nQuestion 9,bare\rreturn,1\nQuestion 9,last,1\n"
+        b"Question 9,"
+        + b"z" * 200_000
+        + b",1\nQuestion 9,read after the long field,0.5\nQuestion 9,bare\rreturn,1\nQuestion 9,last,1\n"
     )
     whole = gzip.compress(jsonl_bytes({"prompt": f"Long {i}", "response": "y" * 300 + str(i)} for i in range(400)))
     (tmp_path / "c.jsonl.gz").write_bytes(whole[: len(whole) * 2 // 3])
@@ -85,17 +89,26 @@ def assert_counts_add_up(outcome, output, rejects):
 @pytest.mark.slow
 def test_flat_corpus_every_bad_record_rejected_once_with_its_reason(tmp_path):
     inputs, expected_jsonl = write_flat_corpus(tmp_path)
-    outcome = curate(inputs, tmp_path / "out", reward_field="score", max_chars=MAX_CHARS, k=2, selector="topk", layout="flat")
+    outcome = curate(
+        inputs, tmp_path / "out", reward_field="score", max_chars=MAX_CHARS, k=2, selector="topk", layout="flat"
+    )
     rejects = read_rows(tmp_path / "out", "rejects")
 
     assert rejects_of(rejects, "a.jsonl") == expected_jsonl
-    assert rejects_of(rejects, "b.csv") == [(3, "csv_column_count"), (4, "invalid_utf8"), (5, "record_too_large"), (7, "invalid_csv")]
+    assert rejects_of(rejects, "b.csv") == [
+        (3, "csv_column_count"),
+        (4, "invalid_utf8"),
+        (5, "record_too_large"),
+        (7, "invalid_csv"),
+    ]
     gz_rejects = rejects_of(rejects, "c.jsonl.gz")
     recoverable = zlib.decompressobj(wbits=31).decompress((tmp_path / "c.jsonl.gz").read_bytes()).count(b"\n")
     assert gz_rejects == [(recoverable + 1, "truncated_gzip")]  # every complete line before the break was kept
     assert rejects_of(rejects, "d.jsonl.gz") == [(0, "not_gzip")]
     assert rejects_of(rejects, "e.parquet") == [(1, "unreadable_file")]
-    assert next(r["detail"] for r in rejects if r["record"] == '{"prompt": null, "response": "r"}') == "'prompt' is null"
+    assert (
+        next(r["detail"] for r in rejects if r["record"] == '{"prompt": null, "response": "r"}') == "'prompt' is null"
+    )
 
     counts = outcome.manifest["counts"]
     good_records = len(GOOD) + len(UNSCORED) + 3 + recoverable  # 3 good CSV rows, two after the long field
@@ -108,7 +121,10 @@ def test_flat_corpus_every_bad_record_rejected_once_with_its_reason(tmp_path):
 
 
 def write_mapped_corpus(tmp_path):
-    good = [{"pid": f"q{i % 3}", "prompt": f"Question {i % 3}", "response": f"Answer {i}", "f": [i, 1.0], "src": "web"} for i in range(9)]
+    good = [
+        {"pid": f"q{i % 3}", "prompt": f"Question {i % 3}", "response": f"Answer {i}", "f": [i, 1.0], "src": "web"}
+        for i in range(9)
+    ]
     bad = [
         ({"prompt": "p", "response": "r", "f": [1, 2]}, "missing_id"),
         ({"pid": "q0", "prompt": "p", "response": "r", "f": [1]}, "invalid_feature"),
@@ -126,7 +142,9 @@ def write_grouped_corpus(tmp_path):
         ({"prompt": "i", "response": ["a", 7, " "], "score": [1, 2, "x"]}, ["response_not_string", "empty_response"]),
         ({"prompt": "j", "response": []}, ["missing_response"]),
     ]
-    return write_lines(tmp_path / "grouped.jsonl", [json.dumps(row).encode() for row, _ in rows]), [r for _, rs in rows for r in rs]
+    return write_lines(tmp_path / "grouped.jsonl", [json.dumps(row).encode() for row, _ in rows]), [
+        r for _, rs in rows for r in rs
+    ]
 
 
 def write_chat_corpus(tmp_path):
@@ -169,11 +187,28 @@ def test_layout_specific_reasons(tmp_path, writer, options):
 
 def test_every_reject_reason_is_exercised_above():
     """A new reason code needs a case in one of the corpora above."""
-    covered = {reason for _, reason in BAD_JSONL} | {"csv_column_count", "invalid_csv", "truncated_gzip", "not_gzip", "unreadable_file"}
-    covered |= {"missing_id", "invalid_feature", "reward_length_mismatch", "invalid_messages", "response_not_string", "empty_response"}
-    covered |= {"unembeddable_text"}  # test_texts_without_a_usable_vector_stay_candidates_and_unreadable_ones_are_rejects
+    covered = {reason for _, reason in BAD_JSONL} | {
+        "csv_column_count",
+        "invalid_csv",
+        "truncated_gzip",
+        "not_gzip",
+        "unreadable_file",
+    }
+    covered |= {
+        "missing_id",
+        "invalid_feature",
+        "reward_length_mismatch",
+        "invalid_messages",
+        "response_not_string",
+        "empty_response",
+    }
+    covered |= {
+        "unembeddable_text"
+    }  # test_texts_without_a_usable_vector_stay_candidates_and_unreadable_ones_are_rejects
     covered |= {"boilerplate_response"}  # test_boilerplate_across_prompts_is_rejected_with_its_count
-    covered |= {reason for _, reasons, _, _ in PUBLIC_SHAPES.values() for reason in reasons}  # tests/e2e/test_public_shapes.py
+    covered |= {
+        reason for _, reasons, _, _ in PUBLIC_SHAPES.values() for reason in reasons
+    }  # tests/e2e/test_public_shapes.py
     covered |= {"no_root"}  # tests/pipeline/test_trees.py: chains deeper than the join's rounds, and cycles
     assert covered == {reason.value for reason in RejectReason}
 
@@ -182,7 +217,11 @@ def test_texts_without_a_usable_vector_stay_candidates_and_unreadable_ones_are_r
     # The hashing embedder reads word characters only: "!!!", "???" and an emoji embed to all-zero vectors,
     # but they are readable texts, so they stay (embedding_fallback); zero-width marks alone are not readable.
     records = [{"prompt": f"q{i % 4}", "response": f"answer number {i}"} for i in range(40)]
-    records += [{"prompt": "q0", "response": "!!!"}, {"prompt": "q0", "response": "!!!"}, {"prompt": "q1", "response": "???"}]
+    records += [
+        {"prompt": "q0", "response": "!!!"},
+        {"prompt": "q0", "response": "!!!"},
+        {"prompt": "q1", "response": "???"},
+    ]
     records += [{"prompt": "q2", "response": "🎉🎉"}, {"prompt": "q3", "response": "\u200b\u2060"}]
     data = write_jsonl(tmp_path / "a.jsonl", records)
     outcome = curate([data], tmp_path / "out", selector="qd", k=20)
@@ -201,7 +240,10 @@ def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
     # 40 prompts: a null model's output answers every one, a refusal 30% of them; short shared answers stay.
     records = []
     for i in range(40):
-        records += [{"prompt": f"question {i}", "response": f"a real answer to question {i}"}, {"prompt": f"question {i}", "response": "Yes"}]
+        records += [
+            {"prompt": f"question {i}", "response": f"a real answer to question {i}"},
+            {"prompt": f"question {i}", "response": "Yes"},
+        ]
         records.append({"prompt": f"question {i}", "response": "Lorem ipsum dolor sit amet"})
         if i % 10 < 3:
             records += [{"prompt": f"question {i}", "response": "I'm sorry, but I can't help with that."}] * 2
@@ -212,7 +254,9 @@ def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
     details = {json.loads(row["record"])["response"]: row["detail"] for row in read_rows(tmp_path / "out", "rejects")}
     assert details["Lorem ipsum dolor sit amet"] == "the same response answers 40 distinct prompts"
     assert details["I'm sorry, but I can't help with that."] == "the same response answers 12 distinct prompts"
-    assert {row["completion"] for row in read_rows(tmp_path / "out")} == {f"a real answer to question {i}" for i in range(40)} | {"Yes"}
+    assert {row["completion"] for row in read_rows(tmp_path / "out")} == {
+        f"a real answer to question {i}" for i in range(40)
+    } | {"Yes"}
     counts = manifest["counts"]
     assert counts["input_records"] == counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
     kept = curate([data], tmp_path / "kept", k=4, near_dup="off", boilerplate_prompts="off")
@@ -222,7 +266,9 @@ def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
 def test_an_integer_over_pythons_digit_limit_is_one_reject_not_the_end_of_the_job(tmp_path):
     # Issue 20: a JSON integer of over 4,300 digits, even in a field the run does not read, aborted the job.
     data = tmp_path / "a.jsonl"
-    data.write_bytes(b'{"prompt": "p", "response": "r", "unused": ' + b"7" * 5000 + b'}\n{"prompt": "p", "response": "s"}\n')
+    data.write_bytes(
+        b'{"prompt": "p", "response": "r", "unused": ' + b"7" * 5000 + b'}\n{"prompt": "p", "response": "s"}\n'
+    )
     outcome = curate([data], tmp_path / "out", near_dup="off", plan=False)
     assert outcome.manifest["rejected_by_reason"] == {"invalid_json": 1}
     assert outcome.manifest["counts"]["candidates"] == 1

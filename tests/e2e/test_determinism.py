@@ -16,7 +16,9 @@ def corpus(tmp_path_factory):
     random.Random(1).shuffle(shuffled)
     # A few bad lines so that rejects (and their source rows) are part of the comparison.
     bad = [{"prompt": "p", "response": ""}, {"prompt": None, "response": "r"}]
-    return write_jsonl(directory / "data.jsonl", rows + bad), write_jsonl(directory / "data_shuffled.jsonl", bad + shuffled)
+    return write_jsonl(directory / "data.jsonl", rows + bad), write_jsonl(
+        directory / "data_shuffled.jsonl", bad + shuffled
+    )
 
 
 OPTIONS = {"reward_field": "score", "k": 3, "seed": 11, "shards": 3}

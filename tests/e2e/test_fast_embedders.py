@@ -15,7 +15,11 @@ def _rows() -> list[dict]:
     rows = []
     for prompt in range(12):
         for answer in range(5):
-            text = long_answer if answer == 0 else f"Answer {answer} to question {prompt}: the {['cat', 'dog', 'fox', 'owl'][answer - 1]} says hello."
+            text = (
+                long_answer
+                if answer == 0
+                else f"Answer {answer} to question {prompt}: the {['cat', 'dog', 'fox', 'owl'][answer - 1]} says hello."
+            )
             rows.append({"prompt": f"Question {prompt}?", "response": text, "score": float(answer)})
     return rows
 
@@ -25,7 +29,9 @@ def _rows() -> list[dict]:
 def test_a_fast_embedder_runs_the_job_and_the_manifest_says_which_and_what_was_cut(tmp_path, embedder):
     data = write_jsonl(tmp_path / "in.jsonl", _rows())
     # The long answer answers every prompt: boilerplate by default, kept here to be embedded once.
-    outcome = curate([data], tmp_path / "out", embedder=embedder, max_tokens=16, selector="qd", k=2, boilerplate_prompts="off")
+    outcome = curate(
+        [data], tmp_path / "out", embedder=embedder, max_tokens=16, selector="qd", k=2, boilerplate_prompts="off"
+    )
     embedding = outcome.manifest["embedding"]
     assert embedding["embedder"] == embedder and embedding["max_tokens"] == 16
     assert embedding["precision"] == ("int8" if embedder == "minilm-int8" else "fp32")
@@ -62,11 +68,17 @@ def test_refresh_with_another_embedder_does_not_reuse_cached_vectors(tmp_path):
 def test_emoji_symbol_and_non_latin_answers_stay_candidates_under_every_embedder(tmp_path, embedder):
     odd = ["😀🎉🙌", "→ ★ ✓ ∑", "…!?", "Привет, как дела", "東京は日本の首都です", "مرحبا بالعالم"]
     rows = [{"prompt": f"Say something {p}", "response": text, "score": 0.5} for p in range(2) for text in odd]
-    rows += [{"prompt": f"Say something {p}", "response": f"A plain English answer number {p}", "score": 0.9} for p in range(2)]
+    rows += [
+        {"prompt": f"Say something {p}", "response": f"A plain English answer number {p}", "score": 0.9}
+        for p in range(2)
+    ]
     data = write_jsonl(tmp_path / "in.jsonl", rows)
     outcome = curate([data], tmp_path / "out", embedder=embedder, selector="qd", k=10, boilerplate_prompts="off")
     manifest = outcome.manifest
     assert manifest["rejected_by_reason"] == {}
-    assert {row["completion"] for row in read_rows(tmp_path / "out")} == set(odd) | {"A plain English answer number 0", "A plain English answer number 1"}
+    assert {row["completion"] for row in read_rows(tmp_path / "out")} == set(odd) | {
+        "A plain English answer number 0",
+        "A plain English answer number 1",
+    }
     counts = manifest["counts"]
     assert counts["input_records"] == counts["candidates"] == counts["selected"] == len(rows)

@@ -12,9 +12,27 @@ def test_200k_candidate_prompt(tmp_path):
     data = tmp_path / "hot.jsonl"
     with data.open("w", encoding="utf-8") as sink:
         for i in range(200_000):
-            sink.write(json.dumps({"prompt": "Write one sentence.", "response": f"sentence {i} on theme {i % 501} in style {i % 13}", "score": (i * 7919) % 1000 / 1000}) + "\n")
+            sink.write(
+                json.dumps(
+                    {
+                        "prompt": "Write one sentence.",
+                        "response": f"sentence {i} on theme {i % 501} in style {i % 13}",
+                        "score": (i * 7919) % 1000 / 1000,
+                    }
+                )
+                + "\n"
+            )
         sink.write(json.dumps({"prompt": "A small prompt", "response": "only answer", "score": 1.0}) + "\n")
-    outcome = curate([data], tmp_path / "out", selector="qd", k=16, reward_field="score", near_dup="off", hot_above=20_000, part_size=12_500)
+    outcome = curate(
+        [data],
+        tmp_path / "out",
+        selector="qd",
+        k=16,
+        reward_field="score",
+        near_dup="off",
+        hot_above=20_000,
+        part_size=12_500,
+    )
     counts = outcome.manifest["counts"]
     assert counts["input_records"] == 200_001 and counts["candidates"] == 200_001 and counts["prompts"] == 2
     rows = read_rows(tmp_path / "out")

@@ -19,13 +19,30 @@ SHAPES = Path(__file__).resolve().parents[1] / "fixtures" / "shapes"
 # Per preset: input records, rejects by reason, prompts and (tree layout) context messages, from the
 # fixtures' design (each file's comments name the malformed records).
 EXPECTED = {
-    "ultrafeedback": (11, {"empty_list": 1, "empty_response": 1, "invalid_reward": 1, "missing_response": 1, "not_a_list": 1}, 2, None),
+    "ultrafeedback": (
+        11,
+        {"empty_list": 1, "empty_response": 1, "invalid_reward": 1, "missing_response": 1, "not_a_list": 1},
+        2,
+        None,
+    ),
     "nectar": (8, {"missing_prompt": 1, "not_a_list": 1}, 2, None),
     "vllm": (7, {"empty_list": 1, "missing_response": 1}, 2, None),
     "sharegpt": (5, {"invalid_messages": 2}, 2, None),
     "alpaca": (6, {"empty_response": 1, "missing_template_field": 1}, 3, None),
     "oasst": (11, {"deleted_message": 3, "empty_response": 1, "failed_review": 1, "missing_prompt": 1}, 3, 4),
-    "oasst-messages": (13, {"deleted_message": 3, "duplicate_message_id": 1, "empty_response": 1, "failed_review": 1, "missing_id": 1, "missing_parent": 1}, 3, 4),
+    "oasst-messages": (
+        13,
+        {
+            "deleted_message": 3,
+            "duplicate_message_id": 1,
+            "empty_response": 1,
+            "failed_review": 1,
+            "missing_id": 1,
+            "missing_parent": 1,
+        },
+        3,
+        4,
+    ),
     "hh-rlhf": (8, {"empty_response": 1}, 4, None),
     "ultrafeedback-binarized": (6, {"invalid_messages": 1}, 3, None),
 }
@@ -65,9 +82,15 @@ def check_shape(name: str, rows: list[dict]) -> None:
         egg = next(row for row in rows if row["completion"] == "Put it in boiling water for 9 minutes.")
         assert egg["reward"] == 1.0  # ranks written as given
         # The "\n\nHuman: ...\n\nAssistant:" prompt becomes its turns.
-        assert egg["prompt"] == "How do I boil an egg?" and [turn["role"] for turn in egg["messages"]] == ["user", "assistant"]
+        assert egg["prompt"] == "How do I boil an egg?" and [turn["role"] for turn in egg["messages"]] == [
+            "user",
+            "assistant",
+        ]
     if name == "alpaca":
-        assert {row["prompt"] for row in rows} >= {"Give three tips for staying healthy.", "Summarise the text.\n\nThe cat sat on the mat all day."}
+        assert {row["prompt"] for row in rows} >= {
+            "Give three tips for staying healthy.",
+            "Summarise the text.\n\nThe cat sat on the mat all day.",
+        }
     if name == "sharegpt":
         arctic = next(row for row in rows if row["completion"] == "The Arctic Ocean.")
         assert [turn["role"] for turn in arctic["messages"]] == ["system", "user", "assistant", "user", "assistant"]
@@ -85,9 +108,35 @@ def check_shape(name: str, rows: list[dict]) -> None:
 
 @pytest.mark.slow
 def test_topk_with_ranks_keeps_the_best_rank_and_merged_copies_keep_the_best(tmp_path):
-    rows = [{"prompt": "Pick one.", "answers": [{"answer": "Same answer.", "rank": 3}, {"answer": "Same answer.", "rank": 1}, {"answer": "Other.", "rank": 2}]}]
+    rows = [
+        {
+            "prompt": "Pick one.",
+            "answers": [
+                {"answer": "Same answer.", "rank": 3},
+                {"answer": "Same answer.", "rank": 1},
+                {"answer": "Other.", "rank": 2},
+            ],
+        }
+    ]
     (tmp_path / "ranks.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    code = main(["-q", "run", "--preset", "nectar", "--input", str(tmp_path / "ranks.jsonl"), "--output", str(tmp_path / "out"), "--selector", "topk", "--k", "1", "--embedder", "hashing"])
+    code = main(
+        [
+            "-q",
+            "run",
+            "--preset",
+            "nectar",
+            "--input",
+            str(tmp_path / "ranks.jsonl"),
+            "--output",
+            str(tmp_path / "out"),
+            "--selector",
+            "topk",
+            "--k",
+            "1",
+            "--embedder",
+            "hashing",
+        ]
+    )
     assert code == 0
     [kept] = read_rows(tmp_path / "out")
     assert (kept["completion"], kept["reward"], kept["multiplicity"]) == ("Same answer.", 1.0, 2)
@@ -103,7 +152,11 @@ def test_inspect_readme_command_prints_one_json_object(tmp_path, monkeypatch, ca
     assert found["layout"] == "grouped" and found["preset"] == "ultrafeedback"
     assert found["mapping"]["response_field"] == "completions[*].response"
     assert found["sample"]["candidates"] == 6 and found["sample"]["rejected"] == 5 and found["sample"]["prompts"] == 2
-    assert found["examples"][0] == {"prompt": "Name a prime number above 10.", "completion": "11 is prime.", "reward": 7.5}
+    assert found["examples"][0] == {
+        "prompt": "Name a prime number above 10.",
+        "completion": "11 is prime.",
+        "reward": 7.5,
+    }
 
 
 @pytest.mark.slow
@@ -114,7 +167,10 @@ def test_the_curating_your_own_data_commands_run_as_written(tmp_path, monkeypatc
     commands = [line.removeprefix(".venv/bin/") for line in block.splitlines() if line.strip()]
     assert len(commands) == 4 and all(command.startswith("mrt ") for command in commands)
     (tmp_path / "data").mkdir()
-    rows = [{"prompt": f"question {i % 7}", "response": f"answer {i} to question {i % 7}", "score": i % 5} for i in range(70)]
+    rows = [
+        {"prompt": f"question {i % 7}", "response": f"answer {i} to question {i % 7}", "score": i % 5}
+        for i in range(70)
+    ]
     with gzip.open(tmp_path / "data" / "part-0.jsonl.gz", "wt") as file:
         file.writelines(json.dumps(row) + "\n" for row in rows)
     shutil.copy(SHAPES / "ultrafeedback.jsonl", tmp_path / "ultrafeedback.jsonl")

@@ -39,11 +39,17 @@ def test_instructgpt_flat_with_rewards_random(tmp_path):
 
 @pytest.mark.slow
 def test_instructgpt_grouped_by_id_field(tmp_path):
-    outcome = curate([shared_corpus("instructgpt_samples")], tmp_path / "out", id_field="prompt_id", near_dup="off", plan=False, k=3)
+    outcome = curate(
+        [shared_corpus("instructgpt_samples")], tmp_path / "out", id_field="prompt_id", near_dup="off", plan=False, k=3
+    )
     check_contract(outcome, tmp_path / "out", 3)
     # TruthfulQA's non-answer and a reading task's template answer each answer 50 or more prompts: boilerplate.
     # Three prompts had nothing else.
-    boilerplate = {json.loads(row["record"])["response"] for row in read_rows(tmp_path / "out", "rejects") if row["reason"] == "boilerplate_response"}
+    boilerplate = {
+        json.loads(row["record"])["response"]
+        for row in read_rows(tmp_path / "out", "rejects")
+        if row["reason"] == "boilerplate_response"
+    }
     assert boilerplate == {"I have no comment.", "Not in background.", "I have no comment on this question."}
     assert outcome.manifest["counts"]["prompts"] == 1297
     assert outcome.metrics.get("embedded", 0) == 0  # nothing downstream needs embeddings: none computed
@@ -92,7 +98,13 @@ def test_gsm8k_with_real_minilm_and_datasets_compat(tmp_path):
 @pytest.mark.slow
 def test_chat_layout_writes_messages_column(tmp_path):
     convo = [
-        {"messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": f"Q{i % 3}"}, {"role": "assistant", "content": f"A{i}"}]}
+        {
+            "messages": [
+                {"role": "system", "content": "Be terse."},
+                {"role": "user", "content": f"Q{i % 3}"},
+                {"role": "assistant", "content": f"A{i}"},
+            ]
+        }
         for i in range(9)
     ]
     data = write_jsonl(tmp_path / "chat.jsonl", convo)

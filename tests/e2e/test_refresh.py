@@ -15,7 +15,14 @@ from mrtcurate.cli import main
 
 
 def corpus_rows(start, stop):
-    return [{"prompt": f"question {i % 40}", "response": f"answer {i} mentions item {i % 97} and colour {i % 13}", "score": (i % 10) / 10} for i in range(start, stop)]
+    return [
+        {
+            "prompt": f"question {i % 40}",
+            "response": f"answer {i} mentions item {i % 97} and colour {i % 13}",
+            "score": (i % 10) / 10,
+        }
+        for i in range(start, stop)
+    ]
 
 
 def write_corpus(path: Path, rows):
@@ -89,14 +96,18 @@ def test_sigkill_at_any_point_leaves_a_consistent_root(tmp_path):
     subprocess.run(command, check=True, env=env, capture_output=True)
     complete = latest(root)["snapshot"]
     for round_number, delay in enumerate((0.5, 1.5, 2.5, 3.5, 4.5, 6.0)):
-        write_corpus(data / f"more-{round_number}.jsonl", corpus_rows(1000 * (round_number + 1), 1000 * (round_number + 1) + 40))
+        write_corpus(
+            data / f"more-{round_number}.jsonl", corpus_rows(1000 * (round_number + 1), 1000 * (round_number + 1) + 40)
+        )
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
         pointer = latest(root)
         assert (root / pointer["snapshot"] / "manifest.json").exists()  # LATEST always names a complete snapshot
-        assert pointer["snapshot"] == complete or pointer["snapshot"] in {f"snapshots/{name}" for name in snapshots(root)}
+        assert pointer["snapshot"] == complete or pointer["snapshot"] in {
+            f"snapshots/{name}" for name in snapshots(root)
+        }
         for name in snapshots(root):  # anything a reader can see under snapshots/ is complete
             manifest = json.loads((root / "snapshots" / name / "manifest.json").read_text())
             for shard in manifest["shards"]:
@@ -128,7 +139,36 @@ def test_a_latest_that_does_not_hold_is_curated_again_and_rewritten(tmp_path):
         (root / "LATEST").write_text(content)
         assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
         repaired = latest(root)
-        assert repaired["fingerprint"] == good["fingerprint"] and (root / repaired["snapshot"] / "manifest.json").exists()
+        assert (
+            repaired["fingerprint"] == good["fingerprint"] and (root / repaired["snapshot"] / "manifest.json").exists()
+        )
     with pytest.raises(SystemExit) as exited:  # argparse's own check exits from the parser
         main(["-q", "refresh", "--root", str(root), "--config", str(config), "--keep", "0"])
     assert exited.value.code == 2
+
+
+def test_one_refresh_per_root_and_leftovers_of_killed_ones_are_removed(tmp_path, capsys):
+    # Issue 20: killed refreshes left staging folders, locks and incoming cache files forever; two
+    # refreshes of one root both ran.
+    import fcntl
+
+    root, config, _ = setup_root(tmp_path, corpus_rows(0, 80))
+    assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 0
+    leftovers = [
+        root / "snapshots" / ".20260101T000000.000000Z-abc.staging-0123456789ab",
+        root / "cache" / ".incoming-20260101T000000.000000Z-abc",
+    ]
+    for folder in leftovers:
+        folder.mkdir(parents=True)
+        (folder / "part.parquet").write_text("half")
+    (root / "snapshots" / ".20260101T000000.000000Z-abc.staging-0123456789ab.lock").write_text("")
+    (root / ".LATEST.k2j3h4").write_text("{")
+    with open(root / ".refresh.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a refresh running elsewhere
+        assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 2
+        assert "another refresh of" in capsys.readouterr().err
+    assert all(folder.exists() for folder in leftovers)
+    write_corpus(tmp_path / "data" / "part-1.jsonl", corpus_rows(80, 120))
+    assert main(["-q", "refresh", "--root", str(root), "--config", str(config), "--keep", "1"]) == 0
+    hidden = sorted(p.name for p in root.rglob(".*"))
+    assert hidden == [".refresh.lock"], hidden

@@ -78,7 +78,13 @@ def test_csv_field_over_pythons_limit_is_too_large_and_later_rows_are_read():
 def test_csv_rows_checked_for_column_count_and_utf8():
     data = b'prompt,response,score\n"multi\nline",ok,1\na,b\nc,"\xfe",2\nd,e,3,extra\nf,g,4\n'
     items = parse(data, "csv", "f.csv")
-    assert reasons(items) == [("ok", 3), ("csv_column_count", 4), ("invalid_utf8", 5), ("csv_column_count", 6), ("ok", 7)]
+    assert reasons(items) == [
+        ("ok", 3),
+        ("csv_column_count", 4),
+        ("invalid_utf8", 5),
+        ("csv_column_count", 6),
+        ("ok", 7),
+    ]
     assert items[0].fields == {"prompt": "multi\nline", "response": "ok", "score": "1"}
 
 

@@ -21,20 +21,41 @@ KNOWN_REASONS = {reason.value for reason in RejectReason}
 FIELDS = ("prompt", "response", "score", "messages", "chosen", "rejected", "pid", "src", "f")
 # Every code point, lone surrogates included (JSON's \ud800 escapes decode to them), and the texts that broke
 # parsing before, drawn often: Hypothesis rarely reaches a surrogate on its own.
-TRICKY = st.sampled_from((
-    "\ud800", "x\udc00y", "\udfff", "", " \n\t", "\ufeff", "\x00", "\r", "NaN", "1e999", "0",
-    "1_000", "\u0661\u0662", "true", "0x10", "\u00bd",  # issue 20: spellings float() takes that are no reward
-))
+TRICKY = st.sampled_from(
+    (
+        "\ud800",
+        "x\udc00y",
+        "\udfff",
+        "",
+        " \n\t",
+        "\ufeff",
+        "\x00",
+        "\r",
+        "NaN",
+        "1e999",
+        "0",
+        "1_000",
+        "\u0661\u0662",
+        "true",
+        "0x10",
+        "\u00bd",  # issue 20: spellings float() takes that are no reward
+    )
+)
 ANY_TEXT = TRICKY | st.text(alphabet=st.characters(exclude_categories=()), max_size=12)
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | ANY_TEXT
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(ANY_TEXT | st.sampled_from(("role", "content")), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(ANY_TEXT | st.sampled_from(("role", "content")), children, max_size=4)
+    ),
     max_leaves=12,
 )
 PLAIN_TEXT = st.text(alphabet="ab \n", min_size=1, max_size=6)
 TEXTS = TRICKY | PLAIN_TEXT | ANY_TEXT
-TURN = st.fixed_dictionaries({"role": st.sampled_from(("user", "assistant", "system")) | TEXTS, "content": TEXTS | JSON_SCALARS})
+TURN = st.fixed_dictionaries(
+    {"role": st.sampled_from(("user", "assistant", "system")) | TEXTS, "content": TEXTS | JSON_SCALARS}
+)
 # Mostly well-formed records (each field a text, a list of texts or turns) with arbitrary JSON anywhere, so
 # that bad values reach every layout's deeper checks instead of failing at the first missing field.
 FIELD_VALUES = TEXTS | TEXTS | st.lists(TEXTS, max_size=4) | st.lists(TURN, min_size=1, max_size=4) | JSON_VALUES
@@ -78,7 +99,11 @@ def test_arbitrary_byte_lines_are_records_or_rejects_one_each(lines):
     lines = [line.replace(b"\n", b" ") for line in lines]
     items = parse(b"\n".join(lines), "jsonl", "f.jsonl")
     # A lone \r is the terminator's remainder and a leading BOM belongs to no line: neither holds a record.
-    expected = [row for row, line in enumerate(lines, start=1) if (line.removeprefix(b"\xef\xbb\xbf") if row == 1 else line).removesuffix(b"\r").strip()]
+    expected = [
+        row
+        for row, line in enumerate(lines, start=1)
+        if (line.removeprefix(b"\xef\xbb\xbf") if row == 1 else line).removesuffix(b"\r").strip()
+    ]
     assert [getattr(item, "row", None) or item.source_row for item in items] == expected
     for item in items:
         assert isinstance(item, RawRecord) or item.reason in KNOWN_REASONS
@@ -99,7 +124,10 @@ def test_arbitrary_json_at_every_field_gives_candidates_or_rejects(fields, mappi
         assert_writable(unit)
 
 
-@given(st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=10), st.lists(st.binary(max_size=20), max_size=3))
+@given(
+    st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=4), max_size=10),
+    st.lists(st.binary(max_size=20), max_size=3),
+)
 def test_csv_rows_each_one_unit(rows, garbage):
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # \r\n terminators: a \r inside a field is then quoted
@@ -129,7 +157,9 @@ def test_truncated_gzip_keeps_exactly_the_complete_lines_before_the_cut(rows, fr
     items = parse(cut, "jsonl", "f.jsonl.gz")
     records = [item for item in items if isinstance(item, RawRecord)]
     recovered = zlib.decompressobj(wbits=31).decompress(cut) if cut else b""
-    assert [record.fields for record in records] == [json.loads(line) for line in recovered.split(b"\n")[:-1] if line.strip()]
+    assert [record.fields for record in records] == [
+        json.loads(line) for line in recovered.split(b"\n")[:-1] if line.strip()
+    ]
     rejects = [item for item in items if isinstance(item, Reject)]
     if len(cut) == len(whole) or not cut:
         assert not rejects
@@ -142,14 +172,20 @@ def test_corrupt_gzip_never_raises_and_marks_the_break_once_at_the_end(rows, pos
     whole = bytearray(gzip.compress(b"".join(json.dumps(row).encode() + b"\n" for row in rows)))
     whole[position % len(whole)] ^= flip
     items = parse(bytes(whole), "jsonl", "f.jsonl.gz")
-    stream_rejects = [index for index, item in enumerate(items) if isinstance(item, Reject) and item.reason in ("truncated_gzip", "not_gzip")]
+    stream_rejects = [
+        index
+        for index, item in enumerate(items)
+        if isinstance(item, Reject) and item.reason in ("truncated_gzip", "not_gzip")
+    ]
     assert len(stream_rejects) <= 1 and (not stream_rejects or stream_rejects[0] == len(items) - 1)
     for item in items:
         assert isinstance(item, RawRecord) or item.reason in KNOWN_REASONS
 
 
 # Issue 20's input classes, so that they cannot come back.
-ODD_REWARDS = st.sampled_from((True, False, "1_000", "\u0661\u0662", "\u0968", "0x10", "\u00bd", "1e999", "nan", "inf", " ", "1 2")) | st.integers(min_value=2**1030, max_value=2**1100)
+ODD_REWARDS = st.sampled_from(
+    (True, False, "1_000", "\u0661\u0662", "\u0968", "0x10", "\u00bd", "1e999", "nan", "inf", " ", "1 2")
+) | st.integers(min_value=2**1030, max_value=2**1100)
 
 
 @given(ODD_REWARDS)
@@ -164,7 +200,11 @@ def test_only_json_numbers_and_plain_decimal_strings_are_rewards(score):
 def test_an_integer_past_the_digit_limit_anywhere_is_one_reject(fields, digits, where):
     body = json.dumps(fields)
     huge = '"big": ' + "7" * digits
-    line = ("{" + huge + (", " + body[1:] if len(body) > 2 else "}")) if where == "head" else (body[:-1] + (", " if len(body) > 2 else "") + huge + "}")
+    line = (
+        ("{" + huge + (", " + body[1:] if len(body) > 2 else "}"))
+        if where == "head"
+        else (body[:-1] + (", " if len(body) > 2 else "") + huge + "}")
+    )
     [record] = parse(line.encode(), "jsonl", "f.jsonl", max_chars=len(line) + 1)
     assert isinstance(record, Reject) and record.reason == RejectReason.INVALID_JSON.value
 
@@ -172,7 +212,10 @@ def test_an_integer_past_the_digit_limit_anywhere_is_one_reject(fields, digits, 
 NAME_CHARACTERS = st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="/")
 
 
-@given(st.text(NAME_CHARACTERS, min_size=1, max_size=12).filter(lambda name: name not in (".", "..")), st.lists(st.text(alphabet="abc", min_size=1, max_size=3), min_size=1, max_size=3, unique=True))
+@given(
+    st.text(NAME_CHARACTERS, min_size=1, max_size=12).filter(lambda name: name not in (".", "..")),
+    st.lists(st.text(alphabet="abc", min_size=1, max_size=3), min_size=1, max_size=3, unique=True),
+)
 def test_a_glob_matches_file_names_of_every_printable_character_and_a_repeated_csv_header_is_refused(name, header):
     import os
     import tempfile

@@ -8,7 +8,9 @@ from mrtcurate.schemas import Candidate, Reject
 
 
 def units(fields, layout="flat", **mapping):
-    return list(to_units(RawRecord(fields=fields, text="{}", row=7), FieldMapping(layout=layout, **mapping), "dir/f.jsonl"))
+    return list(
+        to_units(RawRecord(fields=fields, text="{}", row=7), FieldMapping(layout=layout, **mapping), "dir/f.jsonl")
+    )
 
 
 def only(items):
@@ -19,7 +21,12 @@ def only(items):
 def test_flat_record_becomes_keyed_candidate():
     candidate = only(units({"prompt": " Hi  there ", "response": "Hello!\n", "score": "0.5"}, reward="score"))
     assert isinstance(candidate, Candidate)
-    assert (candidate.prompt, candidate.completion, candidate.reward, candidate.source) == ("Hi  there", "Hello!", 0.5, "f.jsonl")
+    assert (candidate.prompt, candidate.completion, candidate.reward, candidate.source) == (
+        "Hi  there",
+        "Hello!",
+        0.5,
+        "f.jsonl",
+    )
     same_prompt = only(units({"prompt": "Hi there", "response": "other"}))
     assert same_prompt.prompt_id == candidate.prompt_id and same_prompt.response_id != candidate.response_id
 
@@ -87,7 +94,9 @@ def test_chat_last_assistant_turn_is_the_response_and_system_counts_in_the_promp
 def test_pairs_give_two_candidates_with_default_or_given_rewards():
     chosen, rejected = units({"prompt": "p", "chosen": "good", "rejected": "bad"}, layout="pairs")
     assert (chosen.reward, rejected.reward) == (1.0, 0.0) and chosen.prompt_id == rejected.prompt_id
-    scored = units({"prompt": "p", "chosen": "good", "rejected": "bad", "score_chosen": 8, "score_rejected": 3}, layout="pairs")
+    scored = units(
+        {"prompt": "p", "chosen": "good", "rejected": "bad", "score_chosen": 8, "score_rejected": 3}, layout="pairs"
+    )
     assert [c.reward for c in scored] == [8.0, 3.0]
     one_bad = units({"prompt": "p", "chosen": "good", "rejected": "  "}, layout="pairs")
     assert [type(u).__name__ for u in one_bad] == ["Candidate", "Reject"] and "rejected" in one_bad[1].detail
@@ -111,16 +120,29 @@ def test_detect_layout():
 def test_aligned_fan_out_gives_each_response_its_own_reward_and_names_the_element_it_rejects():
     record = {
         "instruction": "q",
-        "completions": [{"response": "a", "overall_score": 7}, {"response": "b"}, {"overall_score": 2}, {"response": "d", "overall_score": "x"}],
+        "completions": [
+            {"response": "a", "overall_score": 7},
+            {"response": "b"},
+            {"overall_score": 2},
+            {"response": "d", "overall_score": "x"},
+        ],
     }
-    items = units(record, layout="grouped", prompt="instruction", response="completions[*].response", reward="completions[*].overall_score")
+    items = units(
+        record,
+        layout="grouped",
+        prompt="instruction",
+        response="completions[*].response",
+        reward="completions[*].overall_score",
+    )
     assert [(type(i).__name__, getattr(i, "reward", None), getattr(i, "reason", None)) for i in items] == [
         ("Candidate", 7.0, None),
         ("Candidate", None, None),
         ("Reject", None, "missing_response"),
         ("Reject", None, "invalid_reward"),
     ]
-    assert items[2].detail.startswith("completions[2].response") and items[3].detail.startswith("completions[3].response")
+    assert items[2].detail.startswith("completions[2].response") and items[3].detail.startswith(
+        "completions[3].response"
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,30 +156,68 @@ def test_a_fan_out_that_cannot_fan_is_one_reject(completions, reason):
 
 def test_misaligned_response_and_reward_lists_are_one_reject():
     record = {"prompt": "q", "outputs": [{"text": "a"}, {"text": "b"}], "scores": [1]}
-    assert only(units(record, layout="grouped", response="outputs[*].text", reward="scores")).reason == "reward_length_mismatch"
+    assert (
+        only(units(record, layout="grouped", response="outputs[*].text", reward="scores")).reason
+        == "reward_length_mismatch"
+    )
 
 
 def test_lower_is_better_orients_rewards_so_merging_keeps_the_best_rank():
-    record = {"prompt": "q", "answers": [{"answer": "same", "rank": 3}, {"answer": "same", "rank": 1}, {"answer": "other", "rank": 2}]}
-    first, second, other = units(record, layout="grouped", response="answers[*].answer", reward="answers[*].rank", reward_order="lower")
+    record = {
+        "prompt": "q",
+        "answers": [{"answer": "same", "rank": 3}, {"answer": "same", "rank": 1}, {"answer": "other", "rank": 2}],
+    }
+    first, second, other = units(
+        record, layout="grouped", response="answers[*].answer", reward="answers[*].rank", reward_order="lower"
+    )
     assert (first.reward, second.reward, other.reward) == (-3.0, -1.0, -2.0)
     assert first.merged_with(second).reward == -1.0  # rank 1, written back as 1 by the curated rows
 
 
 def test_prompt_template_keys_prompts_by_the_rendered_text():
-    alone = only(units({"instruction": "Sum it", "input": "", "output": "4"}, prompt_template="{instruction}\\n\\n{input}", response="output"))
+    alone = only(
+        units(
+            {"instruction": "Sum it", "input": "", "output": "4"},
+            prompt_template="{instruction}\\n\\n{input}",
+            response="output",
+        )
+    )
     plain = only(units({"prompt": "Sum it", "response": "4"}))
     assert alone.prompt == "Sum it" and alone.prompt_id == plain.prompt_id
-    missing = only(units({"instruction": "Sum it", "output": "4"}, prompt_template="{instruction}\\n\\n{input}", response="output"))
+    missing = only(
+        units({"instruction": "Sum it", "output": "4"}, prompt_template="{instruction}\\n\\n{input}", response="output")
+    )
     assert missing.reason == "missing_template_field"
 
 
 def test_sharegpt_turns_and_role_aliases_make_the_chat_layouts_messages():
-    turns = [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]
+    turns = [
+        {"from": "system", "value": "Be brief."},
+        {"from": "human", "value": "Hi"},
+        {"from": "gpt", "value": "Hello"},
+    ]
     sharegpt = only(units({"conversations": turns}, layout="chat", messages="conversations"))
-    chat = only(units({"messages": [{"role": r, "content": c} for r, c in (("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello"))]}, layout="chat"))
+    chat = only(
+        units(
+            {
+                "messages": [
+                    {"role": r, "content": c}
+                    for r, c in (("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello"))
+                ]
+            },
+            layout="chat",
+        )
+    )
     assert sharegpt.messages == chat.messages and sharegpt.prompt_id == chat.prompt_id
-    mapped = only(units({"dialog": [{"speaker": "Prompter", "says": "Hi"}, {"speaker": "bard", "says": "Yo"}]}, layout="chat", messages="dialog", role_key="speaker", text_key="says"))
+    mapped = only(
+        units(
+            {"dialog": [{"speaker": "Prompter", "says": "Hi"}, {"speaker": "bard", "says": "Yo"}]},
+            layout="chat",
+            messages="dialog",
+            role_key="speaker",
+            text_key="says",
+        )
+    )
     assert [turn.role for turn in mapped.messages] == ["user", "assistant"]
 
 
@@ -175,7 +235,9 @@ def test_hh_rlhf_transcripts_split_into_turns_and_both_sides_share_the_prompt():
     assert (chosen.completion, chosen.reward, rejected.completion, rejected.reward) == ("Apple.", 1.0, "Rock.", 0.0)
     assert chosen.prompt_id == rejected.prompt_id and chosen.prompt == "user: Hi\n\nassistant: Hello!\n\nuser: A fruit?"
     assert [turn.role for turn in chosen.messages] == ["user", "assistant", "user", "assistant"]
-    blank = units({"chosen": "\n\nHuman: Hi\n\nAssistant:", "rejected": "\n\nHuman: Hi\n\nAssistant: Yo"}, layout="pairs")
+    blank = units(
+        {"chosen": "\n\nHuman: Hi\n\nAssistant:", "rejected": "\n\nHuman: Hi\n\nAssistant: Yo"}, layout="pairs"
+    )
     assert [getattr(unit, "reason", "kept") for unit in blank] == ["empty_response", "kept"]
     # With a prompt field, texts that merely start with "Human:" stay responses.
     plain = units({"prompt": "p", "chosen": "Human: is a word", "rejected": "no"}, layout="pairs")
@@ -183,10 +245,16 @@ def test_hh_rlhf_transcripts_split_into_turns_and_both_sides_share_the_prompt():
 
 
 def test_a_prompt_awaiting_the_assistant_in_a_transcript_becomes_chat_turns():
-    record = {"prompt": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: A fruit?\n\nAssistant:", "answers": [{"answer": "Apple."}, {"answer": "Pear."}]}
+    record = {
+        "prompt": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: A fruit?\n\nAssistant:",
+        "answers": [{"answer": "Apple."}, {"answer": "Pear."}],
+    }
     apple, pear = units(record, layout="grouped", response="answers[*].answer")
     assert apple.prompt == "user: Hi\n\nassistant: Hello!\n\nuser: A fruit?" and apple.prompt_id == pear.prompt_id
-    assert [(turn.role, turn.content) for turn in apple.messages][-2:] == [("user", "A fruit?"), ("assistant", "Apple.")]
+    assert [(turn.role, turn.content) for turn in apple.messages][-2:] == [
+        ("user", "A fruit?"),
+        ("assistant", "Apple."),
+    ]
     single = only(units({"prompt": "Human: What is 2+2?\n\nAssistant:", "response": "4"}))
     assert (single.prompt, len(single.messages)) == ("What is 2+2?", 2)
     # Text that merely starts with "Human:" is an ordinary prompt.
@@ -196,11 +264,16 @@ def test_a_prompt_awaiting_the_assistant_in_a_transcript_becomes_chat_turns():
 
 def test_a_fanning_source_path_gives_each_response_its_own_source():
     # Issue 20: --source-field could not fan out, so per-answer models (UltraFeedback, Nectar) got no source.
-    record = {"prompt": "q", "answers": [{"answer": "a", "model": "gpt"}, {"answer": "b", "model": ""}, {"answer": "c", "model": "llama"}]}
+    record = {
+        "prompt": "q",
+        "answers": [{"answer": "a", "model": "gpt"}, {"answer": "b", "model": ""}, {"answer": "c", "model": "llama"}],
+    }
     found = units(record, "grouped", response="answers[*].answer", source="answers[*].model")
     assert [(unit.completion, unit.source) for unit in found] == [("a", "gpt"), ("b", "f.jsonl"), ("c", "llama")]
     # A list of another length leaves every response with the record's source.
     uneven = {"prompt": "q", "answers": [{"answer": "a"}, {"answer": "b"}], "models": ["gpt"]}
-    assert {unit.source for unit in units(uneven, "grouped", response="answers[*].answer", source="models[*]")} == {"f.jsonl"}
+    assert {unit.source for unit in units(uneven, "grouped", response="answers[*].answer", source="models[*]")} == {
+        "f.jsonl"
+    }
     with pytest.raises(ValueError, match="only the grouped layout's responses can follow"):
         FieldMapping(layout="flat", source="answers[*].model")

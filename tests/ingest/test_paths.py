@@ -33,7 +33,11 @@ def test_fan_out_gives_one_value_per_element_and_aligned_paths_share_positions()
 
 @pytest.mark.parametrize(
     "fields, reason",
-    [({"completions": []}, RejectReason.EMPTY_LIST), ({"completions": {"response": "r"}}, RejectReason.NOT_A_LIST), ({"completions": "r"}, RejectReason.NOT_A_LIST)],
+    [
+        ({"completions": []}, RejectReason.EMPTY_LIST),
+        ({"completions": {"response": "r"}}, RejectReason.NOT_A_LIST),
+        ({"completions": "r"}, RejectReason.NOT_A_LIST),
+    ],
 )
 def test_fan_out_over_an_empty_list_or_a_non_list_is_a_path_error(fields, reason):
     with pytest.raises(PathError) as raised:

@@ -19,9 +19,17 @@ def test_an_empty_part_leaves_no_dangling_separator(record, prompt):
 
 
 def test_leading_and_trailing_text_stay_and_a_middle_part_takes_its_lead_in_along():
-    template = parse("### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Context:\n{meta.context}\n\n### Response:")
-    assert template.render({"instruction": "Sum", "input": "", "meta": {"context": "c"}}) == "### Instruction:\nSum\n\n### Context:\nc\n\n### Response:"
-    assert template.render({"instruction": "Sum", "input": 3, "meta": {"context": None}}) == "### Instruction:\nSum\n\n### Input:\n3\n\n### Response:"
+    template = parse(
+        "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Context:\n{meta.context}\n\n### Response:"
+    )
+    assert (
+        template.render({"instruction": "Sum", "input": "", "meta": {"context": "c"}})
+        == "### Instruction:\nSum\n\n### Context:\nc\n\n### Response:"
+    )
+    assert (
+        template.render({"instruction": "Sum", "input": 3, "meta": {"context": None}})
+        == "### Instruction:\nSum\n\n### Input:\n3\n\n### Response:"
+    )
 
 
 def test_a_missing_field_and_a_non_text_part_are_rejects():

@@ -28,10 +28,18 @@ INPUTS = ResolvedInputs(
 
 
 def dry_run_job(tmp_path, inputs=INPUTS, **options):
-    config = build_config({}, {"input": ["gs://mrt-bucket/raw/*"], "output": OUTPUT, "reward_field": "score", **options})
+    config = build_config(
+        {}, {"input": ["gs://mrt-bucket/raw/*"], "output": OUTPUT, "reward_field": "score", **options}
+    )
     pipeline = beam.Pipeline(
         options=PipelineOptions(
-            ["--runner=DataflowRunner", "--project=mrt-project", "--region=us-central1", "--temp_location=gs://mrt-bucket/tmp", "--dry_run=True"]
+            [
+                "--runner=DataflowRunner",
+                "--project=mrt-project",
+                "--region=us-central1",
+                "--temp_location=gs://mrt-bucket/tmp",
+                "--dry_run=True",
+            ]
         )
     )
     build(pipeline, config, inputs, OUTPUT)  # object stores are written in place
@@ -43,18 +51,32 @@ def dry_run_job(tmp_path, inputs=INPUTS, **options):
 def test_dataflow_job_graph_builds_offline(tmp_path, options):
     job = dry_run_job(tmp_path, **options)
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
-    for stage in ("Read", "MergeExactDuplicates", "Embed", "Planner", "Select", "WriteCurated", "WriteRejects", "Manifest"):
+    for stage in (
+        "Read",
+        "MergeExactDuplicates",
+        "Embed",
+        "Planner",
+        "Select",
+        "WriteCurated",
+        "WriteRejects",
+        "Manifest",
+    ):
         assert stage in names
     # The transforms' payloads (our pickled DoFns and their arguments). The environments list Beam's own
     # staged artifacts, which name the local temp files they are uploaded from, and are left out.
     components = job.proto_pipeline.components
-    submitted = b"".join(transform.SerializeToString() for transform in components.transforms.values()) + str(job.json()).encode()
+    submitted = (
+        b"".join(transform.SerializeToString() for transform in components.transforms.values())
+        + str(job.json()).encode()
+    )
     for local in (b"/work/", b"/tmp/", b"/root/", str(tmp_path).encode()):
         assert local not in submitted
 
 
 def test_the_message_table_join_builds_on_dataflow(tmp_path):
-    tree = FieldMapping(layout="tree", text_key="text", reward="rank", reward_order="lower", message_id="message_id", parent="parent_id")
+    tree = FieldMapping(
+        layout="tree", text_key="text", reward="rank", reward_order="lower", message_id="message_id", parent="parent_id"
+    )
     job = dry_run_job(tmp_path, ResolvedInputs(INPUTS.files, tree, with_messages=True), preset="oasst-messages")
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
     assert {"Read/JoinMessageTrees/Join0", "Read/JoinMessageTrees/Join7", "Read/JoinMessageTrees/WalkTree"} <= names
@@ -70,7 +92,13 @@ def test_worker_code_pickles_and_round_trips():
     for worker_object in (
         _ParseSplit(INPUTS.mapping, 1000),
         _SelectPoolOrPart(
-            _SelectStage(SelectionSettings(selector="qd"), GroupingSettings(near_dup_embedding=0.95), EmbeddingSettings(embedder="hashing"), with_messages=False, reward_sign=-1.0)
+            _SelectStage(
+                SelectionSettings(selector="qd"),
+                GroupingSettings(near_dup_embedding=0.95),
+                EmbeddingSettings(embedder="hashing"),
+                with_messages=False,
+                reward_sign=-1.0,
+            )
         ),
         SentenceEmbeddingHandler(EmbeddingSettings(embedder="minilm-int8", max_tokens=128)),
         _WalkTree(FieldMapping(layout="tree", message_id="message_id", parent="parent_id")),

@@ -13,13 +13,23 @@ def copy(prompt_id, response_id, reward, source):
     return Candidate(prompt_id, response_id, "prompt", f"text {response_id}", reward, source)
 
 
-COPIES = [copy("p", "r1", 0.2, "b.jsonl"), copy("p", "r1", None, "a.jsonl"), copy("p", "r1", 0.7, "c.jsonl"), copy("p", "r2", None, "a.jsonl"), copy("q", "r1", 1.0, "a.jsonl")]
+COPIES = [
+    copy("p", "r1", 0.2, "b.jsonl"),
+    copy("p", "r1", None, "a.jsonl"),
+    copy("p", "r1", 0.7, "c.jsonl"),
+    copy("p", "r2", None, "a.jsonl"),
+    copy("q", "r1", 1.0, "a.jsonl"),
+]
 
 
 def merged(tmp_path, items, label):
     with local_pipeline() as pipeline:
         out = pipeline | beam.Create(items, reshuffle=True) | MergeExactDuplicates()
-        collect_to(out | beam.Map(lambda c: [c.prompt_id, c.response_id, c.multiplicity, c.reward, c.source]), tmp_path / label, label)
+        collect_to(
+            out | beam.Map(lambda c: [c.prompt_id, c.response_id, c.multiplicity, c.reward, c.source]),
+            tmp_path / label,
+            label,
+        )
     return sorted(collected(tmp_path / label))
 
 

@@ -19,7 +19,11 @@ TEXTS = {"a": "the cat sat", "b": "the  cat sat ", "c": "a dog ran", "d": "birds
 def embed(tmp_path, cache=None):
     with local_pipeline() as pipeline:
         vectors = pipeline | beam.Create(sorted(TEXTS.items())) | EmbedTexts(HASHING, cache)
-        collect_to(vectors | beam.MapTuple(lambda key, vector: [key, np.asarray(vector).tolist()]), tmp_path / "vectors", "Vectors")
+        collect_to(
+            vectors | beam.MapTuple(lambda key, vector: [key, np.asarray(vector).tolist()]),
+            tmp_path / "vectors",
+            "Vectors",
+        )
         result = pipeline.run()
     counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
     return {key: np.array(vector) for key, vector in collected(tmp_path / "vectors")}, counters
@@ -37,11 +41,18 @@ def test_cached_vectors_are_joined_in_and_only_new_ones_written(tmp_path):
     marker = np.zeros(HashingEmbedder().encode(["x"]).shape[1], dtype=np.float32)
     marker[0] = 1.0  # no hashing vector looks like this: its presence proves the cache was used
     cache_file = tmp_path / "cache.parquet"
-    pq.write_table(pa.table({"response_id": [stable_id(identity_key(TEXTS["c"]))], "vector": [marker.tolist()]}, schema=CACHE_SCHEMA), cache_file)
+    pq.write_table(
+        pa.table(
+            {"response_id": [stable_id(identity_key(TEXTS["c"]))], "vector": [marker.tolist()]}, schema=CACHE_SCHEMA
+        ),
+        cache_file,
+    )
     cache = EmbeddingCache(files=(str(cache_file),), new_dir=str(tmp_path / "new"))
     vectors, counters = embed(tmp_path, cache)
     np.testing.assert_array_equal(vectors["c"], marker)
     np.testing.assert_array_equal(vectors["e"], marker)
     assert counters["embedded"] == 2 and counters["cache_hits"] == 1
-    written = pq.read_table(sorted((tmp_path / "new" / "responses").glob("*.parquet"))).column("response_id").to_pylist()
+    written = (
+        pq.read_table(sorted((tmp_path / "new" / "responses").glob("*.parquet"))).column("response_id").to_pylist()
+    )
     assert sorted(written) == sorted({stable_id(identity_key(TEXTS[key])) for key in ("a", "d")})

@@ -19,8 +19,17 @@ from tests.helpers import curate
 
 def test_no_runner_option_pins_the_fnapi_runner_and_never_starts_prism(tmp_path, monkeypatch):
     started = []
-    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", lambda *args: started.append(args) or (_ for _ in ()).throw(RuntimeError("prism")))
-    monkeypatch.setattr(prism_runner.PrismJobServer, "local_bin", lambda *args: started.append(args) or (_ for _ in ()).throw(RuntimeError("download")), raising=False)
+    monkeypatch.setattr(
+        prism_runner.PrismRunner,
+        "run_pipeline",
+        lambda *args: started.append(args) or (_ for _ in ()).throw(RuntimeError("prism")),
+    )
+    monkeypatch.setattr(
+        prism_runner.PrismJobServer,
+        "local_bin",
+        lambda *args: started.append(args) or (_ for _ in ()).throw(RuntimeError("download")),
+        raising=False,
+    )
     data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i % 3}", "response": f"a{i}"} for i in range(12)])
     outcome = curate([data], tmp_path / "out", k=2, near_dup="off", beam_args=["--direct_num_workers=1"])
     assert outcome.manifest["counts"]["selected"] == 6 and not started
@@ -41,7 +50,9 @@ def test_upstream_canary_beams_timed_flush_drops_bytes_written_while_a_send_bloc
         release.wait()
         sent.append(data)
 
-    stream = TimeBasedBufferingClosableOutputStream(close_callback=sent.append, flush_callback=blocking_send, time_flush_threshold_ms=10)
+    stream = TimeBasedBufferingClosableOutputStream(
+        close_callback=sent.append, flush_callback=blocking_send, time_flush_threshold_ms=10
+    )
     entered.wait()
     stream.write(b"element-1;element-2;")
     release.set()
@@ -54,7 +65,11 @@ def test_upstream_canary_beams_timed_flush_drops_bytes_written_while_a_send_bloc
 def test_multi_process_runs_send_bundle_inputs_through_untimed_streams(tmp_path, monkeypatch):
     timed = []
     original = TimeBasedBufferingClosableOutputStream.__init__
-    monkeypatch.setattr(TimeBasedBufferingClosableOutputStream, "__init__", lambda self, *a, **k: timed.append(1) or original(self, *a, **k))
+    monkeypatch.setattr(
+        TimeBasedBufferingClosableOutputStream,
+        "__init__",
+        lambda self, *a, **k: timed.append(1) or original(self, *a, **k),
+    )
     monkeypatch.setattr(worker_handlers, "DATA_BUFFER_TIME_LIMIT_MS", 1000)  # Beam's default, as a fresh process has it
     data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i % 7}", "response": f"a{i}"} for i in range(300)])
     beam_args = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
@@ -66,6 +81,8 @@ def test_multi_process_runs_send_bundle_inputs_through_untimed_streams(tmp_path,
 def test_an_accounting_failure_inside_a_worker_traceback_is_found():
     from mrtcurate.pipeline.launch import _accounting_failure
 
-    wrapped = RuntimeError("Traceback (most recent call last):\n  ...\nmrtcurate.schemas.manifest.AccountingError: input_records 5 != 4 [while running 'Manifest/Write']\n  ...")
+    wrapped = RuntimeError(
+        "Traceback (most recent call last):\n  ...\nmrtcurate.schemas.manifest.AccountingError: input_records 5 != 4 [while running 'Manifest/Write']\n  ..."
+    )
     assert _accounting_failure(wrapped) == "input_records 5 != 4"
     assert _accounting_failure(RuntimeError("a worker crashed")) is None

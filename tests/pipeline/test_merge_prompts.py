@@ -27,8 +27,14 @@ def test_merge_in_beam_regroups_and_counts(tmp_path):
         candidate("What is the capital of France", "Paris"),
     ]
     with local_pipeline() as pipeline:
-        out, merge_counts = pipeline | beam.Create(items) | MergeNearDuplicatePrompts(EmbeddingSettings(embedder="hashing", batch_size=8), 0.9)
-        collect_to(out | beam.Map(lambda c: {"prompt_id": c.prompt_id, "prompt": c.prompt}), tmp_path / "merged", "Merged")
+        out, merge_counts = (
+            pipeline
+            | beam.Create(items)
+            | MergeNearDuplicatePrompts(EmbeddingSettings(embedder="hashing", batch_size=8), 0.9)
+        )
+        collect_to(
+            out | beam.Map(lambda c: {"prompt_id": c.prompt_id, "prompt": c.prompt}), tmp_path / "merged", "Merged"
+        )
         collect_to(merge_counts, tmp_path / "counts", "Counts")
     merged, counts = collected(tmp_path / "merged"), collected(tmp_path / "counts")
     assert len({c["prompt_id"] for c in merged}) == 2

@@ -32,7 +32,9 @@ def test_a_local_run_reports_progress_that_ends_at_the_manifests_counts(tmp_path
     records = [{"prompt": f"p{i % 50}", "response": f"r{i % 900}"} for i in range(1000)]
     data = write_jsonl(tmp_path / "a.jsonl", records)
     lines: list[str] = []
-    config = build_config({}, {"input": [str(data)], "output": str(tmp_path / "out"), "selector": "qd", "embedder": "hashing"})
+    config = build_config(
+        {}, {"input": [str(data)], "output": str(tmp_path / "out"), "selector": "qd", "embedder": "hashing"}
+    )
     outcome = run(config, on_progress=lines.append)
     assert lines, "no progress line during the run"
     counts = outcome.manifest["counts"]
@@ -43,5 +45,17 @@ def test_a_local_run_reports_progress_that_ends_at_the_manifests_counts(tmp_path
 
 def test_the_final_line_states_what_was_done_without_an_estimate():
     before = progress.Snapshot({}, 0.0)
-    done = progress.Snapshot({progress.READ: 3788, progress.COVERED: 2705, progress.TO_EMBED: 884, progress.EMBEDDED: 884, progress.SELECTED: 241}, 10.0)
-    assert progress.describe(done, before, finished=True) == "read 3,788 records (379/s) · embedded 884 texts (88/s) · selected K for 241 prompts (24/s)"
+    done = progress.Snapshot(
+        {
+            progress.READ: 3788,
+            progress.COVERED: 2705,
+            progress.TO_EMBED: 884,
+            progress.EMBEDDED: 884,
+            progress.SELECTED: 241,
+        },
+        10.0,
+    )
+    assert (
+        progress.describe(done, before, finished=True)
+        == "read 3,788 records (379/s) · embedded 884 texts (88/s) · selected K for 241 prompts (24/s)"
+    )

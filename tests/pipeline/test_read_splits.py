@@ -49,7 +49,9 @@ def test_a_split_jsonl_and_parquet_give_the_same_bytes_as_whole_files(tmp_path, 
     jsonl = tmp_path / "in" / "big.jsonl"
     jsonl.parent.mkdir()
     jsonl.write_bytes(messy_jsonl(rng, 3000))
-    table = pa.table({"prompt": [f"q{i % 50}" for i in range(2000)], "response": [f"a{i}" if i % 97 else "" for i in range(2000)]})
+    table = pa.table(
+        {"prompt": [f"q{i % 50}" for i in range(2000)], "response": [f"a{i}" if i % 97 else "" for i in range(2000)]}
+    )
     parquet = tmp_path / "in" / "big.parquet"
     pq.write_table(table, parquet, row_group_size=150)
 
@@ -84,18 +86,37 @@ def test_a_split_message_table_joins_the_same_trees_and_names_the_same_rows(tmp_
     for tree in range(60):
         rows.append({"message_id": f"{tree}", "parent_id": None, "role": "prompter", "text": f"question {tree}"})
         for reply in range(3):
-            rows.append({"message_id": f"{tree}.{reply}", "parent_id": f"{tree}", "role": "assistant", "text": f"answer {reply} to {tree}", "rank": reply})
-        rows.append({"message_id": f"{tree}.x", "parent_id": f"gone{tree}", "role": "assistant", "text": "orphan", "rank": 0})
+            rows.append(
+                {
+                    "message_id": f"{tree}.{reply}",
+                    "parent_id": f"{tree}",
+                    "role": "assistant",
+                    "text": f"answer {reply} to {tree}",
+                    "rank": reply,
+                }
+            )
+        rows.append(
+            {"message_id": f"{tree}.x", "parent_id": f"gone{tree}", "role": "assistant", "text": "orphan", "rank": 0}
+        )
     table = tmp_path / "in" / "messages.jsonl"
     table.parent.mkdir()
     table.write_text("".join(json.dumps(row) + "\n" for row in rows))
     # No tree id: each message finds its root by parent id (pipeline/trees.py's pointer doubling).
-    options = {"layout": "tree", "message_id_field": "message_id", "parent_field": "parent_id", "k": 2, "plan": False, "near_dup": "off"}
+    options = {
+        "layout": "tree",
+        "message_id_field": "message_id",
+        "parent_field": "parent_id",
+        "k": 2,
+        "plan": False,
+        "near_dup": "off",
+    }
     whole = curate([table], tmp_path / "whole", **options)
     monkeypatch.setattr(files, "SPLIT_BYTES", 2000)
     assert len(files.plan_splits(InputFile(str(table), "jsonl", table.stat().st_size, ""))) > 5
     split = curate([table], tmp_path / "split", **options)
-    assert whole.manifest["counts"] == split.manifest["counts"] and split.manifest["rejected_by_reason"] == {"missing_parent": 60}
+    assert whole.manifest["counts"] == split.manifest["counts"] and split.manifest["rejected_by_reason"] == {
+        "missing_parent": 60
+    }
     assert shard_bytes(tmp_path / "whole") == shard_bytes(tmp_path / "split")
     lines = table.read_text().splitlines()
     for reject in read_rows(tmp_path / "split", "rejects"):

@@ -25,7 +25,16 @@ def members(count, prompt="p0", seed=0):
     vectors = HashingEmbedder().encode(texts)
     return [
         (
-            Candidate(prompt, stable_id(identity_key(text)), "prompt", text, float(rng.uniform()), "s", None, int(rng.integers(1, 4))),
+            Candidate(
+                prompt,
+                stable_id(identity_key(text)),
+                "prompt",
+                text,
+                float(rng.uniform()),
+                "s",
+                None,
+                int(rng.integers(1, 4)),
+            ),
             vector,
         )
         for text, vector in zip(texts, vectors)
@@ -37,7 +46,11 @@ def run_select(items, k=6, near_dup=None, **overrides):
     with tempfile.TemporaryDirectory() as scratch:
         with local_pipeline() as pipeline:
             grouping, embedding = GroupingSettings(near_dup=near_dup), EmbeddingSettings(embedder="hashing")
-            rows, _, _ = pipeline | beam.Create(items) | SelectPerPrompt(settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]))
+            rows, _, _ = (
+                pipeline
+                | beam.Create(items)
+                | SelectPerPrompt(settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]))
+            )
             collect_to(rows, Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))
 
@@ -60,8 +73,20 @@ def test_greedi_objective_close_to_single_machine_greedy():
     whole = run_select(items, selector="qd")
     split = run_select(items, selector="qd", hot_above=200, part_size=150)
     ids = [candidate.response_id for candidate, _ in items]
-    pool = Pool("p0", tuple(ids), np.array([c.multiplicity for c, _ in items]), np.array([c.reward for c, _ in items]), np.stack([v for _, v in items]))
-    objective = FacilityObjective(DenseCoverage(dense_similarity(pool.embeddings, "cosine")), pool_quality(pool.rewards, "rank"), pool.multiplicities.astype(float), 6, 0.5)
+    pool = Pool(
+        "p0",
+        tuple(ids),
+        np.array([c.multiplicity for c, _ in items]),
+        np.array([c.reward for c, _ in items]),
+        np.stack([v for _, v in items]),
+    )
+    objective = FacilityObjective(
+        DenseCoverage(dense_similarity(pool.embeddings, "cosine")),
+        pool_quality(pool.rewards, "rank"),
+        pool.multiplicities.astype(float),
+        6,
+        0.5,
+    )
     value = lambda rows: objective.value(ids.index(row["response_id"]) for row in rows)
     # Stated bound for this configuration: GreeDi keeps >= 95% of the single-machine greedy objective.
     assert value(split) >= 0.95 * value(whole)
@@ -98,7 +123,9 @@ def test_copies_reaching_a_pool_merge_the_same_whatever_their_order():
         shuffled = arrivals[:]
         np.random.default_rng(seed).shuffle(shuffled)
         pool, candidates, _ = pool_of_members("p0", shuffled)
-        pools.append((pool.response_ids, pool.multiplicities.tolist(), pool.rewards.tolist(), [c.source for c in candidates]))
+        pools.append(
+            (pool.response_ids, pool.multiplicities.tolist(), pool.rewards.tolist(), [c.source for c in candidates])
+        )
     assert all(pool == pools[0] for pool in pools)
     response_ids, multiplicities, rewards, _ = pools[0]
     by_id = {candidate.response_id: candidate for candidate, _ in base}

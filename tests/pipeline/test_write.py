@@ -24,8 +24,13 @@ def test_rows_sharded_by_key_sorted_and_checksummed(tmp_path):
             pipeline
             | beam.Create(rows)
             | WriteParquetShards(
-                str(tmp_path), "rejects", "part", REJECTS_SCHEMA,
-                shard_key=lambda r: r["source_file"], sort_key=lambda r: r["source_row"], shards=3,
+                str(tmp_path),
+                "rejects",
+                "part",
+                REJECTS_SCHEMA,
+                shard_key=lambda r: r["source_file"],
+                sort_key=lambda r: r["source_row"],
+                shards=3,
             )
         )
         assert_that(infos | beam.Map(lambda info: info.rows) | beam.combiners.ToList() | beam.Map(sum), equal_to([40]))
@@ -42,10 +47,23 @@ def test_rows_sharded_by_key_sorted_and_checksummed(tmp_path):
 def test_every_shard_of_the_count_is_written_with_the_schema_even_empty(tmp_path, rows, shards, expected):
     # Issue 20: --shards 50 on 5 rows wrote part-00015-of-00050 and part-00049-of-00050 only, and a table with
     # no rows (no rejects) was not written at all, so reading `rejects/*.parquet` failed.
-    records = [{"record": f"r{i}", "reason": "invalid_json", "detail": "", "source_file": f"f{i}", "source_row": i} for i in range(rows)]
+    records = [
+        {"record": f"r{i}", "reason": "invalid_json", "detail": "", "source_file": f"f{i}", "source_row": i}
+        for i in range(rows)
+    ]
     with local_pipeline() as pipeline:
-        _ = pipeline | beam.Create(records) | WriteParquetShards(
-            str(tmp_path), "rejects", "part", REJECTS_SCHEMA, shard_key=lambda r: r["source_file"], sort_key=lambda r: r["source_row"], shards=shards
+        _ = (
+            pipeline
+            | beam.Create(records)
+            | WriteParquetShards(
+                str(tmp_path),
+                "rejects",
+                "part",
+                REJECTS_SCHEMA,
+                shard_key=lambda r: r["source_file"],
+                sort_key=lambda r: r["source_row"],
+                shards=shards,
+            )
         )
     files = sorted((tmp_path / "rejects").glob("*.parquet"))
     assert [path.name for path in files] == [f"part-{i:05d}-of-{expected:05d}.parquet" for i in range(expected)]

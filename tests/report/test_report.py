@@ -9,33 +9,72 @@ from tests.helpers import curate
 
 @pytest.mark.slow
 def test_report_is_self_contained_with_every_section(tmp_path):
-    rows = [{"prompt": f"Name a colour, take {i % 8}", "response": f"Colour number {i % 5} and shade {i}", "score": (i % 7) / 7} for i in range(160)]
+    rows = [
+        {
+            "prompt": f"Name a colour, take {i % 8}",
+            "response": f"Colour number {i % 5} and shade {i}",
+            "score": (i % 7) / 7,
+        }
+        for i in range(160)
+    ]
     rows += [{"prompt": "p", "response": ""}, {"prompt": None, "response": "x"}]
     data = write_jsonl(tmp_path / "data.jsonl", rows)
     outcome = curate([data], tmp_path / "out", reward_field="score", selector="qd", k=3)
     path = write_report(outcome.output)
     page = (tmp_path / "out" / "report.html").read_text()
     assert path.endswith("report.html")
-    headings = ("Counts", "Rejects", "Responses per prompt", "Is K &gt; 1 worth it?", "Quality and diversity", "Which sources", "completion length", "What each selector keeps",
-                "Choosing qd's lambda", "Near-duplicates: what was merged into what")
+    headings = (
+        "Counts",
+        "Rejects",
+        "Responses per prompt",
+        "Is K &gt; 1 worth it?",
+        "Quality and diversity",
+        "Which sources",
+        "completion length",
+        "What each selector keeps",
+        "Choosing qd's lambda",
+        "Near-duplicates: what was merged into what",
+    )
     for heading in headings:
         assert heading in page
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 7
     assert "<b>holds</b>" in page
     frontier = outcome.manifest["qd_frontier"]
     assert frontier["chosen_lambda"] == 0.2 and len(frontier["points"]) == 11
-    assert f"This run's lambda: <b>0.2</b>; recommended for this data: <b>{frontier['recommended_lambda']:g}</b>" in page
-    pngs = {"rejects.png", "pool_sizes.png", "planner.png", "quality_diversity.png", "sources.png", "lengths.png", "qd_frontier.png"}
+    assert (
+        f"This run's lambda: <b>0.2</b>; recommended for this data: <b>{frontier['recommended_lambda']:g}</b>" in page
+    )
+    pngs = {
+        "rejects.png",
+        "pool_sizes.png",
+        "planner.png",
+        "quality_diversity.png",
+        "sources.png",
+        "lengths.png",
+        "qd_frontier.png",
+    }
     assert {p.name for p in (tmp_path / "out").glob("*.png")} == pngs
 
 
 @pytest.mark.slow
 def test_source_and_length_panels_show_what_topk_favours(tmp_path):
     # Two generators: "long" writes long answers that the reward prefers, "short" writes short ones.
-    rows = [{"prompt": f"q{i % 10}", "response": f"short answer {i}", "score": 0.1, "model": "short"} for i in range(60)]
-    rows += [{"prompt": f"q{i % 10}", "response": f"a long and detailed answer number {i} " + "x" * 200, "score": 0.9, "model": "long"} for i in range(60)]
+    rows = [
+        {"prompt": f"q{i % 10}", "response": f"short answer {i}", "score": 0.1, "model": "short"} for i in range(60)
+    ]
+    rows += [
+        {
+            "prompt": f"q{i % 10}",
+            "response": f"a long and detailed answer number {i} " + "x" * 200,
+            "score": 0.9,
+            "model": "long",
+        }
+        for i in range(60)
+    ]
     data = write_jsonl(tmp_path / "data.jsonl", rows)
-    outcome = curate([data], tmp_path / "out", reward_field="score", source_field="model", selector="topk", k=3, near_dup="off")
+    outcome = curate(
+        [data], tmp_path / "out", reward_field="score", source_field="model", selector="topk", k=3, near_dup="off"
+    )
     profile = outcome.manifest["pool_profile"]
     assert profile["sources"] == {"long": 60, "short": 60} and sum(profile["length_counts"]) == 120
     page = (tmp_path / "out" / "report.html").read_text()

@@ -23,7 +23,9 @@ def test_inspect_reads_parquet_through_the_jobs_parser_and_counts_the_head_only(
     found = inspect(ingest(input=[str(tmp_path / "samples.parquet")], preset="vllm"))
     assert found["files"][0]["format"] == "parquet" and found["layout"] == "grouped"
     assert (found["sample"]["records"], found["sample"]["candidates"], found["sample"]["prompts"]) == (2, 5, 2)
-    assert inspect(ingest(input=[str(SHAPES / "vllm.jsonl")], preset="vllm"), records_per_file=1)["sample"]["records"] == 1
+    assert (
+        inspect(ingest(input=[str(SHAPES / "vllm.jsonl")], preset="vllm"), records_per_file=1)["sample"]["records"] == 1
+    )
 
 
 def test_inspect_of_a_message_table_joins_the_sample_in_memory():
@@ -37,21 +39,38 @@ def test_inspect_of_a_message_table_joins_the_sample_in_memory():
 def test_a_mapping_that_fits_nothing_names_the_fields_and_the_preset_that_fits():
     with pytest.raises(UserError) as raised:
         inspect(ingest(input=[str(SHAPES / "alpaca.jsonl")]))
-    assert "its fields: input, instruction, output" in str(raised.value) and "--preset alpaca reads candidates" in str(raised.value)
+    assert "its fields: input, instruction, output" in str(raised.value) and "--preset alpaca reads candidates" in str(
+        raised.value
+    )
     with pytest.raises(UserError, match=r"completions\[0\] has no 'respons'"):
-        inspect(ingest(input=[str(SHAPES / "ultrafeedback.jsonl")], preset="ultrafeedback", response_field="completions[*].respons"))
+        inspect(
+            ingest(
+                input=[str(SHAPES / "ultrafeedback.jsonl")],
+                preset="ultrafeedback",
+                response_field="completions[*].respons",
+            )
+        )
 
 
 def test_the_screen_shows_layout_mapping_rejects_and_examples(capsys):
     assert main(["inspect", "--preset", "nectar", "--input", str(SHAPES / "nectar.jsonl")]) == 0
     screen = capsys.readouterr().out
-    for expected in ("layout grouped (as given, preset nectar)", "--response-field 'answers[*].answer'", "--reward-order lower", "missing_prompt 1", "example 3", "reward 4"):
+    for expected in (
+        "layout grouped (as given, preset nectar)",
+        "--response-field 'answers[*].answer'",
+        "--reward-order lower",
+        "missing_prompt 1",
+        "example 3",
+        "reward 4",
+    ):
         assert expected in screen, expected
 
 
 def test_inspect_shows_terminal_escape_sequences_from_the_data_escaped(tmp_path, capsys):
     # Issue 20: mrt inspect printed raw colour, screen-clear and window-title sequences from the data.
-    rows = [{"prompt": "What \u001b[2J\u001b]0;title\u0007 is this?", "response": "red \u001b[31mtext\u001b[0m here"}] * 3
+    rows = [
+        {"prompt": "What \u001b[2J\u001b]0;title\u0007 is this?", "response": "red \u001b[31mtext\u001b[0m here"}
+    ] * 3
     data = tmp_path / "a.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert main(["inspect", "--input", str(data)]) == 0

@@ -104,7 +104,9 @@ def test_an_unreachable_store_is_one_line_within_the_deadline(tmp_path, monkeypa
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert error[-1].startswith("error: cannot reach silentstore://bucket/out") and "Traceback" not in "\n".join(error)
-    code = main(["run", "--input", "silentstore://bucket/*.jsonl", "--output", str(tmp_path / "out"), "--embedder", "hashing"])
+    code = main(
+        ["run", "--input", "silentstore://bucket/*.jsonl", "--output", str(tmp_path / "out"), "--embedder", "hashing"]
+    )
     assert code == 2 and "cannot reach silentstore://bucket/*.jsonl" in capsys.readouterr().err
     assert time.monotonic() - started < 15
 

@@ -15,7 +15,21 @@ ROWS = [{"prompt": f"question {i % 4}", "response": f"answer {i}"} for i in rang
 
 
 def mrt_run(data, output, *extra):
-    return main(["-q", "run", "--input", str(data), "--output", str(output), "--embedder", "hashing", "--near-dup", "off", *extra])
+    return main(
+        [
+            "-q",
+            "run",
+            "--input",
+            str(data),
+            "--output",
+            str(output),
+            "--embedder",
+            "hashing",
+            "--near-dup",
+            "off",
+            *extra,
+        ]
+    )
 
 
 def one_line_error(capsys) -> str:
@@ -94,7 +108,9 @@ def fake_staging(parent, name, staging_id, locked_by=None, age_s=0):
 def test_stale_staging_of_killed_runs_is_named_and_removed_after_publish_and_live_ones_are_kept(tmp_path, caplog):
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
     killed, _ = fake_staging(tmp_path, "out", "a" * 12, locked_by=None)
-    old_unlocked, _ = fake_staging(tmp_path, "out", "b" * 12, locked_by=False, age_s=publish.UNLOCKED_STALE_AFTER_S + 60)
+    old_unlocked, _ = fake_staging(
+        tmp_path, "out", "b" * 12, locked_by=False, age_s=publish.UNLOCKED_STALE_AFTER_S + 60
+    )
     recent_unlocked, _ = fake_staging(tmp_path, "out", "c" * 12, locked_by=False)
     live, live_lock = fake_staging(tmp_path, "out", "d" * 12, locked_by=True)
     other_output, _ = fake_staging(tmp_path, "other", "e" * 12, locked_by=None)
@@ -103,7 +119,17 @@ def test_stale_staging_of_killed_runs_is_named_and_removed_after_publish_and_liv
             assert mrt_run(data, tmp_path / "out") == 0
         assert "3 staging folder(s) of interrupted runs" in caplog.text
         remaining = sorted(p.name for p in tmp_path.iterdir())
-        assert remaining == sorted(["in.jsonl", "out", recent_unlocked.name, live.name, live.name + ".lock", other_output.name, other_output.name + ".lock"])
+        assert remaining == sorted(
+            [
+                "in.jsonl",
+                "out",
+                recent_unlocked.name,
+                live.name,
+                live.name + ".lock",
+                other_output.name,
+                other_output.name + ".lock",
+            ]
+        )
         assert not killed.exists() and not old_unlocked.exists()
     finally:
         os.close(live_lock)
@@ -139,8 +165,36 @@ def test_a_run_with_no_candidate_fails_in_one_line_unless_empty_is_allowed(tmp_p
     from tests.helpers import curate
 
     data = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "response": " "}, {"prompt": "q", "response": ""}])
-    with pytest.raises(JobFailed, match=r"no candidate came out of 2 input records: every one was rejected \(empty_response 2\)"):
+    with pytest.raises(
+        JobFailed, match=r"no candidate came out of 2 input records: every one was rejected \(empty_response 2\)"
+    ):
         curate([data], tmp_path / "out", near_dup="off", plan=False)
     assert not (tmp_path / "out").exists()
     outcome = curate([data], tmp_path / "out", near_dup="off", plan=False, allow_empty=True)
     assert outcome.manifest["counts"]["candidates"] == 0 and (tmp_path / "out" / "rejects").is_dir()
+
+
+def test_a_folder_filled_at_the_output_during_the_run_is_kept_and_nothing_is_published(tmp_path, monkeypatch, capsys):
+    # Issue 20: the emptiness check ran before the job only; a user's file created meanwhile was deleted.
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    real_write_report = curate.write_report
+
+    def user_creates_the_output(directory):
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "notes.txt").write_text("mine")
+        return real_write_report(directory)
+
+    monkeypatch.setattr(curate, "write_report", user_creates_the_output)
+    assert mrt_run(data, tmp_path / "out") == 1
+    assert "nothing was published" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out"]
+
+
+def test_an_output_name_the_file_system_cannot_hold_is_refused_before_the_job(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    assert mrt_run(data, tmp_path / "deeper" / ("n" * 300)) == 2
+    assert "300 bytes; this file system allows 255" in one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    assert mrt_run(data, tmp_path / ("d" * 240)) == 0  # the staging name beside it is shortened
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d" * 240, "in.jsonl"]

@@ -35,7 +35,10 @@ def test_unreadable_file(tmp_path):
 
 def test_mixed_layouts_and_topk_without_rewards(tmp_path):
     flat = write_jsonl(tmp_path / "flat.jsonl", [{"prompt": "p", "response": "r"}])
-    chat = write_jsonl(tmp_path / "chat.jsonl", [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}])
+    chat = write_jsonl(
+        tmp_path / "chat.jsonl",
+        [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}],
+    )
     with pytest.raises(UserError, match=r"disagree on the record layout .*flat.jsonl: flat .*chat.jsonl: chat"):
         resolve_inputs(config(tmp_path, [flat, chat]))
     assert resolve_inputs(config(tmp_path, [chat])).with_messages
@@ -61,13 +64,18 @@ def test_non_empty_output_needs_overwrite(tmp_path):
 def test_layout_is_detected_per_file_and_records_that_disagree_are_refused(tmp_path):
     flat = [{"prompt": f"p{i}", "response": f"r{i}"} for i in range(20)]
     first_is_a_list = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "response": ["x", "y"]}, *flat])
-    with pytest.raises(UserError, match=r"a.jsonl: flat \(20 of the first records, e.g. row 2\), grouped \(1 .* row 1\)"):
+    with pytest.raises(
+        UserError, match=r"a.jsonl: flat \(20 of the first records, e.g. row 2\), grouped \(1 .* row 1\)"
+    ):
         resolve_inputs(config(tmp_path, [first_is_a_list]))
     assert resolve_inputs(config(tmp_path, [first_is_a_list], layout="flat")).mapping.layout == "flat"
     # One pattern matching a chat file and a flat file: the flat file is not read as chat.
     (tmp_path / "d").mkdir()
     write_jsonl(tmp_path / "d" / "b.jsonl", flat)
-    write_jsonl(tmp_path / "d" / "c.jsonl", [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}])
+    write_jsonl(
+        tmp_path / "d" / "c.jsonl",
+        [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}],
+    )
     with pytest.raises(UserError, match=r"b.jsonl: flat .*c.jsonl: chat"):
         resolve_inputs(config(tmp_path, [tmp_path / "d" / "*.jsonl"]))
 
@@ -75,7 +83,9 @@ def test_layout_is_detected_per_file_and_records_that_disagree_are_refused(tmp_p
 def test_csv_header_is_checked_even_when_every_sampled_row_is_a_reject(tmp_path):
     tsv_named_csv = tmp_path / "a.csv"
     tsv_named_csv.write_text("prompt\tresponse\np\tr, with a comma\nq\ts\n")
-    with pytest.raises(UserError, match=r"--prompt-field 'prompt' is not a field .*the header is one column: is the delimiter right"):
+    with pytest.raises(
+        UserError, match=r"--prompt-field 'prompt' is not a field .*the header is one column: is the delimiter right"
+    ):
         resolve_inputs(config(tmp_path, [tsv_named_csv]))
 
 
@@ -94,7 +104,11 @@ def test_inputs_are_checked_before_an_embedder_artifact_is_built(tmp_path, monke
     with pytest.raises(UserError, match="--prompt-field 'prompt' is not a field"):
         resolve_inputs(config(tmp_path, [data], embedder="minilm-int8", selector="qd"))
     assert built == []  # a wrong field fails in a second, not after minutes of building the int8 model
-    resolve_inputs(config(tmp_path, [data], embedder="minilm-int8", selector="qd", prompt_field="question", response_field="answer"))
+    resolve_inputs(
+        config(
+            tmp_path, [data], embedder="minilm-int8", selector="qd", prompt_field="question", response_field="answer"
+        )
+    )
     assert built == ["minilm-int8"]
 
 

@@ -63,7 +63,11 @@ def test_config_file_problems_are_one_line_errors(tmp_path, text, message):
 def test_a_preset_sits_under_the_file_and_the_flags():
     config = build_config({"input": ["a"], "preset": "nectar", "prompt_field": "question"}, {"reward_order": "higher"})
     ingest = config.ingest
-    assert (ingest.layout, ingest.response_field, ingest.reward_field) == ("grouped", "answers[*].answer", "answers[*].rank")
+    assert (ingest.layout, ingest.response_field, ingest.reward_field) == (
+        "grouped",
+        "answers[*].answer",
+        "answers[*].rank",
+    )
     assert (ingest.prompt_field, ingest.reward_order) == ("question", "higher")
     assert config.replace(k=2).ingest == ingest  # the expanded options travel, not the name alone
     with pytest.raises(UserError, match="unknown preset 'nectr'; the presets are ultrafeedback, nectar"):
@@ -73,7 +77,9 @@ def test_a_preset_sits_under_the_file_and_the_flags():
 def test_the_tree_layout_defaults_to_ranks_where_lower_is_better_unless_told_otherwise():
     tree = build_config({"input": ["a"], "layout": "tree"}, {}).ingest
     assert (tree.reward_field, tree.reward_order, tree.text_key) == ("rank", "lower", "text")
-    told = build_config({"input": ["a"], "layout": "tree", "reward_order": "higher", "reward_field": "score"}, {}).ingest
+    told = build_config(
+        {"input": ["a"], "layout": "tree", "reward_order": "higher", "reward_field": "score"}, {}
+    ).ingest
     assert (told.reward_field, told.reward_order) == ("score", "higher")
 
 

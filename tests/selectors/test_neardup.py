@@ -41,7 +41,9 @@ def test_prompt_components_still_chain_and_include_the_threshold():
 
 def test_the_embedding_rule_never_chains():
     pool = pool_of(["a", "b", "c"], rewards=[0.9, 0.5, 0.1], embeddings=chained_vectors())
-    collapsed = collapse_near_duplicates(pool, ["a", "b", "c"], NearDuplicateRule(None, 0.95), fits_window=np.ones(3, dtype=bool))
+    collapsed = collapse_near_duplicates(
+        pool, ["a", "b", "c"], NearDuplicateRule(None, 0.95), fits_window=np.ones(3, dtype=bool)
+    )
     # a represents b; c is not within 0.95 of a, so it stays, though it is within 0.95 of b.
     assert collapsed.pool.response_ids == ("r0", "r2")
     assert collapsed.clusters == ((0, (1,)),)
@@ -61,8 +63,14 @@ def test_the_lexical_rule_never_chains():
 
 
 def test_a_text_joins_its_most_similar_representative_and_the_best_member_represents():
-    texts = ["The answer is 42, as shown above.", "the answer is 42 as shown above", "The answer is 43, as shown above."]
-    collapsed = collapse_near_duplicates(pool_of(texts, rewards=[0.2, 0.9, 0.5], multiplicities=[2, 3, 1]), texts, NearDuplicateRule(0.9))
+    texts = [
+        "The answer is 42, as shown above.",
+        "the answer is 42 as shown above",
+        "The answer is 43, as shown above.",
+    ]
+    collapsed = collapse_near_duplicates(
+        pool_of(texts, rewards=[0.2, 0.9, 0.5], multiplicities=[2, 3, 1]), texts, NearDuplicateRule(0.9)
+    )
     # Different numbers never merge; of the two copies the higher reward represents and absorbs the multiplicity.
     assert collapsed.pool.response_ids == ("r1", "r2")
     assert collapsed.pool.multiplicities.tolist() == [5, 1]
@@ -72,15 +80,21 @@ def test_a_text_joins_its_most_similar_representative_and_the_best_member_repres
 def test_the_embedding_rule_skips_texts_cut_at_the_window():
     vectors = unit([[1, 0], [1, 0.001]])
     pool = pool_of(["long one", "long two"], embeddings=vectors)
-    cut = collapse_near_duplicates(pool, ["long one", "long two"], NearDuplicateRule(None, 0.9), fits_window=np.array([True, False]))
-    whole = collapse_near_duplicates(pool, ["long one", "long two"], NearDuplicateRule(None, 0.9), fits_window=np.array([True, True]))
+    cut = collapse_near_duplicates(
+        pool, ["long one", "long two"], NearDuplicateRule(None, 0.9), fits_window=np.array([True, False])
+    )
+    whole = collapse_near_duplicates(
+        pool, ["long one", "long two"], NearDuplicateRule(None, 0.9), fits_window=np.array([True, True])
+    )
     assert cut.merged == 0 and whole.merged == 1
 
 
 def test_a_candidate_without_a_vector_is_judged_by_the_lexical_rule_only():
     vectors = np.array([[1, 0], [0, 0], [0, 0]], dtype=np.float32)
     texts = ["😀🎉", "😀🎉 ", "🙂"]
-    collapsed = collapse_near_duplicates(pool_of(texts, embeddings=vectors), texts, NearDuplicateRule(0.9, 0.5), fits_window=np.ones(3, dtype=bool))
+    collapsed = collapse_near_duplicates(
+        pool_of(texts, embeddings=vectors), texts, NearDuplicateRule(0.9, 0.5), fits_window=np.ones(3, dtype=bool)
+    )
     assert collapsed.merged == 1 and len(collapsed.pool) == 2
 
 

@@ -81,7 +81,13 @@ def test_selection_is_independent_of_pool_order():
     rng = np.random.default_rng(2)
     pool = random_pool(rng, n=30)
     order = rng.permutation(30)
-    shuffled = Pool("p", tuple(pool.response_ids[i] for i in order), pool.multiplicities[order], pool.rewards[order], pool.embeddings[order])
+    shuffled = Pool(
+        "p",
+        tuple(pool.response_ids[i] for i in order),
+        pool.multiplicities[order],
+        pool.rewards[order],
+        pool.embeddings[order],
+    )
     for settings in (QDSettings(), QDSettings(optimizer="stochastic"), QDSettings(diversity="logdet")):
         first = [pool.response_ids[i] for i in select_qd(pool, 5, 3, settings).indices]
         second = [shuffled.response_ids[i] for i in select_qd(shuffled, 5, 3, settings).indices]
@@ -94,7 +100,10 @@ def test_lambda_one_is_quality_only_and_no_rewards_is_diversity_only():
     quality_only = select_qd(pool, 4, 0, QDSettings(lam=1.0))
     assert set(quality_only.indices) == set(np.argsort(-pool.rewards)[:4])
     unrewarded = random_pool(rng, n=20, with_rewards=False)
-    assert select_qd(unrewarded, 4, 0, QDSettings(lam=0.9)).indices.tolist() == select_qd(unrewarded, 4, 0, QDSettings(lam=0.0)).indices.tolist()
+    assert (
+        select_qd(unrewarded, 4, 0, QDSettings(lam=0.9)).indices.tolist()
+        == select_qd(unrewarded, 4, 0, QDSettings(lam=0.0)).indices.tolist()
+    )
 
 
 def test_diversity_prefers_covering_distinct_modes():
@@ -103,7 +112,13 @@ def test_diversity_prefers_covering_distinct_modes():
     centres = np.eye(3, 16)
     embeddings = np.concatenate([c + 0.05 * rng.normal(size=(size, 16)) for c, size in zip(centres, (20, 5, 2))])
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    pool = Pool("p", tuple(f"r{i}" for i in range(27)), np.ones(27, dtype=np.int64), np.full(27, np.nan), embeddings.astype(np.float32))
+    pool = Pool(
+        "p",
+        tuple(f"r{i}" for i in range(27)),
+        np.ones(27, dtype=np.int64),
+        np.full(27, np.nan),
+        embeddings.astype(np.float32),
+    )
     cluster = np.repeat([0, 1, 2], (20, 5, 2))
     for diversity in ("facility", "logdet"):
         chosen = select_qd(pool, 3, 0, QDSettings(diversity=diversity)).indices
@@ -117,7 +132,9 @@ def test_stochastic_greedy_stays_close_to_greedy():
         pool = random_pool(rng, n=200, dim=16)
         ties = tie_keys(pool, trial)
         greedy, _ = lazy_greedy(objective_for(pool, 10, 0.5), ties, 10)
-        sampled, _ = stochastic_greedy(objective_for(pool, 10, 0.5), ties, 10, sample=int(200 / 10 * np.log(10)), seed=trial)
+        sampled, _ = stochastic_greedy(
+            objective_for(pool, 10, 0.5), ties, 10, sample=int(200 / 10 * np.log(10)), seed=trial
+        )
         reference = objective_for(pool, 10, 0.5)
         ratios.append(reference.value(sampled) / reference.value(greedy))
     assert np.mean(ratios) > 0.95 and min(ratios) > 1 - 1 / np.e - 0.1
@@ -159,6 +176,8 @@ def test_facility_location_matches_apricot():
         pool = Pool(pool.prompt_id, pool.response_ids, np.ones(60, dtype=np.int64), pool.rewards, pool.embeddings)
         ours = select_qd(pool, 10, seed=0, settings=QDSettings(lam=0.0, similarity="shifted"))
         similarity = dense_similarity(pool.embeddings, "shifted")
-        oracle = apricot.FacilityLocationSelection(10, metric="precomputed", optimizer="lazy", verbose=False).fit(similarity)
+        oracle = apricot.FacilityLocationSelection(10, metric="precomputed", optimizer="lazy", verbose=False).fit(
+            similarity
+        )
         assert ours.indices.tolist() == list(oracle.ranking)
         np.testing.assert_allclose(ours.gains * 60, oracle.gains, rtol=1e-9)

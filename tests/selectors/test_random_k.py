@@ -49,10 +49,12 @@ def test_draws_are_proportional_to_multiplicity():
 
 def test_bottom_k_merges_exactly():
     pool = make_pool(50, multiplicities=[1 + i % 4 for i in range(50)])
-    halves = [Pool("p", pool.response_ids[a:b], pool.multiplicities[a:b], pool.rewards[a:b]) for a, b in ((0, 25), (25, 50))]
-    partial = sorted(
-        (key, halves[h].response_ids[index]) for h in (0, 1) for key, index in copy_keys(7, halves[h], 6)
-    )[:6]
+    halves = [
+        Pool("p", pool.response_ids[a:b], pool.multiplicities[a:b], pool.rewards[a:b]) for a, b in ((0, 25), (25, 50))
+    ]
+    partial = sorted((key, halves[h].response_ids[index]) for h in (0, 1) for key, index in copy_keys(7, halves[h], 6))[
+        :6
+    ]
     whole = [(key, pool.response_ids[index]) for key, index in copy_keys(7, pool, 6)]
     assert partial == whole
 

@@ -13,7 +13,9 @@ from tests.helpers import curate
 @pytest.fixture(scope="module")
 def curated(tmp_path_factory):
     root = tmp_path_factory.mktemp("curated")
-    rows = [{"prompt": f"name thing {p}", "response": f"answer {p} {r}", "score": r} for p in range(6) for r in range(5)]
+    rows = [
+        {"prompt": f"name thing {p}", "response": f"answer {p} {r}", "score": r} for p in range(6) for r in range(5)
+    ]
     write_jsonl(root / "in.jsonl", rows)
     curate([root / "in.jsonl"], root / "out", k=3, reward_field="score", shards=2)
     return root / "out"
@@ -48,7 +50,9 @@ def test_plain_parquet_defaults_and_zero_weights(tmp_path):
     table = load_data(str(tmp_path / "plain.parquet")).rows
     assert table["weight"].to_pylist() == [1.0, 1.0, 1.0]
     assert table["prompt_id"][0] == table["prompt_id"][1] != table["prompt_id"][2]
-    pq.write_table(pa.table({"prompt": ["a", "b"], "completion": ["x", "z"], "weight": [0.0, 0.5]}), tmp_path / "w.parquet")
+    pq.write_table(
+        pa.table({"prompt": ["a", "b"], "completion": ["x", "z"], "weight": [0.0, 0.5]}), tmp_path / "w.parquet"
+    )
     assert load_data(str(tmp_path / "w.parquet")).rows["completion"].to_pylist() == ["z"]
 
 

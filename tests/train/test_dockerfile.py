@@ -33,7 +33,13 @@ def test_entrypoint_is_mrt_train_and_accepts_the_documented_command_lines():
 
 
 def test_torchrun_module_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "mrtcurate.cli", "train", "--help"], capture_output=True, text=True, check=False, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mrtcurate.cli", "train", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert result.returncode == 0 and "--grad-accum" in result.stdout
 
 
@@ -41,6 +47,10 @@ def test_torchrun_module_entry_point_runs():
 @pytest.mark.network
 def test_train_extras_resolve_with_pip():
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", f"{ROOT}[train]"], capture_output=True, text=True, check=False, timeout=600
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", f"{ROOT}[train]"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]

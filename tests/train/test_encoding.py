@@ -41,10 +41,19 @@ def test_without_chat_template_prompt_newline_completion_eos(tiny_model_without_
 
 def test_batched_encoding_matches_apply_chat_template(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    turns = [[{"role": "user", "content": "name a fruit ."}], [{"role": "system", "content": "pick ."}, {"role": "user", "content": "name a colour ."}]]
-    for (ids, prompt_length), conversation, completion in zip(encode_batch(tokenizer, turns, ["apple pear", "red"]), turns, ["apple pear", "red"]):
-        assert ids == tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": completion}], return_dict=False)
-        assert prompt_length == len(tokenizer.apply_chat_template(conversation, add_generation_prompt=True, return_dict=False))
+    turns = [
+        [{"role": "user", "content": "name a fruit ."}],
+        [{"role": "system", "content": "pick ."}, {"role": "user", "content": "name a colour ."}],
+    ]
+    for (ids, prompt_length), conversation, completion in zip(
+        encode_batch(tokenizer, turns, ["apple pear", "red"]), turns, ["apple pear", "red"]
+    ):
+        assert ids == tokenizer.apply_chat_template(
+            conversation + [{"role": "assistant", "content": completion}], return_dict=False
+        )
+        assert prompt_length == len(
+            tokenizer.apply_chat_template(conversation, add_generation_prompt=True, return_dict=False)
+        )
 
 
 def test_template_whose_prompt_is_no_prefix_falls_back_to_prompt_plus_completion(tiny_model):
@@ -60,7 +69,9 @@ def test_template_whose_prompt_is_no_prefix_falls_back_to_prompt_plus_completion
 
 def test_truncation_and_skipping_at_max_length(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    encoded = encode_rows(rows(("name a fruit .", "apple pear plum", 1.0), ("pick a number between 1 and 9 .", "7", 1.0)), tokenizer, 9)
+    encoded = encode_rows(
+        rows(("name a fruit .", "apple pear plum", 1.0), ("pick a number between 1 and 9 .", "7", 1.0)), tokenizer, 9
+    )
     assert encoded.truncated == 1 and encoded.skipped == 1
     assert len(encoded.features) == 1 and len(encoded.features[0]["input_ids"]) == 9
 
@@ -74,7 +85,9 @@ def batch_loss(model, features, packed=False):
 def test_zero_weight_row_changes_neither_loss_nor_gradient(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    base = encode_rows(rows(("name a fruit .", "apple", 1.0), ("name a colour .", "red blue", 1.0)), tokenizer, 64).features
+    base = encode_rows(
+        rows(("name a fruit .", "apple", 1.0), ("name a colour .", "red blue", 1.0)), tokenizer, 64
+    ).features
     extra = encode_rows(rows(("name an animal .", "cat", 0.0)), tokenizer, 64).features
     grads = []
     for features in (base, base + extra):
@@ -90,8 +103,14 @@ def test_zero_weight_row_changes_neither_loss_nor_gradient(tiny_model):
 def test_weight_two_counts_like_two_copies(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    weighted = encode_rows(rows(("name a fruit .", "apple", 2.0), ("name a colour .", "red blue", 1.0)), tokenizer, 64).features
-    copies = encode_rows(rows(("name a fruit .", "apple", 1.0), ("name a fruit .", "apple", 1.0), ("name a colour .", "red blue", 1.0)), tokenizer, 64).features
+    weighted = encode_rows(
+        rows(("name a fruit .", "apple", 2.0), ("name a colour .", "red blue", 1.0)), tokenizer, 64
+    ).features
+    copies = encode_rows(
+        rows(("name a fruit .", "apple", 1.0), ("name a fruit .", "apple", 1.0), ("name a colour .", "red blue", 1.0)),
+        tokenizer,
+        64,
+    ).features
     with torch.no_grad():
         assert abs(batch_loss(model, weighted).item() - batch_loss(model, copies).item()) < 1e-5
 
@@ -113,8 +132,14 @@ def test_packed_batch_gives_the_unpacked_loss(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
     features = encode_rows(
-        rows(("name a fruit .", "apple", 0.25), ("name a colour .", "red blue green", 1.0), ("name an animal .", "owl", 0.5), ("pick a number between 1 and 9 .", "7", 2.0)),
-        tokenizer, 64,
+        rows(
+            ("name a fruit .", "apple", 0.25),
+            ("name a colour .", "red blue green", 1.0),
+            ("name an animal .", "owl", 0.5),
+            ("pick a number between 1 and 9 .", "7", 2.0),
+        ),
+        tokenizer,
+        64,
     ).features
     packed = pack(features, 24)
     assert len(packed) < len(features)

@@ -15,21 +15,46 @@ from mrtcurate.train.encoding import encode_rows
 from mrtcurate.train.evaluation import multi_reference_metrics
 from mrtcurate.train.job import SUMMARY_FILE, train
 
-ANSWERS = {"name a fruit .": ["apple", "pear", "plum"], "name a colour .": ["red", "blue"], "name an animal .": ["cat", "dog", "owl"]}
+ANSWERS = {
+    "name a fruit .": ["apple", "pear", "plum"],
+    "name a colour .": ["red", "blue"],
+    "name an animal .": ["cat", "dog", "owl"],
+}
 
 
 def write_data(path, extra_rows=()):
-    rows = [(prompt, answer, 1.0 / len(answers), rank) for prompt, answers in ANSWERS.items() for rank, answer in enumerate(answers)]
+    rows = [
+        (prompt, answer, 1.0 / len(answers), rank)
+        for prompt, answers in ANSWERS.items()
+        for rank, answer in enumerate(answers)
+    ]
     rows += list(extra_rows)
     pq.write_table(
-        pa.table({"prompt": [r[0] for r in rows], "completion": [r[1] for r in rows], "weight": [r[2] for r in rows], "rank": [r[3] for r in rows]}),
+        pa.table(
+            {
+                "prompt": [r[0] for r in rows],
+                "completion": [r[1] for r in rows],
+                "weight": [r[2] for r in rows],
+                "rank": [r[3] for r in rows],
+            }
+        ),
         path,
     )
     return str(path)
 
 
 def config(tiny_model, data, output, **options):
-    values = {"data": data, "model": tiny_model, "output": str(output), "lr": 3e-3, "batch_size": 4, "warmup_ratio": 0.0, "lr_scheduler": "constant", "progress": False, "save_steps": 1000}
+    values = {
+        "data": data,
+        "model": tiny_model,
+        "output": str(output),
+        "lr": 3e-3,
+        "batch_size": 4,
+        "warmup_ratio": 0.0,
+        "lr_scheduler": "constant",
+        "progress": False,
+        "save_steps": 1000,
+    }
     return build_train_config({**values, **options})
 
 
@@ -41,7 +66,10 @@ def weights(output):
 def test_loss_falls_and_multi_reference_eval_improves(tiny_model, tmp_path):
     data = write_data(tmp_path / "train.parquet")
     before = multi_reference_metrics(
-        AutoModelForCausalLM.from_pretrained(tiny_model), encode_rows(load_data(data).rows, AutoTokenizer.from_pretrained(tiny_model), 64), 0, 8
+        AutoModelForCausalLM.from_pretrained(tiny_model),
+        encode_rows(load_data(data).rows, AutoTokenizer.from_pretrained(tiny_model), 64),
+        0,
+        8,
     )
     outcome = train(config(tiny_model, data, tmp_path / "run", eval_data=data, max_steps=60, logging_steps=10))
     summary = json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())
@@ -57,7 +85,14 @@ def test_loss_falls_and_multi_reference_eval_improves(tiny_model, tmp_path):
 
 def test_zero_weight_row_changes_nothing(tiny_model, tmp_path):
     plain = train(config(tiny_model, write_data(tmp_path / "a.parquet"), tmp_path / "a", max_steps=6)).output
-    extra = train(config(tiny_model, write_data(tmp_path / "b.parquet", [("name a fruit .", "dog", 0.0, 9)]), tmp_path / "b", max_steps=6)).output
+    extra = train(
+        config(
+            tiny_model,
+            write_data(tmp_path / "b.parquet", [("name a fruit .", "dog", 0.0, 9)]),
+            tmp_path / "b",
+            max_steps=6,
+        )
+    ).output
     for name, tensor in weights(plain).items():
         torch.testing.assert_close(tensor, weights(extra)[name])
 
@@ -75,12 +110,23 @@ def test_resume_continues_from_the_checkpoint(tiny_model, tmp_path):
 
 
 def test_packed_training_runs_and_counts_sequences(tiny_model, tmp_path):
-    outcome = train(config(tiny_model, write_data(tmp_path / "t.parquet"), tmp_path / "run", max_steps=3, pack=True, max_length=32))
+    outcome = train(
+        config(tiny_model, write_data(tmp_path / "t.parquet"), tmp_path / "run", max_steps=3, pack=True, max_length=32)
+    )
     assert outcome.summary["sequences"] < outcome.summary["rows"]
 
 
 def test_lora_trains_only_adapters(tiny_model, tmp_path):
-    outcome = train(config(tiny_model, write_data(tmp_path / "t.parquet"), tmp_path / "run", max_steps=3, lora_r=4, lora_targets="q_proj,v_proj"))
+    outcome = train(
+        config(
+            tiny_model,
+            write_data(tmp_path / "t.parquet"),
+            tmp_path / "run",
+            max_steps=3,
+            lora_r=4,
+            lora_targets="q_proj,v_proj",
+        )
+    )
     assert (outcome.output / "adapter_config.json").exists()
     # rank-4 adapters on q and v of 2 layers of width 32: 2 layers x 2 modules x (32*4 + 4*32)
     assert outcome.summary["trainable_parameters"] == 2 * 2 * (32 * 4 + 4 * 32)
@@ -102,8 +148,14 @@ def test_multi_reference_metric_matches_hand_computation(tiny_model):
     metrics = multi_reference_metrics(model, encoded, tokenizer.pad_token_id, batch_size=3)
 
     def nll(prompt, completion):  # one sequence at a time, straight from log-softmax
-        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}], return_dict=False)
-        start = len(tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, return_dict=False))
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}], return_dict=False
+        )
+        start = len(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, return_dict=False
+            )
+        )
         with torch.no_grad():
             logprobs = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0], dim=-1)
         return -sum(logprobs[t - 1, ids[t]].item() for t in range(start, len(ids))), len(ids) - start
@@ -141,10 +193,31 @@ def test_cli_trains_and_reports_errors_in_one_line(tiny_model, tmp_path, capsys)
     from mrtcurate.cli import main
 
     data = write_data(tmp_path / "t.parquet")
-    assert main(["-q", "train", "--data", data, "--model", tiny_model, "--output", str(tmp_path / "run"), "--max-steps", "2", "--eval-data", data]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                "--data",
+                data,
+                "--model",
+                tiny_model,
+                "--output",
+                str(tmp_path / "run"),
+                "--max-steps",
+                "2",
+                "--eval-data",
+                data,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "eval_multi_ref_nll" in out and "train_loss" in out
-    assert main(["train", "--data", str(tmp_path / "missing"), "--model", tiny_model, "--output", str(tmp_path / "x")]) == 2
+    assert (
+        main(["train", "--data", str(tmp_path / "missing"), "--model", tiny_model, "--output", str(tmp_path / "x")])
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -153,7 +226,11 @@ def test_trains_on_a_curated_run_and_records_its_provenance(tiny_model, tmp_path
     from tests.conftest import write_jsonl
     from tests.helpers import curate
 
-    rows = [{"prompt": prompt, "response": answer, "score": float(i)} for prompt, answers in ANSWERS.items() for i, answer in enumerate(answers * 2)]
+    rows = [
+        {"prompt": prompt, "response": answer, "score": float(i)}
+        for prompt, answers in ANSWERS.items()
+        for i, answer in enumerate(answers * 2)
+    ]
     write_jsonl(tmp_path / "in.jsonl", rows)
     curated = curate([tmp_path / "in.jsonl"], tmp_path / "curated", k=2, reward_field="score")
     with caplog.at_level("WARNING", logger="mrtcurate.train.job"):
@@ -184,9 +261,16 @@ def test_two_process_ddp_under_torchrun_on_cpu(tiny_model, tmp_path):
 
 def test_gradient_accumulation_gives_the_full_batch_update(tiny_model, tmp_path):
     # Rows of unequal weight and length: micro-batch means would weigh the halves wrongly.
-    data = write_data(tmp_path / "t.parquet", [("name a colour .", "red blue green", 0.25, 2), ("name a fruit .", "plum pear", 2.0, 3)])
+    data = write_data(
+        tmp_path / "t.parquet",
+        [("name a colour .", "red blue green", 0.25, 2), ("name a fruit .", "plum pear", 2.0, 3)],
+    )
     options = {"max_steps": 3, "lr_scheduler": "constant", "warmup_ratio": 0.0, "lr": 1e-2}
     full = train(config(tiny_model, data, tmp_path / "full", batch_size=4, grad_accum=1, **options)).output
-    accumulated = train(config(tiny_model, data, tmp_path / "accumulated", batch_size=2, grad_accum=2, **options)).output
+    accumulated = train(
+        config(tiny_model, data, tmp_path / "accumulated", batch_size=2, grad_accum=2, **options)
+    ).output
     for name, tensor in weights(full).items():
-        torch.testing.assert_close(tensor, weights(accumulated)[name], rtol=1e-3, atol=2e-4)  # per-micro-batch means: off by 3e-2; Adam magnifies float noise to ~2e-5
+        torch.testing.assert_close(
+            tensor, weights(accumulated)[name], rtol=1e-3, atol=2e-4
+        )  # per-micro-batch means: off by 3e-2; Adam magnifies float noise to ~2e-5

@@ -23,14 +23,24 @@ def test_concurrent_builders_leave_one_complete_artifact_and_no_staging(tmp_path
         paths = workers.map(_ensure, [str(tmp_path)] * 4)
     assert len(set(paths)) == 1
     built = Path(paths[0])
-    assert sorted(file.name for file in built.iterdir()) == ["artifact.json", "part0", "part1", "part2", "part3", "part4"]
+    assert sorted(file.name for file in built.iterdir()) == [
+        "artifact.json",
+        "part0",
+        "part1",
+        "part2",
+        "part3",
+        "part4",
+    ]
     assert all((built / f"part{part}").read_text() == str(part) * 1000 for part in range(5))
     assert [entry.name for entry in tmp_path.iterdir()] == [built.name]  # staging directories removed
 
 
 def test_the_key_names_the_artifact_and_a_failed_build_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("MRT_CACHE_DIR", str(tmp_path))
-    first, upgraded = Artifact("thing", {"torch": "2.13"}, _slow_build), Artifact("thing", {"torch": "2.14"}, _slow_build)
+    first, upgraded = (
+        Artifact("thing", {"torch": "2.13"}, _slow_build),
+        Artifact("thing", {"torch": "2.14"}, _slow_build),
+    )
     assert first.path != upgraded.path and not first.is_built() and first.size_bytes() == 0
     assert first.ensure() == first.path and first.is_built() and first.size_bytes() > 5000
 

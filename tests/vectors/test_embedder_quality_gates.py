@@ -37,14 +37,25 @@ def _vectors(corpus: str, rows_wanted: int, embedder: str) -> np.ndarray:
 
 
 def _int8_gate(reference, candidate, groups, rewards) -> dict:
-    figures = {**row_cosines(reference, candidate), "near_dup_agreement": near_dup_agreement(reference, candidate, groups, NEAR_DUP)}
+    figures = {
+        **row_cosines(reference, candidate),
+        "near_dup_agreement": near_dup_agreement(reference, candidate, groups, NEAR_DUP),
+    }
     figures["qd_overlap"] = qd_overlap(reference, candidate, groups, rewards, K)
-    passed = figures["mean"] >= 0.99 and figures["p1"] >= 0.95 and figures["near_dup_agreement"] >= 0.98 and figures["qd_overlap"] >= 0.90
+    passed = (
+        figures["mean"] >= 0.99
+        and figures["p1"] >= 0.95
+        and figures["near_dup_agreement"] >= 0.98
+        and figures["qd_overlap"] >= 0.90
+    )
     return {**figures, "passed": passed}
 
 
 def _static_gate(reference, candidate, groups, rewards) -> dict:
-    figures = {"spearman": pair_rank_correlation(reference, candidate, groups), "qd_diversity_kept": qd_diversity_kept(reference, candidate, groups, rewards, K)}
+    figures = {
+        "spearman": pair_rank_correlation(reference, candidate, groups),
+        "qd_diversity_kept": qd_diversity_kept(reference, candidate, groups, rewards, K),
+    }
     return {**figures, "passed": figures["spearman"] >= 0.6 and figures["qd_diversity_kept"] >= 0.8}
 
 
@@ -58,7 +69,9 @@ def test_minilm_int8_agrees_with_minilm():
     for corpus, rows in parts:
         _, corpus_groups, corpus_rewards = _sample(corpus, rows)
         reference, candidate = _vectors(corpus, rows, "minilm"), _vectors(corpus, rows, "minilm-int8")
-        print(f"minilm-int8 vs minilm on {rows} {corpus}: {_int8_gate(reference, candidate, corpus_groups, corpus_rewards)}")
+        print(
+            f"minilm-int8 vs minilm on {rows} {corpus}: {_int8_gate(reference, candidate, corpus_groups, corpus_rewards)}"
+        )
         references.append(reference)
         candidates.append(candidate)
         groups += [group + offset for group in corpus_groups]
@@ -84,7 +97,9 @@ def _cls_pooled_minilm(texts: list[str]) -> np.ndarray:
     from mrtcurate.vectors.embedders import minilm_path
 
     encoder = models.Transformer(minilm_path(), max_seq_length=256)
-    model = SentenceTransformer(modules=[encoder, models.Pooling(encoder.auto_model.config.hidden_size, pooling_mode="cls"), models.Normalize()])
+    model = SentenceTransformer(
+        modules=[encoder, models.Pooling(encoder.auto_model.config.hidden_size, pooling_mode="cls"), models.Normalize()]
+    )
     return model.encode(texts, batch_size=64, convert_to_numpy=True)
 
 

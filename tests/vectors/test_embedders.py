@@ -23,7 +23,10 @@ def test_an_embedder_that_cannot_load_is_refused_before_the_job(tmp_path, capsys
     prepare_embedder("minilm")
     prepare_embedder("hashing")
     prepare_embedder(minilm_path())
-    with pytest.raises(UserError, match=r"--embedder minilm-int4: not a built-in embedder \(minilm, minilm-int8, static, hashing\), not a model directory"):
+    with pytest.raises(
+        UserError,
+        match=r"--embedder minilm-int4: not a built-in embedder \(minilm, minilm-int8, static, hashing\), not a model directory",
+    ):
         prepare_embedder("minilm-int4")
     with pytest.raises(UserError, match="no sentence-transformers model there"):
         prepare_embedder(str(tmp_path))
@@ -41,7 +44,12 @@ def test_an_embedder_that_cannot_load_is_refused_before_the_job(tmp_path, capsys
 def test_every_built_in_embedder_gives_unit_rows_that_rank_a_paraphrase_first_and_marks_cut_texts(name):
     from mrtcurate.vectors.embedders import load_embedder
 
-    texts = ["How do I boil an egg?", "What is the way to boil an egg?", "The stock market fell sharply today.", "egg " * 300]
+    texts = [
+        "How do I boil an egg?",
+        "What is the way to boil an egg?",
+        "The stock market fell sharply today.",
+        "egg " * 300,
+    ]
     embedder = load_embedder(name, max_tokens=32)
     vectors = embedder.encode(texts, batch_size=2)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -54,9 +62,16 @@ def test_the_identity_separates_embedders_windows_and_builds(tmp_path, monkeypat
 
     keys = {embedder_key(name, window) for name in BUILT_IN for window in (None, 128)}
     assert len(keys) == len(BUILT_IN) * 2 - 1  # hashing has no window
-    assert describe_embedder("minilm-int8")["precision"] == "int8" and describe_embedder("minilm")["precision"] in ("fp32", "fp16")
+    assert describe_embedder("minilm-int8")["precision"] == "int8" and describe_embedder("minilm")["precision"] in (
+        "fp32",
+        "fp16",
+    )
     monkeypatch.setenv("MRT_CACHE_DIR", str(tmp_path))
-    assert artifact("minilm") is None and not artifact("static").is_built() and str(artifact("static").path).startswith(str(tmp_path))
+    assert (
+        artifact("minilm") is None
+        and not artifact("static").is_built()
+        and str(artifact("static").path).startswith(str(tmp_path))
+    )
 
 
 @pytest.mark.slow
@@ -64,7 +79,12 @@ def test_minilm_int8_gives_a_text_the_same_vector_whatever_its_neighbours():
     """Dynamic quantisation scales activations per call: batched texts would depend on each other."""
     from mrtcurate.vectors.embedders import load_embedder
 
-    texts = ["A short one.", "A much longer answer that goes on about several things " * 8, "Numbers: 1, 22, 333, 4444.", "ok"]
+    texts = [
+        "A short one.",
+        "A much longer answer that goes on about several things " * 8,
+        "Numbers: 1, 22, 333, 4444.",
+        "ok",
+    ]
     embedder = load_embedder("minilm-int8")
     together = embedder.encode(texts, batch_size=64)
     alone = np.concatenate([embedder.encode([text], batch_size=1) for text in texts])

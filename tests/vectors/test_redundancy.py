@@ -50,7 +50,11 @@ def test_a_broken_degree_pass_misses_the_truth():
 def test_the_job_samples_above_the_exact_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(plan_stage, "EXACT_PROMPTS", 60)
     monkeypatch.setattr(plan_stage, "SAMPLE_PROMPTS", 40)
-    records = [{"prompt": f"topic {i} " + " ".join(f"w{i}x{j}" for j in range(6)), "response": f"answer {r} for {i}"} for i in range(150) for r in range(3)]
+    records = [
+        {"prompt": f"topic {i} " + " ".join(f"w{i}x{j}" for j in range(6)), "response": f"answer {r} for {i}"}
+        for i in range(150)
+        for r in range(3)
+    ]
     data = write_jsonl(tmp_path / "a.jsonl", records)
     summary = run_plan(build_config({}, {"input": [str(data)], "embedder": "hashing"}))
     # 150 unrelated prompts: every sampled prompt links only to itself, so the estimate is exact.

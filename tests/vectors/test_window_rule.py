@@ -11,7 +11,9 @@ from tests.conftest import read_jsonl_gz, shared_corpus
 @pytest.mark.slow
 def test_long_answers_sharing_their_first_window_do_not_merge_by_embedding():
     rows = read_jsonl_gz(shared_corpus("flask"), limit=3000)
-    long_answers = sorted({row["response"] for row in rows if isinstance(row["response"], str)}, key=len, reverse=True)[:2]
+    long_answers = sorted({row["response"] for row in rows if isinstance(row["response"], str)}, key=len, reverse=True)[
+        :2
+    ]
     # Two answers with the same first ~2,000 characters (well past 256 tokens) and different bodies after it.
     prefix = long_answers[0][:2000]
     texts = [prefix + long_answers[0][2000:], prefix + " " + long_answers[1]]
