@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
     )
     logging.getLogger("mrtcurate").setLevel(logging.WARNING if args.quiet else logging.INFO)
-    # Beam warns at import about optional GCP clients that local runs never use.
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    # Beam warns at import about optional GCP clients that local runs never use, and logs a failing DoFn's
+    # traceback before re-raising it: the failure reaches the user once, as one line (launch.py) or as
+    # the exception itself.
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     if args.quiet:
         _silence_model_loading()
     try:

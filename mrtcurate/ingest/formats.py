@@ -43,6 +43,48 @@ class TruncatedStream(Exception):
         self.reason = reason
 
 
+class OversizedLine(bytes):
+    """A line longer than the read limit: only its first `limit` bytes were kept, `size` is its length."""
+
+    size: int
+
+    @classmethod
+    def of(cls, head: bytes, size: int) -> OversizedLine:
+        line = cls(head)
+        line.size = size
+        return line
+
+
+def line_limit(max_chars: int) -> int:
+    """Bytes of one line held in memory. UTF-8 spends at most 4 bytes per character, so a longer line holds
+    more than --max-chars characters and is a record_too_large reject whatever the rest of it says."""
+    return 4 * max_chars + 4
+
+
+class _Line:
+    """The pieces of one line as chunks bring them; past `limit` bytes only its head is kept."""
+
+    def __init__(self, limit: int):
+        self.limit, self.pieces, self.kept, self.size = limit, [], 0, 0
+
+    def add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.kept < self.limit:
+            self.pieces.append(piece[: self.limit - self.kept])
+            self.kept += len(self.pieces[-1])
+
+    def take(self) -> tuple[bytes, int]:
+        line, size = b"".join(self.pieces), self.size
+        self.pieces, self.kept, self.size = [], 0, 0
+        return line, size
+
+
+def _finished(line: bytes, size: int, limit: int) -> bytes:
+    if size <= limit:
+        return line.removesuffix(b"\r")
+    return OversizedLine.of(line[:limit], size)
+
+
 class NotGzip(Exception):
     """A file named .gz whose first bytes are not gzip's magic number."""
 
@@ -51,12 +93,20 @@ def is_gzip_path(path: str) -> bool:
     return path.lower().endswith((".gz", ".gzip"))
 
 
-def read_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    while chunk := stream.read(_CHUNK_BYTES):
+def read_chunks(stream: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
+    """The stream's bytes; with `limit`, only its first `limit` (the size fingerprinted before the job: lines
+    appended to the file during the run are not read, so the manifest's checksum describes what was)."""
+    left = limit
+    while left is None or left > 0:
+        chunk = stream.read(_CHUNK_BYTES if left is None else min(_CHUNK_BYTES, left))
+        if not chunk:
+            return
+        if left is not None:
+            left -= len(chunk)
         yield chunk
 
 
-def gunzip_chunks(stream: BinaryIO) -> Iterator[bytes]:
+def gunzip_chunks(stream: BinaryIO, size: int | None = None) -> Iterator[bytes]:
     """Decompressed bytes of a (possibly multi-member) gzip stream, as they come.
 
     Not gzip.GzipFile: on a truncated or corrupt stream its read() raises and drops what it had already
@@ -64,7 +114,7 @@ def gunzip_chunks(stream: BinaryIO) -> Iterator[bytes]:
     every byte it could decompress before the error is raised.
     """
     decompressor, member_open, first = None, False, True
-    for chunk in read_chunks(stream):
+    for chunk in read_chunks(stream, size):
         if first and not chunk.startswith(_GZIP_MAGIC[: len(chunk)]):
             raise NotGzip(f"starts with bytes {chunk[:2].hex()}, not gzip's 1f8b")
         first = False
@@ -73,11 +123,15 @@ def gunzip_chunks(stream: BinaryIO) -> Iterator[bytes]:
                 # Concatenated gzip files (cat a.gz b.gz) are one valid stream: each member starts afresh.
                 decompressor, member_open = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS), True
             try:
-                out = decompressor.decompress(chunk)
+                # Bounded: 100 KB of gzip can inflate to 100 MB, and no more than a chunk is held at once.
+                out = decompressor.decompress(chunk, _CHUNK_BYTES)
             except zlib.error as error:
                 raise TruncatedStream(b"", f"corrupt gzip data: {error}") from error
             if out:
                 yield out
+            if decompressor.unconsumed_tail:
+                chunk = decompressor.unconsumed_tail
+                continue
             if not decompressor.eof:
                 break
             chunk, member_open = decompressor.unused_data, False
@@ -85,9 +139,9 @@ def gunzip_chunks(stream: BinaryIO) -> Iterator[bytes]:
         raise TruncatedStream(b"", "compressed stream ended before its end marker")
 
 
-def decompressed_chunks(stream: BinaryIO, path: str) -> Iterator[bytes]:
-    """A file's content as stored or, for a name ending in .gz, unwrapped."""
-    return gunzip_chunks(stream) if is_gzip_path(path) else read_chunks(stream)
+def decompressed_chunks(stream: BinaryIO, path: str, size: int | None = None) -> Iterator[bytes]:
+    """A file's content (its first `size` stored bytes) as stored or, for a name ending in .gz, unwrapped."""
+    return gunzip_chunks(stream, size) if is_gzip_path(path) else read_chunks(stream, size)
 
 
 def format_for_path(path: str) -> str:
@@ -117,17 +171,24 @@ def iter_records(
     max_chars: int,
     part: tuple[int, int | None] = (0, None),
     tally: RowTally | None = None,
+    size: int | None = None,
 ) -> Iterator[RawRecord | Reject]:
     """Records of one file as stored (gzip, by its name, is unwrapped here). Never raises on bad content:
     every problem is a reject, so one bad file or record never stops a job. `part`: JSONL lines that
     start in bytes [start, end), or Parquet row groups [start, end), rows numbered from 1 within it and
-    counted into `tally`."""
+    counted into `tally`. `size`: read no further than this many stored bytes (the size fingerprinted)."""
     tally = tally or RowTally()
     try:
         if fmt == "parquet":
             yield from _iter_parquet(stream, path, max_chars, part, tally)
             return
-        lines = iter_lines(decompressed_chunks(stream, path)) if part == (0, None) else part_lines(stream, *part, tally)
+        limit = line_limit(max_chars)
+        whole = part == (0, None)
+        lines = (
+            iter_lines(decompressed_chunks(stream, path, size), limit)
+            if whole
+            else part_lines(stream, *part, tally, limit, size)
+        )
         if fmt == "jsonl":
             yield from _iter_jsonl(lines, path, max_chars)
         elif fmt == "csv":
@@ -138,63 +199,82 @@ def iter_records(
         yield _reject("", RejectReason.NOT_GZIP, f"named .gz but {error}", path, None)
 
 
-def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Lines without their terminator (and without a UTF-8 byte-order mark at the very start). A stream that
-    breaks off raises TruncatedStream carrying the partial line, after every complete line before it."""
-    pending: list[bytes] = []
+def iter_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """Lines without their terminator (and without a UTF-8 byte-order mark at the very start); a line over
+    `limit` bytes as an OversizedLine. A stream that breaks off raises TruncatedStream carrying the partial
+    line, after every complete line before it."""
+    pending = _Line(limit)
     at_start = True
     try:
         for chunk in chunks:
             if at_start:
                 chunk, at_start = chunk.removeprefix(_UTF8_BOM), len(chunk) < len(_UTF8_BOM)
             *lines, tail = chunk.split(b"\n")
-            if lines:
-                # Joined only at a line end, so a line spanning many chunks costs its length once.
-                lines[0] = b"".join(pending) + lines[0]
-                pending = []
-                for line in lines:
-                    yield line.removesuffix(b"\r")
-            pending.append(tail)
+            for index, piece in enumerate(lines):
+                if index == 0:
+                    # Joined only at a line end, so a line spanning many chunks costs its length once.
+                    pending.add(piece)
+                    yield _finished(*pending.take(), limit)
+                else:
+                    yield _finished(piece, len(piece), limit)
+            pending.add(tail)
     except TruncatedStream as truncated:
-        raise TruncatedStream(b"".join(pending), truncated, truncated.reason) from truncated
+        raise TruncatedStream(pending.take()[0], truncated, truncated.reason) from truncated
     except OSError as error:  # the storage failed mid-read: the rest of the file is unreadable, not truncated
-        raise TruncatedStream(b"".join(pending), error, RejectReason.UNREADABLE_FILE) from error
-    last = b"".join(pending)
-    if last:
-        yield last.removesuffix(b"\r")
+        raise TruncatedStream(pending.take()[0], error, RejectReason.UNREADABLE_FILE) from error
+    last, size = pending.take()
+    if size:
+        yield _finished(last, size, limit)
 
 
-def part_lines(stream: BinaryIO, start: int, end: int | None, tally: RowTally) -> Iterator[bytes]:
+def part_lines(
+    stream: BinaryIO, start: int, end: int | None, tally: RowTally, limit: int, size: int | None = None
+) -> Iterator[bytes]:
     """The lines whose first byte lies in [start, end) of an uncompressed file, as iter_lines gives them:
     the line running into `start` belongs to the part before, the line running past `end` to this one."""
     if start > 0:
         stream.seek(start - 1)  # from the byte before: a line that starts exactly at `start` is ours
     line_start = max(start - 1, 0)
-    pending: list[bytes] = []
-    try:
-        for chunk in read_chunks(stream):
-            *lines, tail = chunk.split(b"\n")
-            if lines:
-                lines[0] = b"".join(pending) + lines[0]
-                pending = []
-                for line in lines:
-                    if end is not None and line_start >= end:
-                        return
-                    if line_start >= start:
-                        tally.rows += 1
-                        yield (line.removeprefix(_UTF8_BOM) if line_start == 0 else line).removesuffix(b"\r")
-                    line_start += len(line) + 1
-            pending.append(tail)
-    except OSError as error:
-        raise TruncatedStream(b"".join(pending), error, RejectReason.UNREADABLE_FILE) from error
-    last = b"".join(pending)
-    if last and line_start >= start and (end is None or line_start < end):
+    pending = _Line(limit)
+
+    def ours(line: bytes, length: int) -> bytes:
         tally.rows += 1
-        yield (last.removeprefix(_UTF8_BOM) if line_start == 0 else last).removesuffix(b"\r")
+        return _finished(line.removeprefix(_UTF8_BOM) if line_start == 0 else line, length, limit)
+
+    try:
+        for chunk in read_chunks(stream, None if size is None else size - line_start):
+            *lines, tail = chunk.split(b"\n")
+            for index, piece in enumerate(lines):
+                if index == 0:
+                    pending.add(piece)
+                    line, length = pending.take()
+                else:
+                    line, length = piece, len(piece)
+                if end is not None and line_start >= end:
+                    return
+                if line_start >= start:
+                    yield ours(line, length)
+                line_start += length + 1
+            pending.add(tail)
+    except OSError as error:
+        raise TruncatedStream(pending.take()[0], error, RejectReason.UNREADABLE_FILE) from error
+    last, length = pending.take()
+    if length and line_start >= start and (end is None or line_start < end):
+        yield ours(last, length)
 
 
 def _reject(text: str, reason: RejectReason, detail: str, path: str, row: int | None) -> Reject:
     return Reject(record=text, reason=reason.value, detail=detail, source_file=path, source_row=row)
+
+
+def _oversized_reject(line: OversizedLine, max_chars: int, path: str, row: int) -> Reject:
+    return _reject(
+        bytes(line).decode("utf-8", errors="replace"),
+        RejectReason.RECORD_TOO_LARGE,
+        f"{line.size:,} bytes on one line > --max-chars {max_chars} (only its first {len(line):,} bytes were read into memory and kept here)",
+        path,
+        row,
+    )
 
 
 def _truncation_reject(truncated: TruncatedStream, path: str, row: int) -> Reject:
@@ -211,6 +291,9 @@ def _iter_jsonl(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[R
     row = 0
     try:
         for row, line in enumerate(lines, start=1):
+            if isinstance(line, OversizedLine):
+                yield _oversized_reject(line, max_chars, path, row)
+                continue
             if not line.strip():
                 continue  # blank lines separate nothing in JSONL and hold no record
             try:
@@ -251,6 +334,10 @@ def _iter_csv(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[Raw
 
     def decoded():
         for line in lines:
+            if isinstance(line, OversizedLine):
+                # Its head, longer than --max-chars so rejected as record_too_large, with no quote left open
+                # to swallow the rows after it.
+                line = bytes(line).replace(b'"', b"'")
             # surrogateescape keeps bad bytes visible as lone surrogates, so a bad row is rejected and the rest parse.
             fed.append(line.decode("utf-8", errors="surrogateescape") + "\n")
             yield fed[-1]
@@ -294,7 +381,7 @@ def _iter_csv(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[Raw
 
 def csv_header(stream: BinaryIO, path: str) -> list[str]:
     """The header row of a CSV file: the fields a mapping can name, whatever its data rows hold."""
-    lines = iter_lines(decompressed_chunks(stream, path))
+    lines = iter_lines(decompressed_chunks(stream, path), line_limit(1 << 20))
     delimiter = csv_delimiter(path)
     try:
         return next(

@@ -25,7 +25,6 @@ from mrtcurate.pipeline import lifeline, progress
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.graph import build, build_plan
 from mrtcurate.schemas import RunConfig
-from mrtcurate.schemas.manifest import AccountingError
 
 
 def _names_a_runner(beam_args: list[str]) -> bool:
@@ -98,20 +97,33 @@ def run_curation(
             result = pipeline.run()
             result.wait_until_finish()
         except Exception as error:
-            accounting = _accounting_failure(error)
-            if accounting is None:
+            known = _one_line_failure(error)
+            if known is None:
                 raise
-            raise JobFailed(f"the job's counts do not add up, so nothing was published: {accounting}") from error
+            raise JobFailed(f"{known}; nothing was published") from error
     return _counters(result)
 
 
-def _accounting_failure(error: Exception) -> str | None:
-    """The AccountingError's own line: the in-process runner re-raises it with a step name appended, a
-    multi-process runner inside pages of the worker's traceback."""
-    if isinstance(error, AccountingError):
-        return str(error).split(" [while running")[0]
-    found = re.search(r"AccountingError: ([^\n]*)", str(error))
-    return found.group(1).split(" [while running")[0] if found else None
+# The failures the job can meet that are not bugs, each with the line that names it. The in-process runner
+# re-raises a DoFn's exception with a step name appended, a multi-process runner inside pages of the
+# worker's traceback: matched on the text, as the exception type does not survive the worker boundary.
+_KNOWN_FAILURES = (
+    (
+        re.compile(r"AccountingError: ([^\n]*?)(?: \[while running|$)", re.MULTILINE),
+        "the job's counts do not add up: {0}",
+    ),
+    (re.compile(r"InputChanged: ([^\n]*?)(?: \[while running|$)", re.MULTILINE), "{0}"),
+    (re.compile(r"\[Errno 28\] No space left on device(?:: '([^']*)')?"), "the disk filled up while the job wrote {0}"),
+)
+
+
+def _one_line_failure(error: Exception) -> str | None:
+    text = f"{type(error).__name__}: {error}"
+    for pattern, line in _KNOWN_FAILURES:
+        found = pattern.search(text)
+        if found:
+            return line.format(found.group(1) or "its output")
+    return None
 
 
 PROGRESS_INTERVAL_S = 10.0

@@ -11,6 +11,7 @@ from dataclasses import replace
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from mrtcurate.errors import InputChanged
 from mrtcurate.ingest.files import open_binary, plan_splits
 from mrtcurate.ingest.formats import RawRecord, RowTally, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_units
@@ -47,8 +48,16 @@ class _ParseSplit(beam.DoFn):
         read = 0
         units_read = UnitTally()
         tally = RowTally()
-        with open_binary(file.path) as stream:
-            for record in iter_records(stream, file.format, file.path, self.max_chars, (split.start, split.end), tally):
+        try:
+            opened = open_binary(file.path)
+        except OSError as error:
+            raise InputChanged(
+                f"input {file.path} could not be opened during the run ({error.strerror or error}); it was listed before the job started"
+            ) from None
+        with opened as stream:
+            for record in iter_records(
+                stream, file.format, file.path, self.max_chars, (split.start, split.end), tally, file.bytes
+            ):
                 read += 1
                 if read % _PROGRESS_EVERY == 0:
                     progress.add(progress.READ, _PROGRESS_EVERY)

@@ -3,6 +3,7 @@ the report there, publish atomically. `mrt plan` runs the shared front half alon
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -57,6 +58,10 @@ def run(
             # Inside staging, so a published dataset always has its report.
             write_report(staging.directory)
             publish(staging)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise JobFailed(f"the disk filled up while writing {error.filename or output}; nothing was published") from None
     finally:
         release(staging)
     return RunOutcome(output, manifest, metrics, FileSystems.join(output, REPORT_NAME))

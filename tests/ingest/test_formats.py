@@ -102,3 +102,65 @@ def test_format_from_extension():
     assert format_for_path("a.json.gz") == "jsonl"
     assert format_for_path("a.parquet") == "parquet"
     assert format_for_path("a.tsv") == "csv"
+
+
+def test_one_inflated_line_is_rejected_in_bounded_memory_and_the_next_is_read():
+    # Issue 20: 100 KB of gzip inflating to one 100 MB line peaked at 2.4 GB.
+    import tracemalloc
+
+    huge = b'{"prompt": "p", "response": "' + b"a" * 100_000_000 + b'"}\n' + b'{"prompt": "p", "response": "ok"}\n'
+    packed = gzip.compress(huge, compresslevel=9)
+    assert len(packed) < 200_000
+    tracemalloc.start()
+    try:
+        records = list(iter_records(io.BytesIO(packed), "jsonl", "big.jsonl.gz", max_chars=100_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000, peak
+    assert [type(record).__name__ for record in records] == ["Reject", "RawRecord"]
+    assert records[0].reason == "record_too_large" and "100,000,031 bytes on one line" in records[0].detail
+    assert len(records[0].record) == 400_004 and records[1].row == 2
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_oversized_line_never_swallows_the_rows_after_it(fmt):
+    lines = (
+        [b'"prompt","response"', b'"p","' + b'x"y' * 50 + b'"', b'"q","fine"']
+        if fmt == "csv"
+        else [b'{"a": "' + b"x" * 150 + b'"}', b'{"a": 1}']
+    )
+    records = list(iter_records(io.BytesIO(b"\n".join(lines) + b"\n"), fmt, f"f.{fmt}", max_chars=20))
+    assert [getattr(record, "reason", "record") for record in records] == ["record_too_large", "record"]
+    assert records[-1].row == len(lines)
+
+
+def test_only_the_fingerprinted_bytes_are_read_whole_or_in_parts():
+    # Issue 20: lines appended during the run were counted though the manifest recorded the old size.
+    from mrtcurate.ingest.formats import RowTally
+
+    original = b"".join(b'{"prompt": "p%d", "response": "r"}\n' % index for index in range(50))
+    stream = io.BytesIO(original + b'{"prompt": "late", "response": "r"}\n')
+    assert len(list(iter_records(stream, "jsonl", "a.jsonl", 1000, size=len(original)))) == 50
+    for gz in (False, True):
+        data = gzip.compress(original) if gz else original
+        appended = data + (
+            gzip.compress(b'{"prompt": "late", "response": "r"}\n') if gz else b'{"prompt": "late", "response": "r"}\n'
+        )
+        assert (
+            len(
+                list(
+                    iter_records(io.BytesIO(appended), "jsonl", "a.jsonl.gz" if gz else "a.jsonl", 1000, size=len(data))
+                )
+            )
+            == 50
+        )
+    half = len(original) // 2
+    parts = [(0, half), (half, None)]
+    rows = [
+        list(
+            iter_records(io.BytesIO(original + b"{}\n" * 5), "jsonl", "a.jsonl", 1000, part, RowTally(), len(original))
+        )
+        for part in parts
+    ]
+    assert sum(len(part) for part in rows) == 50

@@ -78,11 +78,20 @@ def test_multi_process_runs_send_bundle_inputs_through_untimed_streams(tmp_path,
     assert timed == [], "the runner sent bundle inputs through a timer-flushed stream"
 
 
-def test_an_accounting_failure_inside_a_worker_traceback_is_found():
-    from mrtcurate.pipeline.launch import _accounting_failure
+def test_known_failures_inside_a_worker_traceback_are_found():
+    from mrtcurate.errors import InputChanged
+    from mrtcurate.pipeline.launch import _one_line_failure
 
     wrapped = RuntimeError(
         "Traceback (most recent call last):\n  ...\nmrtcurate.schemas.manifest.AccountingError: input_records 5 != 4 [while running 'Manifest/Write']\n  ..."
     )
-    assert _accounting_failure(wrapped) == "input_records 5 != 4"
-    assert _accounting_failure(RuntimeError("a worker crashed")) is None
+    assert _one_line_failure(wrapped) == "the job's counts do not add up: input_records 5 != 4"
+    assert (
+        _one_line_failure(InputChanged("input /d/a.jsonl disappeared during the run"))
+        == "input /d/a.jsonl disappeared during the run"
+    )
+    full = RuntimeError(
+        "OSError: [Errno 28] No space left on device: '/out/.x.staging-1/data/part-0.parquet' [while running 'Write']"
+    )
+    assert _one_line_failure(full) == "the disk filled up while the job wrote /out/.x.staging-1/data/part-0.parquet"
+    assert _one_line_failure(RuntimeError("a worker crashed")) is None

@@ -198,3 +198,39 @@ def test_an_output_name_the_file_system_cannot_hold_is_refused_before_the_job(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
     assert mrt_run(data, tmp_path / ("d" * 240)) == 0  # the staging name beside it is shortened
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d" * 240, "in.jsonl"]
+
+
+def test_an_input_deleted_during_the_run_is_one_line_and_nothing_is_published(tmp_path, capsys, monkeypatch):
+    from mrtcurate.runs import preflight
+
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    real_resolve = preflight.resolve_inputs
+
+    def resolve_then_delete(config):
+        resolved = real_resolve(config)
+        data.unlink()
+        return resolved
+
+    monkeypatch.setattr(curate, "resolve_inputs", resolve_then_delete)
+    assert mrt_run(data, tmp_path / "out") == 1
+    error = " ".join(capsys.readouterr().err.split())
+    assert f"job failed: input {data} could not be opened during the run (No such file or directory)" in error
+    assert "Traceback" not in error and error.endswith("nothing was published")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_staging(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from mrtcurate.pipeline import write
+
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+
+    def full(rows, schema):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "data" / "part.parquet"))
+
+    monkeypatch.setattr(write, "parquet_bytes", full)
+    assert mrt_run(data, tmp_path / "out") == 1
+    error = " ".join(capsys.readouterr().err.split())
+    assert "job failed: the disk filled up while the job wrote" in error and "Traceback" not in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
