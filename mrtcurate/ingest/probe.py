@@ -69,15 +69,17 @@ def field_mapping(ingest: IngestSettings, layout: str, feature: str | None = Non
 
 
 def _match_files(ingest: IngestSettings, fingerprint: bool = True) -> list[InputFile]:
-    """Every matched file once, in pattern order: overlapping patterns must not double multiplicities."""
+    """Every matched file once, in pattern order: overlapping patterns, or a symbolic link beside the file it
+    names, must not double multiplicities. A file keeps the first spelling that matched it."""
     files: dict[str, InputFile] = {}
     for pattern in ingest.input:
         for metadata in sorted(_match(pattern), key=lambda metadata: metadata.path):
-            if metadata.path in files:
-                log.info("%s is matched by more than one --input pattern; it is read once", metadata.path)
+            identity = os.path.realpath(metadata.path) if is_local(metadata.path) else metadata.path
+            if identity in files:
+                log.info("%s is %s, matched already; it is read once", metadata.path, files[identity].path)
                 continue
             fmt = _format(ingest, metadata.path)
-            files[metadata.path] = InputFile(
+            files[identity] = InputFile(
                 metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata) if fingerprint else ""
             )
     return list(files.values())

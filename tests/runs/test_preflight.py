@@ -139,3 +139,13 @@ def test_a_name_with_a_backslash_is_matched_and_a_fifo_is_refused_not_waited_on(
     os.mkfifo(tmp_path / "d.jsonl")
     with pytest.raises(UserError, match="d.jsonl is not a regular file"):
         resolve_inputs(config(tmp_path, [tmp_path / "*.jsonl"]))
+
+
+def test_a_file_reached_through_a_symbolic_link_too_is_read_once(tmp_path):
+    # Issue 20: an input matched both as itself and through a link alias was read twice.
+    (tmp_path / "data").mkdir()
+    data = write_jsonl(tmp_path / "data" / "a.jsonl", [{"prompt": "p", "response": "r"}])
+    (tmp_path / "data" / "alias.jsonl").symlink_to(data)
+    (tmp_path / "linked").symlink_to(tmp_path / "data")
+    files = resolve_inputs(config(tmp_path, [tmp_path / "data" / "*.jsonl", tmp_path / "linked" / "a.jsonl"])).files
+    assert [file.path for file in files] == [str(data)]
