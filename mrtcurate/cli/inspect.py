@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
 from rich.console import Console
+from rich.markup import escape
 
 from mrtcurate.cli.common import status
 from mrtcurate.cli.options import add_config_options, option_values
@@ -43,18 +45,22 @@ def _render(found: dict, console: Console) -> None:
     sample = found["sample"]
     files = found["files"]
     console.print(
-        f"[bold]{len(files)} file{'s' if len(files) > 1 else ''}[/bold], the first {found['records_per_file']:,} records of each:",
+        f"[bold]{len(files)} file{'s' if len(files) > 1 else ''}[/bold], {found['records_per_file']:,} records of each:",
         highlight=False,
     )
-    for file in files[:5]:
-        console.print(f"  {_cut(file['path'], width - 20)}  {file['format']}, {file['bytes']:,} bytes", highlight=False)
+    for file, how in list(zip(files, found["sampled"]))[:5]:
+        console.print(
+            f"  {_cut(file['path'], width - 20)}  {file['format']}, {file['bytes']:,} bytes, {how}",
+            highlight=False,
+            markup=False,
+        )
     if len(files) > 5:
         console.print(f"  ... and {len(files) - 5} more", highlight=False)
     how = "detected" if found["layout_detected"] else "as given"
     preset = f", preset {found['preset']}" if found["preset"] else ""
     console.print(f"[bold]layout[/bold] {found['layout']} ({how}{preset})", highlight=False)
-    mapping = "  ".join(f"--{name.replace('_', '-')} {_quoted(value)}" for name, value in found["mapping"].items())
-    console.print(f"[bold]mapping[/bold] {mapping}", highlight=False, soft_wrap=False)
+    # soft_wrap: no line break inserted into a command a user will paste
+    console.print("[bold]mapping[/bold] " + escape(as_flags(found["mapping"])), highlight=False, soft_wrap=True)
     line = f"[bold]sample[/bold] {sample['records']:,} records: {sample['candidates']:,} candidates, {sample['rejected']:,} rejected"
     if "context_messages" in sample:
         line += f", {sample['context_messages']:,} context messages"
@@ -92,6 +98,14 @@ def _visible(text: str) -> str:
     )
 
 
-def _quoted(value) -> str:
-    text = str(value).replace("\n", "\\n")
-    return f"'{text}'" if any(ch in text for ch in " *[{") else text
+def as_flags(mapping: dict) -> str:
+    """The mapping as flags a POSIX shell accepts and that reproduce it: values quoted, a newline in a
+    template written `\\n` as the flag reads it, a true switch as the bare flag, a false one left out."""
+    flags = []
+    for name, value in mapping.items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            flags += [flag] if value else []
+        else:
+            flags.append(f"{flag} {shlex.quote(str(value).replace(chr(10), chr(92) + 'n'))}")
+    return " ".join(flags)

@@ -190,7 +190,7 @@ def iter_records(
             else part_lines(stream, *part, tally, limit, size)
         )
         if fmt == "jsonl":
-            yield from _iter_jsonl(lines, path, max_chars)
+            yield from jsonl_records(lines, path, max_chars)
         elif fmt == "csv":
             yield from _iter_csv(lines, path, max_chars)
         else:
@@ -287,7 +287,7 @@ def _truncation_reject(truncated: TruncatedStream, path: str, row: int) -> Rejec
     )
 
 
-def _iter_jsonl(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
+def jsonl_records(lines: Iterator[bytes], path: str, max_chars: int) -> Iterator[RawRecord | Reject]:
     row = 0
     try:
         for row, line in enumerate(lines, start=1):

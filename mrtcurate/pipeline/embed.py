@@ -52,6 +52,7 @@ class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
         vectors = model.encode(batch, batch_size=self.embedding.batch_size)
         self.embedded_here += len(batch)
         if self.shows_progress:
+            progress.add(progress.EMBEDDED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in batch))
             progress.add(progress.EMBEDDED, len(batch), flush_now=True)
         rate = len(batch) / max(time.perf_counter() - started, 1e-9)
         log.debug("embedded %s texts on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
@@ -135,6 +136,7 @@ class _SplitByCache(beam.DoFn):
         if self.shows_progress:
             progress.add(progress.COVERED, len(keys))
             progress.add(progress.TO_EMBED, 0 if cached else 1)
+            progress.add(progress.TO_EMBED_CHARS, 0 if cached else min(len(keyed_texts[0][1]), progress.TEXT_CHARS_CAP))
         if cached:
             self.cache_hits.inc()
             yield (text_id, keys), cached[0]

@@ -20,6 +20,12 @@ READ = "read"  # input records parsed (candidates and rejects)
 COVERED = "covered"  # candidates whose text reached the embedding stage
 TO_EMBED = "to_embed"  # distinct texts among them that the model must encode (not cached)
 EMBEDDED = "embedded"
+# Characters of those texts (each counted up to TEXT_CHARS_CAP): encoding time follows length, not count,
+# so the time left is estimated in characters; counted in texts it was three times too hopeful on a
+# corpus whose short texts were encoded first.
+TO_EMBED_CHARS = "to_embed_chars"
+EMBEDDED_CHARS = "embedded_chars"
+TEXT_CHARS_CAP = 2048  # about 512 tokens: no embedder here reads further into a text
 SELECTED = "selected"  # prompts whose K were chosen
 
 _lock = threading.Lock()
@@ -80,9 +86,10 @@ def snapshot(directory: str) -> Snapshot:
     return Snapshot(totals, time.monotonic())
 
 
-def describe(now: Snapshot, before: Snapshot, finished: bool = False) -> str:
-    """One line: what has been done, the rate since the last line where a stage moved, and, while the
-    run goes on, the embedding stage's time left."""
+def describe(now: Snapshot, before: Snapshot, finished: bool = False, embedding_since: Snapshot | None = None) -> str:
+    """One line: what has been done, the rate since the last line, and, while the run goes on, the embedding
+    stage's time left: the characters still to encode at the average speed since the stage began
+    (`embedding_since`, else `before`), steadier than the last interval's."""
     seconds = max(now.at - before.at, 1e-9)
 
     def rate(stage: str) -> str:
@@ -91,15 +98,20 @@ def describe(now: Snapshot, before: Snapshot, finished: bool = False) -> str:
 
     parts = [f"read {now[READ]:,} records{rate(READ)}"]
     if now[COVERED] and not finished:
-        # Distinct uncached texts per candidate so far, scaled to every record read: an estimate that
-        # firms up as the stage goes (records read bound the candidates from above).
-        expected = max(round(now[READ] * now[TO_EMBED] / now[COVERED]), now[EMBEDDED])
+        # Distinct uncached texts (and their characters) per candidate so far, scaled to every record read:
+        # an estimate that firms up as the stage goes (records read bound the candidates from above).
+        scale = now[READ] / now[COVERED]
+        expected = max(round(now[TO_EMBED] * scale), now[EMBEDDED])
+        since = embedding_since or before
+        char_speed = (now[EMBEDDED_CHARS] - since[EMBEDDED_CHARS]) / max(now.at - since.at, 1e-9)
+        chars_left = now[TO_EMBED_CHARS] * scale - now[EMBEDDED_CHARS]
         speed = (now[EMBEDDED] - before[EMBEDDED]) / seconds
-        if speed > 0:
-            left = f", about {_duration((expected - now[EMBEDDED]) / speed)} left" if expected > now[EMBEDDED] else ""
-            parts.append(f"embedded {now[EMBEDDED]:,} of about {expected:,} texts ({speed:,.0f}/s{left})")
-        else:
-            parts.append(f"embedded {now[EMBEDDED]:,} texts")
+        details = [f"{speed:,.0f}/s"] if speed > 0 else []
+        if char_speed > 0 and chars_left > 0 and expected > now[EMBEDDED]:
+            details.append(f"about {_duration(chars_left / char_speed)} left")
+        parts.append(
+            f"embedded {now[EMBEDDED]:,} of about {expected:,} texts" + (f" ({', '.join(details)})" if details else "")
+        )
     elif now[EMBEDDED]:
         parts.append(f"embedded {now[EMBEDDED]:,} texts{rate(EMBEDDED)}")
     if now[SELECTED]:
@@ -121,6 +133,7 @@ class ProgressMonitor:
         self._stopped = threading.Event()
         self._emitting = threading.Lock()
         self._thread = threading.Thread(target=self._watch, name="mrt progress", daemon=True)
+        self._embedding_since: Snapshot | None = None
 
     def __enter__(self) -> Self:
         self._previous = snapshot(self.directory)
@@ -139,8 +152,11 @@ class ProgressMonitor:
             self._emit()
 
     def _emit(self, finished: bool = False) -> None:
+        # A line every interval, moved or not: a long batch must not look like a hang.
         with self._emitting:
             now = snapshot(self.directory)
-            if now.tallies and (finished or now.tallies != self._previous.tallies):
-                self.report(describe(now, self._previous, finished))
+            if self._embedding_since is None and now[EMBEDDED]:
+                self._embedding_since = self._previous
+            if now.tallies:
+                self.report(describe(now, self._previous, finished, self._embedding_since))
             self._previous = now

@@ -1,23 +1,40 @@
-"""`mrt inspect`: what the job would make of the first records of each input, in seconds, by the job's
-own code (preflight's mapping checks, the format readers, the layouts), so a mapping can be got right
-before a long run. Not polars for the Parquet and CSV heads: the point is the job's own parsing, and
-its readers already stop after the first row group or lines asked for."""
+"""`mrt inspect`: what the job would make of a sample of each input, in seconds, by the job's own code
+(preflight's mapping checks, the format readers, the layouts), so a mapping can be got right before a
+long run. Not polars for the Parquet and CSV heads: the point is the job's own parsing.
+
+The sample is spread across each JSONL file, so a file sorted by model or by prompt does not look like
+one response per prompt: windows at evenly spaced byte offsets of a plain file, at evenly spaced line numbers of a compressed one
+(two streaming passes, bounded by SPREAD_BUDGET_BYTES of text). CSV rows
+may span lines and message-per-row trees need their rows together: those are sampled from the start."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from itertools import islice
 
 from mrtcurate.ingest.files import open_binary
-from mrtcurate.ingest.formats import RawRecord, iter_records
+from mrtcurate.ingest.formats import (
+    RawRecord,
+    RowTally,
+    TruncatedStream,
+    decompressed_chunks,
+    is_gzip_path,
+    iter_lines,
+    iter_records,
+    jsonl_records,
+    line_limit,
+)
 from mrtcurate.ingest.layouts import FieldMapping, to_units
 from mrtcurate.ingest.probe import resolve_mapping
 from mrtcurate.ingest.trees import rows_in_memory
-from mrtcurate.schemas import Candidate, TreeMessage
+from mrtcurate.schemas import Candidate, InputFile, TreeMessage
 from mrtcurate.schemas.config import IngestSettings
 from mrtcurate.schemas.counts import UnitTally
 
 EXAMPLES = 3
+WINDOWS = 10
+SPREAD_BUDGET_BYTES = 1 << 30
 _LAYOUT_KEYS = {
     "chat": ("role_key", "text_key"),
     "tree": ("role_key", "text_key", "replies_field", "keep_deleted"),
@@ -29,10 +46,13 @@ def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
     candidates: list[Candidate] = []
     tally = UnitTally()
     read = 0
+    spread = []
     for file in files:
         rows: list[TreeMessage] = []
         with open_binary(file.path) as stream:
-            for item in islice(iter_records(stream, file.format, file.path, ingest.max_chars), records_per_file):
+            records, how = _sample(stream, file, ingest.max_chars, records_per_file, mapping.message_rows)
+            spread.append(how)
+            for item in records:
                 read += 1
                 for unit in to_units(item, mapping, file.path) if isinstance(item, RawRecord) else [item]:
                     if isinstance(unit, TreeMessage):
@@ -46,6 +66,7 @@ def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
     return {
         "files": [{"path": file.path, "format": file.format, "bytes": file.bytes} for file in files],
         "records_per_file": records_per_file,
+        "sampled": spread,
         "layout": mapping.layout,
         "layout_detected": ingest.layout == "auto",
         "preset": ingest.preset,
@@ -72,6 +93,55 @@ def inspect(ingest: IngestSettings, records_per_file: int = 200) -> dict:
     }
 
 
+def _sample(stream, file: InputFile, max_chars: int, count: int, keep_together: bool) -> tuple[Iterator, str]:
+    if file.format != "jsonl" or keep_together:
+        return islice(iter_records(stream, file.format, file.path, max_chars), count), "from the start"
+    if is_gzip_path(file.path):
+        return _spread_windows(stream, file.path, max_chars, count)
+    per_window = -(-count // WINDOWS)
+    starts = sorted({file.bytes * index // WINDOWS for index in range(WINDOWS)})
+
+    def windows():
+        for start in starts:
+            yield from islice(
+                iter_records(stream, "jsonl", file.path, max_chars, (start, None), RowTally()), per_window
+            )
+
+    return islice(windows(), count), f"in {len(starts)} windows across the file"
+
+
+def _spread_windows(stream, path: str, max_chars: int, count: int) -> tuple[Iterator, str]:
+    """A compressed file cannot be entered at an offset: one streaming pass counts its lines, a second takes
+    the windows at evenly spaced line numbers. Both passes stop at SPREAD_BUDGET_BYTES of text."""
+    total, size = 0, 0
+    for total, size in _line_ends(stream, path, max_chars):
+        if size > SPREAD_BUDGET_BYTES:
+            break
+    stream.seek(0)
+    per_window = -(-count // WINDOWS)
+    starts = sorted({total * index // WINDOWS for index in range(WINDOWS)})
+    wanted = {start + offset for start in starts for offset in range(per_window)}
+    lines = (line for number, line in enumerate(_lines(stream, path, max_chars)) if number in wanted)
+    read = f"the first {size >> 20:,} MB" if size > SPREAD_BUDGET_BYTES else "the file"
+    return islice(
+        jsonl_records(islice(lines, len(wanted)), path, max_chars), count
+    ), f"in {len(starts)} windows drawn across {read}"
+
+
+def _lines(stream, path: str, max_chars: int) -> Iterator[bytes]:
+    try:
+        yield from iter_lines(decompressed_chunks(stream, path), line_limit(max_chars))
+    except TruncatedStream:
+        return  # the sample is of what could be read; the job reports the break as a reject
+
+
+def _line_ends(stream, path: str, max_chars: int) -> Iterator[tuple[int, int]]:
+    size = 0
+    for number, line in enumerate(_lines(stream, path, max_chars), start=1):
+        size += len(line) + 1
+        yield number, size
+
+
 def _count(unit, tally: UnitTally, candidates: list[Candidate]) -> None:
     tally.add(unit)
     if isinstance(unit, Candidate):
@@ -81,6 +151,12 @@ def _count(unit, tally: UnitTally, candidates: list[Candidate]) -> None:
 def effective_mapping(ingest: IngestSettings, mapping: FieldMapping) -> dict:
     """The options the parser reads in this layout, as the user would write them."""
     options = dict(mapping.paths())
+    if mapping.prompt_template is not None and mapping.layout in ("flat", "grouped"):
+        # paths() names each field the template reads; the option is the template itself.
+        options = {
+            "prompt_template": mapping.prompt_template,
+            **{k: v for k, v in options.items() if k != "prompt_template"},
+        }
     if mapping.reward or mapping.layout == "pairs":
         options["reward_order"] = mapping.reward_order
     if mapping.layout == "tree" and mapping.reward:

@@ -77,3 +77,49 @@ def test_inspect_shows_terminal_escape_sequences_from_the_data_escaped(tmp_path,
     shown = capsys.readouterr().out
     assert "\u001b" not in shown and "\u0007" not in shown
     assert "\\x1b[31mtext" in shown and "\\x1b]0;title\\x07" in shown
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_the_sample_is_spread_across_a_file_sorted_by_model(tmp_path, compressed):
+    # Issue 20: a file sorted by model showed "1.0 responses per prompt" from its first 200 records.
+    import gzip
+
+    lines = "".join(
+        json.dumps({"prompt": f"question {p}", "response": f"{model} says {p}"}) + "\n"
+        for model in "ABCDE"
+        for p in range(2000)
+    )
+    path = tmp_path / ("sorted.jsonl.gz" if compressed else "sorted.jsonl")
+    path.write_bytes(gzip.compress(lines.encode()) if compressed else lines.encode())
+    found = inspect(ingest(input=[str(path)]))
+    assert found["sample"]["records"] == 200 and found["sample"]["responses_per_prompt"]["max"] >= 2
+    assert found["sampled"] == [
+        "in 10 windows drawn across the file" if compressed else "in 10 windows across the file"
+    ]
+    assert inspect(ingest(input=[str(path)]))["examples"] == found["examples"]  # seeded: the same sample again
+
+
+def test_the_mapping_is_printed_as_flags_a_shell_accepts_that_reproduce_it(tmp_path, capsys):
+    # Issue 20: `--prompt-template input` and `--keep-deleted False` could not be pasted back.
+    import shlex
+
+    from mrtcurate.cli import run_parser
+    from mrtcurate.cli.options import option_values
+
+    data = tmp_path / "a.jsonl"
+    data.write_text(json.dumps({"instruction": "Add", "input": "2 and 3", "output": "5", "meta": {"score": 1}}) + "\n")
+    typed = [
+        "--prompt-template",
+        "{instruction}\\n\\n{input}",
+        "--response-field",
+        "output",
+        "--reward-field",
+        "meta.score",
+    ]
+    assert main(["inspect", "--input", str(data), *typed]) == 0
+    printed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("mapping "))
+    flags = shlex.split(printed.removeprefix("mapping "))
+    assert "--prompt-field" not in flags
+    pasted = build_config({}, option_values(run_parser().parse_args(["--input", str(data), *flags])))
+    original = build_config({}, option_values(run_parser().parse_args(["--input", str(data), *typed])))
+    assert pasted.ingest == original.ingest
