@@ -104,9 +104,15 @@ def value(fields: dict, path: str) -> object:
     return None if found is MISSING else found
 
 
+ROOT = "$"
+
+
 @lru_cache(maxsize=256)
 def parse(text: str) -> FieldPath:
-    """A path's steps; raises ValueError for a malformed one (checked once, when the config is built)."""
+    """A path's steps; raises ValueError for a malformed one (checked once, when the config is built). `$`, as
+    in JSONPath, is the record itself (a tree whose every line is its root message)."""
+    if text == ROOT:
+        return FieldPath(text, ())
     steps: list[str | int] = []
     position, expect_key = 0, True
     for match in _STEP.finditer(text):

@@ -62,7 +62,7 @@ class IngestSettings(_Section):
     )
     prompt_field: str = Field(
         "prompt",
-        description="field path of the prompt (`a.b` nests, `[N]` takes an element); tree layout: the root message",
+        description="field path of the prompt (`a.b` nests, `[N]` takes an element); tree layout: the root message, `$` for the record itself",
     )
     prompt_template: str | None = Field(
         None,

@@ -68,6 +68,19 @@ PRESETS: dict[str, Preset] = {
         },
         "mrt run --preset oasst --input oasst_trees.jsonl --output curated/ --selector topk",
     ),
+    "oasst-nested": Preset(
+        "OpenAssistant message trees exported one root message per line: the record itself is the prompt message, its `replies` nested",
+        {
+            "layout": "tree",
+            "prompt_field": "$",
+            "replies_field": "replies",
+            "role_key": "role",
+            "text_key": "text",
+            "reward_field": "rank",
+            "reward_order": "lower",
+        },
+        "mrt run --preset oasst-nested --input oasst_nested.jsonl --output curated/ --selector topk",
+    ),
     "oasst-messages": Preset(
         "OpenAssistant messages exported flat: one message per row with `message_id`, `parent_id` and `message_tree_id`",
         {

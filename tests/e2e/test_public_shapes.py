@@ -30,6 +30,7 @@ EXPECTED = {
     "sharegpt": (5, {"invalid_messages": 2}, 2, None),
     "alpaca": (6, {"empty_response": 1, "missing_template_field": 1}, 3, None),
     "oasst": (11, {"deleted_message": 3, "empty_response": 1, "failed_review": 1, "missing_prompt": 1}, 3, 4),
+    "oasst-nested": (11, {"deleted_message": 3, "empty_response": 1, "failed_review": 1, "invalid_messages": 1}, 3, 4),
     "oasst-messages": (
         13,
         {
@@ -94,7 +95,7 @@ def check_shape(name: str, rows: list[dict]) -> None:
     if name == "sharegpt":
         arctic = next(row for row in rows if row["completion"] == "The Arctic Ocean.")
         assert [turn["role"] for turn in arctic["messages"]] == ["system", "user", "assistant", "user", "assistant"]
-    if name in ("oasst", "oasst-messages"):
+    if name in ("oasst", "oasst-nested", "oasst-messages"):
         deep = next(row for row in rows if row["completion"] == "How about Nemo the Second?")
         assert len(deep["messages"]) == 4 and deep["reward"] == 0.0
         assert "Spam spam spam" not in rewards and "Sorry, never mind." not in rewards
