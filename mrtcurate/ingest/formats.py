@@ -204,19 +204,19 @@ def iter_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
     `limit` bytes as an OversizedLine. A stream that breaks off raises TruncatedStream carrying the partial
     line, after every complete line before it."""
     pending = _Line(limit)
-    at_start = True
+    first = True
     try:
         for chunk in chunks:
-            if at_start:
-                chunk, at_start = chunk.removeprefix(_UTF8_BOM), len(chunk) < len(_UTF8_BOM)
             *lines, tail = chunk.split(b"\n")
             for index, piece in enumerate(lines):
                 if index == 0:
                     # Joined only at a line end, so a line spanning many chunks costs its length once.
                     pending.add(piece)
-                    yield _finished(*pending.take(), limit)
+                    line, size = pending.take()
                 else:
-                    yield _finished(piece, len(piece), limit)
+                    line, size = piece, len(piece)
+                yield _finished(*(_without_bom(line, size) if first else (line, size)), limit)
+                first = False
             pending.add(tail)
     except TruncatedStream as truncated:
         raise TruncatedStream(pending.take()[0], truncated, truncated.reason) from truncated
@@ -224,7 +224,12 @@ def iter_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
         raise TruncatedStream(pending.take()[0], error, RejectReason.UNREADABLE_FILE) from error
     last, size = pending.take()
     if size:
-        yield _finished(last, size, limit)
+        yield _finished(*(_without_bom(last, size) if first else (last, size)), limit)
+
+
+def _without_bom(line: bytes, size: int) -> tuple[bytes, int]:
+    """The file's first line without a UTF-8 byte-order mark (its size counted without it too)."""
+    return (line[len(_UTF8_BOM) :], size - len(_UTF8_BOM)) if line.startswith(_UTF8_BOM) else (line, size)
 
 
 def part_lines(
@@ -239,7 +244,7 @@ def part_lines(
 
     def ours(line: bytes, length: int) -> bytes:
         tally.rows += 1
-        return _finished(line.removeprefix(_UTF8_BOM) if line_start == 0 else line, length, limit)
+        return _finished(*(_without_bom(line, length) if line_start == 0 else (line, length)), limit)
 
     try:
         for chunk in read_chunks(stream, None if size is None else size - line_start):

@@ -33,12 +33,12 @@ def messy_jsonl(rng: random.Random, lines: int) -> bytes:
 def test_parts_at_any_offsets_hold_every_line_once(seed):
     rng = random.Random(seed)
     data = messy_jsonl(rng, 400)
-    whole = list(iter_lines(read_chunks(io.BytesIO(data))))
+    whole = list(iter_lines(read_chunks(io.BytesIO(data)), 1 << 20))
     cuts = sorted({0, *rng.sample(range(1, len(data)), 12)})
     parts, rows = [], 0
     for start, end in zip(cuts, [*cuts[1:], None]):
         tally = RowTally()
-        parts += list(part_lines(io.BytesIO(data), start, end, tally))
+        parts += list(part_lines(io.BytesIO(data), start, end, tally, 1 << 20))
         rows += tally.rows
     assert parts == whole and rows == len(whole)
 
@@ -121,3 +121,22 @@ def test_a_split_message_table_joins_the_same_trees_and_names_the_same_rows(tmp_
     lines = table.read_text().splitlines()
     for reject in read_rows(tmp_path / "split", "rejects"):
         assert lines[reject["source_row"] - 1] == reject["record"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_parts_cut_over_long_lines_as_the_whole_file_does(seed):
+    # Issue 20: a line over the read limit is held as its head only; parts must agree with the whole read.
+    rng = random.Random(seed)
+    data = messy_jsonl(rng, 200)
+    limit = 40
+
+    def seen(lines):
+        return [(bytes(line), getattr(line, "size", None)) for line in lines]
+
+    whole = seen(iter_lines(read_chunks(io.BytesIO(data)), limit))
+    assert any(size for _, size in whole)
+    cuts = sorted({0, *rng.sample(range(1, len(data)), 12)})
+    parts = []
+    for start, end in zip(cuts, [*cuts[1:], None]):
+        parts += seen(part_lines(io.BytesIO(data), start, end, RowTally(), limit))
+    assert parts == whole
