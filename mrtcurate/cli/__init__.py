@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         split = argv.index("--")
         argv, beam_args = argv[:split], argv[split + 1 :]
     args = _parser().parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
+    if args.command != "push":  # pushing is the one command whose point is the Hub
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
     logging.basicConfig(
         level=logging.WARNING,
         format="%(message)s",

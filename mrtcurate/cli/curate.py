@@ -33,9 +33,17 @@ def register(commands) -> None:
         "--keep", type=_at_least_one, metavar="N", help="after publishing, keep only the newest N snapshots (N >= 1)"
     )
     refresh.set_defaults(handler=_refresh)
-    report = commands.add_parser("report", help="write DIR/report.html for a dataset written by mrt run")
+    report = commands.add_parser("report", help="write DIR/report.html and DIR/README.md (the dataset card) for a dataset written by mrt run")
     report.add_argument("directory")
+    report.add_argument("--license", metavar="ID", help="the licence the card names (default: the one it names already)")
     report.set_defaults(handler=_report)
+    push = commands.add_parser("push", help="publish a dataset to the Hugging Face Hub: mrt push DIR ORG/NAME")
+    push.add_argument("directory")
+    push.add_argument("repo_id", metavar="ORG/NAME")
+    push.add_argument("--private", action="store_true", help="create the repository private (an existing one keeps its visibility)")
+    push.add_argument("--revision", metavar="BRANCH", help="the branch to commit to, created from main if missing (default: main)")
+    push.add_argument("--message", metavar="TEXT", help="the commit message")
+    push.set_defaults(handler=_push)
     demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")
     demo.add_argument("--dir", default="mrt-demo", help="where the sample and its curated output go")
     demo.add_argument("--embedder", default="auto", help="embedder for the demo (default: auto, as mrt run)")
@@ -125,9 +133,19 @@ def _at_least_one(text: str) -> int:
 
 
 def _report(args: argparse.Namespace, beam_args: list[str]) -> None:
-    from mrtcurate.report import write_report
+    from mrtcurate.report import write_card, write_report
 
     print(write_report(args.directory))
+    print(write_card(args.directory, args.license))
+
+
+def _push(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from mrtcurate.runs.push import push
+
+    with status(f"pushing {args.directory} to {args.repo_id}", args.quiet):
+        outcome = push(args.directory, args.repo_id, args.private, args.revision, args.message)
+    deleted = f"; removed {len(outcome.deleted)} shard(s) of an earlier push" if outcome.deleted else ""
+    print(f"pushed {len(outcome.added)} files to {outcome.repo_id} ({outcome.revision}){deleted}: {outcome.commit_url}")
 
 
 def _demo(args: argparse.Namespace, beam_args: list[str]) -> None:

@@ -8,17 +8,54 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import is_local, local_path
 from mrtcurate.outputs import write_inside
+from mrtcurate.report.card import CARD_NAME, render_card
 from mrtcurate.report.data import kept_profile, kept_rows, source_rows
 from mrtcurate.report.figures import figures as draw_figures
 from mrtcurate.report.page import render
 from mrtcurate.schemas.manifest import read_manifest
 
 REPORT_NAME = "report.html"
+
+
+def write_card(directory: str, license_id: str | None = None) -> str:
+    """DIR/README.md, the dataset card, from the manifest and the kept rows' sources. Without `license_id`, a
+    licence an earlier card named is kept."""
+    manifest = read_manifest(directory)
+    try:
+        kept = kept_profile(kept_rows(directory, manifest))
+        schema = _first_shard_schema(directory, manifest)
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again") from None
+    license_id = license_id or _license_of_card(directory)
+    card = render_card(manifest, kept[1], "messages" in schema.names, license_id)
+    return _write_inside(directory, CARD_NAME, card.encode("utf-8"))
+
+
+def _first_shard_schema(directory: str, manifest: dict) -> pa.Schema:
+    with FileSystems.open(FileSystems.join(directory, manifest["shards"][0]["path"])) as source:
+        return pq.read_schema(source)
+
+
+def _license_of_card(directory: str) -> str | None:
+    """The licence the dataset's card names already (the run's --license; `mrt report` rewrites the card)."""
+    path = FileSystems.join(directory, CARD_NAME)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as source:
+        text = source.read().decode("utf-8", errors="replace")
+    try:
+        matter = yaml.safe_load(text.split("---\n")[1]) if text.startswith("---\n") else None
+    except (yaml.YAMLError, IndexError):
+        return None
+    return matter.get("license") if isinstance(matter, dict) else None
 
 
 def write_report(directory: str) -> str:

@@ -17,7 +17,7 @@ from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.interrupts import cleanup_on_interrupt
 from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.launch import run_curation, run_planner
-from mrtcurate.report import REPORT_NAME, write_report
+from mrtcurate.report import REPORT_NAME, write_card, write_report
 from mrtcurate.runs.preflight import check_inputs_outside_output, check_output, resolve_inputs
 from mrtcurate.runs.publish import publish, release, stage
 from mrtcurate.schemas import RunConfig
@@ -55,8 +55,9 @@ def run(
             manifest = read_manifest(staging.directory)
             if manifest["counts"]["candidates"] == 0 and not config.publish.allow_empty:
                 raise JobFailed(_nothing_curated(manifest))
-            # Inside staging, so a published dataset always has its report.
+            # Inside staging, so a published dataset always has its report and card.
             write_report(staging.directory)
+            write_card(staging.directory, config.publish.license)
             publish(staging)
     except OSError as error:
         if error.errno != errno.ENOSPC:

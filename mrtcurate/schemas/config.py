@@ -25,7 +25,7 @@ from mrtcurate.errors import UserError
 from mrtcurate.schemas.presets import PRESETS
 
 # Options that name where things go rather than what is computed; they stay out of the config hash.
-_LOCATION_OPTIONS = {"output", "overwrite", "allow_empty"}  # where and whether to publish, not what
+_LOCATION_OPTIONS = {"output", "overwrite", "allow_empty", "license"}  # where, whether and under what terms to publish, not what
 log = logging.getLogger(__name__)
 
 
@@ -354,6 +354,12 @@ class OutputSettings(_Section):
         description="publish even when no input record became a candidate (by default such a run fails in one line: the mapping most likely matched nothing)",
     )
     shards: int | None = Field(None, ge=1, description="number of output shards (by size, ~256 MB each)")
+    license: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9.+-]*$",
+        json_schema_extra={"metavar": "ID"},
+        description="the dataset's licence as the Hub names it (`apache-2.0`, `cc-by-4.0`, `other`...), written into the dataset card",
+    )
 
 
 class RunConfig(_Section):

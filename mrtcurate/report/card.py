@@ -1,0 +1,172 @@
+"""The dataset card (README.md) every published dataset carries: the Hugging Face Hub shows it, and `datasets`
+reads its YAML to name the splits. Everything in it comes from the manifest (and the kept rows' sources), so
+it never says more than the run measured."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import yaml
+
+from mrtcurate.schemas.tables import REJECTS_SCHEMA, curated_schema
+
+CARD_NAME = "README.md"
+_SIZES = (
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+)
+_DTYPES = {pa.string(): "string", pa.int32(): "int32", pa.int64(): "int64", pa.float64(): "float64", pa.bool_(): "bool"}
+
+
+def features(schema: pa.Schema) -> list[dict]:
+    """An Arrow schema as the card's `dataset_info.features` (the YAML form `datasets` reads and writes)."""
+    return [_feature(field.name, field.type) for field in schema]
+
+
+def _feature(name: str, kind: pa.DataType) -> dict:
+    if pa.types.is_list(kind):
+        inner = kind.value_type
+        if pa.types.is_struct(inner):
+            return {"name": name, "list": [_feature(child.name, child.type) for child in inner]}
+        return {"name": name, "list": _DTYPES[inner]}
+    return {"name": name, "dtype": _DTYPES[kind]}
+
+
+def size_category(rows: int) -> str:
+    return next((label for bound, label in _SIZES if rows < bound), "n>100M")
+
+
+def front_matter(manifest: dict, with_messages: bool, license_id: str | None) -> dict:
+    kept = sum(shard["rows"] for shard in manifest["shards"])
+    rejected = sum(shard["rows"] for shard in manifest["rejects"])
+    configs = [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}], "default": True},
+        {"config_name": "rejects", "data_files": [{"split": "train", "path": "rejects/*.parquet"}]},
+    ]
+    info = [
+        {
+            "config_name": "default",
+            "features": features(curated_schema(with_messages)),
+            "splits": [{"name": "train", "num_examples": kept}],
+        },
+        {
+            "config_name": "rejects",
+            "features": features(REJECTS_SCHEMA),
+            "splits": [{"name": "train", "num_examples": rejected}],
+        },
+    ]
+    matter = {
+        **({"license": license_id} if license_id else {}),
+        "task_categories": ["text-generation"],
+        "size_categories": [size_category(kept)],
+        "tags": ["mrtcurate", "multi-response", "sft", f"selector-{manifest['selection']['selector']}"],
+        "configs": configs,
+        "dataset_info": info,
+    }
+    return matter
+
+
+def render_card(
+    manifest: dict, kept_by_source: dict[str, int], with_messages: bool, license_id: str | None = None
+) -> str:
+    counts, config, selection = manifest["counts"], manifest["config"], manifest["selection"]
+    embedding, planner = manifest.get("embedding") or {}, manifest.get("planner")
+    kept = sum(shard["rows"] for shard in manifest["shards"])
+    lines = [
+        "---",
+        yaml.safe_dump(front_matter(manifest, with_messages, license_id), sort_keys=False, allow_unicode=True).rstrip(),
+        "---",
+        "",
+        "# Multi-response fine-tuning set",
+        "",
+        (
+            f"Curated with mrtcurate {manifest['mrtcurate_version']} on {manifest['created_at']}: {kept:,} responses for "
+            f"{counts['prompts']:,} prompts, K = {selection['k']} per prompt by the `{selection['selector']}` selector."
+        ),
+        "",
+        "## Inputs",
+        "",
+        *[
+            f"- `{entry['path']}`: {entry['bytes']:,} bytes, {entry['checksum_kind']} `{entry['checksum']}`"
+            for entry in manifest["inputs"]
+        ],
+        "",
+        "## Counts",
+        "",
+        (
+            "Every input record is accounted for: "
+            f"input_records {counts['input_records']:,} = rejected {counts['rejected']:,} + duplicates_merged "
+            f"{counts['duplicates_merged']:,} + candidates {counts['candidates']:,}; {counts['selected']:,} of the "
+            f"candidates were selected (the `train` split)."
+        ),
+        "",
+        "| reason | rejected |",
+        "|---|---|",
+        *[
+            f"| {reason} | {count:,} |"
+            for reason, count in sorted(manifest["rejected_by_reason"].items(), key=lambda item: -item[1])
+        ],
+        "",
+        "## Selection",
+        "",
+        f"- selector `{selection['selector']}`, K = {selection['k']}, seed {config['seed']}, weighting `{config['weighting']}`"
+        + (f", lambda {config['lambda']}" if selection["selector"] == "qd" else ""),
+        f"- near-duplicates merged above a word-sequence ratio of {config['near_dup']}"
+        + (f" and an embedding cosine of {config['near_dup_embedding']}" if config.get("near_dup_embedding") else ""),
+        f"- embedder `{embedding.get('embedder', config['embedder'])}` ({embedding.get('backend', 'n/a')}, {embedding.get('precision', 'n/a')})",
+    ]
+    if selection.get("note"):
+        lines.append(f"- {selection['note']}")
+    if planner:
+        lines += ["", "## Is K > 1 worth it?", "", _planner_line(planner)]
+    if kept_by_source:
+        pool = (manifest.get("pool_profile") or {}).get("sources", {})
+        pool_total = sum(pool.values()) or 1
+        lines += ["", "## Kept share by source", "", "| source | pool share | kept share |", "|---|---|---|"]
+        for source, count in sorted(kept_by_source.items(), key=lambda item: -item[1])[:20]:
+            lines.append(f"| {source} | {pool.get(source, 0) / pool_total:.1%} | {count / max(kept, 1):.1%} |")
+    lines += [
+        "",
+        "## Columns",
+        "",
+        "`prompt` and `completion` are TRL's prompt-completion form"
+        + (
+            " and `messages` its conversational form (the whole conversation, the completion last)"
+            if with_messages
+            else ""
+        )
+        + ". `weight` is the row's share of its prompt in the loss (`mrt train` uses it; TRL's SFTTrainer ignores it); "
+        "`rank`, `reward`, `quality`, `gain`, `pool_size` and `multiplicity` say why the row was kept. "
+        "The `rejects` config holds every rejected input record with its reason.",
+        "",
+        "## Load",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        'train = load_dataset("PATH_OR_REPO")["train"]',
+        'rejects = load_dataset("PATH_OR_REPO", "rejects")["train"]',
+        "",
+        "import polars as pl",
+        'rows = pl.read_parquet("PATH_OR_REPO/data/*.parquet")',
+        "```",
+        "",
+        "`manifest.json` holds the run's full configuration and figures; `report.html` shows them with plots.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _planner_line(planner: dict) -> str:
+    if planner.get("recommended_k") is None:
+        return f"The variance-budget planner could not estimate a K from {planner.get('prompts', 0):,} prompts (see manifest.json)."
+    rho_ci = planner.get("rho_ci")
+    interval = f" (interval {rho_ci[0]:.3f} to {rho_ci[1]:.3f} at {planner['ci_level']:.0%})" if rho_ci else ""
+    basis = f"K* under cost ratio {planner['cost_ratio']}" if planner.get("cost_ratio") else f"the smallest K within {planner['tolerance']:.0%} of the variance with every response kept, capped at {planner['k_max']}"
+    return (
+        f"The variance-budget planner recommends K = {planner['recommended_k']} ({basis}; K* at cost ratio 1 = "
+        f"{planner['k_star']:.2f}). The share of reward variance between prompts is rho = {planner['rho']:.3f}{interval}, "
+        f"over {planner['prompts']:,} prompts and {planner['responses']:,} responses."
+    )
