@@ -33,15 +33,23 @@ def register(commands) -> None:
         "--keep", type=_at_least_one, metavar="N", help="after publishing, keep only the newest N snapshots (N >= 1)"
     )
     refresh.set_defaults(handler=_refresh)
-    report = commands.add_parser("report", help="write DIR/report.html and DIR/README.md (the dataset card) for a dataset written by mrt run")
+    report = commands.add_parser(
+        "report", help="write DIR/report.html and DIR/README.md (the dataset card) for a dataset written by mrt run"
+    )
     report.add_argument("directory")
-    report.add_argument("--license", metavar="ID", help="the licence the card names (default: the one it names already)")
+    report.add_argument(
+        "--license", metavar="ID", help="the licence the card names (default: the one it names already)"
+    )
     report.set_defaults(handler=_report)
     push = commands.add_parser("push", help="publish a dataset to the Hugging Face Hub: mrt push DIR ORG/NAME")
     push.add_argument("directory")
     push.add_argument("repo_id", metavar="ORG/NAME")
-    push.add_argument("--private", action="store_true", help="create the repository private (an existing one keeps its visibility)")
-    push.add_argument("--revision", metavar="BRANCH", help="the branch to commit to, created from main if missing (default: main)")
+    push.add_argument(
+        "--private", action="store_true", help="create the repository private (an existing one keeps its visibility)"
+    )
+    push.add_argument(
+        "--revision", metavar="BRANCH", help="the branch to commit to, created from main if missing (default: main)"
+    )
     push.add_argument("--message", metavar="TEXT", help="the commit message")
     push.set_defaults(handler=_push)
     demo = commands.add_parser("demo", help="curate a built-in sample corpus into ./mrt-demo/")

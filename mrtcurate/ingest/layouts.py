@@ -37,8 +37,11 @@ from mrtcurate.schemas.config import IngestSettings
 LAYOUTS = ("flat", "grouped", "chat", "pairs", "tree")
 # Preference-data conventions for per-side scores (UltraFeedback and others); absent, chosen=1 and rejected=0.
 _PAIR_SCORE_FIELDS = (("score_chosen", "score_rejected"), ("chosen_score", "rejected_score"))
-# The options whose path may fan out with [*]: the responses of a grouped record, their rewards and sources.
-_FANNING_OPTIONS = ("response_field", "reward_field", "source_field")
+# The options whose path may fan out with [*]: the responses of a grouped record, their rewards, sources and
+# finish reasons.
+_FANNING_OPTIONS = ("response_field", "reward_field", "source_field", "finish_reason_field")
+# Finish reasons that mean the generator hit its length limit: vLLM, OpenAI and TGI say `length`, Anthropic `max_tokens`.
+_CUT_OFF = frozenset({"length", "max_tokens"})
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class FieldMapping:
     parent: str | None = None
     tree_id: str | None = None
     keep_deleted: bool = False
+    finish_reason: str | None = None
+    drop_truncated: bool = True
 
     def __post_init__(self):
         # Malformed paths and templates fail here, on the driver, before any record is read.
@@ -79,6 +84,7 @@ class FieldMapping:
             "message_id_field": self.message_id,
             "parent_field": self.parent,
             "tree_id_field": self.tree_id,
+            "finish_reason_field": self.finish_reason,
         }
         for option, path in every.items():
             if path is None:
@@ -89,7 +95,7 @@ class FieldMapping:
                 raise ValueError(f"--{option.replace('_', '-')}: {error}") from None
             if parsed.fans_out and option not in _FANNING_OPTIONS:
                 raise ValueError(
-                    f"--{option.replace('_', '-')} '{path}': only --response-field, --reward-field and --source-field can fan out with [*]"
+                    f"--{option.replace('_', '-')} '{path}': only --response-field, --reward-field, --source-field and --finish-reason-field can fan out with [*]"
                 )
         if self.prompt_template is not None:
             template.parse(self.prompt_template)
@@ -127,6 +133,8 @@ class FieldMapping:
             parent=ingest.parent_field,
             tree_id=ingest.tree_id_field,
             keep_deleted=ingest.keep_deleted,
+            finish_reason=ingest.finish_reason_field,
+            drop_truncated=ingest.drop_truncated,
         )
 
     @property
@@ -168,6 +176,7 @@ class FieldMapping:
             ("id_field", self.id),
             ("source_field", self.source),
             ("feature_column", self.feature),
+            ("finish_reason_field", self.finish_reason),
         ]
         return [(option, field) for option, field in optional if field is not None]
 
@@ -211,6 +220,7 @@ def to_units(
             prompt_text, messages, completion = split_chat(
                 paths.value(fields, mapping.messages), mapping.messages, mapping.role_key, mapping.text_key
             )
+            _check_finished(paths.value(fields, mapping.finish_reason) if mapping.finish_reason else None, mapping)
             yield candidate(
                 _prompt_id(fields, mapping, chat_identity(messages[:-1])),
                 prompt_text,
@@ -232,6 +242,7 @@ def to_units(
             prompt_text, key = render_turns(prompt_turns), _prompt_id(fields, mapping, chat_identity(prompt_turns))
         if mapping.layout == "flat":
             completion = _text(fields, mapping.response, "response")
+            _check_finished(paths.value(fields, mapping.finish_reason) if mapping.finish_reason else None, mapping)
             yield candidate(
                 key,
                 prompt_text,
@@ -248,12 +259,14 @@ def to_units(
         return
     response_path = paths.parse(mapping.response)
     sources = _sources_by_response(fields, mapping, len(responses), source)
+    finish_reasons = _finish_reasons_by_response(fields, mapping, len(responses))
     for index, response in enumerate(responses):
         where = response_path.element(index)
         try:
             if response is paths.MISSING or response is None:
                 raise Invalid(RejectReason.MISSING_RESPONSE, "no such field" if response is paths.MISSING else "null")
             completion = check_text(response, "response", where)
+            _check_finished(finish_reasons[index], mapping)
             value = rewards[index] if rewards is not None else None
             score = None if value is paths.MISSING else reward(value, mapping.reward_sign)
             yield candidate(key, prompt_text, completion, score, sources[index], _with_reply(prompt_turns, completion))
@@ -307,6 +320,29 @@ def _sources_by_response(fields: dict, mapping: FieldMapping, count: int, defaul
     return [
         default if value in (None, "", paths.MISSING) else encodable(str(value), mapping.source) for value in values
     ]
+
+
+def _check_finished(reason: object, mapping: FieldMapping) -> None:
+    if mapping.drop_truncated and isinstance(reason, str) and reason in _CUT_OFF:
+        raise Invalid(
+            RejectReason.TRUNCATED_RESPONSE,
+            f"finish reason '{reason}' in '{mapping.finish_reason}': cut off at the length limit",
+        )
+
+
+def _finish_reasons_by_response(fields: dict, mapping: FieldMapping, count: int) -> list[object]:
+    """Per response, the element of a `[*]` finish-reason path aligned with it, or the record's one reason for
+    all of them; a list of another length, or none, says nothing about any response."""
+    if mapping.finish_reason is None:
+        return [None] * count
+    path = paths.parse(mapping.finish_reason)
+    if not path.fans_out:
+        return [paths.value(fields, mapping.finish_reason)] * count
+    try:
+        values = path.fan(fields)
+    except paths.PathError:
+        return [None] * count
+    return values if isinstance(values, list) and len(values) == count else [None] * count
 
 
 def _prompt_id(fields: dict, mapping: FieldMapping, identity: str) -> str:

@@ -33,7 +33,9 @@ def write_card(directory: str, license_id: str | None = None) -> str:
         schema = _first_shard_schema(directory, manifest)
     except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again") from None
+        raise UserError(
+            f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again"
+        ) from None
     license_id = license_id or _license_of_card(directory)
     card = render_card(manifest, kept[1], "messages" in schema.names, license_id)
     return _write_inside(directory, CARD_NAME, card.encode("utf-8"))

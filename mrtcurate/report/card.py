@@ -163,10 +163,23 @@ def _planner_line(planner: dict) -> str:
     if planner.get("recommended_k") is None:
         return f"The variance-budget planner could not estimate a K from {planner.get('prompts', 0):,} prompts (see manifest.json)."
     rho_ci = planner.get("rho_ci")
-    interval = f" (interval {rho_ci[0]:.3f} to {rho_ci[1]:.3f} at {planner['ci_level']:.0%})" if rho_ci else ""
-    basis = f"K* under cost ratio {planner['cost_ratio']}" if planner.get("cost_ratio") else f"the smallest K within {planner['tolerance']:.0%} of the variance with every response kept, capped at {planner['k_max']}"
+    interval = (
+        f" (interval {rho_ci[0]:.3f} to {rho_ci[1]:.3f} at {planner['ci_level']:.0%})"
+        if rho_ci and None not in rho_ci
+        else ""
+    )
+    basis = (
+        f"K* under cost ratio {planner['cost_ratio']}"
+        if planner.get("cost_ratio")
+        else f"the smallest K within {planner['tolerance']:.0%} of the variance with every response kept, capped at {planner['k_max']}"
+    )
+    k_star = "" if planner.get("k_star") is None else f"; K* at cost ratio 1 = {planner['k_star']:.2f}"
+    rho = (
+        ""
+        if planner.get("rho") is None
+        else f" The share of reward variance between prompts is rho = {planner['rho']:.3f}{interval}."
+    )
     return (
-        f"The variance-budget planner recommends K = {planner['recommended_k']} ({basis}; K* at cost ratio 1 = "
-        f"{planner['k_star']:.2f}). The share of reward variance between prompts is rho = {planner['rho']:.3f}{interval}, "
-        f"over {planner['prompts']:,} prompts and {planner['responses']:,} responses."
+        f"The variance-budget planner recommends K = {planner['recommended_k']} ({basis}{k_star}), from "
+        f"{planner['prompts']:,} prompts and {planner['responses']:,} responses.{rho}"
     )

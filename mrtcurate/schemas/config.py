@@ -25,7 +25,12 @@ from mrtcurate.errors import UserError
 from mrtcurate.schemas.presets import PRESETS
 
 # Options that name where things go rather than what is computed; they stay out of the config hash.
-_LOCATION_OPTIONS = {"output", "overwrite", "allow_empty", "license"}  # where, whether and under what terms to publish, not what
+_LOCATION_OPTIONS = {
+    "output",
+    "overwrite",
+    "allow_empty",
+    "license",
+}  # where, whether and under what terms to publish, not what
 log = logging.getLogger(__name__)
 
 
@@ -88,6 +93,15 @@ class IngestSettings(_Section):
     )
     source_field: str | None = Field(
         None, description="field path that fills the `source` column, instead of the file name"
+    )
+    finish_reason_field: str | None = Field(
+        None,
+        description="field path of a generation's finish reason (`outputs[*].finish_reason` aligns with a `[*]` response path): a response that stopped at "
+        "the length limit (`length`, `max_tokens`) is a truncated_response reject unless --no-drop-truncated",
+    )
+    drop_truncated: bool = Field(
+        True,
+        description="with --finish-reason-field: reject responses cut off at the length limit (--no-drop-truncated keeps them)",
     )
     messages_field: str = Field("messages", description="chat layout: the list of turns")
     role_key: str = Field(
@@ -510,6 +524,8 @@ _LAYOUT_OPTIONS = {
     "parent_field": ("tree",),
     "tree_id_field": ("tree",),
     "keep_deleted": ("tree",),
+    "finish_reason_field": ("flat", "grouped", "chat"),
+    "drop_truncated": ("flat", "grouped", "chat"),
 }
 
 

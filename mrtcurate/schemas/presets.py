@@ -41,8 +41,13 @@ PRESETS: dict[str, Preset] = {
         "mrt run --preset nectar --input nectar.jsonl --output curated/ --selector qd",
     ),
     "vllm": Preset(
-        "sampling output: `prompt` + `outputs: [{text, cumulative_logprob, ...}]`",
-        {"layout": "grouped", "prompt_field": "prompt", "response_field": "outputs[*].text"},
+        "sampling output: `prompt` + `outputs: [{text, finish_reason, cumulative_logprob, ...}]`; generations cut off at the length limit are truncated_response rejects",
+        {
+            "layout": "grouped",
+            "prompt_field": "prompt",
+            "response_field": "outputs[*].text",
+            "finish_reason_field": "outputs[*].finish_reason",
+        },
         "mrt run --preset vllm --input vllm.jsonl --output curated/",
     ),
     "sharegpt": Preset(

@@ -21,6 +21,7 @@ class RejectReason(str, Enum):
     RESPONSE_NOT_STRING = "response_not_string"
     EMPTY_PROMPT = "empty_prompt"
     EMPTY_RESPONSE = "empty_response"
+    TRUNCATED_RESPONSE = "truncated_response"  # the generator stopped at its length limit (--finish-reason-field)
     INVALID_REWARD = "invalid_reward"
     REWARD_LENGTH_MISMATCH = "reward_length_mismatch"
     INVALID_MESSAGES = "invalid_messages"

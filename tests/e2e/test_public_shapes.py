@@ -26,7 +26,7 @@ EXPECTED = {
         None,
     ),
     "nectar": (8, {"missing_prompt": 1, "not_a_list": 1}, 2, None),
-    "vllm": (7, {"empty_list": 1, "missing_response": 1}, 2, None),
+    "vllm": (9, {"empty_list": 1, "missing_response": 1, "truncated_response": 1}, 3, None),
     "sharegpt": (5, {"invalid_messages": 2}, 2, None),
     "alpaca": (6, {"empty_response": 1, "missing_template_field": 1}, 3, None),
     "oasst": (11, {"deleted_message": 3, "empty_response": 1, "failed_review": 1, "missing_prompt": 1}, 3, 4),

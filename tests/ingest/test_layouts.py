@@ -277,3 +277,36 @@ def test_a_fanning_source_path_gives_each_response_its_own_source():
     }
     with pytest.raises(ValueError, match="only the grouped layout's responses can follow"):
         FieldMapping(layout="flat", source="answers[*].model")
+
+
+def test_responses_cut_off_at_the_length_limit_are_rejected_unless_kept():
+    # Issue 23: the vllm preset kept generations with finish_reason "length".
+    record = {
+        "prompt": "p",
+        "outputs": [
+            {"text": "cut off mid", "finish_reason": "length"},
+            {"text": "whole.", "finish_reason": "stop"},
+            {"text": "no reason"},
+        ],
+    }
+    grouped = units(record, layout="grouped", response="outputs[*].text", finish_reason="outputs[*].finish_reason")
+    assert [type(unit).__name__ for unit in grouped] == ["Reject", "Candidate", "Candidate"]
+    assert grouped[0].reason == "truncated_response" and "outputs[0]" in grouped[0].detail
+    kept = units(
+        record,
+        layout="grouped",
+        response="outputs[*].text",
+        finish_reason="outputs[*].finish_reason",
+        drop_truncated=False,
+    )
+    assert all(isinstance(unit, Candidate) for unit in kept)
+    flat = only(units({"prompt": "p", "response": "r", "stop": "max_tokens"}, finish_reason="stop"))
+    assert isinstance(flat, Reject) and flat.reason == "truncated_response"
+    chat = {
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+        "finish_reason": "length",
+    }
+    assert only(units(chat, layout="chat", finish_reason="finish_reason")).reason == "truncated_response"
+    assert isinstance(
+        only(units({**chat, "finish_reason": "stop"}, layout="chat", finish_reason="finish_reason")), Candidate
+    )

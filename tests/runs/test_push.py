@@ -14,7 +14,9 @@ from tests.helpers import curate
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     folder = tmp_path_factory.mktemp("push")
-    data = write_jsonl(folder / "in.jsonl", [{"prompt": f"q{i % 5}", "response": f"answer {i}"} for i in range(40)] + [{"prompt": "x"}])
+    data = write_jsonl(
+        folder / "in.jsonl", [{"prompt": f"q{i % 5}", "response": f"answer {i}"} for i in range(40)] + [{"prompt": "x"}]
+    )
     curate([data], folder / "curated", k=2)
     return folder / "curated"
 
@@ -24,10 +26,16 @@ class Recorder:
         self.calls, self.present = [], list(present)
 
     def install(self, monkeypatch):
-        monkeypatch.setattr(HfApi, "create_repo", lambda api, repo_id, **kw: self.calls.append(("create_repo", repo_id, kw)))
-        monkeypatch.setattr(HfApi, "create_branch", lambda api, repo_id, **kw: self.calls.append(("create_branch", repo_id, kw)))
+        monkeypatch.setattr(
+            HfApi, "create_repo", lambda api, repo_id, **kw: self.calls.append(("create_repo", repo_id, kw))
+        )
+        monkeypatch.setattr(
+            HfApi, "create_branch", lambda api, repo_id, **kw: self.calls.append(("create_branch", repo_id, kw))
+        )
         monkeypatch.setattr(HfApi, "list_repo_files", lambda api, repo_id, **kw: self.present)
-        monkeypatch.setattr(HfApi, "create_commit", lambda api, repo_id, operations, **kw: self.commit(api, repo_id, operations, **kw))
+        monkeypatch.setattr(
+            HfApi, "create_commit", lambda api, repo_id, operations, **kw: self.commit(api, repo_id, operations, **kw)
+        )
 
     def commit(self, api, repo_id, operations, **kw):
         self.calls.append(("create_commit", repo_id, [(type(op).__name__, op.path_in_repo) for op in operations], kw))
@@ -35,7 +43,14 @@ class Recorder:
 
 
 def test_push_commits_exactly_the_datasets_files_and_removes_an_earlier_runs_shards(dataset, monkeypatch, capsys):
-    recorder = Recorder(present=[".gitattributes", "README.md", "data/part-00000-of-00003.parquet", "rejects/part-00000-of-00001.parquet"])
+    recorder = Recorder(
+        present=[
+            ".gitattributes",
+            "README.md",
+            "data/part-00000-of-00003.parquet",
+            "rejects/part-00000-of-00001.parquet",
+        ]
+    )
     recorder.install(monkeypatch)
     (dataset / "notes.txt").write_text("not part of the dataset")
     (dataset / "data" / "stray.parquet").write_bytes(b"PAR1")
@@ -48,6 +63,7 @@ def test_push_commits_exactly_the_datasets_files_and_removes_an_earlier_runs_sha
     assert create == ("create_repo", "org/name", {"repo_type": "dataset", "private": True, "exist_ok": True})
     assert branch == ("create_branch", "org/name", {"branch": "v2", "repo_type": "dataset", "exist_ok": True})
     _, repo, operations, options = commit
+    assert repo == "org/name"
     pngs = sorted(path.name for path in dataset.glob("*.png"))
     assert operations == [
         ("CommitOperationDelete", "data/part-00000-of-00003.parquet"),
@@ -80,8 +96,20 @@ def test_a_tampered_shard_is_refused_before_anything_is_sent(dataset, tmp_path, 
 @pytest.mark.parametrize(
     ("failure", "message"),
     [
-        (HfHubHTTPError("401 Client Error", response=httpx.Response(401, request=httpx.Request("POST", "https://huggingface.co"))), "the token was refused"),
-        (HfHubHTTPError("403 Client Error", response=httpx.Response(403, request=httpx.Request("POST", "https://huggingface.co"))), "the token may not write to it"),
+        (
+            HfHubHTTPError(
+                "401 Client Error",
+                response=httpx.Response(401, request=httpx.Request("POST", "https://huggingface.co")),
+            ),
+            "the token was refused",
+        ),
+        (
+            HfHubHTTPError(
+                "403 Client Error",
+                response=httpx.Response(403, request=httpx.Request("POST", "https://huggingface.co")),
+            ),
+            "the token may not write to it",
+        ),
         (httpx.ConnectError("[Errno -3] Temporary failure in name resolution"), "cannot reach the Hugging Face Hub"),
     ],
 )
