@@ -8,6 +8,7 @@ import os
 import sys
 
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from mrtcurate import __version__, interrupts
 from mrtcurate.cli import bench, curate, embedders, inspect, simulate, train
@@ -52,10 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         with interrupts.handled():
             args.handler(args, beam_args)
     except UserError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         return 2
     except JobFailed as error:
-        console.print(f"[red]job failed:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]job failed:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         return 1
     return 0
 

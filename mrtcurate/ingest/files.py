@@ -71,6 +71,8 @@ def within_deadline(call: Callable[[], T], location: str, timeout_s: float | Non
         raise UserError(
             f"cannot reach {location}: no answer within {timeout_s:g} s (network, credentials, or the bucket?)"
         )
+    if isinstance(outcome.get("error"), UserError):
+        raise outcome["error"]  # already the one line, from the call itself
     if "error" in outcome:
         first_line = (str(outcome["error"]).strip().splitlines() or [type(outcome["error"]).__name__])[0]
         raise UserError(f"cannot reach {location}: {first_line[:300]}")

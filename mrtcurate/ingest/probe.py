@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ids import normalize_text
-from mrtcurate.ingest import paths
+from mrtcurate.ingest import hub, paths
 from mrtcurate.ingest.fields import is_transcript, transcript_prompt
 from mrtcurate.ingest.files import checksum, is_local, open_binary, within_deadline
 from mrtcurate.ingest.formats import RawRecord, csv_header, format_for_path, iter_records
@@ -73,16 +73,33 @@ def _match_files(ingest: IngestSettings, fingerprint: bool = True) -> list[Input
     names, must not double multiplicities. A file keeps the first spelling that matched it."""
     files: dict[str, InputFile] = {}
     for pattern in ingest.input:
-        for metadata in sorted(_match(pattern), key=lambda metadata: metadata.path):
+        for metadata, origin, origin_checksum in _hub_files(pattern) if hub.is_hub(pattern) else _plain_files(pattern):
             identity = os.path.realpath(metadata.path) if is_local(metadata.path) else metadata.path
             if identity in files:
                 log.info("%s is %s, matched already; it is read once", metadata.path, files[identity].path)
                 continue
             fmt = _format(ingest, metadata.path)
             files[identity] = InputFile(
-                metadata.path, fmt, metadata.size_in_bytes, _checksum(metadata) if fingerprint else ""
+                metadata.path,
+                fmt,
+                metadata.size_in_bytes,
+                _checksum(metadata) if fingerprint else "",
+                origin,
+                origin_checksum,
             )
     return list(files.values())
+
+
+def _plain_files(pattern: str) -> list[tuple[FileMetadata, None, None]]:
+    return [(metadata, None, None) for metadata in sorted(_match(pattern), key=lambda metadata: metadata.path)]
+
+
+def _hub_files(pattern: str) -> list[tuple[FileMetadata, str, str]]:
+    found = []
+    for file in hub.resolve(pattern):
+        status = os.stat(file.local_path)
+        found.append((FileMetadata(file.local_path, status.st_size, status.st_mtime), file.origin, file.checksum))
+    return found
 
 
 def _agreed_layout(probed: dict[str, list[RawRecord]], mapping: FieldMapping) -> str:

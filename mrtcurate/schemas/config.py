@@ -44,7 +44,7 @@ class IngestSettings(_Section):
     input: list[str] = Field(
         min_length=1,
         json_schema_extra={"metavar": "PATTERN"},
-        description="Beam file pattern, repeatable: local globs and `gs://` both work; a file matched by several patterns is read once",
+        description="Beam file pattern, repeatable: local globs and `gs://` both work, and `hf://datasets/ORG/NAME[@REVISION][/GLOB]` reads a Hub dataset through the local Hugging Face cache; a file matched by several patterns is read once",
     )
     format: Literal["auto", "jsonl", "parquet", "csv"] = Field(
         "auto", description="input format: `auto` by extension (`.gz` read transparently), `jsonl`, `parquet`, `csv`"

@@ -42,7 +42,14 @@ def build_manifest(
         "config": config.hashed_fields(),
         "config_hash": config.config_hash(),
         "inputs": [
-            {"path": f.path, "bytes": f.bytes, "checksum": f.checksum, "checksum_kind": f.checksum_kind} for f in inputs
+            {
+                "path": f.path,
+                "bytes": f.bytes,
+                "checksum": f.checksum,
+                "checksum_kind": f.checksum_kind,
+                **({"origin": f.origin, "origin_checksum": f.origin_checksum} if f.origin else {}),
+            }
+            for f in inputs
         ],
         "counts": totals.as_dict(),
         "rejected_by_reason": dict(sorted(rejected_by_reason.items())),

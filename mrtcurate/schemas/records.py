@@ -86,6 +86,8 @@ class InputFile:
     format: str
     bytes: int
     checksum: str  # CONTENT_CHECKSUM + hex for local files, else the object store's own fingerprint
+    origin: str | None = None  # hf://datasets/ORG/NAME@COMMIT/PATH for a file resolved from the Hub
+    origin_checksum: str | None = None  # the Hub's own: lfs-sha256:... or git-blob:...
 
     @property
     def checksum_kind(self) -> str:

@@ -20,11 +20,20 @@ def test_sft_trainer_trains_on_the_curated_train_split(tmp_path, shape):
     from trl import SFTConfig, SFTTrainer
 
     if shape == "flat":
-        data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"name a fruit {i % 4}", "response": f"apple pear {i}"} for i in range(24)])
+        data = write_jsonl(
+            tmp_path / "in.jsonl",
+            [{"prompt": f"name a fruit {i % 4}", "response": f"apple pear {i}"} for i in range(24)],
+        )
         curate([data], tmp_path / "curated", k=2)
     else:
         curate([SHAPES / "sharegpt.jsonl"], tmp_path / "curated", preset="sharegpt")
-    model = build_tiny_model(tmp_path / "model", ["name a fruit apple pear what is the capital ocean 0 1 2 3 4 5 6 7 8 9"], hidden_size=32, layers=2, heads=2)
+    model = build_tiny_model(
+        tmp_path / "model",
+        ["name a fruit apple pear what is the capital ocean 0 1 2 3 4 5 6 7 8 9"],
+        hidden_size=32,
+        layers=2,
+        heads=2,
+    )
     train = load_dataset(str(tmp_path / "curated"))["train"]
     assert {"prompt", "completion", "weight"} <= set(train.column_names)
     assert ("messages" in train.column_names) == (shape == "sharegpt")
@@ -32,7 +41,15 @@ def test_sft_trainer_trains_on_the_curated_train_split(tmp_path, shape):
         model=AutoModelForCausalLM.from_pretrained(str(model)),
         processing_class=AutoTokenizer.from_pretrained(str(model)),
         train_dataset=train,
-        args=SFTConfig(output_dir=str(tmp_path / "sft"), max_steps=3, per_device_train_batch_size=2, report_to="none", use_cpu=True, logging_steps=1, save_strategy="no"),
+        args=SFTConfig(
+            output_dir=str(tmp_path / "sft"),
+            max_steps=3,
+            per_device_train_batch_size=2,
+            report_to="none",
+            use_cpu=True,
+            logging_steps=1,
+            save_strategy="no",
+        ),
     )
     outcome = trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
