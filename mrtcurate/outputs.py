@@ -29,12 +29,17 @@ from mrtcurate.interrupts import deferred, mark_published
 
 # Linux allows 255 bytes per name; a staging name adds a prefix and suffixes to the output's.
 _LONGEST_STEM = 200
+# mkstemp makes files only their owner may read; a written file gets what open() would give it. Read once,
+# at import, while nothing else runs (os.umask can only be read by setting it).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def write_inside(folder: str, name: str, data: bytes) -> str:
     """FOLDER/name with `data`, whole or not at all, replacing a link at that name instead of writing through it."""
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{short_stem(name)}.")
     try:
+        os.fchmod(descriptor, 0o666 & ~_UMASK)
         with os.fdopen(descriptor, "wb") as sink:
             sink.write(data)
         os.replace(temporary, os.path.join(folder, name))

@@ -11,7 +11,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from mrtcurate import __version__, interrupts
-from mrtcurate.cli import bench, curate, embedders, inspect, simulate, train
+from mrtcurate.cli import bench, curate, embedders, explore, inspect, simulate, train
 from mrtcurate.cli.common import Parser, console
 from mrtcurate.errors import JobFailed, UserError
 
@@ -23,7 +23,7 @@ def _parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"mrtcurate {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     commands = parser.add_subparsers(dest="command", required=True)
-    for family in (curate, inspect, embedders, simulate, train, bench):
+    for family in (curate, inspect, explore, embedders, simulate, train, bench):
         family.register(commands)
     return parser
 

@@ -1,0 +1,298 @@
+"""`mrt explore DIR`: what the run kept, per prompt, and why, gathered for report/explorer.py to draw.
+
+A dataset holds its kept rows and its rejects; the candidates it did not keep are not written (the
+`dropped/` table of the batch data path will hold them). So the explorer rebuilds the pools of the prompts
+it shows from the run's own inputs, when they are still there unchanged (each file's sha256 is checked
+against the manifest): the job's parser, the same exact merge by response id, the same near-duplicate
+collapse (selectors.collapse_near_duplicates with the run's rule) and the run's embedder for the map. Each
+candidate is then kept (in data/, with its rank and gain), merged into another (a near copy: the one it
+was merged into), set aside as boilerplate, or not chosen. When an input moved or changed, the pages show
+the kept rows alone and say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections import defaultdict
+
+import numpy as np
+import polars as pl
+
+from mrtcurate import selectors
+from mrtcurate.errors import UserError
+from mrtcurate.ingest.files import is_local, local_path, open_binary
+from mrtcurate.ingest.formats import RawRecord, iter_records
+from mrtcurate.ingest.layouts import to_units
+from mrtcurate.ingest.probe import resolve_mapping
+from mrtcurate.ingest.trees import rows_in_memory
+from mrtcurate.schemas import Candidate, RunConfig, TreeMessage
+from mrtcurate.schemas.manifest import read_manifest
+from mrtcurate.vectors.embedders import load_embedder, window_fit
+
+TEXT_CHARS = 2_000  # of each text shown; the full text is in the dataset
+MAP_POINTS = 300  # of a pool drawn on its map (every kept answer, then a seeded sample)
+REJECTS_PER_REASON = 50
+LARGEST_POOLS_SHARE = 0.1  # of the prompts shown, the largest pools (the rest a seeded sample)
+
+
+def explore_data(directory: str, prompts: int = 2_000, named: tuple[str, ...] = (), seed: int = 0) -> dict:
+    if not is_local(directory):
+        raise UserError(f"mrt explore reads a local dataset; copy {directory} to a local folder first")
+    root = local_path(directory)
+    manifest = read_manifest(root)
+    kept = _read(root, manifest["shards"])
+    chosen, total = _choose_prompts(kept, prompts, named, seed)
+    kept = kept.filter(pl.col("prompt_id").is_in(chosen))
+    config = RunConfig.from_options({**manifest["config"], "output": root})
+    pools, why_not = _rebuilt_pools(config, manifest, set(chosen))
+    boilerplate = _boilerplate(root, manifest)
+    embedder = None
+    entries = []
+    for prompt_id, rows in sorted(kept.group_by("prompt_id", maintain_order=True), key=lambda item: item[0][0]):
+        rows = rows.sort("rank").to_dicts()
+        candidates = pools.get(prompt_id[0]) if pools is not None else None
+        if candidates is None:
+            entries.append(_kept_only(rows))
+            continue
+        embedder = embedder or load_embedder(config.embedding.embedder, config.embedding.max_tokens)
+        entries.append(_pool_entry(rows, candidates, config, embedder, boilerplate, seed))
+    return _finite(
+        {
+            "dataset": _dataset_panel(manifest, len(entries), total),
+            "pools_from_inputs": pools is not None,
+            "why_kept_only": why_not,
+            "prompts": entries,
+            "rejects": _rejects(root, manifest),
+        }
+    )
+
+
+def _finite(value):
+    """JSON has no NaN: a non-finite number (a gain the selector left undefined) is shown as blank."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _read(root: str, shards: list[dict]) -> pl.DataFrame:
+    return pl.concat([pl.read_parquet(os.path.join(root, shard["path"])) for shard in shards], how="vertical_relaxed")
+
+
+def _choose_prompts(kept: pl.DataFrame, limit: int, named: tuple[str, ...], seed: int) -> tuple[list[str], int]:
+    sizes = (
+        kept.group_by("prompt_id")
+        .agg(pl.col("pool_size").first())
+        .sort(["pool_size", "prompt_id"], descending=[True, False])
+    )
+    every = sizes["prompt_id"].to_list()
+    missing = sorted(set(named) - set(every))
+    if missing:
+        raise UserError(f"--prompt-id {missing[0]} is not a prompt of this dataset")
+    if len(every) <= limit:
+        return every, len(every)
+    largest = every[: max(1, int(limit * LARGEST_POOLS_SHARE))]
+    rest = sorted(set(every) - set(largest) - set(named))
+    sampled = random.Random(seed).sample(rest, max(0, limit - len(largest) - len(named)))
+    return sorted({*largest, *named, *sampled}), len(every)
+
+
+def _rebuilt_pools(
+    config: RunConfig, manifest: dict, wanted: set[str]
+) -> tuple[dict[str, list[Candidate]] | None, str | None]:
+    recorded = {entry["path"]: entry["checksum"] for entry in manifest["inputs"]}
+    for path, checksum in recorded.items():
+        if not os.path.isfile(path):
+            return None, f"input {path} is no longer there"
+        if checksum.startswith("sha256:") and _sha256(path) != checksum.removeprefix("sha256:"):
+            return None, f"input {path} changed since the run"
+    if config.grouping.merge_prompts is not None:
+        return None, "--merge-prompts joined prompts by similarity during the run, which this rebuild does not repeat"
+    files, _, mapping = resolve_mapping(config.ingest, fingerprint=False)
+    by_prompt: dict[str, dict[str, Candidate]] = defaultdict(dict)
+    for file in files:
+        if file.path not in recorded:
+            continue
+        messages: list[TreeMessage] = []
+        with open_binary(file.path) as stream:
+            for record in iter_records(stream, file.format, file.path, config.ingest.max_chars, size=file.bytes):
+                if not isinstance(record, RawRecord):
+                    continue
+                for unit in to_units(record, mapping, file.path):
+                    if isinstance(unit, TreeMessage):
+                        messages.append(unit)
+                    elif isinstance(unit, Candidate):
+                        _add(by_prompt, unit, wanted)
+        for unit in rows_in_memory(messages, mapping) if messages else ():
+            if isinstance(unit, Candidate):
+                _add(by_prompt, unit, wanted)
+    return {prompt: sorted(pool.values(), key=lambda c: c.response_id) for prompt, pool in by_prompt.items()}, None
+
+
+def _add(by_prompt: dict, candidate: Candidate, wanted: set[str]) -> None:
+    if candidate.prompt_id not in wanted:
+        return
+    pool = by_prompt[candidate.prompt_id]
+    seen = pool.get(candidate.response_id)
+    pool[candidate.response_id] = candidate if seen is None else seen.merged_with(candidate)
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as source:
+        return hashlib.file_digest(source, "sha256").hexdigest()
+
+
+def _boilerplate(root: str, manifest: dict) -> set[tuple[str, str]]:
+    rejects = _read(root, manifest["rejects"]).filter(pl.col("reason") == "boilerplate_response")
+    pairs = set()
+    for record in rejects["record"].to_list():
+        fields = json.loads(record)
+        pairs.add((fields["prompt"], fields["response"]))
+    return pairs
+
+
+def _pool_entry(
+    rows: list[dict], candidates: list[Candidate], config: RunConfig, embedder, boilerplate: set, seed: int
+) -> dict:
+    kept = {row["response_id"]: row for row in rows}
+    set_aside = [c for c in candidates if (c.prompt, c.completion) in boilerplate and c.response_id not in kept]
+    in_pool = [c for c in candidates if c not in set_aside]
+    vectors = embedder.encode([c.completion for c in in_pool]) if in_pool else np.zeros((0, 1))
+    pool = selectors.Pool(
+        prompt_id=rows[0]["prompt_id"],
+        response_ids=tuple(c.response_id for c in in_pool),
+        multiplicities=np.array([c.multiplicity for c in in_pool], dtype=np.int64),
+        rewards=np.array([np.nan if c.reward is None else c.reward for c in in_pool], dtype=np.float64),
+        embeddings=np.asarray(vectors, dtype=np.float32),
+    )
+    rule = selectors.NearDuplicateRule(config.grouping.near_dup, config.grouping.near_dup_embedding)
+    fits = (
+        window_fit(config.embedding.embedder, config.embedding.max_tokens)([c.completion for c in in_pool])
+        if rule.embedding and len(in_pool) > 1
+        else None
+    )
+    collapsed = selectors.collapse_near_duplicates(pool, [c.completion for c in in_pool], rule, fits)
+    merged_into = {member: representative for representative, members in collapsed.clusters for member in members}
+    points = _map(np.asarray(vectors, dtype=np.float64), [c.response_id in kept for c in in_pool], seed)
+    entries = []
+    for index, candidate in enumerate(in_pool):
+        row = kept.get(candidate.response_id)
+        if row is not None:
+            status, into = "kept", None
+        elif index in merged_into:
+            status, into = "merged", in_pool[merged_into[index]].response_id
+        else:
+            status, into = "not chosen", None
+        entries.append(_candidate(candidate, status, into, row, points.get(index)))
+    entries += [_candidate(c, "boilerplate", None, None, None) for c in set_aside]
+    # Kept by rank, the others best reward first.
+    entries.sort(
+        key=lambda entry: (
+            {"kept": 0, "merged": 1, "not chosen": 2, "boilerplate": 3}[entry["status"]],
+            entry["rank"] or 0,
+            -(entry["reward"] if entry["reward"] is not None else -np.inf),
+            entry["id"],
+        )
+    )
+    return _prompt_summary(rows, entries, pool_size=len(collapsed.pool))
+
+
+def _map(vectors: np.ndarray, kept: list[bool], seed: int) -> dict[int, tuple[float, float]]:
+    """The pool's embeddings projected onto their first two principal components (numpy's SVD: two axes of a
+    few hundred points need no library), every kept point and a seeded sample of the rest."""
+    if len(vectors) < 3:
+        return {}
+    chosen = [i for i, keep in enumerate(kept) if keep]
+    others = [i for i, keep in enumerate(kept) if not keep]
+    chosen += sorted(random.Random(seed).sample(others, min(len(others), max(0, MAP_POINTS - len(chosen)))))
+    centred = vectors[chosen] - vectors[chosen].mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    projected = centred @ axes[:2].T
+    scale = np.abs(projected).max() or 1.0
+    return {
+        index: (round(float(x / scale), 4), round(float(y / scale), 4))
+        for index, (x, y) in zip(chosen, projected, strict=True)
+    }
+
+
+def _candidate(candidate: Candidate, status: str, into: str | None, row: dict | None, point) -> dict:
+    return {
+        "id": candidate.response_id,
+        "text": candidate.completion[:TEXT_CHARS],
+        "status": status,
+        "into": into,
+        "multiplicity": candidate.multiplicity,
+        "reward": row["reward"] if row else candidate.reward,
+        "rank": row["rank"] if row else None,
+        "gain": row["gain"] if row else None,
+        "source": candidate.source,
+        "xy": point,
+    }
+
+
+def _kept_only(rows: list[dict]) -> dict:
+    entries = [
+        {
+            "id": row["response_id"],
+            "text": row["completion"][:TEXT_CHARS],
+            "status": "kept",
+            "into": None,
+            "multiplicity": row["multiplicity"],
+            "reward": row["reward"],
+            "rank": row["rank"],
+            "gain": row["gain"],
+            "source": row["source"],
+            "xy": None,
+        }
+        for row in rows
+    ]
+    return _prompt_summary(rows, entries, pool_size=rows[0]["pool_size"])
+
+
+def _prompt_summary(rows: list[dict], entries: list[dict], pool_size: int) -> dict:
+    rewards = [entry["reward"] for entry in entries if entry["reward"] is not None]
+    return {
+        "id": rows[0]["prompt_id"],
+        "prompt": rows[0]["prompt"][:TEXT_CHARS],
+        "pool_size": pool_size,
+        "kept": len(rows),
+        "sources": sorted({entry["source"] for entry in entries}),
+        "reward_min": min(rewards) if rewards else None,
+        "reward_max": max(rewards) if rewards else None,
+        "candidates": entries,
+    }
+
+
+def _rejects(root: str, manifest: dict) -> list[dict]:
+    rejects = _read(root, manifest["rejects"])
+    out = []
+    for reason, count in sorted(manifest["rejected_by_reason"].items(), key=lambda item: -item[1]):
+        rows = rejects.filter(pl.col("reason") == reason).head(REJECTS_PER_REASON).to_dicts()
+        out.append(
+            {
+                "reason": reason,
+                "count": count,
+                "records": [{**row, "record": row["record"][:TEXT_CHARS]} for row in rows],
+            }
+        )
+    return out
+
+
+def _dataset_panel(manifest: dict, shown: int, total: int) -> dict:
+    planner = manifest.get("planner") or {}
+    return {
+        "counts": manifest["counts"],
+        "k": manifest["selection"]["k"],
+        "selector": manifest["selection"]["selector"],
+        "recommended_k": planner.get("recommended_k"),
+        "rho": planner.get("rho"),
+        "created_at": manifest["created_at"],
+        "prompts_shown": shown,
+        "prompts_total": total,
+    }
