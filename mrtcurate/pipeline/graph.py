@@ -2,6 +2,7 @@
 
     Read -> Parse/Validate (rejects aside) -> [Merge near-duplicate prompts]
          -> Reject boilerplate (one text answering many prompts) -> Merge exact duplicates
+         -> [Score each distinct response with a reward model]
          -> Embed (a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
          -> Select K per prompt (near-duplicate clusters around representatives, then the selector)
          -> [qd's quality-diversity frontier on a sample of pools, when the responses are embedded]
@@ -28,6 +29,7 @@ from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.read import ReadCorpus
+from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
@@ -69,12 +71,15 @@ def read_and_embed(
         rejects = (rejects, boilerplate) | "WithBoilerplate" >> beam.Flatten()
         reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
         counts.append(boilerplate_counts)
-    if needs_embeddings(config) or config.planner.plan:
+    if needs_embeddings(config) or config.planner.plan or config.scoring.reward_model:
         unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
     else:
         # Nothing to embed or plan: copies travel to their prompt's pool and merge there (select.pool_of_members),
         # which saves the job a shuffle of every record; the pool grouping is one anyway.
         unique = candidates
+    if config.scoring.reward_model:
+        unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring)
+        counts.append(score_counts)
     if needs_embeddings(config):
         members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(config.embedding, cache)
         counts.append(embed_counts)

@@ -38,13 +38,12 @@ def new_pipeline(beam_args: list[str]) -> Pipeline:
     falls back to the FnApiRunner only when that fails: a machine with internet would run on another
     engine than the one every test here runs on. This builds the FnApiRunner as DirectRunner's own
     fallback does (provision info carrying the options, which --direct_num_workers and
-    --direct_running_mode reach), without the detour. Worker processes it starts import lifeline.py.
+    --direct_running_mode reach), without the detour. Its worker processes start in lifeline.py.
     """
     options = PipelineOptions(beam_args)
     if options.view_as(StandardOptions).runner is not None:
         return Pipeline(options=options)
     os.environ[lifeline.DRIVER_PID] = str(os.getpid())
-    options = PipelineOptions([*beam_args, f"--beam_plugins={lifeline.__name__}"])
     environment = None
     if options.view_as(DirectOptions).direct_running_mode == "multi_processing":
         options.view_as(DirectOptions).direct_running_mode = "in_memory"  # the environment below says it instead
@@ -59,11 +58,11 @@ def new_pipeline(beam_args: list[str]) -> Pipeline:
 
 
 def _worker_processes() -> environments.SubprocessSDKEnvironment:
-    """--direct_running_mode=multi_processing's own worker command, started with SIGINT ignored: Beam runs it
+    """--direct_running_mode=multi_processing's worker, started through lifeline.py with SIGINT ignored: Beam runs it
     through `sh -c`, which unblocks the signals the driver blocked (interrupts.py), and a Ctrl-C to the
     process group while a worker still imports Beam printed its traceback. An ignored signal stays
     ignored through exec, and Python then installs no KeyboardInterrupt handler."""
-    command = f"trap '' INT; exec {shlex.quote(sys.executable)} -m apache_beam.runners.worker.sdk_worker_main"
+    command = f"trap '' INT; exec {shlex.quote(sys.executable)} -m {lifeline.__name__}"
     return environments.SubprocessSDKEnvironment.from_command_string(command)
 
 

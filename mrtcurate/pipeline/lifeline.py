@@ -1,4 +1,7 @@
-"""Imported by each of Beam's local worker processes at start (launch.py names it in --beam_plugins).
+"""The entry point of Beam's local worker processes (launch.py starts them as `python -m` this module): it
+starts following the driver, then runs Beam's own worker main. First, not as a --beam_plugins import: Beam
+imports plugins only after it has connected to the driver's logging service, and a worker whose driver
+died before that waited for the connection for a minute.
 
 The workers belong to the `mrt` process that launched them, and end with it: when the driver is gone (an
 interrupt, SIGTERM, kill -9) a worker exits within a second instead of living on as an orphan holding
@@ -9,6 +12,7 @@ with SIGINT ignored.)
 from __future__ import annotations
 
 import os
+import runpy
 import sys
 import threading
 import time
@@ -56,4 +60,6 @@ def _start() -> None:
     threading.Thread(target=_follow, args=(int(driver),), name="mrt-lifeline", daemon=True).start()
 
 
-_start()
+if __name__ == "__main__":
+    _start()
+    runpy.run_module("apache_beam.runners.worker.sdk_worker_main", run_name="__main__", alter_sys=True)

@@ -16,6 +16,7 @@ from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, MERGES_SHOWN,
 from mrtcurate.schemas.manifest import MANIFEST_NAME, build_manifest, selection_quality
 from mrtcurate.selectors import SELECTORS
 from mrtcurate.vectors.embedders import describe_embedder
+from mrtcurate.vectors.reward_model import identity
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,25 @@ class SummariseMerges(beam.PTransform):
         )  # fmt: skip
 
 
+def reward_source(config: RunConfig, counts: dict) -> dict | None:
+    """Where the rewards came from: a model (its identity, how many responses it scored and cut), a field, or none."""
+    if config.scoring.reward_model:
+        model = identity(config.scoring.reward_model, config.scoring.reward_label)
+        return {
+            "kind": "model",
+            "path": model.path,
+            "config_sha256": model.config_sha256,
+            "dtype": model.dtype,
+            "label": model.label,
+            "rescore": config.scoring.rescore,
+            "scored": counts.get(Count.SCORED_BY_MODEL.value, 0),
+            "truncated": counts.get(Count.SCORES_TRUNCATED.value, 0),
+        }
+    if config.ingest.reward_field:
+        return {"kind": "field", "field": config.ingest.reward_field, "order": config.ingest.reward_order}
+    return None
+
+
 class _WriteManifest(beam.DoFn):
     def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], embeds: bool):
         self.directory = directory
@@ -187,6 +207,7 @@ class _WriteManifest(beam.DoFn):
         manifest["pool_profile"] = pool_profile
         manifest["near_duplicates"] = {**near_duplicate_rule(self.config), **merges}
         manifest["qd_frontier"] = frontier[0] if frontier else None
+        manifest["reward_source"] = reward_source(self.config, counts)
         if self.embeds:
             # Described here, on a worker: the precision is the one the workers' device gave.
             embedding = self.config.embedding

@@ -14,6 +14,7 @@ from mrtcurate.pipeline.graph import needs_embeddings
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.selectors import SELECTORS
 from mrtcurate.vectors.embedders import prepare_embedder
+from mrtcurate.vectors.reward_model import identity
 
 
 def resolve_inputs(config: RunConfig) -> ResolvedInputs:
@@ -21,11 +22,15 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     before an embedder artifact is built (minutes, the first time on a machine)."""
     files, probed, mapping = resolve_mapping(config.ingest, config.planner.feature_column)
     spec = SELECTORS[config.selection.selector]
-    if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs":
-        raise UserError(f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it")
+    if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs" and not config.scoring.reward_model:
+        raise UserError(
+            f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it, or --reward-model"
+        )
     with_messages = mapping.layout in ("chat", "tree") or any(
         holds_turns(record, mapping) for records in probed.values() for record in records
     )
+    if config.scoring.reward_model:
+        identity(config.scoring.reward_model, config.scoring.reward_label)  # a wrong model fails now, in one line
     if needs_embeddings(config):
         prepare_embedder(config.embedding.embedder)
     return ResolvedInputs(tuple(files), mapping, with_messages)

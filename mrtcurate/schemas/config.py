@@ -356,6 +356,27 @@ class PlanSettings(_Section):
     ci_level: float = Field(0.9, gt=0.0, lt=1.0, description="planner: level of the bootstrap intervals")
 
 
+class ScoringSettings(_Section):
+    reward_model: str | None = Field(
+        None,
+        json_schema_extra={"metavar": "PATH"},
+        description="score every distinct response with a local transformers sequence-classification model (a directory, or a name in the local Hugging Face cache): "
+        "its logit for (prompt, response) becomes the reward the selectors and the planner read",
+    )
+    reward_label: str | None = Field(
+        None,
+        json_schema_extra={"metavar": "NAME"},
+        description="with --reward-model: the output label that is the score, for a model with several",
+    )
+    rescore: Literal["model", "field"] | None = Field(
+        None,
+        description="with both --reward-field and --reward-model: `model` replaces the field's rewards, `field` keeps them and scores only responses without one",
+    )
+    score_batch_size: int = Field(
+        16, ge=1, description="with --reward-model: pairs per forward pass (sorted by length, so little is padding)"
+    )
+
+
 class OutputSettings(_Section):
     output: str | None = Field(
         None,
@@ -382,6 +403,7 @@ class RunConfig(_Section):
     grouping: GroupingSettings = GroupingSettings()
     selection: SelectionSettings = SelectionSettings()
     planner: PlanSettings = PlanSettings()
+    scoring: ScoringSettings = ScoringSettings()
     publish: OutputSettings = OutputSettings()
 
     @model_validator(mode="after")
@@ -389,6 +411,14 @@ class RunConfig(_Section):
         if self.selection.k == "auto" and not self.planner.plan:
             raise ValueError(
                 "k: auto takes K from the planner, which plan: false (--no-plan) turns off; give a number or drop --no-plan"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_source_of_rewards(self):
+        if self.scoring.reward_model and self.ingest.reward_field and self.scoring.rescore is None:
+            raise ValueError(
+                "--reward-field and --reward-model both give rewards: say which wins with --rescore model or --rescore field"
             )
         return self
 
