@@ -88,7 +88,11 @@ def _wait_for(condition, limit_s: float) -> bool:
 
 def _job_running(process: subprocess.Popen, output: Path, workers: int) -> bool:
     staged = any(output.parent.glob(f".{output.name}.staging-*"))
-    return staged and len([pid for pid in _descendants(process.pid) if b"sdk_worker_main" in _cmdline(pid)]) >= workers
+    return (
+        staged
+        and len([pid for pid in _descendants(process.pid) if b"mrtcurate.pipeline.lifeline" in _cmdline(pid)])
+        >= workers
+    )
 
 
 def _cmdline(pid: int) -> bytes:
