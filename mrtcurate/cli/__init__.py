@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     # traceback before re-raising it: the failure reaches the user once, as one line (launch.py) or as
     # the exception itself.
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+    # ... and some of its modules warn on the root logger at import (apitools, bigquery clients).
+    if _not_beams_import_noise not in logging.getLogger().filters:
+        logging.getLogger().addFilter(_not_beams_import_noise)
     if args.quiet:
         _silence_model_loading()
     try:
@@ -59,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]job failed:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         return 1
     return 0
+
+
+def _not_beams_import_noise(record: logging.LogRecord) -> bool:
+    return not (
+        record.name == "root" and f"{os.sep}apache_beam{os.sep}" in record.pathname and record.levelno < logging.ERROR
+    )
 
 
 def _silence_model_loading() -> None:
