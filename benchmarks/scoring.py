@@ -4,9 +4,11 @@ it has one), against scoring the same texts alone in the same script.
     .venv/bin/python benchmarks/scoring.py [--responses 2000]
 
 Models, randomly initialised (speed does not depend on the weights) and saved to a temporary folder: a tiny
-Llama classifier (2 layers, 64 wide) and a BERT-base-sized one (12 layers, 768 wide, about 110M
-parameters), both with the shipped MiniLM tokenizer (its pair encoding: no chat template). Texts: vicuna80's
-answers from ../shared/data. Overhead: (`mrt run` with the model - `mrt run` without it) / scoring alone.
+BERT classifier (2 layers, 64 wide) and a BERT-base-sized one (12 layers, 768 wide, about 110M parameters),
+both with the shipped MiniLM tokenizer (its pair encoding: no chat template). Texts: vicuna80's answers from
+../shared/data, repeated with a suffix up to --responses. Scoring alone is timed twice: the forward passes
+only, and a whole process that imports, loads and scores (what a user scoring the texts alone would pay).
+Overhead: (`mrt run` with the model - `mrt run` without it) / the whole scoring process.
 """
 
 from __future__ import annotations
@@ -56,10 +58,20 @@ def main() -> None:
     with gzip.open(CORPUS, "rt") as source:
         rows = [json.loads(line) for line in source][: args.responses]
     rows = [row for row in rows if row.get("response")]
+    rows = [
+        {**row, "response": f"{row['response']} ({copy})"}
+        for copy in range(-(-args.responses // len(rows)))
+        for row in rows
+    ][: args.responses]
     prompts, responses = [row["prompt"] for row in rows], [row["response"] for row in rows]
     with tempfile.TemporaryDirectory(prefix="mrt-scoring-bench-") as scratch:
         data = Path(scratch) / "in.jsonl"
         data.write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in zip(prompts, responses)))
+        alone_script = (
+            "import json, sys; from mrtcurate.vectors.reward_model import RewardModel, identity; "
+            "rows = [json.loads(line) for line in open(sys.argv[2])]; "
+            "RewardModel(identity(sys.argv[1], None)).score([r['prompt'] for r in rows], [r['response'] for r in rows])"
+        )
         for name, shape in (("tiny", (64, 2, 2)), ("bert-base-sized", (768, 12, 12))):
             folder = build(Path(scratch) / name, *shape)
             model = RewardModel(identity(str(folder), None))
@@ -67,6 +79,11 @@ def main() -> None:
             started = time.perf_counter()
             model.score(prompts, responses)
             alone = time.perf_counter() - started
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", alone_script, str(folder), str(data)], check=True, capture_output=True
+            )
+            alone_process = time.perf_counter() - started
             runs = {}
             for label, extra in (("with", ["--reward-model", str(folder), "--selector", "topk"]), ("without", [])):
                 output = Path(scratch) / f"out-{name}-{label}"
@@ -86,7 +103,7 @@ def main() -> None:
                 started = time.perf_counter()
                 subprocess.run(command, check=True, capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
                 runs[label] = time.perf_counter() - started
-            overhead = (runs["with"] - runs["without"]) / alone
+            overhead = (runs["with"] - runs["without"]) / alone_process
             print(
                 f"{name} ({parameters / 1e6:.1f}M parameters, {model.identity.dtype} on {model.device}): {len(rows) / alone:,.0f} responses/s alone "
                 f"({model.truncated} cut to the window); mrt run {runs['with']:.1f} s with it, {runs['without']:.1f} s without: "
