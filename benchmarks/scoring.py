@@ -51,7 +51,13 @@ def build(folder: Path, hidden: int, layers: int, heads: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--responses", type=int, default=2000)
+    parser.add_argument("--responses", type=int, default=2000, help="for the tiny model")
+    parser.add_argument(
+        "--base-responses",
+        type=int,
+        default=100,
+        help="for the 110M model: about 3 s a response on 2 CPU cores at vicuna's lengths",
+    )
     args = parser.parse_args()
     from mrtcurate.vectors.reward_model import RewardModel, identity
 
@@ -63,21 +69,26 @@ def main() -> None:
         for copy in range(-(-args.responses // len(rows)))
         for row in rows
     ][: args.responses]
-    prompts, responses = [row["prompt"] for row in rows], [row["response"] for row in rows]
+    alone_script = (
+        "import json, sys; from mrtcurate.vectors.reward_model import RewardModel, identity; "
+        "rows = [json.loads(line) for line in open(sys.argv[2])]; "
+        "RewardModel(identity(sys.argv[1], None)).score([r['prompt'] for r in rows], [r['response'] for r in rows])"
+    )
     with tempfile.TemporaryDirectory(prefix="mrt-scoring-bench-") as scratch:
-        data = Path(scratch) / "in.jsonl"
-        data.write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in zip(prompts, responses)))
-        alone_script = (
-            "import json, sys; from mrtcurate.vectors.reward_model import RewardModel, identity; "
-            "rows = [json.loads(line) for line in open(sys.argv[2])]; "
-            "RewardModel(identity(sys.argv[1], None)).score([r['prompt'] for r in rows], [r['response'] for r in rows])"
-        )
-        for name, shape in (("tiny", (64, 2, 2)), ("bert-base-sized", (768, 12, 12))):
+        for name, shape, count in (
+            ("tiny", (64, 2, 2), args.responses),
+            ("bert-base-sized", (768, 12, 12), args.base_responses),
+        ):
+            subset = rows[:count]
+            data = Path(scratch) / f"{name}.jsonl"
+            data.write_text(
+                "".join(json.dumps({"prompt": row["prompt"], "response": row["response"]}) + "\n" for row in subset)
+            )
             folder = build(Path(scratch) / name, *shape)
             model = RewardModel(identity(str(folder), None))
             parameters = sum(p.numel() for p in model.model.parameters())
             started = time.perf_counter()
-            model.score(prompts, responses)
+            model.score([row["prompt"] for row in subset], [row["response"] for row in subset])
             alone = time.perf_counter() - started
             started = time.perf_counter()
             subprocess.run(
@@ -105,9 +116,10 @@ def main() -> None:
                 runs[label] = time.perf_counter() - started
             overhead = (runs["with"] - runs["without"]) / alone_process
             print(
-                f"{name} ({parameters / 1e6:.1f}M parameters, {model.identity.dtype} on {model.device}): {len(rows) / alone:,.0f} responses/s alone "
-                f"({model.truncated} cut to the window); mrt run {runs['with']:.1f} s with it, {runs['without']:.1f} s without: "
-                f"stage overhead {overhead:.2f}x scoring alone"
+                f"{name} ({parameters / 1e6:.1f}M parameters, {model.identity.dtype} on {model.device}), {len(subset):,} responses: "
+                f"{len(subset) / alone:,.1f} responses/s in the forward passes ({model.truncated} cut to the window); a process scoring them "
+                f"alone {alone_process:.1f} s; mrt run {runs['with']:.1f} s with it, {runs['without']:.1f} s without: stage overhead {overhead:.2f}x",
+                flush=True,
             )
 
 

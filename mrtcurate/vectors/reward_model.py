@@ -125,7 +125,7 @@ class RewardModel:
         if len(ids) <= self.window:
             return ids
         self.truncated += 1
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
         excess = len(ids) - self.window
         if excess < len(prompt_ids):
             ids = self._ids(self.tokenizer.decode(prompt_ids[excess + 1 :]), response)  # one more: decoding can merge
@@ -135,5 +135,6 @@ class RewardModel:
         if self.templated:
             turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
             text = self.tokenizer.apply_chat_template(turns, tokenize=False)
-            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self.tokenizer(prompt, response)["input_ids"]
+            return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        # verbose=False: the tokenizer would warn of a pair past the window, which _encode cuts and counts itself.
+        return self.tokenizer(prompt, response, verbose=False)["input_ids"]
