@@ -47,6 +47,13 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
     if manifest["rejected_by_reason"]:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in manifest["rejected_by_reason"].items())
         console.print(f"rejects by reason: {reasons}  (rows in {str(outcome.output).rstrip('/')}/rejects/)")
+    if (source := manifest.get("reward_source")) and source["kind"] == "model":
+        console.print(
+            f"rewards from {source['path']} ({source['dtype']}): {source['scored']:,} responses scored, "
+            f"{source['truncated']:,} of them cut to the model's window",
+            highlight=False,
+            markup=False,
+        )
     if embedding := manifest.get("embedding"):
         fallback = embedding.get("embedding_fallback", 0)
         kept_without = (

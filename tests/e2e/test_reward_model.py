@@ -178,3 +178,35 @@ def test_scores_do_not_depend_on_the_batch(reward_model):
     one = RewardModel(identity(str(reward_model), None), batch_size=1).score(prompts, responses)
     many = RewardModel(identity(str(reward_model), None), batch_size=16).score(prompts[::-1], responses[::-1])[::-1]
     assert np.allclose(one, many, atol=1e-5)
+
+
+def test_the_run_summary_says_where_the_rewards_came_from(reward_model, corpus, tmp_path, capsys):
+    from mrtcurate.cli import main
+
+    path, _ = corpus
+    assert (
+        main(
+            [
+                "-q",
+                "run",
+                "--input",
+                str(path),
+                "--output",
+                str(tmp_path / "out"),
+                "--embedder",
+                "hashing",
+                "--selector",
+                "topk",
+                "--reward-model",
+                str(reward_model),
+                "--no-plan",
+            ]
+        )
+        == 0
+    )
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"rewards from {reward_model} (float32): {manifest['reward_source']['scored']:,} responses scored, 0 of them cut"
+        in said
+    )
