@@ -70,14 +70,18 @@ def refuse_holding(output: str, inputs: Iterable[tuple[str, str]]) -> None:
             )
 
 
+def remove_path(path: str) -> None:
+    """A folder with everything in it, or a file; a link is removed itself, never followed."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
 def replace_folder(path: str) -> None:
-    """An existing output folder the user asked to replace (--overwrite): a link is removed, never followed."""
+    """An existing output folder the user asked to replace (--overwrite)."""
     with deferred():
-        if os.path.islink(path) or not os.path.isdir(path):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+        remove_path(path)
 
 
 def make_parents(path: str) -> list[str]:

@@ -206,18 +206,9 @@ def iter_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
     pending = _Line(limit)
     first = True
     try:
-        for chunk in chunks:
-            *lines, tail = chunk.split(b"\n")
-            for index, piece in enumerate(lines):
-                if index == 0:
-                    # Joined only at a line end, so a line spanning many chunks costs its length once.
-                    pending.add(piece)
-                    line, size = pending.take()
-                else:
-                    line, size = piece, len(piece)
-                yield _finished(*(_without_bom(line, size) if first else (line, size)), limit)
-                first = False
-            pending.add(tail)
+        for line, size in _complete_lines(chunks, pending):
+            yield _finished(*(_without_bom(line, size) if first else (line, size)), limit)
+            first = False
     except TruncatedStream as truncated:
         raise TruncatedStream(pending.take()[0], truncated, truncated.reason) from truncated
     except OSError as error:  # the storage failed mid-read: the rest of the file is unreadable, not truncated
@@ -225,6 +216,20 @@ def iter_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
     last, size = pending.take()
     if size:
         yield _finished(*(_without_bom(last, size) if first else (last, size)), limit)
+
+
+def _complete_lines(chunks: Iterable[bytes], pending: _Line) -> Iterator[tuple[bytes, int]]:
+    """Each complete line of the chunks with its whole size; the unfinished tail stays in `pending`. A line is
+    joined only at its end, so one spanning many chunks costs its length once."""
+    for chunk in chunks:
+        *lines, tail = chunk.split(b"\n")
+        for index, piece in enumerate(lines):
+            if index == 0:
+                pending.add(piece)
+                yield pending.take()
+            else:
+                yield piece, len(piece)
+        pending.add(tail)
 
 
 def _without_bom(line: bytes, size: int) -> tuple[bytes, int]:
@@ -247,20 +252,12 @@ def part_lines(
         return _finished(*(_without_bom(line, length) if line_start == 0 else (line, length)), limit)
 
     try:
-        for chunk in read_chunks(stream, None if size is None else size - line_start):
-            *lines, tail = chunk.split(b"\n")
-            for index, piece in enumerate(lines):
-                if index == 0:
-                    pending.add(piece)
-                    line, length = pending.take()
-                else:
-                    line, length = piece, len(piece)
-                if end is not None and line_start >= end:
-                    return
-                if line_start >= start:
-                    yield ours(line, length)
-                line_start += length + 1
-            pending.add(tail)
+        for line, length in _complete_lines(read_chunks(stream, None if size is None else size - line_start), pending):
+            if end is not None and line_start >= end:
+                return
+            if line_start >= start:
+                yield ours(line, length)
+            line_start += length + 1
     except OSError as error:
         raise TruncatedStream(pending.take()[0], error, RejectReason.UNREADABLE_FILE) from error
     last, length = pending.take()

@@ -12,7 +12,6 @@ the kept rows alone and say why.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -23,6 +22,7 @@ import polars as pl
 
 from mrtcurate import selectors
 from mrtcurate.errors import UserError
+from mrtcurate.ingest.files import checksum as input_checksum
 from mrtcurate.ingest.files import is_local, local_path, open_binary
 from mrtcurate.ingest.formats import RawRecord, iter_records
 from mrtcurate.ingest.layouts import to_units
@@ -30,6 +30,7 @@ from mrtcurate.ingest.probe import resolve_mapping
 from mrtcurate.ingest.trees import rows_in_memory
 from mrtcurate.schemas import Candidate, RunConfig, TreeMessage
 from mrtcurate.schemas.manifest import read_manifest
+from mrtcurate.schemas.records import CONTENT_CHECKSUM
 from mrtcurate.vectors.embedders import load_embedder, window_fit
 
 TEXT_CHARS = 2_000  # of each text shown; the full text is in the dataset
@@ -110,7 +111,7 @@ def _rebuilt_pools(
     for path, checksum in recorded.items():
         if not os.path.isfile(path):
             return None, f"input {path} is no longer there"
-        if checksum.startswith("sha256:") and _sha256(path) != checksum.removeprefix("sha256:"):
+        if checksum.startswith(CONTENT_CHECKSUM) and input_checksum(path, 0, None) != checksum:
             return None, f"input {path} changed since the run"
     if config.grouping.merge_prompts is not None:
         return None, "--merge-prompts joined prompts by similarity during the run, which this rebuild does not repeat"
@@ -141,11 +142,6 @@ def _add(by_prompt: dict, candidate: Candidate, wanted: set[str]) -> None:
     pool = by_prompt[candidate.prompt_id]
     seen = pool.get(candidate.response_id)
     pool[candidate.response_id] = candidate if seen is None else seen.merged_with(candidate)
-
-
-def _sha256(path: str) -> str:
-    with open(path, "rb") as source:
-        return hashlib.file_digest(source, "sha256").hexdigest()
 
 
 def _boilerplate(root: str, manifest: dict) -> set[tuple[str, str]]:

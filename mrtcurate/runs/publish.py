@@ -15,7 +15,6 @@ import fcntl
 import logging
 import os
 import re
-import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import is_local, local_path
-from mrtcurate.outputs import make_parents, publish_folder, remove_made, short_stem
+from mrtcurate.outputs import make_parents, publish_folder, remove_made, remove_path, short_stem
 from mrtcurate.schemas.manifest import MANIFEST_NAME
 
 UNLOCKED_STALE_AFTER_S = 24 * 3600
@@ -84,7 +83,7 @@ def publish(staging: Staging) -> None:
         publish_folder(staging.directory, local_path(staging.output), staging.overwrite)
         staging.made = []
     for path in staging.stale:
-        _remove(path)
+        remove_path(path)
     if staging.stale:
         log.info("removed %d staging folder(s) of interrupted runs", len(staging.stale))
 
@@ -97,9 +96,9 @@ def release(staging: Staging) -> None:
     if os.path.isdir(staging.directory):
         aside = f"{staging.directory}.retired"
         os.rename(staging.directory, aside)
-        _remove(aside)
+        remove_path(aside)
     if staging.lock_fd is not None:
-        _remove(staging.directory + ".lock")
+        remove_path(staging.directory + ".lock")
         os.close(staging.lock_fd)
         staging.lock_fd = None
     remove_made(staging.made)
@@ -131,13 +130,6 @@ def _is_stale(paths: list[str]) -> bool:
         return False
     finally:
         os.close(fd)  # closing drops our probe lock too
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)
 
 
 def _check_writable(output: str) -> None:

@@ -10,11 +10,11 @@ deleted in the same commit, so the repository never mixes two runs' shards.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
 from mrtcurate.errors import UserError
+from mrtcurate.ids import stream_sha256
 from mrtcurate.ingest.files import is_local, local_path
 from mrtcurate.report import REPORT_NAME
 from mrtcurate.report.card import CARD_NAME
@@ -42,7 +42,7 @@ def dataset_files(directory: str) -> list[str]:
     for shard in [*manifest["shards"], *manifest["rejects"]]:
         path = _inside(root, shard["path"])
         with open(path, "rb") as source:
-            digest = hashlib.file_digest(source, "sha256").hexdigest()
+            digest = stream_sha256(source)
         if digest != shard["sha256"]:
             raise UserError(
                 f"{shard['path']} does not match its checksum in the manifest; refusing to push a damaged dataset (curate it again)"

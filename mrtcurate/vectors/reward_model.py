@@ -31,9 +31,6 @@ class RewardModelIdentity:
     dtype: str
     label: str | None
 
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps([self.config_sha256, self.dtype, self.label]).encode()).hexdigest()[:16]
-
 
 def resolve_model_path(name_or_path: str) -> str:
     """A local directory, or a name already in the local Hugging Face cache: nothing downloads."""
