@@ -138,6 +138,8 @@ def _terminate(number: int) -> None:
             cleanup()
         except Exception:  # noqa: BLE001, S110 - an exit in progress: what a cleanup cannot remove, the next run does
             pass
+    # The runner's threads see their killed workers exit and would print a traceback before os._exit.
+    threading.excepthook = lambda _args: None
     _kill_descendants()
     name = "interrupted" if number == signal.SIGINT else "terminated"
     outcome = "the output was published before the interrupt" if _published else "nothing was published"
