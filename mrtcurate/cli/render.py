@@ -47,19 +47,15 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
     if manifest["rejected_by_reason"]:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in manifest["rejected_by_reason"].items())
         console.print(f"rejects by reason: {reasons}  (rows in {str(outcome.output).rstrip('/')}/rejects/)")
-    if (source := manifest.get("reward_source")) and source["kind"] == "model":
-        console.print(
-            f"rewards from {source['path']} ({source['dtype']}): {source['scored']:,} responses scored, "
-            f"{source['truncated']:,} of them cut to the model's window",
-            highlight=False,
-            markup=False,
-        )
+    if line := _scores_line(manifest.get("reward_source")):
+        console.print(line, highlight=False, markup=False)
     if embedding := manifest.get("embedding"):
         fallback = embedding.get("embedding_fallback", 0)
         kept_without = (
             f"; {fallback:,} responses kept without a usable vector (similarity 0 to every other)" if fallback else ""
         )
-        console.print(f"embedder {embedding_line(embedding)}{kept_without}", highlight=False)
+        cached = f"; {embedding['from_cache']:,} vectors from the cache" if embedding.get("from_cache") else ""
+        console.print(f"embedder {embedding_line(embedding)}{kept_without}{cached}", highlight=False)
     near = manifest.get("near_duplicates") or {}
     if dominated := near.get("dominant_cluster_prompts"):
         named = ", ".join(cluster["prompt_id"] for cluster in near["dominant_clusters"])
@@ -68,6 +64,27 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
             f"(for example {named}); the report lists the clusters",
             highlight=False,
         )
+
+
+def _scores_line(source: dict | None) -> str | None:
+    if not source or source["kind"] not in ("model", "judge"):
+        return None
+    cached = f", {source['from_cache']:,} from the cache" if source.get("from_cache") else ""
+    if source["kind"] == "model":
+        return (
+            f"rewards from {source['path']} ({source['dtype']}): {source['scored']:,} responses scored{cached}, "
+            f"{source['truncated']:,} of them cut to the model's window"
+        )
+    problems = ", ".join(
+        f"{source[name]:,} {what}"
+        for name, what in (("unparsed", "unparsed"), ("failed", "failed"), ("over_budget", "over budget"))
+        if source[name]
+    )
+    return (
+        f"rewards from the judge {source['model']} at {source['url']}: {source['scored']:,} responses graded{cached} "
+        f"in {source['requests']:,} requests ({source['prompt_tokens'] + source['completion_tokens']:,} tokens)"
+        + (f"; no grade for {problems}" if problems else "")
+    )
 
 
 def print_plan(plan: dict, console: Console) -> None:

@@ -8,21 +8,18 @@ import logging
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline import progress
+from mrtcurate.pipeline.cache import ContentCache, KeepInCache, cached_files, read_cached
 from mrtcurate.pipeline.coders import Member, Vector
-from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.schemas.counts import Count
@@ -92,27 +89,24 @@ class EmbedKeyed(beam.PTransform):
         )
 
 
-@dataclass(frozen=True)
-class EmbeddingCache:
-    """Content-addressed vectors from earlier runs (`files`: Parquet with response_id and vector for
-    one embedder), and where this run writes the vectors it computes (`new_dir`)."""
-
-    files: tuple[str, ...]
-    new_dir: str
-
-
 CACHE_SCHEMA = pa.schema(
     [pa.field("response_id", pa.string(), nullable=False), pa.field("vector", pa.list_(pa.float32()), nullable=False)]
 )
 
 
 def _read_cache_file(path: str):
-    with FileSystems.open(path) as source:
-        table = pq.read_table(source)
+    table = read_cached(path)
     for response_id, vector in zip(
         table.column("response_id").to_pylist(), table.column("vector").to_numpy(zero_copy_only=False)
     ):
         yield response_id, np.asarray(vector, dtype=np.float32)
+
+
+def vectors_table(keys: Sequence[str], vectors: Sequence[np.ndarray]) -> pa.Table:
+    flat = np.asarray(vectors, dtype=np.float32)
+    offsets = np.arange(0, flat.size + 1, flat.shape[1] if flat.ndim == 2 else 1, dtype=np.int32)
+    column = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.reshape(-1)))
+    return pa.table([pa.array(keys, pa.string()), column], schema=CACHE_SCHEMA)
 
 
 class _SplitByCache(beam.DoFn):
@@ -120,6 +114,7 @@ class _SplitByCache(beam.DoFn):
     text goes on to the model. Either way it is encoded at most once in the run."""
 
     NEEDED = "needed"
+    COUNTS = "counts"
 
     def __init__(self, counter: str, shows_progress: bool):
         self.embedded = Metrics.counter("mrtcurate", counter)
@@ -139,6 +134,8 @@ class _SplitByCache(beam.DoFn):
             progress.add(progress.TO_EMBED_CHARS, 0 if cached else min(len(keyed_texts[0][1]), progress.TEXT_CHARS_CAP))
         if cached:
             self.cache_hits.inc()
+            if self.shows_progress:  # the responses: the manifest counts their vectors from the cache
+                yield beam.pvalue.TaggedOutput(self.COUNTS, (Count.VECTORS_FROM_CACHE.value, 1))
             yield (text_id, keys), cached[0]
         else:
             self.embedded.inc()
@@ -155,22 +152,18 @@ def _fan_out(keyed_vector):
         yield key, vector
 
 
-def _cache_row(keyed_vector) -> dict:
+def _cache_pair(keyed_vector) -> tuple[str, np.ndarray]:
     (text_id, _), vector = keyed_vector
-    return {"response_id": text_id, "vector": np.asarray(vector, dtype=np.float32).tolist()}
-
-
-def _cache_key(row: dict) -> str:
-    return row["response_id"]
+    return text_id, vector
 
 
 class EmbedByContent(beam.PTransform):
     """(text id, (key, text)) in; (key, vector) out, and the truncation counts of the texts it encoded
-    (EmbedKeyed). The text id is a content hash (the response_id
+    (EmbedKeyed), with how many vectors came from the cache. The text id is a content hash (the response_id
     scheme), so no text is encoded twice in a run; with a cache, texts embedded by an earlier run are
-    joined in with a CoGroupByKey instead of re-encoded, and new vectors go to `cache.new_dir/<kind>/`."""
+    joined in with a CoGroupByKey instead of re-encoded, and new vectors go into the cache as they come."""
 
-    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None, kind: str, key_type: type):
+    def __init__(self, embedding: EmbeddingSettings, cache: ContentCache | None, kind: str, key_type: type):
         super().__init__()
         self.key_type = key_type  # the keys' type hint, which picks their coder
         self.embedding = embedding
@@ -180,46 +173,44 @@ class EmbedByContent(beam.PTransform):
     def expand(self, by_text):
         responses = self.kind == "responses"
         counter = "embedded" if responses else f"embedded_{self.kind}"
-        cached_files = self.cache.files if self.cache else ()
+        folder = (
+            self.cache.embeddings(embedder_key(self.embedding.embedder, self.embedding.max_tokens))
+            if self.cache
+            else None
+        )
         cached = (
             by_text.pipeline
-            | "CacheFiles" >> beam.Create(cached_files)
+            | "CacheFiles" >> beam.Create(cached_files(folder) if folder else ())
             | "ReadCache" >> beam.FlatMap(_read_cache_file).with_output_types(tuple[str, Vector])
         )
         split = (
             {"texts": by_text, "cached": cached}
             | "JoinCache" >> beam.CoGroupByKey()
             | "SplitByCache"
-            >> beam.ParDo(_SplitByCache(counter, responses)).with_outputs(_SplitByCache.NEEDED, main="hits")
+            >> beam.ParDo(_SplitByCache(counter, responses)).with_outputs(
+                _SplitByCache.NEEDED, _SplitByCache.COUNTS, main="hits"
+            )
         )
         encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedding, responses)
-        if self.cache is not None:
+        if folder is not None:
             _ = (
                 encoded.vectors
-                | "CacheRows" >> beam.Map(_cache_row)
-                | "WriteCache"
-                >> WriteParquetShards(
-                    self.cache.new_dir,
-                    self.kind,
-                    "part",
-                    CACHE_SCHEMA,
-                    shard_key=_cache_key,
-                    sort_key=_cache_key,
-                    shards=None,
-                )
+                | "CachePairs" >> beam.Map(_cache_pair)
+                | "KeepInCache" >> beam.ParDo(KeepInCache(folder, vectors_table))
             )
         vectors = (
             (split.hits, encoded.vectors)
             | "AllVectors" >> beam.Flatten()
             | "FanOut" >> beam.FlatMap(_fan_out).with_output_types(tuple[self.key_type, Vector])
         )
-        return vectors, encoded[TRUNCATED]
+        counts = (encoded[TRUNCATED], split[_SplitByCache.COUNTS]) | "EmbedCounts" >> beam.Flatten()
+        return vectors, counts
 
 
 class EmbedTexts(beam.PTransform):
     """(key, text) in, (key, vector) out: the texts' content ids, then EmbedByContent."""
 
-    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None, kind: str = "responses"):
+    def __init__(self, embedding: EmbeddingSettings, cache: ContentCache | None = None, kind: str = "responses"):
         super().__init__()
         self.by_content = EmbedByContent(embedding, cache, kind, key_type=str)
 
@@ -280,12 +271,12 @@ class EmbedResponses(beam.PTransform):
     """Candidates in; (candidate, embedding) out, the rejects of unreadable texts, and the count pairs of
     texts longer than the token window and of texts kept without a usable vector."""
 
-    def __init__(self, embedding: EmbeddingSettings, cache: EmbeddingCache | None = None):
+    def __init__(self, embedding: EmbeddingSettings, cache: ContentCache | None = None):
         super().__init__()
         self.by_content = EmbedByContent(embedding, cache, "responses", key_type=Candidate)
 
     def expand(self, candidates):
-        vectors, truncated = (
+        vectors, embed_counts = (
             candidates
             | "ByResponseId" >> beam.Map(_by_response_id).with_output_types(tuple[str, tuple[Candidate, str]])
             | "EmbedByContent" >> self.by_content
@@ -293,5 +284,5 @@ class EmbedResponses(beam.PTransform):
         checked = vectors | "UsableVectors" >> beam.ParDo(_UsableVectors()).with_output_types(Member).with_outputs(
             UNUSABLE, FALLBACK, main="members"
         )
-        counts = (truncated, checked[FALLBACK]) | "EmbedCounts" >> beam.Flatten()
+        counts = (embed_counts, checked[FALLBACK]) | "AllEmbedCounts" >> beam.Flatten()
         return checked.members, checked[UNUSABLE], counts

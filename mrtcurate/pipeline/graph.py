@@ -2,8 +2,8 @@
 
     Read -> Parse/Validate (rejects aside) -> [Merge near-duplicate prompts]
          -> Reject boilerplate (one text answering many prompts) -> Merge exact duplicates
-         -> [Score each distinct response with a reward model]
-         -> Embed (a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
+         -> [Score each distinct response: a reward model or an LLM judge; --cache keeps the scores]
+         -> Embed (--cache keeps the vectors; a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
          -> Select K per prompt (near-duplicate clusters around representatives, then the selector)
          -> [qd's quality-diversity frontier on a sample of pools, when the responses are embedded]
          -> Shard and write Parquet (curated rows, rejects) -> Manifest (with the planner summary)
@@ -15,15 +15,17 @@ Launching it (the runner, progress, failure messages, counters) is pipeline/laun
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
 
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline.boilerplate import RejectBoilerplate
+from mrtcurate.pipeline.cache import ContentCache
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
-from mrtcurate.pipeline.embed import EmbeddingCache, EmbedResponses
+from mrtcurate.pipeline.embed import EmbedResponses
 from mrtcurate.pipeline.frontier import MeasureFrontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
@@ -51,10 +53,14 @@ class _Members:
     rejected_by_reason: beam.PCollection  # (reason, n)
 
 
-def read_and_embed(
-    pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, cache: EmbeddingCache | None = None
-) -> _Members:
-    """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, embed."""
+def content_cache(config: RunConfig) -> ContentCache | None:
+    return ContentCache(config.publish.cache) if config.publish.cache else None
+
+
+def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, scratch: str) -> _Members:
+    """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, score, embed. `scratch`
+    is the job's own local folder (what the workers share, such as the judge's request count, lives there)."""
+    cache = content_cache(config)
     candidates, rejects, read_counts, reasons = pipeline | "Read" >> ReadCorpus(
         inputs.files, inputs.mapping, config.ingest.max_chars
     )
@@ -71,14 +77,14 @@ def read_and_embed(
         rejects = (rejects, boilerplate) | "WithBoilerplate" >> beam.Flatten()
         reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
         counts.append(boilerplate_counts)
-    if needs_embeddings(config) or config.planner.plan or config.scoring.reward_model:
+    if needs_embeddings(config) or config.planner.plan or config.scoring.scorer:
         unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
     else:
         # Nothing to embed or plan: copies travel to their prompt's pool and merge there (select.pool_of_members),
         # which saves the job a shuffle of every record; the pool grouping is one anyway.
         unique = candidates
-    if config.scoring.reward_model:
-        unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring)
+    if config.scoring.scorer:
+        unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring, cache, scratch)
         counts.append(score_counts)
     if needs_embeddings(config):
         members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(config.embedding, cache)
@@ -98,10 +104,10 @@ def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
     return candidate, None
 
 
-def plan_variance(
-    members: beam.PCollection, config: RunConfig, cache: EmbeddingCache | None = None
-) -> beam.PCollection:
-    return members | "Planner" >> PlanVariance(config.embedding, config.planner, config.selection.seed, cache)
+def plan_variance(members: beam.PCollection, config: RunConfig) -> beam.PCollection:
+    return members | "Planner" >> PlanVariance(
+        config.embedding, config.planner, config.selection.seed, content_cache(config)
+    )
 
 
 def build(
@@ -109,12 +115,9 @@ def build(
     config: RunConfig,
     inputs: ResolvedInputs,
     directory: str,
-    cache: EmbeddingCache | None = None,
 ) -> None:
-    read = read_and_embed(pipeline, config, inputs, cache)
-    planner = (
-        plan_variance(read.members, config, cache) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
-    )
+    read = read_and_embed(pipeline, config, inputs, directory)
+    planner = plan_variance(read.members, config) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
     k = _k(pipeline, config, planner)
     rows, selection_counts, insights = read.members | "Select" >> SelectPerPrompt(
         config.selection, config.grouping, config.embedding, inputs.with_messages, inputs.mapping.reward_sign, k
@@ -195,7 +198,7 @@ def _reject_order(row: dict) -> tuple:
 
 def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, target: str) -> None:
     """`mrt plan`: the shared front half, the planner and qd's frontier, written to `target` as one JSON line."""
-    read = read_and_embed(pipeline, config, inputs)
+    read = read_and_embed(pipeline, config, inputs, os.path.dirname(target))
     planner = plan_variance(read.members, config)
     frontier = read.members | "QDFrontier" >> MeasureFrontier(
         config.selection, config.grouping, _k(pipeline, config, planner)

@@ -22,7 +22,6 @@ from apache_beam.transforms import environments
 from mrtcurate.errors import JobFailed
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline import lifeline, progress
-from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.graph import build, build_plan
 from mrtcurate.schemas import RunConfig
 
@@ -84,13 +83,12 @@ def run_curation(
     inputs: ResolvedInputs,
     directory: str,
     beam_args: list[str],
-    cache: EmbeddingCache | None,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """The curation job into `directory`, to completion; returns the job's mrtcurate counters. On the
     local runner, `on_progress` gets a line of progress every PROGRESS_INTERVAL_S seconds."""
     pipeline = new_pipeline(beam_args)
-    build(pipeline, config, inputs, directory, cache)
+    build(pipeline, config, inputs, directory)
     with _local_progress(beam_args, on_progress):
         try:
             result = pipeline.run()
@@ -112,6 +110,7 @@ _KNOWN_FAILURES = (
         "the job's counts do not add up: {0}",
     ),
     (re.compile(r"InputChanged: ([^\n]*?)(?: \[while running|$)", re.MULTILINE), "{0}"),
+    (re.compile(r"JudgeRefused: ([^\n]*?)(?: \[while running|$)", re.MULTILINE), "{0}"),
     (re.compile(r"\[Errno 28\] No space left on device(?:: '([^']*)')?"), "the disk filled up while the job wrote {0}"),
 )
 

@@ -10,6 +10,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.score import JUDGE_TALLY, scorer_identity
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, MERGES_SHOWN, Count, Insight, QualityMeans
@@ -152,7 +153,13 @@ class SummariseMerges(beam.PTransform):
 
 
 def reward_source(config: RunConfig, counts: dict) -> dict | None:
-    """Where the rewards came from: a model (its identity, how many responses it scored and cut), a field, or none."""
+    """Where the rewards came from: a model or a judge (its identity, what it scored, what the cache gave), a
+    field, or none. A judge's API key is never here: only the name of the variable that held it."""
+    scored = {
+        "rescore": config.scoring.rescore,
+        "scored": counts.get(Count.SCORED_BY_MODEL.value, 0),
+        "from_cache": counts.get(Count.SCORES_FROM_CACHE.value, 0),
+    }
     if config.scoring.reward_model:
         model = identity(config.scoring.reward_model, config.scoring.reward_label)
         return {
@@ -161,9 +168,20 @@ def reward_source(config: RunConfig, counts: dict) -> dict | None:
             "config_sha256": model.config_sha256,
             "dtype": model.dtype,
             "label": model.label,
-            "rescore": config.scoring.rescore,
-            "scored": counts.get(Count.SCORED_BY_MODEL.value, 0),
+            **scored,
             "truncated": counts.get(Count.SCORES_TRUNCATED.value, 0),
+        }
+    if config.scoring.judge_url:
+        judge = scorer_identity(config.scoring)
+        return {
+            "kind": "judge",
+            "url": judge.url,
+            "model": judge.model,
+            "template_sha256": judge.template_sha256,
+            "key_env": judge.key_env,
+            "budget": judge.budget,
+            **scored,
+            **{count.value.removeprefix("judge_"): counts.get(count.value, 0) for count in JUDGE_TALLY.values()},
         }
     if config.ingest.reward_field:
         return {"kind": "field", "field": config.ingest.reward_field, "order": config.ingest.reward_order}
@@ -215,6 +233,7 @@ class _WriteManifest(beam.DoFn):
                 **describe_embedder(embedding.embedder, embedding.max_tokens),
                 "texts_truncated": counts.get(Count.TEXTS_TRUNCATED.value, 0),
                 "embedding_fallback": counts.get(Count.EMBEDDING_FALLBACK.value, 0),
+                "from_cache": counts.get(Count.VECTORS_FROM_CACHE.value, 0),
             }
         with FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
             sink.write(json.dumps(manifest, indent=2).encode("utf-8"))

@@ -15,10 +15,10 @@ from apache_beam.io.filesystems import FileSystems
 from mrtcurate.errors import JobFailed, UserError
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.interrupts import cleanup_on_interrupt
-from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.pipeline.launch import run_curation, run_planner
+from mrtcurate.pipeline.score import JUDGE_LEDGER
 from mrtcurate.report import REPORT_NAME, write_card, write_report
-from mrtcurate.runs.preflight import check_inputs_outside_output, check_output, resolve_inputs
+from mrtcurate.runs.preflight import check_cache_and_budget, check_inputs_outside_output, check_output, resolve_inputs
 from mrtcurate.runs.publish import publish, release, stage
 from mrtcurate.schemas import RunConfig
 from mrtcurate.schemas.manifest import read_manifest
@@ -35,7 +35,6 @@ class RunOutcome:
 def run(
     config: RunConfig,
     beam_args: list[str] | None = None,
-    cache: EmbeddingCache | None = None,
     inputs: ResolvedInputs | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> RunOutcome:
@@ -48,10 +47,12 @@ def run(
     check_output(output, overwrite)
     inputs = inputs or resolve_inputs(config)
     check_inputs_outside_output(output, inputs.files)
+    check_cache_and_budget(config)
     staging = stage(output, overwrite)
     try:
         with cleanup_on_interrupt(lambda: release(staging)):
-            metrics = run_curation(config, inputs, staging.directory, beam_args or [], cache, on_progress)
+            metrics = run_curation(config, inputs, staging.directory, beam_args or [], on_progress)
+            _remove_if_there(FileSystems.join(staging.directory, JUDGE_LEDGER))
             manifest = read_manifest(staging.directory)
             if manifest["counts"]["candidates"] == 0 and not config.publish.allow_empty:
                 raise JobFailed(_nothing_curated(manifest))
@@ -66,6 +67,11 @@ def run(
     finally:
         release(staging)
     return RunOutcome(output, manifest, metrics, FileSystems.join(output, REPORT_NAME))
+
+
+def _remove_if_there(path: str) -> None:
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
 
 
 def _nothing_curated(manifest: dict) -> str:

@@ -11,10 +11,10 @@ from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import ResolvedInputs, is_local, local_path, within_deadline
 from mrtcurate.ingest.probe import holds_turns, resolve_mapping
 from mrtcurate.pipeline.graph import needs_embeddings
+from mrtcurate.pipeline.score import scorer_identity
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.selectors import SELECTORS
 from mrtcurate.vectors.embedders import prepare_embedder
-from mrtcurate.vectors.reward_model import identity
 
 
 def resolve_inputs(config: RunConfig) -> ResolvedInputs:
@@ -22,15 +22,15 @@ def resolve_inputs(config: RunConfig) -> ResolvedInputs:
     before an embedder artifact is built (minutes, the first time on a machine)."""
     files, probed, mapping = resolve_mapping(config.ingest, config.planner.feature_column)
     spec = SELECTORS[config.selection.selector]
-    if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs" and not config.scoring.reward_model:
+    if spec.needs_rewards and mapping.reward is None and mapping.layout != "pairs" and not config.scoring.scorer:
         raise UserError(
-            f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it, or --reward-model"
+            f"--selector {spec.name} ranks by reward: pass --reward-field with the field that holds it, --reward-model or --judge-url"
         )
     with_messages = mapping.layout in ("chat", "tree") or any(
         holds_turns(record, mapping) for records in probed.values() for record in records
     )
-    if config.scoring.reward_model:
-        identity(config.scoring.reward_model, config.scoring.reward_label)  # a wrong model fails now, in one line
+    if config.scoring.scorer:
+        scorer_identity(config.scoring)  # a wrong model, URL or template fails now, in one line
     if needs_embeddings(config):
         prepare_embedder(config.embedding.embedder)
     return ResolvedInputs(tuple(files), mapping, with_messages)
@@ -87,15 +87,32 @@ def _remote_non_empty(output: str) -> bool:
 
 def check_inputs_outside_output(output: str, files: tuple[InputFile, ...]) -> None:
     """No --overwrite may delete an input: an output that is or holds an input's directory is refused."""
-    root = local_path(output) if is_local(output) else output.rstrip("/")
     for file in files:
-        if is_local(file.path) != is_local(output):
-            continue
-        path = local_path(file.path) if is_local(file.path) else file.path
-        if path == root or path.startswith(root.rstrip("/") + "/"):
+        if _within(file.path, output):
             raise UserError(
                 f"output {output} holds input {file.path}; writing there would delete it: choose another --output"
             )
+
+
+def check_cache_and_budget(config: RunConfig) -> None:
+    output = config.publish.output
+    if (cache := config.publish.cache) and _within(cache, output):
+        raise UserError(
+            f"--cache {cache} is inside output {output}: publishing replaces the output, and the cache with it; "
+            "choose a folder outside it"
+        )
+    if config.scoring.judge_budget is not None and not is_local(output):
+        raise UserError(
+            "--judge-budget needs a local --output: the workers share their count of requests in a file they lock there"
+        )
+
+
+def _within(path: str, folder: str) -> bool:
+    if is_local(path) != is_local(folder):
+        return False
+    root = local_path(folder) if is_local(folder) else folder.rstrip("/")
+    path = local_path(path) if is_local(path) else path.rstrip("/")
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def _nearest_existing(path: str) -> str:

@@ -2,11 +2,11 @@
 
     ROOT/snapshots/<UTC timestamp>-<input fingerprint>/   complete datasets, each published by rename
     ROOT/LATEST                                           {"snapshot": ..., "fingerprint": ...}, replaced atomically
-    ROOT/cache/embeddings/<embedder key>/*.parquet        response_id -> vector, only ever added by rename
+    ROOT/cache/                                           the content cache of `--cache` (pipeline/cache.py)
 
-Order of a refresh: publish the snapshot (and its report), move the new cache files in, then replace LATEST. A kill at
-any point leaves LATEST on a complete snapshot and the cache made of complete files; the next refresh
-redoes what was lost. On a local ROOT a refresh holds ROOT/.refresh.lock (flock, dropped by the kernel when
+Order of a refresh: the run adds what it computes to the cache as it goes (each file by rename), publishes the
+snapshot (and its report), then LATEST is replaced. A kill at any point leaves LATEST on a complete snapshot and
+the cache made of complete files; the next refresh reuses what the killed one cached and redoes the rest. On a local ROOT a refresh holds ROOT/.refresh.lock (flock, dropped by the kernel when
 the process dies): a second refresh of the same root is refused in one line, and the one holding the lock
 removes what killed refreshes left (staging folders, incoming cache files, half-written pointers). On an
 object store, schedule refreshes so that they do not overlap.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import glob
 import hashlib
 import json
 import logging
@@ -31,14 +32,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import ResolvedInputs, is_local, local_path
-from mrtcurate.interrupts import cleanup_on_interrupt
 from mrtcurate.outputs import write_inside
-from mrtcurate.pipeline.embed import EmbeddingCache
 from mrtcurate.runs.curate import RunOutcome, run
 from mrtcurate.runs.preflight import resolve_inputs
 from mrtcurate.schemas import RunConfig
 from mrtcurate.schemas.manifest import read_manifest
-from mrtcurate.vectors.embedders import embedder_key
 
 LATEST = "LATEST"
 log = logging.getLogger(__name__)
@@ -102,11 +100,12 @@ def _write_latest(root: str, payload: bytes) -> None:
     FileSystems.rename([temporary], [path])
 
 
-# What a killed refresh leaves: its snapshot's staging (folder, lock, folder renamed aside), its incoming cache
-# files, a pointer written but not yet renamed over LATEST.
+# What a killed refresh leaves: its snapshot's staging (folder, lock, folder renamed aside), cache files written
+# but not yet renamed (and the incoming folders of versions before 0.3), a pointer not yet renamed over LATEST.
 _LEFTOVERS = (
     ("snapshots", re.compile(r"\..+\.staging-[0-9a-f]{12}(\.lock|\.retired)?")),
     ("cache", re.compile(r"\.incoming-.+")),
+    ("cache/*/*", re.compile(r"\.part-[0-9a-f]{24}\.parquet\..+")),
     ("", re.compile(rf"\.{LATEST}\..+")),
 )
 
@@ -136,20 +135,14 @@ def _root_locked(root: str) -> Iterator[None]:
 
 def _remove_leftovers(folder: str) -> int:
     removed = 0
-    for subfolder, pattern in _LEFTOVERS:
-        where = os.path.join(folder, subfolder)
-        for entry in os.listdir(where) if os.path.isdir(where) else ():
-            if pattern.fullmatch(entry):
-                path = os.path.join(where, entry)
-                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
-                removed += 1
+    for subfolders, pattern in _LEFTOVERS:
+        for where in glob.glob(os.path.join(glob.escape(folder), subfolders)):
+            for entry in os.listdir(where) if os.path.isdir(where) else ():
+                if pattern.fullmatch(entry):
+                    path = os.path.join(where, entry)
+                    shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+                    removed += 1
     return removed
-
-
-def _cache_dir(root: str, config: RunConfig) -> str:
-    return FileSystems.join(
-        root, "cache", "embeddings", embedder_key(config.embedding.embedder, config.embedding.max_tokens)
-    )
 
 
 def _list(pattern: str) -> list[str]:
@@ -181,17 +174,8 @@ def _refresh(root: str, config: RunConfig, beam_args: list[str] | None, keep: in
     # Microseconds in the name: snapshots sort by it, and two refreshes can land in one second.
     name = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S.%fZ')}-{current}"
     snapshot = FileSystems.join(root, "snapshots", name)
-    cache_dir = _cache_dir(root, config)
-    new_vectors = FileSystems.join(root, "cache", f".incoming-{name}")
-    cache = EmbeddingCache(files=tuple(_list(FileSystems.join(cache_dir, "*.parquet"))), new_dir=new_vectors)
-    with cleanup_on_interrupt(lambda: FileSystems.exists(new_vectors) and FileSystems.delete([new_vectors])):
-        outcome = run(config.replace(output=snapshot, overwrite=False), beam_args, cache, inputs)
-
-    for path in _list(FileSystems.join(new_vectors, "*", "*.parquet")):
-        kind, file_name = path.rsplit("/", 2)[-2:]
-        _move(path, FileSystems.join(cache_dir, f"{name}-{kind}-{file_name}"))
-    if FileSystems.exists(new_vectors):
-        FileSystems.delete([new_vectors])
+    cache = FileSystems.join(root, "cache")
+    outcome = run(config.replace(output=snapshot, overwrite=False, cache=cache), beam_args, inputs)
     pointer = {
         "snapshot": f"snapshots/{name}",
         "fingerprint": current,
@@ -200,14 +184,6 @@ def _refresh(root: str, config: RunConfig, beam_args: list[str] | None, keep: in
     _write_latest(root, json.dumps(pointer, indent=2).encode())
     pruned = prune(root, keep) if keep else ()
     return RefreshOutcome(pointer["snapshot"], current, outcome, pruned)
-
-
-def _move(path: str, target: str) -> None:
-    """One complete file into the cache: a rename, so readers see all of it or none of it."""
-    directory = FileSystems.split(target)[0]
-    if is_local(target) and not FileSystems.exists(directory):
-        FileSystems.mkdirs(directory)
-    FileSystems.rename([path], [target])
 
 
 def prune(root: str, keep: int) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ _LOCATION_OPTIONS = {
     "overwrite",
     "allow_empty",
     "license",
+    "cache",
 }  # where, whether and under what terms to publish, not what
 log = logging.getLogger(__name__)
 
@@ -370,11 +371,54 @@ class ScoringSettings(_Section):
     )
     rescore: Literal["model", "field"] | None = Field(
         None,
-        description="with both --reward-field and --reward-model: `model` replaces the field's rewards, `field` keeps them and scores only responses without one",
+        description="with --reward-field and a scorer (--reward-model or --judge-url): `model` replaces the field's rewards with the scores, `field` keeps them and scores only responses without one",
     )
     score_batch_size: int = Field(
         16, ge=1, description="with --reward-model: pairs per forward pass (sorted by length, so little is padding)"
     )
+    judge_url: str | None = Field(
+        None,
+        json_schema_extra={"metavar": "URL"},
+        description="grade every distinct response with an LLM judge behind an OpenAI-compatible API (vLLM, SGLang, hosted), "
+        "given as its base URL (http://localhost:8000/v1) or its chat/completions URL: the grade (1-10) becomes the reward",
+    )
+    judge_model: str | None = Field(
+        None, json_schema_extra={"metavar": "NAME"}, description="with --judge-url: the model name the endpoint serves"
+    )
+    judge_template: str | None = Field(
+        None,
+        json_schema_extra={"metavar": "FILE"},
+        description="with --judge-url: the grading prompt, with ${prompt} and ${response}; it must make the reply end in `Score: N` "
+        "(default: a 1-10 rubric; README)",
+    )
+    judge_concurrency: int = Field(8, ge=1, le=256, description="with --judge-url: requests in flight per worker")
+    judge_timeout: float = Field(60.0, gt=0, description="with --judge-url: seconds one request may take")
+    judge_budget: int | None = Field(
+        None,
+        ge=0,
+        json_schema_extra={"metavar": "N"},
+        description="with --judge-url: the most requests the run makes, retries included; responses left over get no score (counted)",
+    )
+    judge_key_env: str | None = Field(
+        None,
+        json_schema_extra={"metavar": "VAR"},
+        description="with --judge-url: the environment variable holding the API key (a key is never a flag)",
+    )
+
+    @model_validator(mode="after")
+    def _one_scorer(self):
+        if self.judge_url and self.reward_model:
+            raise ValueError("--reward-model and --judge-url both score the responses: give one")
+        if self.judge_url and not self.judge_model:
+            raise ValueError("--judge-url needs --judge-model, the model name the endpoint serves")
+        judge_only = ("judge_model", "judge_template", "judge_budget", "judge_key_env")
+        if not self.judge_url and (given := [name for name in judge_only if getattr(self, name) is not None]):
+            raise ValueError(f"--{given[0].replace('_', '-')} needs --judge-url")
+        return self
+
+    @property
+    def scorer(self) -> str | None:
+        return "model" if self.reward_model else "judge" if self.judge_url else None
 
 
 class OutputSettings(_Section):
@@ -389,6 +433,11 @@ class OutputSettings(_Section):
         description="publish even when no input record became a candidate (by default such a run fails in one line: the mapping most likely matched nothing)",
     )
     shards: int | None = Field(None, ge=1, description="number of output shards (by size, ~256 MB each)")
+    cache: str | None = Field(
+        None,
+        json_schema_extra={"metavar": "DIR"},
+        description="keep response vectors and reward scores in DIR by content, written as they are computed: a run killed at any point and started again recomputes nothing it finished, and later runs reuse them (local or gs://)",
+    )
     license: str | None = Field(
         None,
         pattern=r"^[a-z0-9][a-z0-9.+-]*$",
@@ -416,9 +465,10 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _one_source_of_rewards(self):
-        if self.scoring.reward_model and self.ingest.reward_field and self.scoring.rescore is None:
+        if self.scoring.scorer and self.ingest.reward_field and self.scoring.rescore is None:
+            flag = "--reward-model" if self.scoring.reward_model else "--judge-url"
             raise ValueError(
-                "--reward-field and --reward-model both give rewards: say which wins with --rescore model or --rescore field"
+                f"--reward-field and {flag} both give rewards: say which wins with --rescore model or --rescore field"
             )
         return self
 

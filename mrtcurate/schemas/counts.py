@@ -36,6 +36,14 @@ class Count(str, Enum):
     CONTEXT_MESSAGES = "context_messages"  # tree layout: valid user and system messages, read as prompt context
     SCORED_BY_MODEL = "scored_by_model"  # distinct responses --reward-model scored
     SCORES_TRUNCATED = "scores_truncated"  # of those, pairs longer than the model's window (prompt cut from its start)
+    VECTORS_FROM_CACHE = "vectors_from_cache"  # distinct responses whose vector an earlier run computed (--cache)
+    SCORES_FROM_CACHE = "scores_from_cache"  # distinct responses whose score an earlier run computed (--cache)
+    JUDGE_REQUESTS = "judge_requests"  # --judge-url: requests made, retries included
+    JUDGE_PROMPT_TOKENS = "judge_prompt_tokens"  # as the endpoint reported them
+    JUDGE_COMPLETION_TOKENS = "judge_completion_tokens"
+    JUDGE_UNPARSED = "judge_unparsed"  # replies with no grade by the parsing rule: null scores
+    JUDGE_FAILED = "judge_failed"  # responses whose every attempt failed (timeouts, 429s, 5xx): null scores
+    JUDGE_OVER_BUDGET = "judge_over_budget"  # responses left unscored once --judge-budget was spent
 
 
 @dataclass

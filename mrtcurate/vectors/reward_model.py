@@ -30,6 +30,15 @@ class RewardModelIdentity:
     config_sha256: str
     dtype: str
     label: str | None
+    weights_stamp: (
+        str  # the model folder's files by name, size and modification time: retrained weights are another model
+    )
+
+    @property
+    def cache_key(self) -> str:
+        """Scores of one model, as `--cache` keeps them."""
+        fields = (self.path, self.config_sha256, self.dtype, self.label or "", self.weights_stamp)
+        return hashlib.sha256("\0".join(fields).encode()).hexdigest()[:16]
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -69,8 +78,17 @@ def identity(name_or_path: str, label: str | None) -> RewardModelIdentity:
     if label is not None and label not in labels:
         raise UserError(f"--reward-label {label!r} is not one of the model's labels ({', '.join(labels)})")
     return RewardModelIdentity(
-        path, hashlib.sha256(raw).hexdigest(), "float16" if cuda_available() else "float32", label
+        path, hashlib.sha256(raw).hexdigest(), "float16" if cuda_available() else "float32", label, _stamp(path)
     )
+
+
+def _stamp(path: str) -> str:
+    entries = sorted(
+        f"{entry.name}:{entry.stat().st_size}:{entry.stat().st_mtime_ns}"
+        for entry in os.scandir(path)
+        if entry.is_file()
+    )
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 
 def _labels(config: dict) -> list[str]:

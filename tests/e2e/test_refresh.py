@@ -163,6 +163,8 @@ def test_one_refresh_per_root_and_leftovers_of_killed_ones_are_removed(tmp_path,
         (folder / "part.parquet").write_text("half")
     (root / "snapshots" / ".20260101T000000.000000Z-abc.staging-0123456789ab.lock").write_text("")
     (root / ".LATEST.k2j3h4").write_text("{")
+    cache_folder = next((root / "cache" / "embeddings").iterdir())
+    (cache_folder / f".part-{'0' * 24}.parquet.x8d7f2").write_text("half")  # killed while writing a cache file
     with open(root / ".refresh.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a refresh running elsewhere
         assert main(["-q", "refresh", "--root", str(root), "--config", str(config)]) == 2

@@ -1,15 +1,18 @@
 """The embedding stage on the real runner: each text content encoded once, cached vectors joined in
 instead of re-encoded, and only new vectors written to the cache."""
 
+from pathlib import Path
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mrtcurate.ids import identity_key, stable_id
-from mrtcurate.pipeline.embed import CACHE_SCHEMA, EmbeddingCache, EmbedTexts
+from mrtcurate.pipeline.cache import ContentCache
+from mrtcurate.pipeline.embed import CACHE_SCHEMA, EmbedTexts
 from mrtcurate.schemas.config import EmbeddingSettings
-from mrtcurate.vectors.embedders import HashingEmbedder
+from mrtcurate.vectors.embedders import HashingEmbedder, embedder_key
 from tests.helpers import collect_to, collected, local_pipeline
 
 HASHING = EmbeddingSettings(embedder="hashing", batch_size=4)
@@ -40,19 +43,29 @@ def test_same_content_is_encoded_once_and_fanned_out_to_every_key(tmp_path):
 def test_cached_vectors_are_joined_in_and_only_new_ones_written(tmp_path):
     marker = np.zeros(HashingEmbedder().encode(["x"]).shape[1], dtype=np.float32)
     marker[0] = 1.0  # no hashing vector looks like this: its presence proves the cache was used
-    cache_file = tmp_path / "cache.parquet"
+    cache = ContentCache(str(tmp_path / "cache"))
+    folder = Path(cache.embeddings(embedder_key(HASHING.embedder, HASHING.max_tokens)))
+    folder.mkdir(parents=True)
+    cache_file = folder / "earlier.parquet"
     pq.write_table(
         pa.table(
             {"response_id": [stable_id(identity_key(TEXTS["c"]))], "vector": [marker.tolist()]}, schema=CACHE_SCHEMA
         ),
         cache_file,
     )
-    cache = EmbeddingCache(files=(str(cache_file),), new_dir=str(tmp_path / "new"))
     vectors, counters = embed(tmp_path, cache)
     np.testing.assert_array_equal(vectors["c"], marker)
     np.testing.assert_array_equal(vectors["e"], marker)
     assert counters["embedded"] == 2 and counters["cache_hits"] == 1
-    written = (
-        pq.read_table(sorted((tmp_path / "new" / "responses").glob("*.parquet"))).column("response_id").to_pylist()
-    )
+    new_files = sorted(path for path in folder.glob("*.parquet") if path != cache_file)
+    written = pq.read_table(new_files).column("response_id").to_pylist()
     assert sorted(written) == sorted({stable_id(identity_key(TEXTS[key])) for key in ("a", "d")})
+    np.testing.assert_allclose(
+        pq.read_table(new_files).column("vector").to_pylist()[written.index(stable_id(identity_key(TEXTS["d"])))],
+        HashingEmbedder().encode([TEXTS["d"]])[0],
+        rtol=1e-6,
+    )
+    # A second run finds every text in the cache and encodes none.
+    again, counters = embed(tmp_path / "again", cache)
+    assert counters.get("embedded", 0) == 0 and counters["cache_hits"] == 3
+    np.testing.assert_array_equal(again["d"], vectors["d"])
