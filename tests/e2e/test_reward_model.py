@@ -13,7 +13,7 @@ import pytest
 from mrtcurate.bench.corpus import preferred
 from mrtcurate.bench.tasks import PHRASINGS, invalid_answers, prompt_text, questions
 from tests.conftest import write_jsonl
-from tests.helpers import curate, read_rows
+from tests.helpers import curate, read_rows, shard_bytes
 
 pytestmark = pytest.mark.slow
 ENTITIES = ["alice", "bruno", "chloe", "dmitri", "elena", "farid"]
@@ -210,3 +210,19 @@ def test_the_run_summary_says_where_the_rewards_came_from(reward_model, corpus, 
         f"rewards from {reward_model} (float32): {manifest['reward_source']['scored']:,} responses scored, 0 of them cut"
         in said
     )
+
+
+def test_a_second_run_with_the_cache_scores_nothing_and_writes_the_same_shards(reward_model, corpus, tmp_path):
+    path, _ = corpus
+    options = {"k": 2, "near_dup": "off", "plan": False, "selector": "topk", "reward_model": str(reward_model)}
+    cache = tmp_path / "cache"
+    first = curate([path], tmp_path / "first", cache=str(cache), **options)
+    again = curate([path], tmp_path / "again", cache=str(cache), **options)
+    distinct = first.manifest["counts"]["candidates"]
+    assert first.manifest["reward_source"]["scored"] == distinct and first.manifest["reward_source"]["from_cache"] == 0
+    assert again.manifest["reward_source"]["scored"] == 0 and again.manifest["reward_source"]["from_cache"] == distinct
+    assert shard_bytes(tmp_path / "first") == shard_bytes(tmp_path / "again")
+    # A retrained model (new weights in the same folder) is another model: nothing comes from the cache.
+    (reward_model / "model.safetensors").touch()
+    retrained = curate([path], tmp_path / "retrained", cache=str(cache), **options)
+    assert retrained.manifest["reward_source"]["from_cache"] == 0
