@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from dataclasses import dataclass
@@ -13,7 +14,15 @@ from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.score import JUDGE_TALLY, scorer_identity
 from mrtcurate.schemas import InputFile, RunConfig
 from mrtcurate.schemas.config import SelectionSettings
-from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, MERGES_SHOWN, Count, Insight, QualityMeans
+from mrtcurate.schemas.counts import (
+    EXAMPLE_PROMPTS,
+    LENGTH_BINS,
+    MERGES_SHOWN,
+    SCORE_SAMPLE,
+    Count,
+    Insight,
+    QualityMeans,
+)
 from mrtcurate.schemas.manifest import MANIFEST_NAME, build_manifest, selection_quality
 from mrtcurate.selectors import SELECTORS
 from mrtcurate.vectors.embedders import describe_embedder
@@ -51,27 +60,51 @@ def selection_notes(selection: SelectionSettings, counts: dict[str, int], k: int
 
 
 class SumProfiles(beam.CombineFn):
-    """Candidates by source and by completion-length bin, summed over pools."""
+    """Candidates by source and by completion-length bin, summed over pools; and per source a sample of the
+    pools' rewards (the SCORE_SAMPLE smallest response hashes, so the same whatever the order of pools)."""
 
     def create_accumulator(self):
-        return {}, [0] * len(LENGTH_BINS)
+        return {}, [0] * len(LENGTH_BINS), {}
 
     def add_input(self, accumulator, profile):
-        sources, lengths = accumulator
-        pool_sources, pool_lengths = profile
-        for source, count in pool_sources.items():
-            sources[source] = sources.get(source, 0) + count
-        return sources, [a + b for a, b in zip(lengths, pool_lengths)]
+        pool_sources, pool_lengths, pool_rewards = profile
+        by_source: dict[str, list] = {}
+        for key, source, reward in pool_rewards:
+            by_source.setdefault(source, []).append((key, reward))
+        return self._add(accumulator, pool_sources, pool_lengths, by_source)
 
     def merge_accumulators(self, accumulators):
         merged = self.create_accumulator()
         for accumulator in accumulators:
-            merged = self.add_input(merged, accumulator)
+            merged = self._add(merged, *accumulator)
         return merged
 
+    @staticmethod
+    def _add(accumulator, more_sources: dict, more_lengths: list, more_rewards: dict):
+        """Adds in place: one pool's profile or a whole accumulator."""
+        sources, lengths, rewards = accumulator
+        for source, count in more_sources.items():
+            sources[source] = sources.get(source, 0) + count
+        for index, count in enumerate(more_lengths):
+            lengths[index] += count
+        for source, pairs in more_rewards.items():
+            sample = rewards.setdefault(source, [])
+            sample.extend(pairs)
+            if len(sample) > 2 * SCORE_SAMPLE:
+                sample[:] = heapq.nsmallest(SCORE_SAMPLE, sample)
+        return accumulator
+
     def extract_output(self, accumulator):
-        sources, lengths = accumulator
-        return {"sources": dict(sorted(sources.items())), "length_bins": list(LENGTH_BINS), "length_counts": lengths}
+        sources, lengths, rewards = accumulator
+        return {
+            "sources": dict(sorted(sources.items())),
+            "length_bins": list(LENGTH_BINS),
+            "length_counts": lengths,
+            "reward_sample": {
+                source: [reward for _, reward in heapq.nsmallest(SCORE_SAMPLE, sample)]
+                for source, sample in sorted(rewards.items())
+            },
+        }
 
 
 class NanMeans(beam.CombineFn):

@@ -191,7 +191,7 @@ class _SelectPoolOrPart(_Selecting):
         collapsed = self.collapse(pool, candidates)
         yield from _merges(pool, collapsed, candidates)
         pool, near_merged = collapsed.pool, collapsed.merged
-        yield _pool_profile(pool, candidates)
+        yield _pool_profile(pool, candidates, self.stage)
         if prompt_id not in hot_sizes:
             # Every whole pool offers itself as an example; a combine keeps the EXAMPLE_PROMPTS with smallest hash.
             yield beam.pvalue.TaggedOutput(EXAMPLE_POOLS, (stable_hash("example", prompt_id), prompt_id, members))
@@ -244,14 +244,20 @@ class _SelectFromParts(_Selecting):
         yield from self.finish_prompt(pool, candidates, pool_size, near_merged, k)
 
 
-def _pool_profile(pool: selectors.Pool, candidates: list[Candidate]):
-    """Which sources and completion lengths a pool (or one part of a hot pool) offers, to set the kept
-    rows against in the report."""
+def _pool_profile(pool: selectors.Pool, candidates: list[Candidate], stage: _SelectStage):
+    """Which sources, completion lengths and rewards a pool (or one part of a hot pool) offers, to set the kept
+    rows against in the report. Rewards travel with a hash of their response, by which the manifest keeps a
+    bounded sample per source."""
     by_id = {c.response_id: c for c in candidates}
     members = [by_id[response_id] for response_id in pool.response_ids]
     sources = dict(Counter(candidate.source for candidate in members))
     lengths = length_histogram([len(candidate.completion) for candidate in members])
-    return beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, (sources, lengths)))
+    rewards = [
+        (stable_hash("score", candidate.response_id), candidate.source, stage.reward_as_given(reward))
+        for candidate, reward in zip(members, pool.rewards, strict=True)
+        if np.isfinite(reward)
+    ]
+    return beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, (sources, lengths, rewards)))
 
 
 def _merges(pool: selectors.Pool, collapsed: selectors.Collapsed, candidates: list[Candidate]):

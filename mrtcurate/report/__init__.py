@@ -16,7 +16,7 @@ from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import is_local, local_path
 from mrtcurate.outputs import write_inside
 from mrtcurate.report.card import CARD_NAME, render_card
-from mrtcurate.report.data import kept_profile, kept_rows, source_rows
+from mrtcurate.report.data import kept_profile, kept_rows, reward_rows, source_rows
 from mrtcurate.report.figures import figures as draw_figures
 from mrtcurate.report.page import render
 from mrtcurate.schemas.manifest import read_manifest
@@ -37,7 +37,7 @@ def write_card(directory: str, license_id: str | None = None) -> str:
             f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again"
         ) from None
     license_id = license_id or _license_of_card(directory)
-    card = render_card(manifest, kept[1], "messages" in schema.names, license_id)
+    card = render_card(manifest, kept.sources, "messages" in schema.names, license_id)
     return _write_inside(directory, CARD_NAME, card.encode("utf-8"))
 
 
@@ -72,9 +72,10 @@ def write_report(directory: str) -> str:
                 f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again"
             ) from None
         profile = manifest.get("pool_profile")
-        sources = source_rows(profile["sources"], kept[1]) if profile and kept[1] else []
+        sources = source_rows(profile["sources"], kept.sources) if profile and kept.sources else []
+        rewards = reward_rows(profile.get("reward_sample") or {}, kept.rewards) if profile else []
         figures = draw_figures(manifest, kept, sources, Path(scratch))
-        page = render(manifest, sources, figures)
+        page = render(manifest, sources, rewards, figures)
         for path in figures.values():
             _write_inside(directory, path.name, path.read_bytes())
     return _write_inside(directory, REPORT_NAME, page.encode("utf-8"))

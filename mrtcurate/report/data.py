@@ -3,6 +3,9 @@ the pools' profile from the manifest."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from mrtcurate.ingest.files import is_local
 from mrtcurate.schemas.counts import length_histogram
 
-_KEPT_COLUMNS = ["prompt_id", "pool_size", "source", "completion"]
+_KEPT_COLUMNS = ["prompt_id", "pool_size", "source", "completion", "reward"]
 _TOP_SOURCES = 12
 
 
@@ -32,21 +35,51 @@ def kept_rows(directory: str, manifest: dict) -> pl.LazyFrame:
     return pl.from_arrow(pa.concat_tables(tables)).lazy()
 
 
-def kept_profile(kept: pl.LazyFrame) -> tuple[list[int], dict[str, int], list[int]]:
-    """Pool size per prompt, kept rows by source, kept rows by completion-length bin (one pass over the shards)."""
-    sizes, by_source, chars = pl.collect_all(
+class KeptProfile(NamedTuple):
+    pool_sizes: list[int]  # per prompt
+    sources: dict[str, int]  # kept rows by source
+    lengths: list[int]  # kept rows by completion-length bin
+    rewards: dict[str, np.ndarray]  # the kept rows' rewards, by source (rows without one left out)
+
+
+def kept_profile(kept: pl.LazyFrame) -> KeptProfile:
+    """What the report sets against the pools, in one pass over the shards."""
+    sizes, by_source, chars, rewards = pl.collect_all(
         [
             kept.group_by("prompt_id").agg(pl.col("pool_size").first()),
             kept.group_by("source").agg(pl.len()),
             kept.select(pl.col("completion").str.len_chars().alias("chars")),
+            kept.filter(pl.col("reward").is_not_null()).group_by("source").agg(pl.col("reward")),
         ]
     )
-    return sizes["pool_size"].to_list(), dict(by_source.iter_rows()), length_histogram(chars["chars"].to_numpy())
+    return KeptProfile(
+        sizes["pool_size"].to_list(),
+        dict(by_source.iter_rows()),
+        length_histogram(chars["chars"].to_numpy()),
+        {source: np.asarray(values, dtype=np.float64) for source, values in rewards.iter_rows()},
+    )
 
 
 def shares(counts: list[int]) -> list[float]:
     total = sum(counts)
     return [count / total if total else 0.0 for count in counts]
+
+
+def reward_rows(pool_samples: dict[str, list[float]], kept: dict[str, np.ndarray]) -> list[tuple]:
+    """Per source (the most scored first): the pools' and the kept rows' median and mean reward."""
+    rows = []
+    for source, sample in sorted(pool_samples.items(), key=lambda item: (-len(item[1]), item[0]))[:_TOP_SOURCES]:
+        chosen = kept.get(source, np.empty(0))
+        rows.append(
+            (
+                source,
+                f"{np.median(sample):.4g}",
+                f"{np.median(chosen):.4g}" if chosen.size else "-",
+                f"{np.mean(sample):.4g}",
+                f"{np.mean(chosen):.4g}" if chosen.size else "-",
+            )
+        )
+    return rows
 
 
 def source_rows(pool: dict[str, int], kept: dict[str, int]) -> list[tuple]:

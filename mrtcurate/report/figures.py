@@ -5,20 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from mrtcurate.report import plots
-from mrtcurate.report.data import shares
+from mrtcurate.report.data import KeptProfile, shares
 from mrtcurate.schemas.counts import length_bin_labels
 
+REWARD_PANELS = 6  # sources whose reward distributions the report draws, the most scored first
 
-def figures(
-    manifest: dict, kept: tuple[list[int], dict[str, int], list[int]], source_rows: list[tuple], workdir: Path
-) -> dict[str, Path]:
+
+def figures(manifest: dict, kept: KeptProfile, source_rows: list[tuple], workdir: Path) -> dict[str, Path]:
     figures = {}
     if manifest["rejected_by_reason"]:
         reasons = manifest["rejected_by_reason"]
         figures["rejects"] = plots.bar_chart(
             list(reasons), list(reasons.values()), "Rejected records by reason", workdir / "rejects.png", "records"
         )
-    sizes, kept_sources, kept_lengths = kept
+    sizes, kept_sources, kept_lengths, kept_rewards = kept
     if sizes:
         figures["pool_sizes"] = plots.histogram(
             sizes, "Candidates per prompt after dedup", "candidates (pool size)", workdir / "pool_sizes.png"
@@ -60,5 +60,11 @@ def figures(
             shares(kept_lengths),
             "Completion length (characters): pool against kept rows",
             workdir / "lengths.png",
+        )
+    if samples := (profile or {}).get("reward_sample"):
+        figures["rewards"] = plots.reward_distributions(
+            dict(sorted(samples.items(), key=lambda item: (-len(item[1]), item[0]))[:REWARD_PANELS]),
+            kept_rewards,
+            workdir / "rewards.png",
         )
     return figures

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from mrtcurate.analysis.planner import effective_prompts
-from mrtcurate.schemas.counts import Totals
+from mrtcurate.schemas.counts import SCORE_SAMPLE, Totals
 from mrtcurate.schemas.manifest import embedding_line
 
 
@@ -102,7 +102,17 @@ def _near_duplicates_html(near: dict) -> list[str]:
     return parts
 
 
-def render(manifest: dict, source_rows: list[tuple], figures: dict[str, Path]) -> str:
+def _reward_origin(source: dict | None) -> str:
+    if not source:
+        return ""
+    if source["kind"] == "model":
+        return f"Rewards from the reward model {source['path']} ({source['dtype']})."
+    if source["kind"] == "judge":
+        return f"Rewards from the judge {source['model']} at {source['url']} (grades 1-10; responses without one left out)."
+    return f"Rewards from the field {source['field']}."
+
+
+def render(manifest: dict, source_rows: list[tuple], reward_rows: list[tuple], figures: dict[str, Path]) -> str:
     """The whole report page, images inline, from the manifest, the source rows and the figure files."""
     counts = manifest["counts"]
     totals = Totals.from_manifest(counts)
@@ -167,6 +177,16 @@ def render(manifest: dict, source_rows: list[tuple], figures: dict[str, Path]) -
             _image(figures["sources"]),
             "<h2>Does selection shift completion length?</h2>",
             _image(figures["lengths"]),
+        ]
+    if "rewards" in figures:
+        sections += [
+            "<h2>Which rewards does the selection keep?</h2>",
+            (
+                f"<p>{html.escape(_reward_origin(manifest.get('reward_source')))} Pools: a sample of up to "
+                f"{SCORE_SAMPLE:,} rewards per source (by response hash); kept: every kept row.</p>"
+            ),
+            _table(reward_rows, ("source", "pool median", "kept median", "pool mean", "kept mean")),
+            _image(figures["rewards"]),
         ]
     if manifest.get("examples"):
         sections += ["<h2>What each selector keeps, on a few prompts</h2>", _examples_html(manifest["examples"])]

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 
 from mrtcurate.outputs import write_inside
 
@@ -86,6 +87,22 @@ def share_comparison(labels: list[str], pool: list[float], kept: list[float], ti
     axes.set_xticks(list(positions), labels, rotation=35, ha="right", fontsize=8)
     axes.set(ylabel="share", title=title)
     axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def reward_distributions(pool: dict[str, list[float]], kept: dict[str, np.ndarray], path: Path) -> Path:
+    """Per source, the pools' rewards (a sample) against the kept rows' rewards, as densities on shared bins."""
+    figure, panels = plt.subplots(len(pool), 1, figsize=(6.5, 1.9 * len(pool) + 0.8), squeeze=False)
+    values = np.concatenate([np.asarray(v, dtype=np.float64) for v in (*pool.values(), *kept.values()) if len(v)])
+    edges = np.histogram_bin_edges(values, bins=min(40, max(5, len(np.unique(values)))))
+    for axes, (source, sample) in zip(panels[:, 0], pool.items(), strict=True):
+        axes.hist(sample, bins=edges, density=True, alpha=0.5, label=f"pool ({len(sample):,} sampled)")
+        if (chosen := kept.get(source)) is not None and chosen.size:
+            axes.hist(chosen, bins=edges, density=True, alpha=0.5, label=f"kept ({chosen.size:,})")
+        axes.set_title(source, fontsize=9)
+        axes.legend(fontsize=7)
+    panels[-1, 0].set_xlabel("reward")
+    figure.suptitle("Rewards: pool against kept rows, by source")
     return _save(figure, path)
 
 

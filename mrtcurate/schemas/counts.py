@@ -78,7 +78,7 @@ class Insight(str, Enum):
 
     QUALITY = "quality"
     EXAMPLE = "example"
-    POOL_PROFILE = "pool_profile"  # (candidates by source, completion-length histogram) of one pool
+    POOL_PROFILE = "pool_profile"  # (candidates by source, completion-length histogram, hashed rewards) of one pool
     MERGE = "merge"  # one near-duplicate cluster: its representative, size, pool size and some merged texts
     FRONTIER = "frontier"  # qd's quality-diversity frontier on a sample of pools (analysis/frontier.py), once per job
 
@@ -111,6 +111,7 @@ def length_bin_labels() -> list[str]:
 EXAMPLE_PROMPTS = 5  # prompts (smallest id hash) on which the report shows what every selector keeps
 MERGED_TEXTS_SHOWN = 3  # texts merged into a representative that the report shows, per cluster
 MERGES_SHOWN = 10  # clusters the report lists: the largest, and as many more by id hash
+SCORE_SAMPLE = 4000  # pool rewards per source (by response hash) the report draws the pools' distribution from
 DIVERSITY_SAMPLE = 256  # pool members (by id hash) whose pairwise distances give the pool's diversity
 
 

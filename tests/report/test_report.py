@@ -34,10 +34,11 @@ def test_report_is_self_contained_with_every_section(tmp_path):
         "What each selector keeps",
         "Choosing qd's lambda",
         "Near-duplicates: what was merged into what",
+        "Which rewards does the selection keep?",
     )
     for heading in headings:
         assert heading in page
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == 7
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 8
     assert "<b>holds</b>" in page
     frontier = outcome.manifest["qd_frontier"]
     assert frontier["chosen_lambda"] == 0.2 and len(frontier["points"]) == 11
@@ -52,6 +53,7 @@ def test_report_is_self_contained_with_every_section(tmp_path):
         "sources.png",
         "lengths.png",
         "qd_frontier.png",
+        "rewards.png",
     }
     assert {p.name for p in (tmp_path / "out").glob("*.png")} == pngs
 
@@ -81,6 +83,11 @@ def test_source_and_length_panels_show_what_topk_favours(tmp_path):
     # topk keeps only "long": its kept share is 100% against a 50% pool share (ratio 2.00), "short" 0%.
     assert "<td>long</td><td>50.0%</td><td>100.0%</td><td>2.00</td>" in page
     assert "<td>short</td><td>50.0%</td><td>0.0%</td><td>0.00</td>" in page
+    # The rewards panel: every pool reward sampled (120 < the sample size), each source against what was kept.
+    assert sorted(profile["reward_sample"]["long"]) == [0.9] * 60 and profile["reward_sample"]["short"] == [0.1] * 60
+    assert "<td>long</td><td>0.9</td><td>0.9</td><td>0.9</td><td>0.9</td>" in page
+    assert "<td>short</td><td>0.1</td><td>-</td><td>0.1</td><td>-</td>" in page
+    assert (tmp_path / "out" / "rewards.png").stat().st_size > 1000
 
 
 def test_report_replaces_links_in_its_folder_and_never_writes_through_them(tmp_path):
