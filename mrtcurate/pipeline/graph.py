@@ -6,7 +6,8 @@
          -> Embed (--cache keeps the vectors; a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
          -> Select K per prompt (near-duplicate clusters around representatives, then the selector)
          -> [qd's quality-diversity frontier on a sample of pools, when the responses are embedded]
-         -> Shard and write Parquet (curated rows, rejects) -> Manifest (with the planner summary)
+         -> Shard and write Parquet (curated rows; rejects; dropped: every parsed response not kept, and why)
+         -> Manifest (with the planner summary; data + dropped + rejects account for every input record)
 
 Launching it (the runner, progress, failure messages, counters) is pipeline/launch.py; the driver around it
 (preflight, staging, report, atomic publish) is runs/curate.py.
@@ -34,7 +35,7 @@ from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import WriteParquetShards
-from mrtcurate.schemas import REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
+from mrtcurate.schemas import DROPPED_SCHEMA, REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.schemas.counts import Count, Insight
 from mrtcurate.selectors import SELECTORS
 
@@ -119,8 +120,14 @@ def build(
     read = read_and_embed(pipeline, config, inputs, directory)
     planner = plan_variance(read.members, config) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
     k = _k(pipeline, config, planner)
-    rows, selection_counts, insights = read.members | "Select" >> SelectPerPrompt(
-        config.selection, config.grouping, config.embedding, inputs.with_messages, inputs.mapping.reward_sign, k
+    rows, selection_counts, insights, dropped = read.members | "Select" >> SelectPerPrompt(
+        config.selection,
+        config.grouping,
+        config.embedding,
+        inputs.with_messages,
+        inputs.mapping.reward_sign,
+        k,
+        config.publish.dropped_texts,
     )
     if needs_embeddings(config):
         frontier = read.members | "QDFrontier" >> MeasureFrontier(config.selection, config.grouping, k)
@@ -145,11 +152,15 @@ def build(
             directory, "rejects", "part", REJECTS_SCHEMA, shard_key=_source_key, sort_key=_reject_order, shards=None
         )
     )
+    dropped_shards = dropped | "WriteDropped" >> WriteParquetShards(
+        directory, "dropped", "part", DROPPED_SCHEMA, shard_key=_prompt_key, sort_key=_dropped_order, shards=None
+    )
     sources = ManifestSources(
         _sum_counts(read.counts, selection_counts),
         _sum_reasons(read.rejected_by_reason),
         shards,
         reject_shards,
+        dropped_shards,
         planner,
         k,
         insights,
@@ -180,6 +191,10 @@ def _prompt_key(row: dict) -> str:
 
 def _curated_order(row: dict) -> tuple:
     return row["prompt_id"], row["rank"]
+
+
+def _dropped_order(row: dict) -> tuple:
+    return row["prompt_id"], row["reason"], row["response_id"]
 
 
 def _source_key(row: dict) -> str:

@@ -8,11 +8,13 @@ import math
 from dataclasses import dataclass
 
 import apache_beam as beam
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.score import JUDGE_TALLY, scorer_identity
-from mrtcurate.schemas import InputFile, RunConfig
+from mrtcurate.schemas import InputFile, RunConfig, ShardInfo
 from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.schemas.counts import (
     EXAMPLE_PROMPTS,
@@ -37,6 +39,7 @@ class ManifestSources:
     rejected_by_reason: beam.PCollection  # (reason, n)
     shards: beam.PCollection  # ShardInfo of the curated rows
     reject_shards: beam.PCollection  # ShardInfo of the rejects
+    dropped_shards: beam.PCollection  # ShardInfo of the dropped rows
     planner: beam.PCollection  # the planner summary, or nothing with --no-plan
     k: beam.PCollection  # the one K used
     insights: beam.PCollection  # (Insight, value) report statistics from Select
@@ -221,6 +224,15 @@ def reward_source(config: RunConfig, counts: dict) -> dict | None:
     return None
 
 
+def _records(directory: str, dropped_shards: list[ShardInfo]) -> int:
+    """The input records the written dropped/ table stands for, read back from its files."""
+    total = 0
+    for shard in dropped_shards:
+        with FileSystems.open(FileSystems.join(directory, shard.path)) as source:
+            total += pc.sum(pq.read_table(source, columns=["records"]).column("records")).as_py() or 0
+    return total
+
+
 class _WriteManifest(beam.DoFn):
     def __init__(self, directory: str, config: RunConfig, inputs: tuple[InputFile, ...], embeds: bool):
         self.directory = directory
@@ -235,6 +247,7 @@ class _WriteManifest(beam.DoFn):
         rejected_by_reason,
         shards,
         reject_shards,
+        dropped_shards,
         planner,
         k,
         quality_means,
@@ -252,6 +265,8 @@ class _WriteManifest(beam.DoFn):
             reject_shards,
             planner[0] if planner else None,
             selection_notes(self.config.selection, counts, k),
+            dropped_shards,
+            _records(self.directory, dropped_shards),
         )
         manifest["selection_quality"] = selection_quality(QualityMeans(*quality_means))
         manifest["examples"] = [example for _, example in examples]
@@ -289,6 +304,7 @@ class WriteManifest(beam.PTransform):
             beam.pvalue.AsDict(sources.rejected_by_reason),
             beam.pvalue.AsList(sources.shards),
             beam.pvalue.AsList(sources.reject_shards),
+            beam.pvalue.AsList(sources.dropped_shards),
             beam.pvalue.AsList(sources.planner),
             beam.pvalue.AsSingleton(sources.k),
         )

@@ -22,7 +22,7 @@ from mrtcurate.analysis.frontier import kept_coverage
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.coders import Member
-from mrtcurate.schemas import Candidate
+from mrtcurate.schemas import Candidate, DropReason
 from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
 from mrtcurate.schemas.counts import (
     DIVERSITY_SAMPLE,
@@ -39,6 +39,7 @@ COUNTS = "counts"
 PARTIAL = "partial"
 INSIGHTS = "insights"
 EXAMPLE_POOLS = "example_pools"
+DROPPED = "dropped"
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 
 
@@ -53,6 +54,7 @@ class _SelectStage:
     reward_sign: (
         float  # -1 with --reward-order lower: rewards travel oriented (larger is better) and are written as given
     )
+    dropped_texts: bool = False  # dropped/ rows carry their completion
 
     def reward_as_given(self, oriented: float) -> float | None:
         return _finite_or_none(self.reward_sign * oriented)
@@ -121,6 +123,7 @@ class _Selecting(beam.DoFn):
         by_id = {c.response_id: c for c in candidates}
         quality = selectors.minmax_quality(pool.rewards)
         yield from self._rows(pool, selection, by_id, pool_size, quality)
+        yield from self.not_selected(pool, selection.indices, by_id)
         yield from self._insights(pool, selection, quality)
         self.selected.inc(len(selection.indices))
         progress.add(progress.SELECTED, 1)
@@ -134,6 +137,56 @@ class _Selecting(beam.DoFn):
             counts.append((self.spec.unrewarded_count, int(len(pool) > k and not pool.has_rewards)))
         for name, value in counts:
             yield beam.pvalue.TaggedOutput(COUNTS, (name.value, value))
+
+    def _dropped(self, pool: selectors.Pool, index: int, by_id: dict, reason: DropReason, records: int, **lineage):
+        candidate = by_id[pool.response_ids[index]]
+        row = {
+            "prompt_id": pool.prompt_id,
+            "response_id": candidate.response_id,
+            "reason": reason.value,
+            "records": records,
+            "merged_into": None,
+            "cosine": None,
+            "pool_rank": None,
+            "pool_size": len(pool),
+            "reward": self.stage.reward_as_given(pool.rewards[index]),
+            "source": candidate.source,
+            "completion": candidate.completion if self.stage.dropped_texts else None,
+            **lineage,
+        }
+        return beam.pvalue.TaggedOutput(DROPPED, row)
+
+    def exact_copies(self, pool: selectors.Pool, by_id: dict):
+        """One row per response with copies, standing for the copies (the response itself is kept or dropped)."""
+        for index in np.flatnonzero(pool.multiplicities > 1):
+            copies = int(pool.multiplicities[index]) - 1
+            yield self._dropped(
+                pool, index, by_id, DropReason.EXACT_DUPLICATE, copies, merged_into=pool.response_ids[index]
+            )
+
+    def near_duplicates(self, pool: selectors.Pool, collapsed: selectors.Collapsed, by_id: dict):
+        for representative, merged in collapsed.clusters:
+            for index in merged:
+                cosine = (
+                    None
+                    if pool.embeddings is None
+                    else round(float(pool.embeddings[index] @ pool.embeddings[representative]), 6)
+                )
+                yield self._dropped(
+                    pool,
+                    index,
+                    by_id,
+                    DropReason.NEAR_DUPLICATE,
+                    1,
+                    merged_into=pool.response_ids[representative],
+                    cosine=cosine,
+                )
+
+    def not_selected(self, pool: selectors.Pool, chosen: np.ndarray, by_id: dict):
+        ranks = _reward_ranks(pool)
+        for index in np.setdiff1d(np.arange(len(pool)), chosen):
+            rank = None if ranks is None else int(ranks[index])
+            yield self._dropped(pool, index, by_id, DropReason.NOT_SELECTED, 1, pool_rank=rank)
 
     def _insights(self, pool: selectors.Pool, selection: selectors.Selection, quality: np.ndarray):
         """Quality and diversity of the pool and of the kept set."""
@@ -188,8 +241,11 @@ class _SelectPoolOrPart(_Selecting):
         yield beam.pvalue.TaggedOutput(
             COUNTS, (Count.DUPLICATES_EXACT.value, int(pool.multiplicities.sum()) - len(pool))
         )
+        by_id = {c.response_id: c for c in candidates}
+        yield from self.exact_copies(pool, by_id)
         collapsed = self.collapse(pool, candidates)
         yield from _merges(pool, collapsed, candidates)
+        yield from self.near_duplicates(pool, collapsed, by_id)
         pool, near_merged = collapsed.pool, collapsed.merged
         yield _pool_profile(pool, candidates, self.stage)
         if prompt_id not in hot_sizes:
@@ -198,10 +254,11 @@ class _SelectPoolOrPart(_Selecting):
             yield from self.finish_prompt(pool, candidates, len(pool), near_merged, k)
             return
         selection = selectors.select(self.select_k, pool, _OVERSAMPLE * k, self.settings.seed)
-        by_id = {member[0].response_id: member for member in members}
+        yield from self.not_selected(pool, selection.indices, by_id)
+        member_by_id = {member[0].response_id: member for member in members}
         kept = []
         for index in selection.indices:
-            candidate, vector = by_id[pool.response_ids[index]]
+            candidate, vector = member_by_id[pool.response_ids[index]]
             kept.append((replace(candidate, multiplicity=int(pool.multiplicities[index])), vector))
         yield beam.pvalue.TaggedOutput(PARTIAL, (prompt_id, (len(pool), near_merged, kept)))
 
@@ -238,6 +295,7 @@ class _SelectFromParts(_Selecting):
         pool, candidates, _ = pool_of_members(prompt_id, members)
         collapsed = self.collapse(pool, candidates)
         yield from _merges(pool, collapsed, candidates)
+        yield from self.near_duplicates(pool, collapsed, {c.response_id: c for c in candidates})
         pool, near_merged_across = collapsed.pool, collapsed.merged
         pool_size = sum(size for size, _, _ in partials) - near_merged_across
         near_merged = sum(merged for _, merged, _ in partials) + near_merged_across
@@ -272,6 +330,17 @@ def _merges(pool: selectors.Pool, collapsed: selectors.Collapsed, candidates: li
             "size": 1 + len(merged), "pool_size": len(pool), "merged": texts,
         }  # fmt: skip
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.MERGE.value, cluster))
+
+
+def _reward_ranks(pool: selectors.Pool) -> np.ndarray | None:
+    """Each candidate's rank by reward in its pool (0 = best; ties by id, no reward last), or None without rewards."""
+    if not pool.has_rewards:
+        return None
+    rewards = np.where(np.isfinite(pool.rewards), pool.rewards, -np.inf)
+    order = sorted(range(len(pool)), key=lambda i: (-rewards[i], pool.response_ids[i]))
+    ranks = np.empty(len(pool), dtype=np.int64)
+    ranks[order] = np.arange(len(pool))
+    return ranks
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -316,10 +385,11 @@ class SelectPerPrompt(beam.PTransform):
         with_messages: bool,
         reward_sign: float,
         k,
+        dropped_texts: bool = False,
     ):
         super().__init__()
         self.settings = selection
-        self.stage = _SelectStage(selection, grouping, embedding, with_messages, reward_sign)
+        self.stage = _SelectStage(selection, grouping, embedding, with_messages, reward_sign, dropped_texts)
         self.k = beam.pvalue.AsSingleton(k)
 
     def expand(self, members):
@@ -338,7 +408,7 @@ class SelectPerPrompt(beam.PTransform):
             | "GroupPool" >> beam.GroupByKey()
             | "SelectK"
             >> beam.ParDo(_SelectPoolOrPart(self.stage), hot_sizes, self.k).with_outputs(
-                COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, main="rows"
+                COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, main="rows"
             )
         )
         examples = (
@@ -351,9 +421,10 @@ class SelectPerPrompt(beam.PTransform):
             first[PARTIAL]
             | "GroupParts" >> beam.GroupByKey()
             | "SelectFromParts"
-            >> beam.ParDo(_SelectFromParts(self.stage), self.k).with_outputs(COUNTS, INSIGHTS, main="rows")
+            >> beam.ParDo(_SelectFromParts(self.stage), self.k).with_outputs(COUNTS, INSIGHTS, DROPPED, main="rows")
         )
         rows = (first.rows, second.rows) | "AllRows" >> beam.Flatten()
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()
         insights = (first[INSIGHTS], second[INSIGHTS], examples[INSIGHTS]) | "AllInsights" >> beam.Flatten()
-        return rows, counts, insights
+        dropped = (first[DROPPED], second[DROPPED]) | "AllDropped" >> beam.Flatten()
+        return rows, counts, insights, dropped

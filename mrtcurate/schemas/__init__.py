@@ -1,7 +1,7 @@
 """Every table schema, record type and the run config, in one place."""
 
 from mrtcurate.schemas.config import RunConfig, build_config, load_yaml
-from mrtcurate.schemas.reasons import RejectReason
+from mrtcurate.schemas.reasons import DropReason, RejectReason
 from mrtcurate.schemas.records import (
     Candidate,
     ContextTurns,
@@ -12,13 +12,15 @@ from mrtcurate.schemas.records import (
     ShardInfo,
     TreeMessage,
 )
-from mrtcurate.schemas.tables import MANIFEST_SCHEMA_VERSION, REJECTS_SCHEMA, curated_schema
+from mrtcurate.schemas.tables import DROPPED_SCHEMA, MANIFEST_SCHEMA_VERSION, REJECTS_SCHEMA, curated_schema
 
 __all__ = [
+    "DROPPED_SCHEMA",
     "MANIFEST_SCHEMA_VERSION",
     "REJECTS_SCHEMA",
     "Candidate",
     "ContextTurns",
+    "DropReason",
     "FileSplit",
     "InputFile",
     "Message",

@@ -433,6 +433,10 @@ class OutputSettings(_Section):
         description="publish even when no input record became a candidate (by default such a run fails in one line: the mapping most likely matched nothing)",
     )
     shards: int | None = Field(None, ge=1, description="number of output shards (by size, ~256 MB each)")
+    dropped_texts: bool = Field(
+        False,
+        description="write each dropped response's text into dropped/ (one row per response not kept, and why: exact or near duplicate, not selected); by default ids only",
+    )
     cache: str | None = Field(
         None,
         json_schema_extra={"metavar": "DIR"},

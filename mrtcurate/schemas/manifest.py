@@ -31,10 +31,15 @@ def build_manifest(
     reject_shards: list[ShardInfo],
     planner: dict | None = None,
     selection: dict | None = None,
+    dropped_shards: list[ShardInfo] | None = None,
+    dropped_records: int | None = None,
 ) -> dict:
-    """`selection`: the selector's notes (name, K used, what it did on unrewarded pools), from the pipeline."""
+    """`selection`: the selector's notes (name, K used, what it did on unrewarded pools), from the pipeline.
+    `dropped_records`: the sum of the written dropped/ table's `records` column, which must close the account."""
     totals = Totals.from_counts(counts)
     _check_accounting(totals, shards, reject_shards, counts)
+    if dropped_records is not None:
+        _check_lineage(totals, shards, reject_shards, dropped_records)
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -55,6 +60,7 @@ def build_manifest(
         "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
         "shards": [asdict(shard) for shard in sorted(shards, key=lambda shard: shard.path)],
         "rejects": [asdict(shard) for shard in sorted(reject_shards, key=lambda shard: shard.path)],
+        "dropped": [asdict(shard) for shard in sorted(dropped_shards or [], key=lambda shard: shard.path)],
         "selection": selection or {"selector": config.selection.selector, "k": config.selection.k},
         "planner": planner,
     }
@@ -79,6 +85,18 @@ def _check_accounting(
     if totals.rejected != reject_rows:
         raise AccountingError(
             f"rejected {totals.rejected} disagrees with reject shard rows {reject_rows} (counts: {raw})"
+        )
+
+
+def _check_lineage(
+    totals: Totals, shards: list[ShardInfo], reject_shards: list[ShardInfo], dropped_records: int
+) -> None:
+    """From the written tables: every input record is one data row, one reject row, or in one dropped row's records."""
+    kept, rejected = sum(shard.rows for shard in shards), sum(shard.rows for shard in reject_shards)
+    if kept + dropped_records + rejected != totals.input_records:
+        raise AccountingError(
+            f"input_records {totals.input_records} != data rows {kept} + dropped records {dropped_records} "
+            f"+ reject rows {rejected}: a record is missing from the written tables or in two of them"
         )
 
 

@@ -40,3 +40,11 @@ class RejectReason(str, Enum):
         "unembeddable_text"  # no usable vector and no character the job can read (only controls, format marks...)
     )
     BOILERPLATE_RESPONSE = "boilerplate_response"  # one text answering many distinct prompts (--boilerplate-prompts)
+
+
+class DropReason(str, Enum):
+    """Why a parsed response is not in data/ (its row in dropped/)."""
+
+    EXACT_DUPLICATE = "exact_duplicate"  # copies of a response under the same prompt: one row, records = copies
+    NEAR_DUPLICATE = "near_duplicate"  # merged into a near-identical response of its pool
+    NOT_SELECTED = "not_selected"  # in the pool, not among the K kept

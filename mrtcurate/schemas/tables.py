@@ -40,4 +40,22 @@ REJECTS_SCHEMA = pa.schema(
     ]
 )
 
+# One row per response that was parsed and not kept (lineage): with data/ and rejects/, every input record is in
+# exactly one table, counted by `records`: len(data) + sum(dropped.records) + len(rejects) = input_records.
+DROPPED_SCHEMA = pa.schema(
+    [
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("response_id", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),  # DropReason
+        pa.field("records", pa.int64(), nullable=False),  # input records the row stands for
+        pa.field("merged_into", pa.string()),  # duplicates: the response that stands for it
+        pa.field("cosine", pa.float64()),  # near duplicates: embedding similarity to merged_into, when embedded
+        pa.field("pool_rank", pa.int32()),  # not selected: rank by reward in its pool (0 = best), when rewarded
+        pa.field("pool_size", pa.int32(), nullable=False),
+        pa.field("reward", pa.float64()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("completion", pa.string()),  # with --dropped-texts only
+    ]
+)
+
 MANIFEST_SCHEMA_VERSION = 1
