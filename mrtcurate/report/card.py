@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyarrow as pa
 import yaml
 
-from mrtcurate.schemas.tables import REJECTS_SCHEMA, curated_schema
+from mrtcurate.schemas.tables import DROPPED_SCHEMA, REJECTS_SCHEMA, curated_schema
 
 CARD_NAME = "README.md"
 _SIZES = (
@@ -42,10 +42,13 @@ def size_category(rows: int) -> str:
 def front_matter(manifest: dict, with_messages: bool, license_id: str | None) -> dict:
     kept = sum(shard["rows"] for shard in manifest["shards"])
     rejected = sum(shard["rows"] for shard in manifest["rejects"])
+    dropped = sum(shard["rows"] for shard in manifest.get("dropped", []))
     configs = [
         {"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}], "default": True},
         {"config_name": "rejects", "data_files": [{"split": "train", "path": "rejects/*.parquet"}]},
     ]
+    if "dropped" in manifest:  # datasets written by earlier versions have no dropped/ table
+        configs.append({"config_name": "dropped", "data_files": [{"split": "train", "path": "dropped/*.parquet"}]})
     info = [
         {
             "config_name": "default",
@@ -58,6 +61,14 @@ def front_matter(manifest: dict, with_messages: bool, license_id: str | None) ->
             "splits": [{"name": "train", "num_examples": rejected}],
         },
     ]
+    if "dropped" in manifest:
+        info.append(
+            {
+                "config_name": "dropped",
+                "features": features(DROPPED_SCHEMA),
+                "splits": [{"name": "train", "num_examples": dropped}],
+            }
+        )
     matter = {
         **({"license": license_id} if license_id else {}),
         "task_categories": ["text-generation"],
@@ -140,7 +151,10 @@ def render_card(
         )
         + ". `weight` is the row's share of its prompt in the loss (`mrt train` uses it; TRL's SFTTrainer ignores it); "
         "`rank`, `reward`, `quality`, `gain`, `pool_size` and `multiplicity` say why the row was kept. "
-        "The `rejects` config holds every rejected input record with its reason.",
+        "The `rejects` config holds every rejected input record with its reason; the `dropped` config one row per "
+        "parsed response that was not kept (`reason`: exact_duplicate, near_duplicate or not_selected; `records`: the "
+        "input records it stands for; `merged_into`, `cosine` and `pool_rank` say why). Data rows, dropped records and "
+        "rejects add up to the input records.",
         "",
         "## Load",
         "",
@@ -148,6 +162,7 @@ def render_card(
         "from datasets import load_dataset",
         'train = load_dataset("PATH_OR_REPO")["train"]',
         'rejects = load_dataset("PATH_OR_REPO", "rejects")["train"]',
+        'dropped = load_dataset("PATH_OR_REPO", "dropped")["train"]',
         "",
         "import polars as pl",
         'rows = pl.read_parquet("PATH_OR_REPO/data/*.parquet")',

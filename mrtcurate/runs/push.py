@@ -2,7 +2,7 @@
 commit API.
 
 What goes: the manifest, the dataset card, the report and its images at the top of DIR, and exactly the
-shards the manifest lists (data/, rejects/), each checked against its checksum first; a dataset that does
+shards the manifest lists (data/, rejects/, dropped/), each checked against its checksum first; a dataset that does
 not check is refused. Nothing else: no staging folder, lock or stray file, and no path that leads out of
 DIR through a link. Shards an earlier push left in the repository that this dataset does not list are
 deleted in the same commit, so the repository never mixes two runs' shards.
@@ -20,7 +20,7 @@ from mrtcurate.report import REPORT_NAME
 from mrtcurate.report.card import CARD_NAME
 from mrtcurate.schemas.manifest import MANIFEST_NAME, read_manifest
 
-TABLE_FOLDERS = ("data/", "rejects/")
+TABLE_FOLDERS = ("data/", "rejects/", "dropped/")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def dataset_files(directory: str) -> list[str]:
     root = local_path(directory)
     manifest = read_manifest(root)
     files = []
-    for shard in [*manifest["shards"], *manifest["rejects"]]:
+    for shard in [*manifest["shards"], *manifest["rejects"], *manifest.get("dropped", [])]:
         path = _inside(root, shard["path"])
         with open(path, "rb") as source:
             digest = stream_sha256(source)

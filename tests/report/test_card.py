@@ -35,13 +35,16 @@ def test_the_card_names_the_splits_and_datasets_loads_them_with_the_manifests_co
     folder, manifest = published
     card = (folder / "README.md").read_text()
     matter = front_matter(card)
-    assert [config["config_name"] for config in matter["configs"]] == ["default", "rejects"]
+    assert [config["config_name"] for config in matter["configs"]] == ["default", "rejects", "dropped"]
     assert matter["license"] == "cc-by-4.0" and matter["size_categories"] == ["n<1K"]
     train = load_dataset(str(folder))
     assert list(train) == ["train"] and train["train"].num_rows == manifest["counts"]["selected"]
     rejects = load_dataset(str(folder), "rejects")["train"]
     assert rejects.num_rows == manifest["counts"]["rejected"] == 2
     assert set(rejects["reason"]) == {"missing_response", "empty_prompt"}
+    dropped = load_dataset(str(folder), "dropped")["train"]
+    counts = manifest["counts"]
+    assert sum(dropped["records"]) == counts["input_records"] - counts["selected"] - counts["rejected"]
     declared = {feature["name"] for feature in matter["dataset_info"][0]["features"]}
     assert declared == set(train["train"].column_names)
 

@@ -73,6 +73,7 @@ def test_push_commits_exactly_the_datasets_files_and_removes_an_earlier_runs_sha
         *[("CommitOperationAdd", name) for name in pngs],
         ("CommitOperationAdd", "data/part-00000-of-00001.parquet"),
         ("CommitOperationAdd", "rejects/part-00000-of-00001.parquet"),
+        ("CommitOperationAdd", "dropped/part-00000-of-00001.parquet"),
     ]
     assert options == {"commit_message": "first cut", "repo_type": "dataset", "revision": "v2"}
     assert "pushed" in capsys.readouterr().out
