@@ -153,7 +153,14 @@ def build(
         )
     )
     dropped_shards = dropped | "WriteDropped" >> WriteParquetShards(
-        directory, "dropped", "part", DROPPED_SCHEMA, shard_key=_prompt_key, sort_key=_dropped_order, shards=None
+        directory,
+        "dropped",
+        "part",
+        DROPPED_SCHEMA,
+        shard_key=_prompt_key,
+        sort_key=_dropped_order,
+        shards=None,
+        batched=True,
     )
     sources = ManifestSources(
         _sum_counts(read.counts, selection_counts),

@@ -123,7 +123,7 @@ class _Selecting(beam.DoFn):
         by_id = {c.response_id: c for c in candidates}
         quality = selectors.minmax_quality(pool.rewards)
         yield from self._rows(pool, selection, by_id, pool_size, quality)
-        yield from self.not_selected(pool, selection.indices, by_id)
+        yield from _dropped_batch(self.not_selected(pool, selection.indices, by_id))
         yield from self._insights(pool, selection, quality)
         self.selected.inc(len(selection.indices))
         progress.add(progress.SELECTED, 1)
@@ -154,7 +154,7 @@ class _Selecting(beam.DoFn):
             "completion": candidate.completion if self.stage.dropped_texts else None,
             **lineage,
         }
-        return beam.pvalue.TaggedOutput(DROPPED, row)
+        return row
 
     def exact_copies(self, pool: selectors.Pool, by_id: dict):
         """One row per response with copies, standing for the copies (the response itself is kept or dropped)."""
@@ -242,10 +242,9 @@ class _SelectPoolOrPart(_Selecting):
             COUNTS, (Count.DUPLICATES_EXACT.value, int(pool.multiplicities.sum()) - len(pool))
         )
         by_id = {c.response_id: c for c in candidates}
-        yield from self.exact_copies(pool, by_id)
         collapsed = self.collapse(pool, candidates)
         yield from _merges(pool, collapsed, candidates)
-        yield from self.near_duplicates(pool, collapsed, by_id)
+        yield from _dropped_batch([*self.exact_copies(pool, by_id), *self.near_duplicates(pool, collapsed, by_id)])
         pool, near_merged = collapsed.pool, collapsed.merged
         yield _pool_profile(pool, candidates, self.stage)
         if prompt_id not in hot_sizes:
@@ -254,7 +253,7 @@ class _SelectPoolOrPart(_Selecting):
             yield from self.finish_prompt(pool, candidates, len(pool), near_merged, k)
             return
         selection = selectors.select(self.select_k, pool, _OVERSAMPLE * k, self.settings.seed)
-        yield from self.not_selected(pool, selection.indices, by_id)
+        yield from _dropped_batch(self.not_selected(pool, selection.indices, by_id))
         member_by_id = {member[0].response_id: member for member in members}
         kept = []
         for index in selection.indices:
@@ -295,7 +294,7 @@ class _SelectFromParts(_Selecting):
         pool, candidates, _ = pool_of_members(prompt_id, members)
         collapsed = self.collapse(pool, candidates)
         yield from _merges(pool, collapsed, candidates)
-        yield from self.near_duplicates(pool, collapsed, {c.response_id: c for c in candidates})
+        yield from _dropped_batch(self.near_duplicates(pool, collapsed, {c.response_id: c for c in candidates}))
         pool, near_merged_across = collapsed.pool, collapsed.merged
         pool_size = sum(size for size, _, _ in partials) - near_merged_across
         near_merged = sum(merged for _, merged, _ in partials) + near_merged_across
@@ -330,6 +329,13 @@ def _merges(pool: selectors.Pool, collapsed: selectors.Collapsed, candidates: li
             "size": 1 + len(merged), "pool_size": len(pool), "merged": texts,
         }  # fmt: skip
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.MERGE.value, cluster))
+
+
+def _dropped_batch(rows) -> list:
+    """A pool's dropped rows as one element: the table is written by pool, and one element per row would cost
+    the job a shuffle element per response not kept."""
+    rows = list(rows)
+    return [beam.pvalue.TaggedOutput(DROPPED, rows)] if rows else []
 
 
 def _reward_ranks(pool: selectors.Pool) -> np.ndarray | None:

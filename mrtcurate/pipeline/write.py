@@ -45,8 +45,8 @@ class _WriteShard(beam.DoFn):
         self.sort_key = sort_key
 
     def process(self, shard, count: int):
-        index, rows = shard
-        rows = sorted(rows, key=self.sort_key)
+        index, batches = shard
+        rows = sorted((row for batch in batches for row in batch), key=self.sort_key)
         payload = parquet_bytes(rows, self.schema)
         relative = f"{self.relative_dir}/{shard_name(self.prefix, index, count)}"
         with FileSystems.create(FileSystems.join(self.directory, relative)) as sink:
@@ -77,9 +77,10 @@ class _WriteEmptyShards(beam.DoFn):
 
 
 class WriteParquetShards(beam.PTransform):
-    """Rows in, ShardInfo per written file out. All rows with one shard key land in one file, rows in a
-    file are sorted, and the shard count comes from the data size unless fixed: output bytes depend on
-    the data alone, not on workers or bundles. Every shard of the count is written, empty ones too."""
+    """Rows in (or, with `batched`, lists of rows that share a shard key), ShardInfo per written file out. All
+    rows with one shard key land in one file, rows in a file are sorted, and the shard count comes from the
+    data size unless fixed: output bytes depend on the data alone, not on workers or bundles. Every shard of
+    the count is written, empty ones too."""
 
     def __init__(
         self,
@@ -90,8 +91,10 @@ class WriteParquetShards(beam.PTransform):
         shard_key: Callable[[dict], str],
         sort_key: Callable[[dict], tuple],
         shards: int | None,
+        batched: bool = False,
     ):
         super().__init__()
+        self.batched = batched
         self.directory = directory
         self.relative_dir = relative_dir
         self.prefix = prefix
@@ -102,17 +105,18 @@ class WriteParquetShards(beam.PTransform):
 
     def expand(self, rows):
         fixed = self.shards
+        batches = rows if self.batched else rows | "AsBatches" >> beam.Map(lambda row: [row])
         counted = (
-            rows
-            | "RowBytes" >> beam.Map(estimated_bytes)
+            batches
+            | "RowBytes" >> beam.Map(lambda batch: sum(estimated_bytes(row) for row in batch))
             | "TotalBytes" >> beam.CombineGlobally(sum)
             | "ShardCount" >> beam.Map(shard_count, fixed)
         )
         count = beam.pvalue.AsSingleton(counted)
         shard_key = self.shard_key
         written = (
-            rows
-            | "AssignShard" >> beam.Map(lambda row, n: (stable_hash(shard_key(row)) % n, row), count)
+            batches
+            | "AssignShard" >> beam.Map(lambda batch, n: (stable_hash(shard_key(batch[0])) % n, batch), count)
             | "GroupShard" >> beam.GroupByKey()
             | "WriteShard"
             >> beam.ParDo(
