@@ -26,7 +26,6 @@ from mrtcurate.pipeline.boilerplate import RejectBoilerplate
 from mrtcurate.pipeline.cache import ContentCache
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
-from mrtcurate.pipeline.embed import EmbedResponses
 from mrtcurate.pipeline.frontier import MeasureFrontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
@@ -88,6 +87,9 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring, cache, scratch)
         counts.append(score_counts)
     if needs_embeddings(config):
+        # Beam's RunInference imports torch (a second and a half): imported only by jobs that embed.
+        from mrtcurate.pipeline.embed import EmbedResponses
+
         members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(config.embedding, cache)
         counts.append(embed_counts)
         rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()

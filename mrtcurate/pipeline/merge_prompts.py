@@ -12,7 +12,6 @@ from dataclasses import replace
 import apache_beam as beam
 import numpy as np
 
-from mrtcurate.pipeline.embed import EmbedTexts
 from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.schemas.counts import Count
@@ -48,6 +47,9 @@ class MergeNearDuplicatePrompts(beam.PTransform):
             | "PromptText" >> beam.Map(lambda c: (c.prompt_id, c.prompt))
             | "DistinctPrompts" >> beam.CombinePerKey(min)
         )
+        # Beam's RunInference imports torch (a second and a half): imported only by jobs that embed.
+        from mrtcurate.pipeline.embed import EmbedTexts
+
         embedded = prompts | "EmbedPrompts" >> EmbedTexts(self.embedding, kind="merge_prompts")
         groups = embedded | "AllPrompts" >> beam.combiners.ToList() | "Group" >> beam.Map(_groups, self.tau)
         distinct = prompts | "CountPrompts" >> beam.combiners.Count.Globally()

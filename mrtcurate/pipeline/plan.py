@@ -10,7 +10,6 @@ import numpy as np
 from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import PromptStats
 from mrtcurate.ids import stable_hash
-from mrtcurate.pipeline.embed import EmbedTexts
 from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
 from mrtcurate.vectors.redundancy import (
     EXACT_PROMPTS,
@@ -99,6 +98,9 @@ class PlanVariance(beam.PTransform):
 
     def __init__(self, embedding: EmbeddingSettings, settings: PlanSettings, seed: int, cache=None):
         super().__init__()
+        # Beam's RunInference imports torch (a second and a half): imported only by jobs that embed.
+        from mrtcurate.pipeline.embed import EmbedTexts
+
         self.embed_prompts = EmbedTexts(embedding, cache, "prompts")
         self.settings = settings
         self.seed = seed

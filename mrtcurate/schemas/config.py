@@ -8,11 +8,14 @@ routes each to its section. Nested YAML (`selection: {k: 8}`) is accepted too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
 import logging
 import math
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -152,9 +155,13 @@ class IngestSettings(_Section):
         return values
 
 
+@functools.cache
 def cuda_available() -> bool:
-    """Without importing torch where it is not installed (the config is built before any model loads)."""
+    """Without importing torch where it is not installed, nor on a Linux machine without the NVIDIA driver: the
+    config is built at every start, before any model loads, and importing torch alone takes a second."""
     if importlib.util.find_spec("torch") is None:
+        return False
+    if sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia/version"):
         return False
     import torch
 

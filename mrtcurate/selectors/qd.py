@@ -14,7 +14,6 @@ import heapq
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.stats import rankdata
 
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas.config import QDSettings
@@ -33,6 +32,9 @@ def pool_quality(rewards: np.ndarray, norm: str) -> np.ndarray:
         if finite.sum() == 1:
             quality[finite] = 1.0
         elif finite.any():
+            # Imported here: scipy.stats takes half a second to import, and only the rank norm needs it.
+            from scipy.stats import rankdata
+
             quality[finite] = (rankdata(rewards[finite]) - 1.0) / (finite.sum() - 1.0)
     else:
         raise ValueError(f"unknown quality norm {norm!r}")
