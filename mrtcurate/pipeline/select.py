@@ -267,10 +267,11 @@ class _EveryChoice(_Selecting):
 
     def process(self, example_pool, k):
         example_key, prompt_id, members = example_pool
-        pool, candidates, _ = pool_of_members(prompt_id, members)
-        pool = self.collapse(pool, candidates).pool
+        whole, candidates, _ = pool_of_members(prompt_id, members)
+        collapsed = self.collapse(whole, candidates)
+        pool = collapsed.pool
         by_id = {c.response_id: c for c in candidates}
-        choices = {}
+        choices, not_chosen = {}, []
         for name, spec in selectors.SELECTORS.items():
             if (spec.needs_rewards and not pool.has_rewards) or (spec.needs_embeddings and pool.embeddings is None):
                 continue
@@ -282,7 +283,14 @@ class _EveryChoice(_Selecting):
                 }
                 for i in chosen.indices
             ]
-        example = {"prompt": candidates[0].prompt, "pool_size": len(pool), "choices": choices}
+            if name == self.settings.selector:
+                not_chosen = self.not_selected(pool, chosen.indices, by_id)
+        example = {
+            "prompt": candidates[0].prompt,
+            "pool_size": len(pool),
+            "choices": choices,
+            "not_kept": _not_kept_examples(self.near_duplicates(whole, collapsed, by_id), not_chosen, by_id),
+        }
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.EXAMPLE.value, (example_key, example)))
 
 
@@ -329,6 +337,25 @@ def _merges(pool: selectors.Pool, collapsed: selectors.Collapsed, candidates: li
             "size": 1 + len(merged), "pool_size": len(pool), "merged": texts,
         }  # fmt: skip
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.MERGE.value, cluster))
+
+
+def _not_kept_examples(merged, not_chosen, by_id: dict) -> list[dict]:
+    """A few of an example pool's dropped rows with their texts: near duplicates with what they merged into, and
+    the best-ranked responses the run's selector did not choose."""
+    best_first = sorted(
+        not_chosen, key=lambda row: (row["pool_rank"] is None, row["pool_rank"] or 0, row["response_id"])
+    )
+    rows = [*list(merged)[:MERGED_TEXTS_SHOWN], *best_first[:MERGED_TEXTS_SHOWN]]
+    return [
+        {
+            "reason": row["reason"],
+            "completion": by_id[row["response_id"]].completion,
+            "reward": row["reward"],
+            "pool_rank": row["pool_rank"],
+            "merged_into": None if row["merged_into"] is None else by_id[row["merged_into"]].completion,
+        }
+        for row in rows
+    ]
 
 
 def _dropped_batch(rows) -> list:

@@ -32,6 +32,22 @@ def _examples_html(examples: list[dict]) -> str:
                 for rank, item in enumerate(kept)
             ]
             parts.append(f"<h4>{html.escape(name)}</h4>" + _table(rows, ("rank", "reward", "completion")))
+        if not_kept := example.get("not_kept"):
+            rows = [
+                (
+                    item["reason"],
+                    "" if item["reward"] is None else item["reward"],
+                    item["completion"][:400],
+                    (item["merged_into"] or "")[:200]
+                    if item["reason"] == "near_duplicate"
+                    else item["pool_rank"] or "",
+                )
+                for item in not_kept
+            ]
+            parts.append(
+                "<h4>not kept (a few; every one is in dropped/)</h4>"
+                + _table(rows, ("reason", "reward", "completion", "merged into / rank by reward"))
+            )
     return "".join(parts)
 
 
