@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from mrtcurate.analysis.variance import PromptStats, bootstrap_intervals, components
+from mrtcurate.analysis.variance import Moments, bootstrap_intervals
 from mrtcurate.schemas.config import PlanSettings
 
 
@@ -20,13 +20,12 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def plan(
-    stats: PromptStats, settings: PlanSettings | None = None, seed: int = 0, effective_prompts: int | None = None
-) -> dict:
+def plan(moments: Moments, settings: PlanSettings | None = None, effective_prompts: int | None = None) -> dict:
+    """`moments` carry settings.bootstrap replicates (PromptStats.moments or the job's combine)."""
     settings = settings or PlanSettings()
-    estimate = components(stats)
-    intervals = bootstrap_intervals(stats, settings.bootstrap, settings.ci_level, seed)
-    k_max = int(stats.counts.max()) if len(stats.counts) else 1
+    estimate = moments.components()
+    intervals = bootstrap_intervals(moments, settings.ci_level)
+    k_max = moments.largest_pool or 1
     if estimate.sigma_b2 > 0:
         ratio = estimate.sigma_w2 / estimate.sigma_b2
     else:

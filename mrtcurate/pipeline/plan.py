@@ -1,6 +1,8 @@
-"""The planner's branch of the job: per-prompt sufficient statistics of the feature vectors (a
-combine), the effective prompt count from prompt embeddings (exact for small corpora, from a bounded
-sample above: vectors/redundancy.py), then one planner summary (analysis/planner.py)."""
+"""The planner's branch of the job: per-prompt sufficient statistics of the feature vectors (a combine per
+prompt), summed over prompts into the sample's and the bootstrap replicates' moments (a global combine whose
+accumulator does not grow with the prompt count: analysis/variance.py), the effective prompt count from
+prompt embeddings (exact for small corpora, from a bounded sample above: vectors/redundancy.py), then one
+planner summary (analysis/planner.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import apache_beam as beam
 import numpy as np
 
 from mrtcurate.analysis.planner import plan
-from mrtcurate.analysis.variance import PromptStats
+from mrtcurate.analysis.variance import Moments
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
 from mrtcurate.vectors.redundancy import (
@@ -52,22 +54,56 @@ def _feature(member):
         yield candidate.prompt_id, embedding
 
 
-def _summarise(per_prompt: list, basis: list, degrees: np.ndarray, settings: PlanSettings, seed: int) -> dict:
-    if not per_prompt:
-        return plan(PromptStats(np.zeros(0), np.zeros((0, 1)), np.zeros(0)), settings, seed, 0)
-    per_prompt = sorted(per_prompt, key=lambda item: item[0])
-    stats = PromptStats(
-        counts=np.array([count for _, (count, _, _) in per_prompt], dtype=np.float64),
-        sums=np.stack([total for _, (_, total, _) in per_prompt]),
-        square_norms=np.array([squares for _, (_, _, squares) in per_prompt]),
-    )
+class _SumMoments(beam.CombineFn):
+    """(prompt id, (count, vector sum, squared norms)) in, Moments out: prompts are folded in BATCH at a time
+    (one matrix product per batch for every replicate), so the accumulator holds at most BATCH prompts
+    besides the moments."""
+
+    BATCH = 4096
+
+    def __init__(self, replicates: int, seed: int):
+        self.replicates = replicates
+        self.seed = seed
+
+    def create_accumulator(self):
+        return None, []
+
+    def add_input(self, accumulator, keyed_stats):
+        moments, pending = accumulator
+        pending.append(keyed_stats)
+        return (self._fold(moments, pending), []) if len(pending) >= self.BATCH else (moments, pending)
+
+    def merge_accumulators(self, accumulators):
+        total = None
+        for moments, pending in accumulators:
+            folded = self._fold(moments, pending)
+            total = folded if total is None else total if folded is None else total + folded
+        return total, []
+
+    def extract_output(self, accumulator):
+        return self._fold(*accumulator)
+
+    def _fold(self, moments: Moments | None, pending: list) -> Moments | None:
+        if not pending:
+            return moments
+        keys = np.array([stable_hash("planner", prompt_id) for prompt_id, _ in pending], dtype=np.uint64)
+        counts = np.array([count for _, (count, _, _) in pending], dtype=np.float64)
+        sums = np.stack([total for _, (_, total, _) in pending])
+        squares = np.array([squares for _, (_, _, squares) in pending])
+        folded = Moments.of_prompts(keys, counts, sums, squares, self.replicates, self.seed)
+        return folded if moments is None else moments + folded
+
+
+def _summarise(moments: Moments | None, basis: list, degrees: np.ndarray, settings: PlanSettings) -> dict:
+    if moments is None:
+        return plan(Moments.empty(settings.bootstrap, 1), settings, 0)
     if len(basis) <= EXACT_PROMPTS:
         effective = exact_effective_prompts(
             np.stack([vector for _, vector in sorted(basis, key=lambda item: item[0])]), settings.redundancy_threshold
         )
     else:
-        effective = sampled_effective_prompts(degrees, len(per_prompt), settings.ci_level)
-    summary = plan(stats, settings, seed, effective.count)
+        effective = sampled_effective_prompts(degrees, round(moments.scalars[0, 0]), settings.ci_level)
+    summary = plan(moments, settings, effective.count)
     summary.update(effective.as_dict())
     summary["redundancy_threshold"] = settings.redundancy_threshold
     return summary
@@ -110,7 +146,7 @@ class PlanVariance(beam.PTransform):
             members
             | "Feature" >> beam.FlatMap(_feature)
             | "PromptStats" >> beam.CombinePerKey(_PromptStats())
-            | "AllPrompts" >> beam.combiners.ToList()
+            | "Moments" >> beam.CombineGlobally(_SumMoments(self.settings.bootstrap, self.seed))
         )
         prompt_vectors = (
             members
@@ -131,5 +167,5 @@ class PlanVariance(beam.PTransform):
             | "SampleDegrees" >> beam.CombineGlobally(sum)  # arrays add elementwise; 0 when nothing was sampled
         )
         return per_prompt | "Plan" >> beam.Map(
-            _summarise, beam.pvalue.AsSingleton(basis), beam.pvalue.AsSingleton(degrees), self.settings, self.seed
+            _summarise, beam.pvalue.AsSingleton(basis), beam.pvalue.AsSingleton(degrees), self.settings
         )
