@@ -359,7 +359,7 @@ class PlanSettings(_Section):
         description="planner: prompt cosine that counts as the same prompt for the effective prompt count",
     )
     bootstrap: int = Field(
-        200, ge=1, description="planner: bootstrap replicates (resampling prompts) behind the intervals"
+        200, ge=1, description="planner: bootstrap replicates (Poisson weights per prompt) behind the intervals"
     )
     ci_level: float = Field(0.9, gt=0.0, lt=1.0, description="planner: level of the bootstrap intervals")
 
