@@ -136,7 +136,11 @@ def main() -> int:
         for name in args.configs.split(","):
             output = root / name
             code, seconds, peak, tail = curate(inputs, output, CONFIGS[name])
-            line = f"{name}: exit {code}, {seconds:.1f} s ({seconds / baseline:.1f}x polars), peak RSS {peak / 2**30:.2f} GB"
+            transforms, shuffles = graph_size(inputs, output, CONFIGS[name])
+            line = (
+                f"{name}: exit {code}, {seconds:.1f} s ({seconds / baseline:.1f}x polars), peak RSS {peak / 2**30:.2f} GB; "
+                f"graph: {transforms} primitive transforms, {shuffles} GroupByKeys"
+            )
             if code == 0:
                 digests[name] = shard_digest(output)
                 if name.endswith("-2workers") and name.removesuffix("-2workers") in digests:
@@ -148,6 +152,28 @@ def main() -> int:
                 failed = True
             print(line, flush=True)
         return 1 if failed else 0
+
+
+def graph_size(inputs: list[Path], output: Path, options: list[str]) -> tuple[int, int]:
+    """Primitive transforms and GroupByKeys of the job's graph for these options, built (not run) in this process."""
+    from apache_beam.portability import common_urns
+
+    from mrtcurate.cli.curate import run_parser
+    from mrtcurate.cli.options import option_values
+    from mrtcurate.pipeline.graph import build
+    from mrtcurate.pipeline.launch import new_pipeline
+    from mrtcurate.runs.preflight import resolve_inputs
+    from mrtcurate.schemas import build_config
+
+    mrt_options = " ".join(options).partition(" -- ")[0].split()
+    arguments = [*(f"--input={path}" for path in inputs), "--output", str(output), "--k", str(K), *mrt_options]
+    config = build_config({}, option_values(run_parser().parse_args(arguments)))
+    pipeline = new_pipeline([])
+    build(pipeline, config, resolve_inputs(config), str(output))
+    transforms = pipeline.to_runner_api().components.transforms.values()
+    primitive = [transform for transform in transforms if not transform.subtransforms]
+    shuffles = sum(transform.spec.urn == common_urns.primitives.GROUP_BY_KEY.urn for transform in primitive)
+    return len(primitive), shuffles
 
 
 if __name__ == "__main__":
