@@ -1,13 +1,14 @@
 """`mrt explore DIR`: what the run kept, per prompt, and why, gathered for report/explorer.py to draw.
 
-A dataset holds its kept rows and its rejects; the candidates it did not keep are not written (the
-`dropped/` table of the batch data path will hold them). So the explorer rebuilds the pools of the prompts
-it shows from the run's own inputs, when they are still there unchanged (each file's sha256 is checked
-against the manifest): the job's parser, the same exact merge by response id, the same near-duplicate
-collapse (selectors.collapse_near_duplicates with the run's rule) and the run's embedder for the map. Each
+A dataset holds its kept rows, its rejects and, in `dropped/`, the id of every response it did not keep with
+the reason (its text only with `--dropped-texts`). So the explorer rebuilds the texts of the pools it shows
+from the run's own inputs, when they are still there unchanged (each file's sha256 is checked against the
+manifest): the job's parser, the same exact merge by response id, and the run's embedder for the map. Each
 candidate is then kept (in data/, with its rank and gain), merged into another (a near copy: the one it
-was merged into), set aside as boilerplate, or not chosen. When an input moved or changed, the pages show
-the kept rows alone and say why.
+was merged into), set aside as boilerplate, or not chosen: as `dropped/` records it, or, for a dataset
+written before that table existed, by the same near-duplicate collapse the run made (selectors.
+collapse_near_duplicates with the run's rule). When an input moved or changed, the pages show the kept
+rows alone and say why.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def explore_data(directory: str, prompts: int = 2_000, named: tuple[str, ...] = 
     config = RunConfig.from_options({**manifest["config"], "output": root})
     pools, why_not = _rebuilt_pools(config, manifest, set(chosen))
     boilerplate = _boilerplate(root, manifest)
+    decided = _decided(root, manifest, set(chosen))
     embedder = None
     entries = []
     for prompt_id, rows in sorted(kept.group_by("prompt_id", maintain_order=True), key=lambda item: item[0][0]):
@@ -59,7 +61,8 @@ def explore_data(directory: str, prompts: int = 2_000, named: tuple[str, ...] = 
             entries.append(_kept_only(rows))
             continue
         embedder = embedder or load_embedder(config.embedding.embedder, config.embedding.max_tokens)
-        entries.append(_pool_entry(rows, candidates, config, embedder, boilerplate, seed))
+        decisions = None if decided is None else decided.get(prompt_id[0], {})
+        entries.append(_pool_entry(rows, candidates, config, embedder, boilerplate, decisions, seed))
     return _finite(
         {
             "dataset": _dataset_panel(manifest, len(entries), total),
@@ -153,39 +156,43 @@ def _boilerplate(root: str, manifest: dict) -> set[tuple[str, str]]:
     return pairs
 
 
+def _decided(root: str, manifest: dict, wanted: set[str]) -> dict[str, dict[str, tuple[str, str | None]]] | None:
+    """What the run decided for each response it did not keep, by prompt: (reason, merged into), from dropped/."""
+    if "dropped" not in manifest:
+        return None
+    table = _read(root, manifest["dropped"]).filter(
+        pl.col("prompt_id").is_in(list(wanted)) & (pl.col("reason") != "exact_duplicate")
+    )
+    decided: dict[str, dict[str, tuple[str, str | None]]] = defaultdict(dict)
+    for prompt_id, response_id, reason, merged_into in table.select(
+        "prompt_id", "response_id", "reason", "merged_into"
+    ).iter_rows():
+        decided[prompt_id][response_id] = (reason, merged_into)
+    return decided
+
+
 def _pool_entry(
-    rows: list[dict], candidates: list[Candidate], config: RunConfig, embedder, boilerplate: set, seed: int
+    rows: list[dict],
+    candidates: list[Candidate],
+    config: RunConfig,
+    embedder,
+    boilerplate: set,
+    decisions: dict[str, tuple[str, str | None]] | None,
+    seed: int,
 ) -> dict:
     kept = {row["response_id"]: row for row in rows}
     set_aside = [c for c in candidates if (c.prompt, c.completion) in boilerplate and c.response_id not in kept]
     in_pool = [c for c in candidates if c not in set_aside]
     vectors = embedder.encode([c.completion for c in in_pool]) if in_pool else np.zeros((0, 1))
-    pool = selectors.Pool(
-        prompt_id=rows[0]["prompt_id"],
-        response_ids=tuple(c.response_id for c in in_pool),
-        multiplicities=np.array([c.multiplicity for c in in_pool], dtype=np.int64),
-        rewards=np.array([np.nan if c.reward is None else c.reward for c in in_pool], dtype=np.float64),
-        embeddings=np.asarray(vectors, dtype=np.float32),
-    )
-    rule = selectors.NearDuplicateRule(config.grouping.near_dup, config.grouping.near_dup_embedding)
-    fits = (
-        window_fit(config.embedding.embedder, config.embedding.max_tokens)([c.completion for c in in_pool])
-        if rule.embedding and len(in_pool) > 1
-        else None
-    )
-    collapsed = selectors.collapse_near_duplicates(pool, [c.completion for c in in_pool], rule, fits)
-    merged_into = {member: representative for representative, members in collapsed.clusters for member in members}
+    if decisions is None:  # a dataset without dropped/: the run's collapse, done again
+        decisions = _collapse_again(rows[0]["prompt_id"], in_pool, vectors, config)
     points = _map(np.asarray(vectors, dtype=np.float64), [c.response_id in kept for c in in_pool], seed)
     entries = []
     for index, candidate in enumerate(in_pool):
         row = kept.get(candidate.response_id)
-        if row is not None:
-            status, into = "kept", None
-        elif index in merged_into:
-            status, into = "merged", in_pool[merged_into[index]].response_id
-        else:
-            status, into = "not chosen", None
-        entries.append(_candidate(candidate, status, into, row, points.get(index)))
+        reason, into = decisions.get(candidate.response_id, ("not_selected", None))
+        status = "kept" if row is not None else "merged" if reason == "near_duplicate" else "not chosen"
+        entries.append(_candidate(candidate, status, into if status == "merged" else None, row, points.get(index)))
     entries += [_candidate(c, "boilerplate", None, None, None) for c in set_aside]
     # Kept by rank, the others best reward first.
     entries.sort(
@@ -196,7 +203,33 @@ def _pool_entry(
             entry["id"],
         )
     )
-    return _prompt_summary(rows, entries, pool_size=len(collapsed.pool))
+    merged = sum(entry["status"] == "merged" for entry in entries)
+    return _prompt_summary(rows, entries, pool_size=len(in_pool) - merged)
+
+
+def _collapse_again(
+    prompt_id: str, in_pool: list[Candidate], vectors: np.ndarray, config: RunConfig
+) -> dict[str, tuple[str, str | None]]:
+    pool = selectors.Pool(
+        prompt_id=prompt_id,
+        response_ids=tuple(c.response_id for c in in_pool),
+        multiplicities=np.array([c.multiplicity for c in in_pool], dtype=np.int64),
+        rewards=np.array([np.nan if c.reward is None else c.reward for c in in_pool], dtype=np.float64),
+        embeddings=np.asarray(vectors, dtype=np.float32),
+    )
+    rule = selectors.NearDuplicateRule(config.grouping.near_dup, config.grouping.near_dup_embedding)
+    texts = [c.completion for c in in_pool]
+    fits = (
+        window_fit(config.embedding.embedder, config.embedding.max_tokens)(texts)
+        if rule.embedding and len(in_pool) > 1
+        else None
+    )
+    collapsed = selectors.collapse_near_duplicates(pool, texts, rule, fits)
+    return {
+        in_pool[member].response_id: ("near_duplicate", in_pool[representative].response_id)
+        for representative, members in collapsed.clusters
+        for member in members
+    }
 
 
 def _map(vectors: np.ndarray, kept: list[bool], seed: int) -> dict[int, tuple[float, float]]:

@@ -62,6 +62,24 @@ def test_each_candidate_of_a_pool_has_its_status(dataset):
     assert sum(1 for c in p1["candidates"] if c["xy"]) == 5  # every candidate in the pool has its point
 
 
+def test_statuses_from_dropped_agree_with_the_collapse_done_again(dataset, tmp_path):
+    # The statuses come from dropped/; a dataset written before that table gets them by redoing the run's
+    # near-duplicate collapse. Both must tell the same story.
+    import shutil
+
+    older = tmp_path / "older"
+    shutil.copytree(dataset / "curated", older)
+    manifest = json.loads((older / "manifest.json").read_text())
+    del manifest["dropped"]
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(older / "dropped")
+
+    def statuses(found):
+        return sorted((c["id"], c["status"], c["into"]) for p in found["prompts"] for c in p["candidates"])
+
+    assert statuses(explore_data(str(older))) == statuses(explore_data(str(dataset / "curated")))
+
+
 def test_without_its_inputs_the_explorer_shows_the_kept_answers_and_says_why(dataset, tmp_path):
     import shutil
 
