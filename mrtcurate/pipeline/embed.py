@@ -116,7 +116,8 @@ class _SplitByCache(beam.DoFn):
     NEEDED = "needed"
     COUNTS = "counts"
 
-    def __init__(self, counter: str, shows_progress: bool):
+    def __init__(self, counter: str, shows_progress: bool, text_of):
+        self.text_of = text_of
         self.embedded = Metrics.counter("mrtcurate", counter)
         self.cache_hits = Metrics.counter("mrtcurate", "cache_hits")
         self.shows_progress = shows_progress
@@ -127,11 +128,14 @@ class _SplitByCache(beam.DoFn):
         if not keyed_texts:
             return
         keys = tuple(key for key, _ in keyed_texts)
-        cached = list(groups["cached"])
+        cached = list(groups.get("cached", ()))
         if self.shows_progress:
             progress.add(progress.COVERED, len(keys))
             progress.add(progress.TO_EMBED, 0 if cached else 1)
-            progress.add(progress.TO_EMBED_CHARS, 0 if cached else min(len(keyed_texts[0][1]), progress.TEXT_CHARS_CAP))
+            progress.add(
+                progress.TO_EMBED_CHARS,
+                0 if cached else min(len(self.text_of(keyed_texts[0])), progress.TEXT_CHARS_CAP),
+            )
         if cached:
             self.cache_hits.inc()
             if self.shows_progress:  # the responses: the manifest counts their vectors from the cache
@@ -139,7 +143,20 @@ class _SplitByCache(beam.DoFn):
             yield (text_id, keys), cached[0]
         else:
             self.embedded.inc()
-            yield beam.pvalue.TaggedOutput(self.NEEDED, ((text_id, keys), keyed_texts[0][1]))
+            yield beam.pvalue.TaggedOutput(self.NEEDED, ((text_id, keys), self.text_of(keyed_texts[0])))
+
+
+def _given_text(key_text: tuple) -> str:
+    return key_text[1]
+
+
+def _completion(candidate_and_nothing: tuple) -> str:
+    return candidate_and_nothing[0].completion
+
+
+def _only_texts(text_id_and_texts: tuple) -> tuple[str, dict]:
+    text_id, texts = text_id_and_texts
+    return text_id, {"texts": texts}
 
 
 def _by_content(key_text: tuple) -> tuple[str, tuple]:
@@ -163,9 +180,12 @@ class EmbedByContent(beam.PTransform):
     scheme), so no text is encoded twice in a run; with a cache, texts embedded by an earlier run are
     joined in with a CoGroupByKey instead of re-encoded, and new vectors go into the cache as they come."""
 
-    def __init__(self, embedding: EmbeddingSettings, cache: ContentCache | None, kind: str, key_type: type):
+    def __init__(
+        self, embedding: EmbeddingSettings, cache: ContentCache | None, kind: str, key_type: type, text_of=_given_text
+    ):
         super().__init__()
         self.key_type = key_type  # the keys' type hint, which picks their coder
+        self.text_of = text_of  # the text of one (key, text) pair: responses travel as (candidate, ""), text inside
         self.embedding = embedding
         self.cache = cache
         self.kind = kind  # not `label`: that attribute is the PTransform's own name in the graph
@@ -178,18 +198,17 @@ class EmbedByContent(beam.PTransform):
             if self.cache
             else None
         )
-        cached = (
-            by_text.pipeline
-            | "CacheFiles" >> beam.Create(cached_files(folder) if folder else ())
-            | "ReadCache" >> beam.FlatMap(_read_cache_file).with_output_types(tuple[str, Vector])
-        )
-        split = (
-            {"texts": by_text, "cached": cached}
-            | "JoinCache" >> beam.CoGroupByKey()
-            | "SplitByCache"
-            >> beam.ParDo(_SplitByCache(counter, responses)).with_outputs(
-                _SplitByCache.NEEDED, _SplitByCache.COUNTS, main="hits"
+        if folder is None:  # nothing to join: one grouping by content
+            grouped = by_text | "ByText" >> beam.GroupByKey() | "OnlyTexts" >> beam.Map(_only_texts)
+        else:
+            cached = (
+                by_text.pipeline
+                | "CacheFiles" >> beam.Create(cached_files(folder))
+                | "ReadCache" >> beam.FlatMap(_read_cache_file).with_output_types(tuple[str, Vector])
             )
+            grouped = {"texts": by_text, "cached": cached} | "JoinCache" >> beam.CoGroupByKey()
+        split = grouped | "SplitByCache" >> beam.ParDo(_SplitByCache(counter, responses, self.text_of)).with_outputs(
+            _SplitByCache.NEEDED, _SplitByCache.COUNTS, main="hits"
         )
         encoded = split[_SplitByCache.NEEDED] | "Encode" >> EmbedKeyed(self.embedding, responses)
         if folder is not None:
@@ -224,8 +243,9 @@ class EmbedTexts(beam.PTransform):
 
 
 def _by_response_id(candidate: Candidate) -> tuple[str, tuple[Candidate, str]]:
-    # The response_id already is the content id of the completion: no second hash.
-    return candidate.response_id, (candidate, candidate.completion)
+    # The response_id already is the content id of the completion: no second hash. The completion is read from
+    # the candidate (_completion), not carried a second time through the grouping.
+    return candidate.response_id, (candidate, "")
 
 
 UNUSABLE = "unusable"
@@ -273,7 +293,7 @@ class EmbedResponses(beam.PTransform):
 
     def __init__(self, embedding: EmbeddingSettings, cache: ContentCache | None = None):
         super().__init__()
-        self.by_content = EmbedByContent(embedding, cache, "responses", key_type=Candidate)
+        self.by_content = EmbedByContent(embedding, cache, "responses", key_type=Candidate, text_of=_completion)
 
     def expand(self, candidates):
         vectors, embed_counts = (
