@@ -43,7 +43,9 @@ def _explore(args: argparse.Namespace, beam_args: list[str]) -> None:
     written = write_inside(os.path.dirname(target), os.path.basename(target), page)
     shown, total = data["dataset"]["prompts_shown"], data["dataset"]["prompts_total"]
     sample = f"{shown:,} prompts" if shown == total else f"a sample of {shown:,} of {total:,} prompts"
-    pools = (
-        "pools rebuilt from the inputs" if data["pools_from_inputs"] else f"kept answers only ({data['why_kept_only']})"
-    )
+    pools = {
+        "dropped": "pools from the dataset (--dropped-texts)",
+        "inputs": "pools rebuilt from the inputs",
+        None: f"kept answers only ({data['why_kept_only']})",
+    }[data["pools_from"]]
     print(f"{written}: {len(page) / 1e6:.1f} MB, {sample}, {pools}")

@@ -81,7 +81,7 @@ function renderPrompt(p) {
   const counts = {};
   for (const c of p.candidates) counts[c.status] = (counts[c.status] || 0) + 1;
   pane.append(el('p', {id: 'pool-summary'}, `pool of ${fmt(p.pool_size)} after merging copies: ` + Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ')));
-  if (!data.pools_from_inputs) pane.append(el('p', {class: 'note'}, `Only the kept answers: ${data.why_kept_only}.`));
+  if (!data.pools_from) pane.append(el('p', {class: 'note'}, `Only the kept answers: ${data.why_kept_only}.`));
   const points = p.candidates.filter(c => c.xy);
   if (points.length) pane.append(map(points));
   const table = el('table', {id: 'pool'});

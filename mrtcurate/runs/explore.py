@@ -1,8 +1,8 @@
 """`mrt explore DIR`: what the run kept, per prompt, and why, gathered for report/explorer.py to draw.
 
 A dataset holds its kept rows, its rejects and, in `dropped/`, the id of every response it did not keep with
-the reason (its text only with `--dropped-texts`). So the explorer rebuilds the texts of the pools it shows
-from the run's own inputs, when they are still there unchanged (each file's sha256 is checked against the
+the reason (its text only with `--dropped-texts`, and then the pools come from the dataset alone). Otherwise
+the explorer rebuilds the texts of the pools it shows from the run's own inputs, when they are still there unchanged (each file's sha256 is checked against the
 manifest): the job's parser, the same exact merge by response id, and the run's embedder for the map. Each
 candidate is then kept (in data/, with its rank and gain), merged into another (a near copy: the one it
 was merged into), set aside as boilerplate, or not chosen: as `dropped/` records it, or, for a dataset
@@ -23,6 +23,7 @@ import polars as pl
 
 from mrtcurate import selectors
 from mrtcurate.errors import UserError
+from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.ingest.files import checksum as input_checksum
 from mrtcurate.ingest.files import is_local, local_path, open_binary
 from mrtcurate.ingest.formats import RawRecord, iter_records
@@ -49,7 +50,10 @@ def explore_data(directory: str, prompts: int = 2_000, named: tuple[str, ...] = 
     chosen, total = _choose_prompts(kept, prompts, named, seed)
     kept = kept.filter(pl.col("prompt_id").is_in(chosen))
     config = RunConfig.from_options({**manifest["config"], "output": root})
-    pools, why_not = _rebuilt_pools(config, manifest, set(chosen))
+    pools, pools_from, why_not = _pools_from_dropped(root, manifest, kept, set(chosen)), "dropped", None
+    if pools is None:
+        pools, why_not = _rebuilt_pools(config, manifest, set(chosen))
+        pools_from = "inputs" if pools is not None else None
     boilerplate = _boilerplate(root, manifest)
     decided = _decided(root, manifest, set(chosen))
     embedder = None
@@ -66,7 +70,7 @@ def explore_data(directory: str, prompts: int = 2_000, named: tuple[str, ...] = 
     return _finite(
         {
             "dataset": _dataset_panel(manifest, len(entries), total),
-            "pools_from_inputs": pools is not None,
+            "pools_from": pools_from,
             "why_kept_only": why_not,
             "prompts": entries,
             "rejects": _rejects(root, manifest),
@@ -105,6 +109,43 @@ def _choose_prompts(kept: pl.DataFrame, limit: int, named: tuple[str, ...], seed
     rest = sorted(set(every) - set(largest) - set(named))
     sampled = random.Random(seed).sample(rest, max(0, limit - len(largest) - len(named)))
     return sorted({*largest, *named, *sampled}), len(every)
+
+
+def _pools_from_dropped(
+    root: str, manifest: dict, kept: pl.DataFrame, wanted: set[str]
+) -> dict[str, list[Candidate]] | None:
+    """A run with --dropped-texts holds the text of every response it did not keep: the pools come from the
+    dataset alone, without reading (or even having) the inputs. Rewards are as written, as on kept rows."""
+    if "dropped" not in manifest or not manifest["config"].get("dropped_texts"):
+        return None
+    dropped = _read(root, manifest["dropped"]).filter(pl.col("prompt_id").is_in(list(wanted)))
+    copies = dict(dropped.filter(pl.col("reason") == "exact_duplicate").select("response_id", "records").iter_rows())
+    prompts = dict(kept.select("prompt_id", "prompt").unique("prompt_id").iter_rows())
+    columns = ("prompt_id", "response_id", "completion", "reward", "source")
+    rows = [
+        *kept.select(columns).iter_rows(),
+        *dropped.filter(pl.col("reason") != "exact_duplicate").select(columns).iter_rows(),
+    ]
+    pools: dict[str, list[Candidate]] = defaultdict(list)
+    for prompt_id, response_id, completion, reward, source in rows:
+        multiplicity = 1 + copies.get(response_id, 0)
+        pools[prompt_id].append(
+            Candidate(prompt_id, response_id, prompts[prompt_id], completion, reward, source, multiplicity=multiplicity)
+        )
+    # Boilerplate left the pools as rejects, one per record: their records hold the prompt and the text.
+    prompt_ids = {prompt: prompt_id for prompt_id, prompt in prompts.items()}
+    set_aside = _read(root, manifest["rejects"]).filter(pl.col("reason") == "boilerplate_response")
+    found: dict[tuple[str, str, str], int] = defaultdict(int)
+    for record, source in set_aside.select("record", "source_file").iter_rows():
+        fields = json.loads(record)
+        if fields["prompt"] in prompt_ids:
+            found[(prompt_ids[fields["prompt"]], fields["response"], source)] += 1
+    for (prompt_id, completion, source), records in found.items():
+        response_id = stable_id(identity_key(completion))
+        pools[prompt_id].append(
+            Candidate(prompt_id, response_id, prompts[prompt_id], completion, None, source, multiplicity=records)
+        )
+    return {prompt_id: sorted(pool, key=lambda c: c.response_id) for prompt_id, pool in pools.items()}
 
 
 def _rebuilt_pools(

@@ -64,7 +64,9 @@ def test_exact_copies_near_duplicates_and_the_unselected_each_have_their_row(tmp
     exact = [row for row in dropped if row["reason"] == "exact_duplicate"]
     assert len(exact) == 1 and exact[0]["records"] == 2 and exact[0]["merged_into"] == kept["apple"]["response_id"]
     near = [row for row in dropped if row["reason"] == "near_duplicate"]
-    assert len(near) == 1 and near[0]["merged_into"] == kept[long]["response_id"] and near[0]["cosine"] is None  # found by words; nothing was embedded
+    assert (
+        len(near) == 1 and near[0]["merged_into"] == kept[long]["response_id"] and near[0]["cosine"] is None
+    )  # found by words; nothing was embedded
     unselected = [row for row in dropped if row["reason"] == "not_selected"]
     # topk keeps the two best: the rest rank 2 and below, in reward order.
     fruit = sorted(

@@ -42,7 +42,9 @@ def dataset(tmp_path_factory):
 
 def test_each_candidate_of_a_pool_has_its_status(dataset):
     found = explore_data(str(dataset / "curated"))
-    assert found["pools_from_inputs"] and found["dataset"]["prompts_shown"] == found["dataset"]["prompts_total"] == 5
+    assert (
+        found["pools_from"] == "inputs" and found["dataset"]["prompts_shown"] == found["dataset"]["prompts_total"] == 5
+    )
     p1 = next(p for p in found["prompts"] if p["prompt"].startswith("p1"))
     by_text = {c["text"]: c for c in p1["candidates"]}
     assert {text: c["status"] for text, c in by_text.items()} == {
@@ -90,7 +92,7 @@ def test_without_its_inputs_the_explorer_shows_the_kept_answers_and_says_why(dat
     manifest["inputs"][0]["path"] = str(moved / "in.jsonl")
     (moved / "curated" / "manifest.json").write_text(json.dumps(manifest))
     found = explore_data(str(moved / "curated"))
-    assert not found["pools_from_inputs"] and "changed since the run" in found["why_kept_only"]
+    assert found["pools_from"] is None and "changed since the run" in found["why_kept_only"]
     assert {c["status"] for p in found["prompts"] for c in p["candidates"]} == {"kept"}
 
 
@@ -127,3 +129,21 @@ def test_a_large_dataset_is_sampled_with_its_largest_and_named_prompts_and_says_
     shown = {p["id"] for p in payload["prompts"]}
     assert len(shown) == 40 and every[-1] in shown and named["counts"]["prompts"] == 300
     assert sum(p["pool_size"] == 6 for p in payload["prompts"]) >= 4  # the largest pools are in
+
+
+def test_with_dropped_texts_the_pools_come_from_the_dataset_without_its_inputs(dataset, tmp_path):
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    options = {"selector": "topk", "k": 2, "reward_field": "score", "boilerplate_prompts": "5", "plan": False}
+    curate([data], tmp_path / "curated", dropped_texts=True, **options)
+    data.unlink()  # the inputs are gone: the dataset alone must do
+    alone = explore_data(str(tmp_path / "curated"))
+    assert alone["pools_from"] == "dropped" and alone["why_kept_only"] is None
+
+    def pools(found):
+        return sorted(
+            (c["id"], c["status"], c["into"], c["multiplicity"], c["text"])
+            for p in found["prompts"]
+            for c in p["candidates"]
+        )
+
+    assert pools(alone) == pools(explore_data(str(dataset / "curated")))
