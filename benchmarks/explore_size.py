@@ -1,12 +1,13 @@
 """`mrt explore` at scale: the page's size and the time and peak memory of writing it, against polars reading
 the same inputs (the least any rebuild of the pools must do) in the same script.
 
-    .venv/bin/python benchmarks/explore_size.py [--responses 1000000] [--per-prompt 10] [--prompts 2000]
+    .venv/bin/python benchmarks/explore_size.py [--responses 1000000] [--per-prompt 10] [--prompts 2000] [--dropped-texts]
 
 It writes a corpus of RESPONSES answers, PER-PROMPT per prompt, curates it (random K=2, hashing embedder,
 no planner, no near-duplicate test: the cheapest run, as the page's cost is the explorer's own), then times
 `mrt explore` and `polars.read_ndjson` of the input in child processes (/usr/bin/time -v for wall and peak
-memory of each whole process).
+memory of each whole process). With --dropped-texts the run writes every dropped response's text and the
+explorer takes the pools from the dataset alone instead of rereading the input.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--per-prompt", type=int, default=10)
     parser.add_argument("--prompts", type=int, default=2_000, help="prompts on the page")
+    parser.add_argument("--dropped-texts", action="store_true", help="curate with --dropped-texts")
     args = parser.parse_args()
     rng = random.Random(0)
     words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
@@ -82,6 +84,7 @@ def main() -> None:
             "off",
             "--reward-field",
             "score",
+            *(["--dropped-texts"] if args.dropped_texts else []),
         ]
         curate_s, curate_gb, _ = timed(run)
         explore_s, explore_gb, said = timed(
