@@ -188,9 +188,10 @@ class SummariseMerges(beam.PTransform):
         )  # fmt: skip
 
 
-def reward_source(config: RunConfig, counts: dict) -> dict | None:
+def reward_source(config: RunConfig, counts: dict, judge=None) -> dict | None:
     """Where the rewards came from: a model or a judge (its identity, what it scored, what the cache gave), a
-    field, or none. A judge's API key is never here: only the name of the variable that held it."""
+    field, or none. `judge`: the judge's identity, read on the driver. A judge's API key is never here: only
+    the name of the variable that held it."""
     scored = {
         "rescore": config.scoring.rescore,
         "scored": counts.get(Count.SCORED_BY_MODEL.value, 0),
@@ -207,8 +208,7 @@ def reward_source(config: RunConfig, counts: dict) -> dict | None:
             **scored,
             "truncated": counts.get(Count.SCORES_TRUNCATED.value, 0),
         }
-    if config.scoring.judge_url:
-        judge = scorer_identity(config.scoring)
+    if judge is not None:
         return {
             "kind": "judge",
             "url": judge.url,
@@ -239,6 +239,8 @@ class _WriteManifest(beam.DoFn):
         self.config = config
         self.inputs = inputs
         self.embeds = embeds
+        # Built on the driver: a worker has neither the template file nor, needing none, the key variable.
+        self.judge = scorer_identity(config.scoring) if config.scoring.judge_url else None
 
     def process(
         self,
@@ -273,7 +275,7 @@ class _WriteManifest(beam.DoFn):
         manifest["pool_profile"] = pool_profile
         manifest["near_duplicates"] = {**near_duplicate_rule(self.config), **merges}
         manifest["qd_frontier"] = frontier[0] if frontier else None
-        manifest["reward_source"] = reward_source(self.config, counts)
+        manifest["reward_source"] = reward_source(self.config, counts, self.judge)
         if self.embeds:
             # Described here, on a worker: the precision is the one the workers' device gave.
             embedding = self.config.embedding

@@ -66,25 +66,28 @@ def _scores_table(keys: Sequence[str], scores: Sequence[float]) -> pa.Table:
 
 
 class _Score(beam.DoFn):
-    def __init__(self, scoring: ScoringSettings, cache_folder: str | None, cache_files: tuple[str, ...], scratch: str):
+    def __init__(
+        self, scoring: ScoringSettings, judge, cache_folder: str | None, cache_files: tuple[str, ...], scratch: str
+    ):
         self.scoring = scoring
+        self.judge = judge  # the judge's identity, read on the driver: its template file and key check stay there
         self.cache_folder = cache_folder
         self.cache_files = cache_files
         self.scratch = scratch
         self.scored = Metrics.counter("mrtcurate", "scored")
 
     def setup(self):
-        identity = scorer_identity(self.scoring)
-        if self.scoring.reward_model:
+        if self.judge is None:
             from mrtcurate.vectors.reward_model import RewardModel
 
-            self.model = RewardModel(identity, self.scoring.score_batch_size)
+            # On the worker: its device decides the dtype.
+            self.model = RewardModel(scorer_identity(self.scoring), self.scoring.score_batch_size)
         else:
             from mrtcurate.vectors.judge import Judge, RequestLedger
 
             budget = self.scoring.judge_budget
             ledger = None if budget is None else RequestLedger(os.path.join(self.scratch, JUDGE_LEDGER), budget)
-            self.model = Judge(identity, ledger)
+            self.model = Judge(self.judge, ledger)
         self.known: dict[str, float | None] = {}
         for path in self.cache_files:
             table = read_cached(path)
@@ -151,7 +154,9 @@ class ScoreResponses(beam.PTransform):
         super().__init__()
         self.scoring = scoring
         self.scratch = scratch
-        self.cache_folder = cache.scores(scorer_identity(scoring).cache_key) if cache else None
+        identity = scorer_identity(scoring)
+        self.judge = identity if scoring.judge_url else None
+        self.cache_folder = cache.scores(identity.cache_key) if cache else None
 
     def expand(self, candidates):
         # A model's batches are sorted by length before they are cut into forward passes: the more pairs one holds,
@@ -167,6 +172,7 @@ class ScoreResponses(beam.PTransform):
             >> beam.ParDo(
                 _Score(
                     self.scoring,
+                    self.judge,
                     self.cache_folder,
                     cached_files(self.cache_folder) if self.cache_folder else (),
                     self.scratch,

@@ -174,7 +174,11 @@ class Judge:
         self.ledger = ledger
         headers = {"Content-Type": "application/json"}
         if judge.key_env:
-            headers["Authorization"] = f"Bearer {os.environ.get(judge.key_env, '')}"
+            if not os.environ.get(judge.key_env):
+                raise JudgeRefused(
+                    f"{judge.key_env}, the judge's key variable, is not set where the job runs (set it on the workers)"
+                )
+            headers["Authorization"] = f"Bearer {os.environ[judge.key_env]}"
         self.client = httpx.Client(
             headers=headers,
             timeout=judge.timeout_s,

@@ -258,3 +258,31 @@ def test_a_killed_run_resumes_from_the_cache_and_publishes_the_same_shards(judge
     monkeypatch.setenv("MRT_TEST_JUDGE_KEY", KEY)
     assert main(["-q", *run_args(data, uninterrupted, judge, template)]) == 0
     assert shard_bytes(tmp_path / "resumed") == shard_bytes(uninterrupted)
+
+
+def test_workers_need_the_key_but_not_the_template_file(judge, template, tmp_path, monkeypatch):
+    # A remote worker has the job's pickled state, not the driver's files: the judge's identity (the template's
+    # text) is read once on the driver and travels with the stage. The key it must have, or it says so.
+    from mrtcurate.pipeline.score import ScoreResponses, _Score
+    from mrtcurate.schemas import Candidate
+    from mrtcurate.schemas.config import ScoringSettings
+    from mrtcurate.vectors.judge import JudgeRefused
+
+    monkeypatch.setenv("MRT_TEST_JUDGE_KEY", KEY)
+    scoring = ScoringSettings(
+        judge_url=judge.url, judge_model="stand-in", judge_template=str(template), judge_key_env="MRT_TEST_JUDGE_KEY"
+    )
+    stage = ScoreResponses(scoring, None, str(tmp_path))
+    template.unlink()
+    scorer = _Score(scoring, stage.judge, None, (), str(tmp_path))
+    scorer.setup()
+    scorer.start_bundle()
+    candidate = Candidate("p", "r", "name a colour", "blue, like the sky", None, "s")
+    (scored,) = [out for out in scorer.process([candidate]) if isinstance(out, Candidate)]
+    scorer.teardown()
+    assert (scored.reward, judge.total) == (grade("blue, like the sky"), 1)
+    monkeypatch.delenv("MRT_TEST_JUDGE_KEY")
+    with pytest.raises(
+        JudgeRefused, match="MRT_TEST_JUDGE_KEY, the judge's key variable, is not set where the job runs"
+    ):
+        _Score(scoring, stage.judge, None, (), str(tmp_path)).setup()
