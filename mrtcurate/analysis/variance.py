@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -109,11 +108,6 @@ class PromptStats:
     counts: np.ndarray  # (P,) responses per prompt
     sums: np.ndarray  # (P, D) sum of the prompt's feature vectors
     square_norms: np.ndarray  # (P,) sum of the prompt's squared feature norms
-
-    @cached_property
-    def explained_squares(self) -> np.ndarray:
-        """|s_i|^2 / n_i per prompt: the part of q_i its mean explains."""
-        return (self.sums**2).sum(axis=1) / self.counts
 
     @classmethod
     def from_features(cls, features: np.ndarray, groups: np.ndarray) -> PromptStats:

@@ -36,17 +36,32 @@ def parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
     return buffer.getvalue()
 
 
+def _batch_bytes(batch: list[dict]) -> int:
+    return sum(estimated_bytes(row) for row in batch)
+
+
+def _first_row_key(shard_key: Callable[[dict], str]) -> Callable[[list[dict]], str]:
+    def batch_key(batch: list[dict]) -> str:
+        return shard_key(batch[0])
+
+    return batch_key
+
+
 class _WriteShard(beam.DoFn):
-    def __init__(self, directory: str, relative_dir: str, prefix: str, schema: pa.Schema, sort_key: Callable):
+    def __init__(
+        self, directory: str, relative_dir: str, prefix: str, schema: pa.Schema, sort_key: Callable, batched: bool
+    ):
         self.directory = directory
         self.relative_dir = relative_dir
         self.prefix = prefix
         self.schema = schema
         self.sort_key = sort_key
+        self.batched = batched
 
     def process(self, shard, count: int):
-        index, batches = shard
-        rows = sorted((row for batch in batches for row in batch), key=self.sort_key)
+        index, elements = shard
+        rows = (row for batch in elements for row in batch) if self.batched else elements
+        rows = sorted(rows, key=self.sort_key)
         payload = parquet_bytes(rows, self.schema)
         relative = f"{self.relative_dir}/{shard_name(self.prefix, index, count)}"
         with FileSystems.create(FileSystems.join(self.directory, relative)) as sink:
@@ -103,24 +118,28 @@ class WriteParquetShards(beam.PTransform):
         self.sort_key = sort_key
         self.shards = shards
 
-    def expand(self, rows):
+    def expand(self, elements):
         fixed = self.shards
-        batches = rows if self.batched else rows | "AsBatches" >> beam.Map(lambda row: [row])
+        # Rows travel as they are; a batch (its rows share a shard key) is sized by its rows and keyed by its first.
+        if self.batched:
+            size, shard_key = _batch_bytes, _first_row_key(self.shard_key)
+        else:
+            size, shard_key = estimated_bytes, self.shard_key
         counted = (
-            batches
-            | "RowBytes" >> beam.Map(lambda batch: sum(estimated_bytes(row) for row in batch))
+            elements
+            | "RowBytes" >> beam.Map(size)
             | "TotalBytes" >> beam.CombineGlobally(sum)
             | "ShardCount" >> beam.Map(shard_count, fixed)
         )
         count = beam.pvalue.AsSingleton(counted)
-        shard_key = self.shard_key
         written = (
-            batches
-            | "AssignShard" >> beam.Map(lambda batch, n: (stable_hash(shard_key(batch[0])) % n, batch), count)
+            elements
+            | "AssignShard" >> beam.Map(lambda element, n: (stable_hash(shard_key(element)) % n, element), count)
             | "GroupShard" >> beam.GroupByKey()
             | "WriteShard"
             >> beam.ParDo(
-                _WriteShard(self.directory, self.relative_dir, self.prefix, self.schema, self.sort_key), count
+                _WriteShard(self.directory, self.relative_dir, self.prefix, self.schema, self.sort_key, self.batched),
+                count,
             )
         )
         empty = counted | "WriteEmptyShards" >> beam.ParDo(
