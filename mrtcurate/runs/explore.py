@@ -50,12 +50,18 @@ def explore_data(directory: str, prompts: int = 2_000, named: tuple[str, ...] = 
     chosen, total = _choose_prompts(kept, prompts, named, seed)
     kept = kept.filter(pl.col("prompt_id").is_in(chosen))
     config = RunConfig.from_options({**manifest["config"], "output": root})
-    pools, pools_from, why_not = _pools_from_dropped(root, manifest, kept, set(chosen)), "dropped", None
+    # Read once each: the dropped rows of the prompts shown (None for a dataset written before dropped/ existed)
+    # and the boilerplate rejects as (prompt, response, source).
+    dropped = (
+        _read(root, manifest["dropped"]).filter(pl.col("prompt_id").is_in(chosen)) if "dropped" in manifest else None
+    )
+    set_aside = _boilerplate(root, manifest)
+    pools, pools_from, why_not = _pools_from_dropped(manifest, kept, dropped, set_aside), "dropped", None
     if pools is None:
         pools, why_not = _rebuilt_pools(config, manifest, set(chosen))
         pools_from = "inputs" if pools is not None else None
-    boilerplate = _boilerplate(root, manifest)
-    decided = _decided(root, manifest, set(chosen))
+    boilerplate = {(prompt, response) for prompt, response, _ in set_aside}
+    decided = None if dropped is None else _decided(dropped)
     embedder = None
     entries = []
     for prompt_id, rows in sorted(kept.group_by("prompt_id", maintain_order=True), key=lambda item: item[0][0]):
@@ -112,13 +118,12 @@ def _choose_prompts(kept: pl.DataFrame, limit: int, named: tuple[str, ...], seed
 
 
 def _pools_from_dropped(
-    root: str, manifest: dict, kept: pl.DataFrame, wanted: set[str]
+    manifest: dict, kept: pl.DataFrame, dropped: pl.DataFrame | None, set_aside: list[tuple[str, str, str]]
 ) -> dict[str, list[Candidate]] | None:
     """A run with --dropped-texts holds the text of every response it did not keep: the pools come from the
     dataset alone, without reading (or even having) the inputs. Rewards are as written, as on kept rows."""
-    if "dropped" not in manifest or not manifest["config"].get("dropped_texts"):
+    if dropped is None or not manifest["config"].get("dropped_texts"):
         return None
-    dropped = _read(root, manifest["dropped"]).filter(pl.col("prompt_id").is_in(list(wanted)))
     copies = dict(dropped.filter(pl.col("reason") == "exact_duplicate").select("response_id", "records").iter_rows())
     prompts = dict(kept.select("prompt_id", "prompt").unique("prompt_id").iter_rows())
     columns = ("prompt_id", "response_id", "completion", "reward", "source")
@@ -134,12 +139,10 @@ def _pools_from_dropped(
         )
     # Boilerplate left the pools as rejects, one per record: their records hold the prompt and the text.
     prompt_ids = {prompt: prompt_id for prompt_id, prompt in prompts.items()}
-    set_aside = _read(root, manifest["rejects"]).filter(pl.col("reason") == "boilerplate_response")
     found: dict[tuple[str, str, str], int] = defaultdict(int)
-    for record, source in set_aside.select("record", "source_file").iter_rows():
-        fields = json.loads(record)
-        if fields["prompt"] in prompt_ids:
-            found[(prompt_ids[fields["prompt"]], fields["response"], source)] += 1
+    for prompt, response, source in set_aside:
+        if prompt in prompt_ids:
+            found[(prompt_ids[prompt], response, source)] += 1
     for (prompt_id, completion, source), records in found.items():
         response_id = stable_id(identity_key(completion))
         pools[prompt_id].append(
@@ -188,22 +191,19 @@ def _add(by_prompt: dict, candidate: Candidate, wanted: set[str]) -> None:
     pool[candidate.response_id] = candidate if seen is None else seen.merged_with(candidate)
 
 
-def _boilerplate(root: str, manifest: dict) -> set[tuple[str, str]]:
+def _boilerplate(root: str, manifest: dict) -> list[tuple[str, str, str]]:
+    """(prompt, response, source) of every boilerplate reject, one per record."""
     rejects = _read(root, manifest["rejects"]).filter(pl.col("reason") == "boilerplate_response")
-    pairs = set()
-    for record in rejects["record"].to_list():
+    found = []
+    for record, source in rejects.select("record", "source_file").iter_rows():
         fields = json.loads(record)
-        pairs.add((fields["prompt"], fields["response"]))
-    return pairs
+        found.append((fields["prompt"], fields["response"], source))
+    return found
 
 
-def _decided(root: str, manifest: dict, wanted: set[str]) -> dict[str, dict[str, tuple[str, str | None]]] | None:
-    """What the run decided for each response it did not keep, by prompt: (reason, merged into), from dropped/."""
-    if "dropped" not in manifest:
-        return None
-    table = _read(root, manifest["dropped"]).filter(
-        pl.col("prompt_id").is_in(list(wanted)) & (pl.col("reason") != "exact_duplicate")
-    )
+def _decided(dropped: pl.DataFrame) -> dict[str, dict[str, tuple[str, str | None]]]:
+    """What the run decided for each response it did not keep, by prompt: (reason, merged into)."""
+    table = dropped.filter(pl.col("reason") != "exact_duplicate")
     decided: dict[str, dict[str, tuple[str, str | None]]] = defaultdict(dict)
     for prompt_id, response_id, reason, merged_into in table.select(
         "prompt_id", "response_id", "reason", "merged_into"
