@@ -40,7 +40,7 @@ def _examples_html(examples: list[dict]) -> str:
                     item["completion"][:400],
                     (item["merged_into"] or "")[:200]
                     if item["reason"] == "near_duplicate"
-                    else item["pool_rank"] or "",
+                    else ("" if item["pool_rank"] is None else item["pool_rank"]),
                 )
                 for item in not_kept
             ]

@@ -121,3 +121,17 @@ def test_report_on_a_folder_without_a_manifest_or_with_a_damaged_shard_is_one_li
     shard.write_bytes(shard.read_bytes()[:100])
     with pytest.raises(UserError, match="cannot be read .*the dataset is damaged"):
         write_report(outcome.output)
+
+
+def test_an_unchosen_best_answer_shows_its_rank_zero():
+    from mrtcurate.report.page import _examples_html
+
+    example = {
+        "prompt": "p",
+        "pool_size": 2,
+        "choices": {},
+        "not_kept": [
+            {"reason": "not_selected", "completion": "best", "reward": 0.9, "pool_rank": 0, "merged_into": None}
+        ],
+    }
+    assert "<td>not_selected</td><td>0.9</td><td>best</td><td>0</td>" in _examples_html([example])
