@@ -109,3 +109,4 @@ class VectorCoder(coders.Coder):
 coders.registry.register_coder(Candidate, CandidateCoder)
 coders.registry.register_coder(Member, MemberCoder)
 coders.registry.register_coder(Vector, VectorCoder)
+

@@ -32,7 +32,7 @@ from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
-from mrtcurate.pipeline.select import SelectPerPrompt
+from mrtcurate.pipeline.select import SelectPerPrompt, bucket_count
 from mrtcurate.pipeline.write import WriteParquetShards
 from mrtcurate.schemas import DROPPED_SCHEMA, REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.schemas.counts import Count, Insight
@@ -129,6 +129,7 @@ def build(
         inputs.with_messages,
         inputs.mapping.reward_sign,
         k,
+        bucket_count(sum(file.bytes for file in inputs.files)),
         config.publish.dropped_texts,
     )
     if needs_embeddings(config):
@@ -145,6 +146,7 @@ def build(
         shard_key=_prompt_key,
         sort_key=_curated_order,
         shards=config.publish.shards,
+        batched=True,
     )
     reject_shards = (
         read.rejects

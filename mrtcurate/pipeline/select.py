@@ -9,6 +9,7 @@ is exact (bottom-K and top-K merge exactly); for qd it is GreeDi's approximation
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -16,12 +17,16 @@ from dataclasses import dataclass, replace
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from mrtcurate import selectors
 from mrtcurate.analysis.frontier import kept_coverage
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.coders import Member
+from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
 from mrtcurate.schemas import Candidate, DropReason
 from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
 from mrtcurate.schemas.counts import (
@@ -41,6 +46,11 @@ INSIGHTS = "insights"
 EXAMPLE_POOLS = "example_pools"
 DROPPED = "dropped"
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
+_QUALITY_MEANS = NanMeans(len(QualityMeans._fields))
+_PROFILES = SumProfiles()
+BATCH_MEMBERS = 2_048  # members per element on the way to the bucket grouping
+MIN_BUCKETS = 8  # enough for parallel workers on a small corpus
+BUCKET_INPUT_BYTES = 8 * 1024 * 1024  # input bytes per bucket: a bucket's memory is bounded by this, not the corpus
 
 
 @dataclass(frozen=True)
@@ -231,12 +241,71 @@ class _Selecting(beam.DoFn):
             yield row
 
 
-class _SelectPoolOrPart(_Selecting):
-    """A whole pool: select K. One part of a hot pool: keep _OVERSAMPLE * K for the second stage."""
+class _PoolOutputs:
+    """What one bucket's pools send on, gathered so that each kind leaves the bucket as one element: rows and
+    dropped rows as lists, counts summed, the report's pool statistics combined, the example pools cut to the
+    EXAMPLE_PROMPTS smallest keys. Per-pool elements had cost the engine more than the selection itself."""
 
-    def process(self, group, hot_sizes, k):
-        (prompt_id, _), members = group
-        pool, candidates, members = pool_of_members(prompt_id, list(members))
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.dropped: list[dict] = []
+        self.counts: Counter = Counter()
+        self.quality = _QUALITY_MEANS.create_accumulator()
+        self.profile = _PROFILES.create_accumulator()
+        self.examples: list = []
+        self.passed_on: list = []  # merges and hot parts, which travel one by one
+
+    def take(self, outputs):
+        for output in outputs:
+            if not isinstance(output, beam.pvalue.TaggedOutput):
+                self.rows.append(output)
+            elif output.tag == COUNTS:
+                self.counts[output.value[0]] += output.value[1]
+            elif output.tag == DROPPED:
+                self.dropped.extend(output.value)
+            elif output.tag == EXAMPLE_POOLS:
+                self.examples = heapq.nsmallest(EXAMPLE_PROMPTS, [*self.examples, output.value], key=_example_key)
+            elif output.tag == INSIGHTS and output.value[0] == Insight.QUALITY.value:
+                self.quality = _QUALITY_MEANS.add_input(self.quality, output.value[1])
+            elif output.tag == INSIGHTS and output.value[0] == Insight.POOL_PROFILE.value:
+                self.profile = _PROFILES.add_input(self.profile, output.value[1])
+            else:
+                self.passed_on.append(output)
+
+    def emit(self):
+        if self.rows:
+            yield self.rows
+        if self.dropped:
+            yield beam.pvalue.TaggedOutput(DROPPED, self.dropped)
+        for name, value in sorted(self.counts.items()):
+            yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
+        for example in self.examples:
+            yield beam.pvalue.TaggedOutput(EXAMPLE_POOLS, example)
+        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.QUALITY.value, self.quality))
+        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, self.profile))
+        yield from self.passed_on
+
+
+class _SelectBucket(_Selecting):
+    """A bucket's whole pools: select K in each. One part of a hot pool: keep _OVERSAMPLE * K for the second stage."""
+
+    def process(self, group, k):
+        (_, hot_prompt, _), batches = group
+        members = [member for batch in batches for member in batch]
+        outputs = _PoolOutputs()
+        if hot_prompt:
+            outputs.take(self.pool_or_part(hot_prompt, members, k, hot=True))
+        else:
+            by_prompt: dict[str, list] = {}
+            for member in members:
+                by_prompt.setdefault(member[0].prompt_id, []).append(member)
+            # Prompt order is fixed so that nothing downstream can see the order the runner delivered members in.
+            for prompt_id in sorted(by_prompt):
+                outputs.take(self.pool_or_part(prompt_id, by_prompt[prompt_id], k, hot=False))
+        yield from outputs.emit()
+
+    def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
+        pool, candidates, members = pool_of_members(prompt_id, members)
         # Counted here, from the pool's own members, not by a pass over every candidate.
         yield beam.pvalue.TaggedOutput(
             COUNTS, (Count.DUPLICATES_EXACT.value, int(pool.multiplicities.sum()) - len(pool))
@@ -247,8 +316,8 @@ class _SelectPoolOrPart(_Selecting):
         yield from _dropped_batch([*self.exact_copies(pool, by_id), *self.near_duplicates(pool, collapsed, by_id)])
         pool, near_merged = collapsed.pool, collapsed.merged
         yield _pool_profile(pool, candidates, self.stage)
-        if prompt_id not in hot_sizes:
-            # Every whole pool offers itself as an example; a combine keeps the EXAMPLE_PROMPTS with smallest hash.
+        if not hot:
+            # Every whole pool offers itself as an example; the EXAMPLE_PROMPTS with smallest hash are kept.
             yield beam.pvalue.TaggedOutput(EXAMPLE_POOLS, (stable_hash("example", prompt_id), prompt_id, members))
             yield from self.finish_prompt(pool, candidates, len(pool), near_merged, k)
             return
@@ -297,7 +366,11 @@ class _EveryChoice(_Selecting):
 class _SelectFromParts(_Selecting):
     def process(self, group, k):
         prompt_id, partials = group
-        partials = list(partials)
+        outputs = _PoolOutputs()
+        outputs.take(self.from_parts(prompt_id, list(partials), k))
+        yield from outputs.emit()
+
+    def from_parts(self, prompt_id: str, partials: list, k: int):
         members = [member for _, _, kept in partials for member in kept]
         pool, candidates, _ = pool_of_members(prompt_id, members)
         collapsed = self.collapse(pool, candidates)
@@ -391,24 +464,92 @@ def _mean_distance(embeddings: np.ndarray) -> float:
     return float(1.0 - cosines[np.triu_indices(len(embeddings), 1)].mean())
 
 
-def _by_prompt(member: tuple[Candidate, np.ndarray | None]) -> tuple[str, tuple]:
-    return member[0].prompt_id, member
+def bucket_count(input_bytes: int) -> int:
+    """Buckets from the size of the input, never from the worker count: the same corpus groups the same way on
+    every runner."""
+    return max(MIN_BUCKETS, math.ceil(input_bytes / BUCKET_INPUT_BYTES))
+
+
+def _bucket(prompt_id: str, buckets: int) -> int:
+    return stable_hash("bucket", prompt_id) % buckets
 
 
 def _example_key(example_pool: tuple) -> int:
     return example_pool[0]
 
 
-def _assign_part(keyed_member, hot_sizes: dict[str, int], part_size: int):
-    prompt_id, member = keyed_member
-    size = hot_sizes.get(prompt_id)
-    part = 0 if size is None else stable_hash("part", member[0].response_id) % math.ceil(size / part_size)
-    return (prompt_id, part), member
+class _IntoBuckets(beam.DoFn):
+    """Members in; (bucket, members) batches out, up to BATCH_MEMBERS each, gathered over the bundle."""
+
+    def __init__(self, buckets: int):
+        self.buckets = buckets
+
+    def start_bundle(self):
+        self.batches: dict[int, list] = {}
+
+    def process(self, member):
+        bucket = _bucket(member[0].prompt_id, self.buckets)
+        batch = self.batches.setdefault(bucket, [])
+        batch.append(member)
+        if len(batch) >= BATCH_MEMBERS:
+            del self.batches[bucket]
+            yield bucket, batch
+
+    def finish_bundle(self):
+        for bucket, batch in self.batches.items():
+            yield WindowedValue((bucket, batch), MIN_TIMESTAMP, [GlobalWindow()])
+        self.batches = {}
+
+
+class _HotPools(beam.CombineFn):
+    """Members per prompt over one bucket's batches, then only the prompts over the limit: {prompt: size}."""
+
+    def __init__(self, hot_above: int):
+        self.hot_above = hot_above
+
+    def create_accumulator(self) -> Counter:
+        return Counter()
+
+    def add_input(self, sizes: Counter, batch: list) -> Counter:
+        sizes.update(member[0].prompt_id for member in batch)
+        return sizes
+
+    def merge_accumulators(self, accumulators) -> Counter:
+        merged = Counter()
+        for sizes in accumulators:
+            merged.update(sizes)
+        return merged
+
+    def extract_output(self, sizes: Counter) -> dict[str, int]:
+        return {prompt: size for prompt, size in sizes.items() if size > self.hot_above}
+
+
+def _into_groups(keyed_batch, hot_sizes: dict[str, int], part_size: int):
+    """A bucket's batch to its grouping keys: (bucket, "", 0) for whole pools, (bucket, prompt, part) for each part of
+    a hot pool, the part by response hash (the split depends on ids only, not on bundling)."""
+    bucket, batch = keyed_batch
+    whole, parts = [], {}
+    for member in batch:
+        prompt_id = member[0].prompt_id
+        size = hot_sizes.get(prompt_id)
+        if size is None:
+            whole.append(member)
+        else:
+            part = stable_hash("part", member[0].response_id) % math.ceil(size / part_size)
+            parts.setdefault((bucket, prompt_id, part), []).append(member)
+    if whole:
+        yield (bucket, "", 0), whole
+    yield from parts.items()
 
 
 class SelectPerPrompt(beam.PTransform):
-    """(candidate, embedding or None) in; (curated rows, per-prompt counts, report insights) out. K arrives as a
-    one-element PCollection, so that `--k auto` can take it from the planner in the same job."""
+    """(candidate, embedding or None) in; out: curated rows in lists (one per bucket), per-bucket count pairs, report
+    insights, and dropped rows in lists. K arrives as a one-element PCollection, so that `--k auto` can take it from
+    the planner in the same job.
+
+    Members travel in batches to one grouping by prompt bucket (a stable hash of the prompt into `buckets`), and
+    one call selects in every pool of a bucket: the engine moves a batch where it moved a member, and what leaves
+    a bucket is one element of each kind."""
 
     def __init__(
         self,
@@ -418,29 +559,33 @@ class SelectPerPrompt(beam.PTransform):
         with_messages: bool,
         reward_sign: float,
         k,
+        buckets: int,
         dropped_texts: bool = False,
     ):
         super().__init__()
         self.settings = selection
         self.stage = _SelectStage(selection, grouping, embedding, with_messages, reward_sign, dropped_texts)
         self.k = beam.pvalue.AsSingleton(k)
+        self.buckets = buckets
 
     def expand(self, members):
-        keyed = members | "KeyByPrompt" >> beam.Map(_by_prompt).with_output_types(tuple[str, Member])
-        hot_sizes = beam.pvalue.AsDict(
-            keyed
-            | "PoolSizes" >> beam.combiners.Count.PerKey()
-            | "HotPools" >> beam.Filter(lambda prompt_size, limit: prompt_size[1] > limit, self.settings.hot_above)
+        batches = members | "IntoBuckets" >> beam.ParDo(_IntoBuckets(self.buckets)).with_output_types(
+            tuple[int, list[Member]]
+        )
+        hot_sizes = (
+            batches
+            | "PoolSizes" >> beam.CombinePerKey(_HotPools(self.settings.hot_above))
+            | "HotPools" >> beam.FlatMap(lambda bucket_hot: bucket_hot[1].items())
         )
         first = (
-            keyed
-            | "AssignPart"
-            >> beam.Map(_assign_part, hot_sizes, self.settings.part_size).with_output_types(
-                tuple[tuple[str, int], Member]
+            batches
+            | "AssignParts"
+            >> beam.FlatMap(_into_groups, beam.pvalue.AsDict(hot_sizes), self.settings.part_size).with_output_types(
+                tuple[tuple[int, str, int], list[Member]]
             )
-            | "GroupPool" >> beam.GroupByKey()
+            | "GroupBucket" >> beam.GroupByKey()
             | "SelectK"
-            >> beam.ParDo(_SelectPoolOrPart(self.stage), hot_sizes, self.k).with_outputs(
+            >> beam.ParDo(_SelectBucket(self.stage), self.k).with_outputs(
                 COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, main="rows"
             )
         )

@@ -40,11 +40,16 @@ def _batch_bytes(batch: list[dict]) -> int:
     return sum(estimated_bytes(row) for row in batch)
 
 
-def _first_row_key(shard_key: Callable[[dict], str]) -> Callable[[list[dict]], str]:
-    def batch_key(batch: list[dict]) -> str:
-        return shard_key(batch[0])
+def _row_to_shard(row: dict, count: int, shard_key: Callable[[dict], str]):
+    yield stable_hash(shard_key(row)) % count, row
 
-    return batch_key
+
+def _batch_to_shards(batch: list[dict], count: int, shard_key: Callable[[dict], str]):
+    """A batch of rows split by shard: one element per shard it touches, not one per row."""
+    by_shard: dict[int, list[dict]] = {}
+    for row in batch:
+        by_shard.setdefault(stable_hash(shard_key(row)) % count, []).append(row)
+    yield from by_shard.items()
 
 
 class _WriteShard(beam.DoFn):
@@ -92,7 +97,7 @@ class _WriteEmptyShards(beam.DoFn):
 
 
 class WriteParquetShards(beam.PTransform):
-    """Rows in (or, with `batched`, lists of rows that share a shard key), ShardInfo per written file out. All
+    """Rows in (or, with `batched`, lists of rows), ShardInfo per written file out. All
     rows with one shard key land in one file, rows in a file are sorted, and the shard count comes from the
     data size unless fixed: output bytes depend on the data alone, not on workers or bundles. Every shard of
     the count is written, empty ones too."""
@@ -120,11 +125,7 @@ class WriteParquetShards(beam.PTransform):
 
     def expand(self, elements):
         fixed = self.shards
-        # Rows travel as they are; a batch (its rows share a shard key) is sized by its rows and keyed by its first.
-        if self.batched:
-            size, shard_key = _batch_bytes, _first_row_key(self.shard_key)
-        else:
-            size, shard_key = estimated_bytes, self.shard_key
+        size, to_shards = (_batch_bytes, _batch_to_shards) if self.batched else (estimated_bytes, _row_to_shard)
         counted = (
             elements
             | "RowBytes" >> beam.Map(size)
@@ -134,7 +135,7 @@ class WriteParquetShards(beam.PTransform):
         count = beam.pvalue.AsSingleton(counted)
         written = (
             elements
-            | "AssignShard" >> beam.Map(lambda element, n: (stable_hash(shard_key(element)) % n, element), count)
+            | "AssignShard" >> beam.FlatMap(to_shards, count, self.shard_key)
             | "GroupShard" >> beam.GroupByKey()
             | "WriteShard"
             >> beam.ParDo(

@@ -85,13 +85,13 @@ def test_the_message_table_join_builds_on_dataflow(tmp_path):
 def test_worker_code_pickles_and_round_trips():
     from mrtcurate.pipeline.embed import SentenceEmbeddingHandler
     from mrtcurate.pipeline.read import _ParseSplit
-    from mrtcurate.pipeline.select import _SelectPoolOrPart, _SelectStage
+    from mrtcurate.pipeline.select import _SelectBucket, _SelectStage
     from mrtcurate.pipeline.trees import _WalkTree
     from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
 
     for worker_object in (
         _ParseSplit(INPUTS.mapping, 1000),
-        _SelectPoolOrPart(
+        _SelectBucket(
             _SelectStage(
                 SelectionSettings(selector="qd"),
                 GroupingSettings(near_dup_embedding=0.95),

@@ -41,7 +41,7 @@ def members(count, prompt="p0", seed=0):
     ]
 
 
-def run_select(items, k=6, near_dup=None, **overrides):
+def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
     settings = SelectionSettings(**{"selector": "random", "seed": 3, "weighting": "prompt", **overrides})
     with tempfile.TemporaryDirectory() as scratch:
         with local_pipeline() as pipeline:
@@ -49,9 +49,9 @@ def run_select(items, k=6, near_dup=None, **overrides):
             rows, _, _, _ = (
                 pipeline
                 | beam.Create(items)
-                | SelectPerPrompt(settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]))
+                | SelectPerPrompt(settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]), buckets)
             )
-            collect_to(rows, Path(scratch) / "rows", "Rows")
+            collect_to(rows | "EachRow" >> beam.FlatMap(lambda batch: batch), Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))
 
 
@@ -135,3 +135,13 @@ def test_copies_reaching_a_pool_merge_the_same_whatever_their_order():
         copied = response_id in {candidate.response_id for candidate, _ in base[:3]}
         assert multiplicity == original.multiplicity + (2 if copied else 0)
         assert reward == (max(original.reward, 0.9) if copied else original.reward)
+
+
+def test_the_bucket_count_changes_nothing_that_is_selected():
+    items = [member for prompt in range(30) for member in members(20, prompt=f"p{prompt}", seed=prompt)]
+    items += members(400, prompt="hot", seed=99)
+    chosen = [
+        picked(run_select(items, selector="qd", buckets=buckets, hot_above=100, part_size=64)) for buckets in (1, 8, 13)
+    ]
+    assert chosen[0] == chosen[1] == chosen[2]
+    assert {prompt for prompt, _, _ in chosen[0]} == {f"p{prompt}" for prompt in range(30)} | {"hot"}
