@@ -13,10 +13,12 @@ being held until the counts are ready (the split reads them as a side input); th
 from __future__ import annotations
 
 import json
+import zlib
 
 import apache_beam as beam
 
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.batching import BatchByKey
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import AUTO_BOILERPLATE_PROMPTS, GroupingSettings
 from mrtcurate.schemas.counts import Count
@@ -27,7 +29,8 @@ COUNT_CAP = 10_000  # distinct prompts counted per response; the detail of a res
 
 
 class _DistinctUpTo(beam.CombineFn):
-    """How many distinct values, counted exactly up to `cap` (min(distinct, cap) whatever the bundling)."""
+    """How many distinct values (inputs are sets of values), counted exactly up to `cap`: min(distinct, cap)
+    whatever the bundling."""
 
     def __init__(self, cap: int):
         self.cap = cap
@@ -35,10 +38,8 @@ class _DistinctUpTo(beam.CombineFn):
     def create_accumulator(self) -> set:
         return set()
 
-    def add_input(self, seen: set, value) -> set:
-        if len(seen) < self.cap:
-            seen.add(value)
-        return seen
+    def add_input(self, seen: set, values: set) -> set:
+        return self.merge_accumulators([seen, values])
 
     def merge_accumulators(self, accumulators) -> set:
         merged: set = set()
@@ -50,13 +51,27 @@ class _DistinctUpTo(beam.CombineFn):
         return len(seen)
 
 
-def _response_and_prompt(candidate: Candidate) -> tuple[str, int]:
+def _prompt_hash(prompt_id: str) -> int:
     # The prompt travels as a 64-bit hash: integers cross the shuffle cheaper than ids of any length.
-    return candidate.response_id, stable_hash("boilerplate", candidate.prompt_id) >> 1  # fits a signed 64-bit VarInt
+    return stable_hash("boilerplate", prompt_id) >> 1  # fits a signed 64-bit VarInt
 
 
 def _long_enough(candidate: Candidate) -> bool:
     return len(candidate.completion.split()) >= MIN_WORDS
+
+
+def boilerplate_rejects(candidate: Candidate, prompts: int) -> list[Reject]:
+    """One `boilerplate_response` reject per record the candidate stands for."""
+    record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
+    how_many = f"at least {COUNT_CAP:,}" if prompts >= COUNT_CAP else str(prompts)
+    reject = Reject(
+        record,
+        RejectReason.BOILERPLATE_RESPONSE.value,
+        f"the same response answers {how_many} distinct prompts",
+        candidate.source,
+        None,
+    )
+    return [reject] * candidate.multiplicity
 
 
 class _SplitBoilerplate(beam.DoFn):
@@ -65,48 +80,100 @@ class _SplitBoilerplate(beam.DoFn):
         if prompts is None:
             yield candidate
             return
-        record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
-        how_many = f"at least {COUNT_CAP:,}" if prompts >= COUNT_CAP else str(prompts)
-        reject = Reject(
-            record,
-            RejectReason.BOILERPLATE_RESPONSE.value,
-            f"the same response answers {how_many} distinct prompts",
-            candidate.source,
-            None,
-        )
-        for _ in range(candidate.multiplicity):
+        for reject in boilerplate_rejects(candidate, prompts):
             yield beam.pvalue.TaggedOutput(BOILERPLATE, reject)
 
 
-def _over_threshold(response_prompts: tuple[str, int], prompts: int, grouping: GroupingSettings) -> bool:
-    return response_prompts[1] >= grouping.boilerplate_threshold(prompts)
+class _ResponseBucket:
+    """A candidate to (bucket of its response id, (response id, hashed prompt)); the response id is None where the
+    response is too short to be boilerplate (its prompt still counts among the corpus's prompts)."""
+
+    def __init__(self, buckets: int):
+        self.buckets = buckets
+        self.prompt_hashes: dict[str, int] = {}  # a prompt's responses are many and the hash is not free
+
+    def __call__(self, candidate: Candidate):
+        prompt = self.prompt_hashes.get(candidate.prompt_id)
+        if prompt is None:
+            if len(self.prompt_hashes) > 100_000:
+                self.prompt_hashes.clear()
+            prompt = self.prompt_hashes[candidate.prompt_id] = _prompt_hash(candidate.prompt_id)
+        if not _long_enough(candidate):
+            return 0, (None, prompt)
+        return zlib.crc32(candidate.response_id.encode()) % self.buckets, (candidate.response_id, prompt)
+
+
+def _prompts_of(keyed_batch) -> set[int]:
+    return {prompt for _, prompt in keyed_batch[1]}
+
+
+def _over_threshold_in(bucket, prompts: int, grouping: GroupingSettings):
+    """The responses of one bucket at or over the threshold, with how many distinct prompts they answer (counted
+    exactly up to COUNT_CAP)."""
+    _, batches = bucket
+    answered: dict[str, set] = {}
+    for batch in batches:
+        for response_id, prompt in batch:
+            if response_id is None:
+                continue
+            seen = answered.setdefault(response_id, set())
+            if len(seen) < COUNT_CAP:
+                seen.add(prompt)
+    threshold = grouping.boilerplate_threshold(prompts)
+    for response_id in sorted(answered):
+        if len(answered[response_id]) >= threshold:
+            yield response_id, len(answered[response_id])
+
+
+class BoilerplateResponses(beam.PTransform):
+    """Candidates in; (response id, distinct prompts it answers) out, for the responses at or over the threshold.
+    (response id, hashed prompt) pairs travel in batches to one grouping by a bucket of response ids: a keyed
+    combine per response had made the count one shuffled element per distinct response. Prompts are told apart by
+    their 64-bit hash (a collision among a corpus's prompts has odds below 2^-30 at a million prompts)."""
+
+    def __init__(self, grouping: GroupingSettings, buckets: int):
+        super().__init__()
+        self.grouping = grouping
+        self.buckets = buckets
+
+    def expand(self, candidates):
+        pairs = candidates | "ResponsePrompts" >> beam.ParDo(BatchByKey(_ResponseBucket(self.buckets))).with_output_types(
+            tuple[int, list[tuple[str | None, int]]]
+        )
+        # The threshold needs the prompt count only below 4 x AUTO_BOILERPLATE_PROMPTS: counting that far is enough.
+        prompts = (
+            pairs
+            | "PromptsOfBatch" >> beam.Map(_prompts_of)
+            | "CountPrompts" >> beam.CombineGlobally(_DistinctUpTo(4 * AUTO_BOILERPLATE_PROMPTS))
+        )
+        return (
+            pairs
+            | "ByResponseBucket" >> beam.GroupByKey()
+            | "Boilerplate" >> beam.FlatMap(_over_threshold_in, beam.pvalue.AsSingleton(prompts), self.grouping)
+        )
+
+
+def boilerplate_tallies(rejects) -> tuple:
+    """(count pairs, reason pairs) of the boilerplate rejects."""
+    counts = rejects | "CountBoilerplate" >> beam.Map(lambda _: (Count.REJECTED_BOILERPLATE.value, 1))
+    reasons = rejects | "BoilerplateReason" >> beam.Map(lambda reject: (reject.reason, 1))
+    return counts, reasons
 
 
 class RejectBoilerplate(beam.PTransform):
-    """Candidates in; (candidates kept, boilerplate rejects, their count pairs) out."""
+    """Candidates in; (candidates kept, boilerplate rejects, their count pairs, their reason pairs) out. A job that
+    sends candidates straight to selection splits them there instead (pipeline/select.py), from
+    `BoilerplateResponses`, so that the candidates are not held until the counts are ready."""
 
-    def __init__(self, grouping: GroupingSettings):
+    def __init__(self, grouping: GroupingSettings, buckets: int):
         super().__init__()
         self.grouping = grouping
+        self.buckets = buckets
 
     def expand(self, candidates):
-        # The threshold needs the prompt count only below 4 x AUTO_BOILERPLATE_PROMPTS: counting that far is enough.
-        prompts = (
-            candidates
-            | "PromptIds" >> beam.Map(lambda candidate: candidate.prompt_id)
-            | "CountPrompts" >> beam.CombineGlobally(_DistinctUpTo(4 * AUTO_BOILERPLATE_PROMPTS))
-        )
-        answered = (
-            candidates
-            | "LongResponses" >> beam.Filter(_long_enough)
-            | "ResponsePrompt" >> beam.Map(_response_and_prompt).with_output_types(tuple[str, int])
-            | "PromptsPerResponse" >> beam.CombinePerKey(_DistinctUpTo(COUNT_CAP))
-            | "Boilerplate" >> beam.Filter(_over_threshold, beam.pvalue.AsSingleton(prompts), self.grouping)
-        )
+        answered = candidates | "Responses" >> BoilerplateResponses(self.grouping, self.buckets)
         split = candidates | "Split" >> beam.ParDo(_SplitBoilerplate(), beam.pvalue.AsDict(answered)).with_output_types(
             Candidate
         ).with_outputs(BOILERPLATE, main="kept")
         rejects = split[BOILERPLATE]
-        counts = rejects | "CountBoilerplate" >> beam.Map(lambda _: (Count.REJECTED_BOILERPLATE.value, 1))
-        reasons = rejects | "BoilerplateReason" >> beam.Map(lambda reject: (reject.reason, 1))
-        return split.kept, rejects, counts, reasons
+        return (split.kept, rejects, *boilerplate_tallies(rejects))

@@ -1,10 +1,12 @@
 """The whole curation job in one place:
 
     Read -> Parse/Validate (rejects aside) -> [Merge near-duplicate prompts]
-         -> Reject boilerplate (one text answering many prompts) -> Merge exact duplicates
+         -> Reject boilerplate (one text answering many prompts; split off in the Select stage where nothing comes between)
+         -> Merge exact duplicates
          -> [Score each distinct response: a reward model or an LLM judge; --cache keeps the scores]
          -> Embed (--cache keeps the vectors; a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
-         -> Select K per prompt (near-duplicate clusters around representatives, then the selector)
+         -> Select K per prompt, a bucket of prompts at a time (members batched to one grouping per bucket;
+            near-duplicate clusters around representatives, then the selector)
          -> [qd's quality-diversity frontier on a sample of pools, when the responses are embedded]
          -> Shard and write Parquet (curated rows; rejects; dropped: every parsed response not kept, and why)
          -> Manifest (with the planner summary; data + dropped + rejects account for every input record)
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 
 from mrtcurate.ingest.files import ResolvedInputs
-from mrtcurate.pipeline.boilerplate import RejectBoilerplate
+from mrtcurate.pipeline.boilerplate import BoilerplateResponses, RejectBoilerplate, boilerplate_tallies
 from mrtcurate.pipeline.cache import ContentCache
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
@@ -51,6 +53,7 @@ class _Members:
     members: beam.PCollection  # Member: (candidate, embedding or None), one per unique response
     counts: list  # PCollections of (count name, n)
     rejected_by_reason: beam.PCollection  # (reason, n)
+    boilerplate: beam.PCollection | None = None  # (response id, prompts) for selection to split off, or None
 
 
 def content_cache(config: RunConfig) -> ContentCache | None:
@@ -70,19 +73,26 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
             config.embedding, config.grouping.merge_prompts
         )
         counts.append(merge_counts)
-    if config.grouping.boilerplate_prompts is not None:
-        candidates, boilerplate, boilerplate_counts, boilerplate_reasons = (
-            candidates | "RejectBoilerplate" >> RejectBoilerplate(config.grouping)
+    buckets = bucket_count(sum(file.bytes for file in inputs.files))
+    direct = not (needs_embeddings(config) or config.planner.plan or config.scoring.scorer)
+    boilerplate = None
+    if config.grouping.boilerplate_prompts is not None and direct:
+        # Candidates go straight to selection, which splits the boilerplate off in its bucket stage: holding every
+        # candidate here until the counts are ready cost a third of such a job.
+        boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets)
+    elif config.grouping.boilerplate_prompts is not None:
+        candidates, boilerplate_rejects, boilerplate_counts, boilerplate_reasons = (
+            candidates | "RejectBoilerplate" >> RejectBoilerplate(config.grouping, buckets)
         )
-        rejects = (rejects, boilerplate) | "WithBoilerplate" >> beam.Flatten()
+        rejects = (rejects, boilerplate_rejects) | "WithBoilerplate" >> beam.Flatten()
         reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
         counts.append(boilerplate_counts)
-    if needs_embeddings(config) or config.planner.plan or config.scoring.scorer:
-        unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
-    else:
-        # Nothing to embed or plan: copies travel to their prompt's pool and merge there (select.pool_of_members),
-        # which saves the job a shuffle of every record; the pool grouping is one anyway.
+    if direct:
+        # Nothing to embed, score or plan: copies travel to their prompt's pool and merge there
+        # (select.pool_of_members), which saves the job a shuffle of every record; the pool grouping is one anyway.
         unique = candidates
+    else:
+        unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
     if config.scoring.scorer:
         unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring, cache, scratch)
         counts.append(score_counts)
@@ -100,7 +110,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         ) | "AllReasons" >> beam.Flatten()
     else:
         members = unique | "NoEmbeddings" >> beam.Map(_without_embedding).with_output_types(Member)
-    return _Members(rejects, members, counts, reasons)
+    return _Members(rejects, members, counts, reasons, boilerplate)
 
 
 def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
@@ -122,7 +132,7 @@ def build(
     read = read_and_embed(pipeline, config, inputs, directory)
     planner = plan_variance(read.members, config) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
     k = _k(pipeline, config, planner)
-    rows, selection_counts, insights, dropped = read.members | "Select" >> SelectPerPrompt(
+    rows, selection_counts, insights, dropped, boilerplate = read.members | "Select" >> SelectPerPrompt(
         config.selection,
         config.grouping,
         config.embedding,
@@ -131,7 +141,14 @@ def build(
         k,
         bucket_count(sum(file.bytes for file in inputs.files)),
         config.publish.dropped_texts,
+        read.boilerplate,
     )
+    rejects, reasons, counts = read.rejects, read.rejected_by_reason, read.counts
+    if read.boilerplate is not None:
+        boilerplate_counts, boilerplate_reasons = boilerplate_tallies(boilerplate)
+        rejects = (rejects, boilerplate) | "WithBoilerplate" >> beam.Flatten()
+        reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
+        counts = [*counts, boilerplate_counts]
     if needs_embeddings(config):
         frontier = read.members | "QDFrontier" >> MeasureFrontier(config.selection, config.grouping, k)
         insights = (
@@ -149,7 +166,7 @@ def build(
         batched=True,
     )
     reject_shards = (
-        read.rejects
+        rejects
         | "RejectRows" >> beam.Map(asdict)
         | "WriteRejects"
         >> WriteParquetShards(
@@ -167,8 +184,8 @@ def build(
         batched=True,
     )
     sources = ManifestSources(
-        _sum_counts(read.counts, selection_counts),
-        _sum_reasons(read.rejected_by_reason),
+        _sum_counts(counts, selection_counts),
+        _sum_reasons(reasons),
         shards,
         reject_shards,
         dropped_shards,

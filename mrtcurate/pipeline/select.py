@@ -17,14 +17,13 @@ from dataclasses import dataclass, replace
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
 from mrtcurate import selectors
 from mrtcurate.analysis.frontier import kept_coverage
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline import progress
+from mrtcurate.pipeline.batching import BatchByKey
+from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
 from mrtcurate.schemas import Candidate, DropReason
@@ -45,10 +44,10 @@ PARTIAL = "partial"
 INSIGHTS = "insights"
 EXAMPLE_POOLS = "example_pools"
 DROPPED = "dropped"
+REJECTS = "rejects"
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 _QUALITY_MEANS = NanMeans(len(QualityMeans._fields))
 _PROFILES = SumProfiles()
-BATCH_MEMBERS = 2_048  # members per element on the way to the bucket grouping
 MIN_BUCKETS = 8  # enough for parallel workers on a small corpus
 BUCKET_INPUT_BYTES = 8 * 1024 * 1024  # input bytes per bucket: a bucket's memory is bounded by this, not the corpus
 
@@ -253,7 +252,7 @@ class _PoolOutputs:
         self.quality = _QUALITY_MEANS.create_accumulator()
         self.profile = _PROFILES.create_accumulator()
         self.examples: list = []
-        self.passed_on: list = []  # merges and hot parts, which travel one by one
+        self.passed_on: list = []  # merges, hot parts and boilerplate rejects, which travel one by one
 
     def take(self, outputs):
         for output in outputs:
@@ -289,10 +288,16 @@ class _PoolOutputs:
 class _SelectBucket(_Selecting):
     """A bucket's whole pools: select K in each. One part of a hot pool: keep _OVERSAMPLE * K for the second stage."""
 
-    def process(self, group, k):
+    def process(self, group, k, boilerplate: dict[str, int]):
         (_, hot_prompt, _), batches = group
-        members = [member for batch in batches for member in batch]
         outputs = _PoolOutputs()
+        members = []
+        for member in (member for batch in batches for member in batch):
+            prompts = boilerplate.get(member[0].response_id)
+            if prompts is None:
+                members.append(member)
+            else:
+                outputs.take(beam.pvalue.TaggedOutput(REJECTS, r) for r in boilerplate_rejects(member[0], prompts))
         if hot_prompt:
             outputs.take(self.pool_or_part(hot_prompt, members, k, hot=True))
         else:
@@ -305,6 +310,8 @@ class _SelectBucket(_Selecting):
         yield from outputs.emit()
 
     def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
+        if not members:  # a part whose every member was boilerplate
+            return
         pool, candidates, members = pool_of_members(prompt_id, members)
         # Counted here, from the pool's own members, not by a pass over every candidate.
         yield beam.pvalue.TaggedOutput(
@@ -470,35 +477,25 @@ def bucket_count(input_bytes: int) -> int:
     return max(MIN_BUCKETS, math.ceil(input_bytes / BUCKET_INPUT_BYTES))
 
 
-def _bucket(prompt_id: str, buckets: int) -> int:
-    return stable_hash("bucket", prompt_id) % buckets
-
-
 def _example_key(example_pool: tuple) -> int:
     return example_pool[0]
 
 
-class _IntoBuckets(beam.DoFn):
-    """Members in; (bucket, members) batches out, up to BATCH_MEMBERS each, gathered over the bundle."""
+class _PromptBucket:
+    """A member's bucket, by its prompt (remembered: a prompt's members are many and the hash is not free)."""
 
     def __init__(self, buckets: int):
         self.buckets = buckets
+        self.known: dict[str, int] = {}
 
-    def start_bundle(self):
-        self.batches: dict[int, list] = {}
-
-    def process(self, member):
-        bucket = _bucket(member[0].prompt_id, self.buckets)
-        batch = self.batches.setdefault(bucket, [])
-        batch.append(member)
-        if len(batch) >= BATCH_MEMBERS:
-            del self.batches[bucket]
-            yield bucket, batch
-
-    def finish_bundle(self):
-        for bucket, batch in self.batches.items():
-            yield WindowedValue((bucket, batch), MIN_TIMESTAMP, [GlobalWindow()])
-        self.batches = {}
+    def __call__(self, member) -> tuple[int, tuple]:
+        prompt_id = member[0].prompt_id
+        bucket = self.known.get(prompt_id)
+        if bucket is None:
+            if len(self.known) > 100_000:
+                self.known.clear()
+            bucket = self.known[prompt_id] = stable_hash("bucket", prompt_id) % self.buckets
+        return bucket, member
 
 
 class _HotPools(beam.CombineFn):
@@ -544,7 +541,7 @@ def _into_groups(keyed_batch, hot_sizes: dict[str, int], part_size: int):
 
 class SelectPerPrompt(beam.PTransform):
     """(candidate, embedding or None) in; out: curated rows in lists (one per bucket), per-bucket count pairs, report
-    insights, and dropped rows in lists. K arrives as a one-element PCollection, so that `--k auto` can take it from
+    insights, dropped rows in lists, and the boilerplate rejects where `boilerplate` is given. K arrives as a one-element PCollection, so that `--k auto` can take it from
     the planner in the same job.
 
     Members travel in batches to one grouping by prompt bucket (a stable hash of the prompt into `buckets`), and
@@ -561,15 +558,18 @@ class SelectPerPrompt(beam.PTransform):
         k,
         buckets: int,
         dropped_texts: bool = False,
+        boilerplate=None,
     ):
         super().__init__()
         self.settings = selection
         self.stage = _SelectStage(selection, grouping, embedding, with_messages, reward_sign, dropped_texts)
         self.k = beam.pvalue.AsSingleton(k)
         self.buckets = buckets
+        # (response id, prompts) of the boilerplate responses, for a job that did not split them off before
+        self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
 
     def expand(self, members):
-        batches = members | "IntoBuckets" >> beam.ParDo(_IntoBuckets(self.buckets)).with_output_types(
+        batches = members | "IntoBuckets" >> beam.ParDo(BatchByKey(_PromptBucket(self.buckets))).with_output_types(
             tuple[int, list[Member]]
         )
         hot_sizes = (
@@ -585,8 +585,8 @@ class SelectPerPrompt(beam.PTransform):
             )
             | "GroupBucket" >> beam.GroupByKey()
             | "SelectK"
-            >> beam.ParDo(_SelectBucket(self.stage), self.k).with_outputs(
-                COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, main="rows"
+            >> beam.ParDo(_SelectBucket(self.stage), self.k, self.boilerplate).with_outputs(
+                COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, main="rows"
             )
         )
         examples = (
@@ -605,4 +605,4 @@ class SelectPerPrompt(beam.PTransform):
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()
         insights = (first[INSIGHTS], second[INSIGHTS], examples[INSIGHTS]) | "AllInsights" >> beam.Flatten()
         dropped = (first[DROPPED], second[DROPPED]) | "AllDropped" >> beam.Flatten()
-        return rows, counts, insights, dropped
+        return rows, counts, insights, dropped, first[REJECTS]

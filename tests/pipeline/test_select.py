@@ -46,7 +46,7 @@ def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
     with tempfile.TemporaryDirectory() as scratch:
         with local_pipeline() as pipeline:
             grouping, embedding = GroupingSettings(near_dup=near_dup), EmbeddingSettings(embedder="hashing")
-            rows, _, _, _ = (
+            rows, _, _, _, _ = (
                 pipeline
                 | beam.Create(items)
                 | SelectPerPrompt(settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]), buckets)
