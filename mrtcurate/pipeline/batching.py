@@ -13,6 +13,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from mrtcurate.ids import stable_hash
+
 BATCH_SIZE = 2_048  # items per element
 
 
@@ -41,3 +43,22 @@ class BatchByKey(beam.DoFn):
         for key, batch in self.batches.items():
             yield WindowedValue((key, batch), MIN_TIMESTAMP, [GlobalWindow()])
         self.batches = {}
+
+
+class PromptBucket:
+    """A candidate's (or a member's) bucket, by its prompt: the keying for BatchByKey. The bucket of a prompt is
+    remembered, since a prompt's responses are many and the hash is not free."""
+
+    def __init__(self, buckets: int, member: bool = False):
+        self.buckets = buckets
+        self.member = member
+        self.known: dict[str, int] = {}
+
+    def __call__(self, item) -> tuple[int, object]:
+        prompt_id = (item[0] if self.member else item).prompt_id
+        bucket = self.known.get(prompt_id)
+        if bucket is None:
+            if len(self.known) > 100_000:
+                self.known.clear()
+            bucket = self.known[prompt_id] = stable_hash("bucket", prompt_id) % self.buckets
+        return bucket, item

@@ -1,14 +1,11 @@
 """Boilerplate across prompts (DESIGN.md 2.2): one normalised response answering many distinct prompts (a
 null model's output, a refusal template) is not an answer to any of them. A keyed count over the whole
-corpus, inside the job: the distinct prompts of each response, as one combine (partial sets merge before
-the shuffle, so most of the work never crosses it); responses at or over the threshold leave as one
-`boilerplate_response` reject per record they stand for.
-
-Its cost, by benchmarks/scale.py at 200,000 responses (configs `random` against `random-no-boilerplate`, and
-the qd pair): a Distinct then Count.PerKey over (response id, prompt id) strings added 46% to the random run;
-this combine over hashed prompts adds 31% (4.5 s) there and 9.5% (5.6 s) to qd. Most of it is the candidates
-being held until the counts are ready (the split reads them as a side input); the batch data path
-(DESIGN.md 3) counts per bucket instead."""
+corpus, inside the job: (response id, hashed prompt) pairs travel in batches to one grouping by a bucket of
+response ids, where each response's distinct prompts are counted; responses at or over the threshold leave
+as one `boilerplate_response` reject per record they stand for. The split itself happens where the candidates
+are grouped anyway: the exact-dedup buckets (pipeline/dedup.py), or the Select stage's buckets when nothing
+comes between. Holding every candidate for a split of its own had cost a third of a plain random run.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +20,6 @@ from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import AUTO_BOILERPLATE_PROMPTS, GroupingSettings
 from mrtcurate.schemas.counts import Count
 
-BOILERPLATE = "boilerplate"
 MIN_WORDS = 3  # "Yes", "No", "42": short answers many prompts share legitimately are never boilerplate
 COUNT_CAP = 10_000  # distinct prompts counted per response; the detail of a response past it says "at least"
 
@@ -72,16 +68,6 @@ def boilerplate_rejects(candidate: Candidate, prompts: int) -> list[Reject]:
         None,
     )
     return [reject] * candidate.multiplicity
-
-
-class _SplitBoilerplate(beam.DoFn):
-    def process(self, candidate: Candidate, answered: dict[str, int]):
-        prompts = answered.get(candidate.response_id)
-        if prompts is None:
-            yield candidate
-            return
-        for reject in boilerplate_rejects(candidate, prompts):
-            yield beam.pvalue.TaggedOutput(BOILERPLATE, reject)
 
 
 class _ResponseBucket:
@@ -158,22 +144,3 @@ def boilerplate_tallies(rejects) -> tuple:
     counts = rejects | "CountBoilerplate" >> beam.Map(lambda _: (Count.REJECTED_BOILERPLATE.value, 1))
     reasons = rejects | "BoilerplateReason" >> beam.Map(lambda reject: (reject.reason, 1))
     return counts, reasons
-
-
-class RejectBoilerplate(beam.PTransform):
-    """Candidates in; (candidates kept, boilerplate rejects, their count pairs, their reason pairs) out. A job that
-    sends candidates straight to selection splits them there instead (pipeline/select.py), from
-    `BoilerplateResponses`, so that the candidates are not held until the counts are ready."""
-
-    def __init__(self, grouping: GroupingSettings, buckets: int):
-        super().__init__()
-        self.grouping = grouping
-        self.buckets = buckets
-
-    def expand(self, candidates):
-        answered = candidates | "Responses" >> BoilerplateResponses(self.grouping, self.buckets)
-        split = candidates | "Split" >> beam.ParDo(_SplitBoilerplate(), beam.pvalue.AsDict(answered)).with_output_types(
-            Candidate
-        ).with_outputs(BOILERPLATE, main="kept")
-        rejects = split[BOILERPLATE]
-        return (split.kept, rejects, *boilerplate_tallies(rejects))

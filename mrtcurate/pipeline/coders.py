@@ -57,17 +57,6 @@ class CandidateCoder(coders.Coder):
         return Candidate
 
 
-class OptionalCandidateCoder(CandidateCoder):
-    """The exact-dedup accumulator: nothing yet, or the merged candidate."""
-
-    def encode(self, candidate: Candidate | None) -> bytes:
-        return _TUPLES.encode(None if candidate is None else _candidate_fields(candidate))
-
-    def decode(self, encoded: bytes) -> Candidate | None:
-        fields = _TUPLES.decode(encoded)
-        return None if fields is None else _candidate(fields)
-
-
 class Member:
     """Type hint of a (candidate, unit vector or None) pair, the unit selection works on."""
 

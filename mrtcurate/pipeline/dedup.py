@@ -1,46 +1,58 @@
-"""Exact dedup per prompt as a combine: copies of one (prompt, response) become one candidate
-whose multiplicity counts them, with the best reward among them."""
+"""Exact dedup in prompt buckets: candidates travel in batches to one grouping by a bucket of their prompt
+(pipeline/batching.py), and each bucket merges the copies of one (prompt, response) into one candidate whose
+multiplicity counts them, with the best reward among them. The same bucket drops the boilerplate responses
+(pipeline/boilerplate.py) where the job found any, so that the candidates are never held for that split.
+
+A keyed combine per (prompt, response), which this replaces, made exact dedup one shuffled element per record."""
 
 from __future__ import annotations
 
 import apache_beam as beam
 
-from mrtcurate.pipeline.coders import OptionalCandidateCoder
+from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
+from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.schemas import Candidate
 
-
-class _MergeCopies(beam.CombineFn):
-    def create_accumulator(self):
-        return None
-
-    def add_input(self, merged: Candidate | None, copy: Candidate) -> Candidate:
-        return copy if merged is None else merged.merged_with(copy)
-
-    def merge_accumulators(self, accumulators):
-        merged = None
-        for accumulator in accumulators:
-            if accumulator is not None:
-                merged = self.add_input(merged, accumulator)
-        return merged
-
-    def extract_output(self, merged: Candidate) -> Candidate:
-        return merged
-
-    def get_accumulator_coder(self):
-        # The lifted combine shuffles accumulators, not inputs: without this they would be pickled.
-        return OptionalCandidateCoder()
+BOILERPLATE = "boilerplate"
 
 
-def _by_prompt_and_response(candidate: Candidate) -> tuple[tuple[str, str], Candidate]:
-    return (candidate.prompt_id, candidate.response_id), candidate
+class _MergeCopies(beam.DoFn):
+    def process(self, bucket, boilerplate: dict[str, int]):
+        _, batches = bucket
+        merged: dict[tuple[str, str], Candidate] = {}
+        for batch in batches:
+            for candidate in batch:
+                prompts = boilerplate.get(candidate.response_id)
+                if prompts is not None:
+                    for reject in boilerplate_rejects(candidate, prompts):
+                        yield beam.pvalue.TaggedOutput(BOILERPLATE, reject)
+                    continue
+                key = (candidate.prompt_id, candidate.response_id)
+                seen = merged.get(key)
+                # Candidate.merged_with is order-independent: the result is the same whatever the arrival order.
+                merged[key] = candidate if seen is None else seen.merged_with(candidate)
+        for key in sorted(merged):
+            yield merged[key]
 
 
 class MergeExactDuplicates(beam.PTransform):
+    """Candidates in; one candidate per (prompt, response) out, and the boilerplate rejects where `boilerplate`,
+    a PCollection of (response id, prompts answered), is given."""
+
+    def __init__(self, buckets: int, boilerplate=None):
+        super().__init__()
+        self.buckets = buckets
+        self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
+
     def expand(self, candidates):
-        return (
+        merged = (
             candidates
-            | "KeyByPromptAndResponse"
-            >> beam.Map(_by_prompt_and_response).with_output_types(tuple[tuple[str, str], Candidate])
-            | "MergeCopies" >> beam.CombinePerKey(_MergeCopies())
-            | "DropKeys" >> beam.Values().with_output_types(Candidate)
+            | "IntoBuckets"
+            >> beam.ParDo(BatchByKey(PromptBucket(self.buckets))).with_output_types(tuple[int, list[Candidate]])
+            | "GroupBucket" >> beam.GroupByKey()
+            | "MergeCopies"
+            >> beam.ParDo(_MergeCopies(), self.boilerplate).with_output_types(Candidate).with_outputs(
+                BOILERPLATE, main="unique"
+            )
         )
+        return merged.unique, merged[BOILERPLATE]

@@ -1,8 +1,8 @@
 """The whole curation job in one place:
 
     Read -> Parse/Validate (rejects aside) -> [Merge near-duplicate prompts]
-         -> Reject boilerplate (one text answering many prompts; split off in the Select stage where nothing comes between)
-         -> Merge exact duplicates
+         -> Count boilerplate (one text answering many prompts) -> Merge exact duplicates in prompt buckets, where the
+            boilerplate is split off (in the Select stage instead, where nothing comes between)
          -> [Score each distinct response: a reward model or an LLM judge; --cache keeps the scores]
          -> Embed (--cache keeps the vectors; a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
          -> Select K per prompt, a bucket of prompts at a time (members batched to one grouping per bucket;
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 
 from mrtcurate.ingest.files import ResolvedInputs
-from mrtcurate.pipeline.boilerplate import BoilerplateResponses, RejectBoilerplate, boilerplate_tallies
+from mrtcurate.pipeline.boilerplate import BoilerplateResponses, boilerplate_tallies
 from mrtcurate.pipeline.cache import ContentCache
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
@@ -74,25 +74,21 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         )
         counts.append(merge_counts)
     buckets = bucket_count(sum(file.bytes for file in inputs.files))
-    direct = not (needs_embeddings(config) or config.planner.plan or config.scoring.scorer)
     boilerplate = None
-    if config.grouping.boilerplate_prompts is not None and direct:
-        # Candidates go straight to selection, which splits the boilerplate off in its bucket stage: holding every
-        # candidate here until the counts are ready cost a third of such a job.
+    if config.grouping.boilerplate_prompts is not None:
         boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets)
-    elif config.grouping.boilerplate_prompts is not None:
-        candidates, boilerplate_rejects, boilerplate_counts, boilerplate_reasons = (
-            candidates | "RejectBoilerplate" >> RejectBoilerplate(config.grouping, buckets)
-        )
-        rejects = (rejects, boilerplate_rejects) | "WithBoilerplate" >> beam.Flatten()
-        reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
-        counts.append(boilerplate_counts)
-    if direct:
-        # Nothing to embed, score or plan: copies travel to their prompt's pool and merge there
-        # (select.pool_of_members), which saves the job a shuffle of every record; the pool grouping is one anyway.
-        unique = candidates
+    if needs_embeddings(config) or config.planner.plan or config.scoring.scorer:
+        unique, boilerplate_rejects = candidates | "MergeExactDuplicates" >> MergeExactDuplicates(buckets, boilerplate)
+        if boilerplate is not None:
+            boilerplate_counts, boilerplate_reasons = boilerplate_tallies(boilerplate_rejects)
+            rejects = (rejects, boilerplate_rejects) | "WithBoilerplate" >> beam.Flatten()
+            reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
+            counts.append(boilerplate_counts)
+        boilerplate = None
     else:
-        unique = candidates | "MergeExactDuplicates" >> MergeExactDuplicates()
+        # Nothing to embed, score or plan: candidates go straight to their prompt's pool, where copies merge
+        # (select.pool_of_members) and the boilerplate is split off; the pool grouping is the job's one shuffle.
+        unique = candidates
     if config.scoring.scorer:
         unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring, cache, scratch)
         counts.append(score_counts)

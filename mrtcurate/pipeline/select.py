@@ -22,7 +22,7 @@ from mrtcurate import selectors
 from mrtcurate.analysis.frontier import kept_coverage
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline import progress
-from mrtcurate.pipeline.batching import BatchByKey
+from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
@@ -481,23 +481,6 @@ def _example_key(example_pool: tuple) -> int:
     return example_pool[0]
 
 
-class _PromptBucket:
-    """A member's bucket, by its prompt (remembered: a prompt's members are many and the hash is not free)."""
-
-    def __init__(self, buckets: int):
-        self.buckets = buckets
-        self.known: dict[str, int] = {}
-
-    def __call__(self, member) -> tuple[int, tuple]:
-        prompt_id = member[0].prompt_id
-        bucket = self.known.get(prompt_id)
-        if bucket is None:
-            if len(self.known) > 100_000:
-                self.known.clear()
-            bucket = self.known[prompt_id] = stable_hash("bucket", prompt_id) % self.buckets
-        return bucket, member
-
-
 class _HotPools(beam.CombineFn):
     """Members per prompt over one bucket's batches, then only the prompts over the limit: {prompt: size}."""
 
@@ -569,7 +552,7 @@ class SelectPerPrompt(beam.PTransform):
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
 
     def expand(self, members):
-        batches = members | "IntoBuckets" >> beam.ParDo(BatchByKey(_PromptBucket(self.buckets))).with_output_types(
+        batches = members | "IntoBuckets" >> beam.ParDo(BatchByKey(PromptBucket(self.buckets, member=True))).with_output_types(
             tuple[int, list[Member]]
         )
         hot_sizes = (

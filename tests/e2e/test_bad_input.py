@@ -236,8 +236,10 @@ def test_texts_without_a_usable_vector_stay_candidates_and_unreadable_ones_are_r
 
 
 @pytest.mark.slow
-def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
+@pytest.mark.parametrize("plan", [True, False], ids=["split-before-dedup", "split-in-select"])
+def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path, plan):
     # 40 prompts: a null model's output answers every one, a refusal 30% of them; short shared answers stay.
+    # Without the planner the candidates go straight to selection, which splits the boilerplate off itself.
     records = []
     for i in range(40):
         records += [
@@ -248,7 +250,7 @@ def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
         if i % 10 < 3:
             records += [{"prompt": f"question {i}", "response": "I'm sorry, but I can't help with that."}] * 2
     data = write_jsonl(tmp_path / "a.jsonl", records)
-    outcome = curate([data], tmp_path / "out", k=4, near_dup="off")
+    outcome = curate([data], tmp_path / "out", k=4, near_dup="off", plan=plan)
     manifest = outcome.manifest
     assert manifest["rejected_by_reason"] == {"boilerplate_response": 40 + 24}
     details = {json.loads(row["record"])["response"]: row["detail"] for row in read_rows(tmp_path / "out", "rejects")}
@@ -259,7 +261,7 @@ def test_boilerplate_across_prompts_is_rejected_with_its_count(tmp_path):
     } | {"Yes"}
     counts = manifest["counts"]
     assert counts["input_records"] == counts["rejected"] + counts["duplicates_merged"] + counts["candidates"]
-    kept = curate([data], tmp_path / "kept", k=4, near_dup="off", boilerplate_prompts="off")
+    kept = curate([data], tmp_path / "kept", k=4, near_dup="off", boilerplate_prompts="off", plan=plan)
     assert kept.manifest["rejected_by_reason"] == {}
 
 

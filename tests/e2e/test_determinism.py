@@ -61,3 +61,25 @@ def test_input_order_changes_only_source_rows(corpus, tmp_path):
     rejects_x, rejects_y = read_rows(tmp_path / "x", "rejects"), read_rows(tmp_path / "y", "rejects")
     assert strip(rejects_x) == strip(rejects_y)
     assert [r["source_row"] for r in rejects_x] != [r["source_row"] for r in rejects_y]
+
+
+@pytest.mark.slow
+def test_buckets_hot_pools_and_workers_change_nothing_in_the_direct_path(corpus, tmp_path):
+    # No planner and nothing embedded: candidates go straight to the bucket stage, which also splits boilerplate
+    # off there. Pools over 20 members are split into parts (random's two-stage choice is exact), on one worker
+    # and on two processes, whose buckets arrive in another order.
+    ordered, _ = corpus
+    options = {**OPTIONS, "plan": False, "near_dup": "off", "selector": "random"}
+    curate([ordered], tmp_path / "whole", **options)
+    curate([ordered], tmp_path / "hot", hot_above=20, part_size=8, **options)
+    curate(
+        [ordered],
+        tmp_path / "hot-two",
+        beam_args=["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+        hot_above=20,
+        part_size=8,
+        **options,
+    )
+    whole = shard_bytes(tmp_path / "whole")
+    assert whole == shard_bytes(tmp_path / "hot") == shard_bytes(tmp_path / "hot-two")
+    assert {row["pool_size"] for row in read_rows(tmp_path / "whole")} & set(range(21, 10_000))  # some pools were hot

@@ -1,4 +1,4 @@
-"""Exact dedup as a combine: copies become one candidate, whatever the order or bundling."""
+"""Exact dedup in prompt buckets: copies become one candidate, whatever the order or bundling."""
 
 import itertools
 
@@ -24,7 +24,7 @@ COPIES = [
 
 def merged(tmp_path, items, label):
     with local_pipeline() as pipeline:
-        out = pipeline | beam.Create(items, reshuffle=True) | MergeExactDuplicates()
+        out, _ = pipeline | beam.Create(items, reshuffle=True) | MergeExactDuplicates(buckets=3)
         collect_to(
             out | beam.Map(lambda c: [c.prompt_id, c.response_id, c.multiplicity, c.reward, c.source]),
             tmp_path / label,
