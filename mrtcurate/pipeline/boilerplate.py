@@ -123,9 +123,9 @@ class BoilerplateResponses(beam.PTransform):
         self.buckets = buckets
 
     def expand(self, candidates):
-        pairs = candidates | "ResponsePrompts" >> beam.ParDo(BatchByKey(_ResponseBucket(self.buckets))).with_output_types(
-            tuple[int, list[tuple[str | None, int]]]
-        )
+        pairs = candidates | "ResponsePrompts" >> beam.ParDo(
+            BatchByKey(_ResponseBucket(self.buckets))
+        ).with_output_types(tuple[int, list[tuple[str | None, int]]])
         # The threshold needs the prompt count only below 4 x AUTO_BOILERPLATE_PROMPTS: counting that far is enough.
         prompts = (
             pairs

@@ -98,4 +98,3 @@ class VectorCoder(coders.Coder):
 coders.registry.register_coder(Candidate, CandidateCoder)
 coders.registry.register_coder(Member, MemberCoder)
 coders.registry.register_coder(Vector, VectorCoder)
-

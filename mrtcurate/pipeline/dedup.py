@@ -51,8 +51,8 @@ class MergeExactDuplicates(beam.PTransform):
             >> beam.ParDo(BatchByKey(PromptBucket(self.buckets))).with_output_types(tuple[int, list[Candidate]])
             | "GroupBucket" >> beam.GroupByKey()
             | "MergeCopies"
-            >> beam.ParDo(_MergeCopies(), self.boilerplate).with_output_types(Candidate).with_outputs(
-                BOILERPLATE, main="unique"
-            )
+            >> beam.ParDo(_MergeCopies(), self.boilerplate)
+            .with_output_types(Candidate)
+            .with_outputs(BOILERPLATE, main="unique")
         )
         return merged.unique, merged[BOILERPLATE]

@@ -35,7 +35,7 @@ from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import SelectPerPrompt, bucket_count
-from mrtcurate.pipeline.write import WriteParquetShards
+from mrtcurate.pipeline.write import Table, WriteParquetTables
 from mrtcurate.schemas import DROPPED_SCHEMA, REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.schemas.counts import Count, Insight
 from mrtcurate.selectors import SELECTORS
@@ -73,7 +73,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
             config.embedding, config.grouping.merge_prompts
         )
         counts.append(merge_counts)
-    buckets = bucket_count(sum(file.bytes for file in inputs.files))
+    buckets = bucket_count(inputs.files)
     boilerplate = None
     if config.grouping.boilerplate_prompts is not None:
         boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets)
@@ -135,7 +135,7 @@ def build(
         inputs.with_messages,
         inputs.mapping.reward_sign,
         k,
-        bucket_count(sum(file.bytes for file in inputs.files)),
+        bucket_count(inputs.files),
         config.publish.dropped_texts,
         read.boilerplate,
     )
@@ -151,40 +151,22 @@ def build(
             insights,
             frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found)),
         ) | "WithFrontier" >> beam.Flatten()
-    shards = rows | "WriteCurated" >> WriteParquetShards(
-        directory,
-        "data",
-        "part",
-        curated_schema(inputs.with_messages),
-        shard_key=_prompt_key,
-        sort_key=_curated_order,
-        shards=config.publish.shards,
-        batched=True,
-    )
-    reject_shards = (
-        rejects
-        | "RejectRows" >> beam.Map(asdict)
-        | "WriteRejects"
-        >> WriteParquetShards(
-            directory, "rejects", "part", REJECTS_SCHEMA, shard_key=_source_key, sort_key=_reject_order, shards=None
-        )
-    )
-    dropped_shards = dropped | "WriteDropped" >> WriteParquetShards(
-        directory,
-        "dropped",
-        "part",
-        DROPPED_SCHEMA,
-        shard_key=_prompt_key,
-        sort_key=_dropped_order,
-        shards=None,
-        batched=True,
-    )
+    tables = {
+        "data": Table("data", curated_schema(inputs.with_messages), _prompt_key, _curated_order, config.publish.shards, batched=True),
+        "rejects": Table("rejects", REJECTS_SCHEMA, _source_key, _reject_order),
+        "dropped": Table("dropped", DROPPED_SCHEMA, _prompt_key, _dropped_order, batched=True),
+    }  # fmt: skip
+    written = {
+        "data": rows,
+        "rejects": rejects | "RejectRows" >> beam.Map(asdict),
+        "dropped": dropped,
+    } | "Write" >> WriteParquetTables(directory, tables)
     sources = ManifestSources(
         _sum_counts(counts, selection_counts),
         _sum_reasons(reasons),
-        shards,
-        reject_shards,
-        dropped_shards,
+        written["data"],
+        written["rejects"],
+        written["dropped"],
         planner,
         k,
         insights,

@@ -10,14 +10,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.score import JUDGE_TALLY, scorer_identity
-from mrtcurate.pipeline.statistics import NanMeans, OfAccumulators, SumProfiles
+from mrtcurate.pipeline.statistics import JobInsights
 from mrtcurate.schemas import InputFile, RunConfig, ShardInfo
 from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.schemas.counts import (
-    EXAMPLE_PROMPTS,
-    MERGES_SHOWN,
     Count,
     Insight,
     QualityMeans,
@@ -71,41 +68,6 @@ def near_duplicate_rule(config: RunConfig) -> dict:
         },
         "boilerplate_prompts": grouping.boilerplate_prompts,
     }  # fmt: skip
-
-
-def _merge_order(cluster: dict) -> int:
-    return stable_hash("merge", cluster["prompt_id"], cluster["kept_response_id"])
-
-
-def _cluster_size(cluster: dict) -> tuple:
-    return cluster["size"], -_merge_order(cluster)
-
-
-def _dominates(cluster: dict) -> bool:
-    return 2 * cluster["size"] > cluster["pool_size"]
-
-
-class SummariseMerges(beam.PTransform):
-    """The near-duplicate clusters the report shows: the largest, a sample by id hash, and the prompts where
-    one cluster absorbed more than half of the pool (counted, and a sample named)."""
-
-    def expand(self, merges):
-        largest = merges | "Largest" >> beam.combiners.Top.Largest(MERGES_SHOWN, key=_cluster_size)
-        sample = merges | "Sample" >> beam.combiners.Top.Smallest(MERGES_SHOWN, key=_merge_order)
-        dominant = merges | "Dominant" >> beam.Filter(_dominates)
-        dominant_count = dominant | "CountDominant" >> beam.combiners.Count.Globally()
-        dominant_sample = dominant | "DominantSample" >> beam.combiners.Top.Smallest(MERGES_SHOWN, key=_merge_order)
-        return (
-            merges.pipeline
-            | "One" >> beam.Create([None])
-            | "Summary" >> beam.Map(
-                lambda _, largest, sample, count, dominant: {
-                    "largest_clusters": largest, "sample_clusters": sample, "dominant_cluster_prompts": count, "dominant_clusters": dominant,
-                },
-                beam.pvalue.AsSingleton(largest), beam.pvalue.AsSingleton(sample), beam.pvalue.AsSingleton(dominant_count),
-                beam.pvalue.AsSingleton(dominant_sample),
-            )
-        )  # fmt: skip
 
 
 def reward_source(config: RunConfig, counts: dict, judge=None) -> dict | None:
@@ -172,11 +134,7 @@ class _WriteManifest(beam.DoFn):
         dropped_shards,
         planner,
         k,
-        quality_means,
-        examples,
-        pool_profile,
-        merges,
-        frontier,
+        insights,
     ):
         manifest = build_manifest(
             self.config,
@@ -190,10 +148,11 @@ class _WriteManifest(beam.DoFn):
             dropped_shards,
             _records(self.directory, dropped_shards),
         )
-        manifest["selection_quality"] = selection_quality(QualityMeans(*quality_means))
-        manifest["examples"] = [example for _, example in examples]
-        manifest["pool_profile"] = pool_profile
-        manifest["near_duplicates"] = {**near_duplicate_rule(self.config), **merges}
+        frontier = insights[Insight.FRONTIER.value]
+        manifest["selection_quality"] = selection_quality(QualityMeans(*insights[Insight.QUALITY.value]))
+        manifest["examples"] = [example for _, example in insights[Insight.EXAMPLE.value]]
+        manifest["pool_profile"] = insights[Insight.POOL_PROFILE.value]
+        manifest["near_duplicates"] = {**near_duplicate_rule(self.config), **insights[Insight.MERGE.value]}
         manifest["qd_frontier"] = frontier[0] if frontier else None
         manifest["reward_source"] = reward_source(self.config, counts, self.judge)
         if self.embeds:
@@ -233,27 +192,14 @@ class WriteManifest(beam.PTransform):
         self.insights = sources.insights
 
     def expand(self, pipeline):
-        # One pass splits the Select stage's statistics by kind, in the order of the Insight enum.
-        kinds = [kind.value for kind in Insight]
-        by_kind = self.insights | "ByKind" >> beam.Partition(lambda item, _: kinds.index(item[0]), len(kinds))
-        values = {
-            kind: by_kind[index] | f"{kind}Values" >> beam.Map(lambda item: item[1]) for index, kind in enumerate(kinds)
-        }
-        quality = values[Insight.QUALITY.value] | "QualityMeans" >> beam.CombineGlobally(
-            OfAccumulators(NanMeans(len(QualityMeans._fields)))
-        )
-        examples = values[Insight.EXAMPLE.value] | "FirstExamples" >> beam.combiners.Top.Smallest(
-            EXAMPLE_PROMPTS, key=lambda keyed: keyed[0]
-        )
-        profile = values[Insight.POOL_PROFILE.value] | "PoolProfile" >> beam.CombineGlobally(OfAccumulators(SumProfiles()))
-        merges = values[Insight.MERGE.value] | "Merges" >> SummariseMerges()
-        frontier = values[Insight.FRONTIER.value] | "Frontier" >> beam.combiners.ToList()
-        side_inputs = (
-            *self.side_inputs, beam.pvalue.AsSingleton(quality), beam.pvalue.AsSingleton(examples), beam.pvalue.AsSingleton(profile),
-            beam.pvalue.AsSingleton(merges), beam.pvalue.AsSingleton(frontier),
-        )  # fmt: skip
+        insights = self.insights | "Insights" >> beam.CombineGlobally(JobInsights())
         return (
             pipeline
             | "Once" >> beam.Create([None])
-            | "Write" >> beam.ParDo(_WriteManifest(self.directory, self.config, self.inputs, self.embeds), *side_inputs)
+            | "Write"
+            >> beam.ParDo(
+                _WriteManifest(self.directory, self.config, self.inputs, self.embeds),
+                *self.side_inputs,
+                beam.pvalue.AsSingleton(insights),
+            )
         )

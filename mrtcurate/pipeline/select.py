@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
@@ -21,12 +22,13 @@ from apache_beam.metrics import Metrics
 from mrtcurate import selectors
 from mrtcurate.analysis.frontier import kept_coverage
 from mrtcurate.ids import stable_hash
+from mrtcurate.ingest.formats import is_gzip_path
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
-from mrtcurate.schemas import Candidate, DropReason
+from mrtcurate.schemas import Candidate, DropReason, InputFile
 from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
 from mrtcurate.schemas.counts import (
     DIVERSITY_SAMPLE,
@@ -49,7 +51,10 @@ _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the sec
 _QUALITY_MEANS = NanMeans(len(QualityMeans._fields))
 _PROFILES = SumProfiles()
 MIN_BUCKETS = 8  # enough for parallel workers on a small corpus
-BUCKET_INPUT_BYTES = 8 * 1024 * 1024  # input bytes per bucket: a bucket's memory is bounded by this, not the corpus
+# Input bytes per bucket, as text: a bucket's memory is bounded by this, not by the corpus. Stored sizes are
+# scaled by a typical ratio for compressed files (a gzip of JSONL holds about 4 times its size in text).
+BUCKET_INPUT_BYTES = 2 * 1024 * 1024
+_TEXT_PER_STORED_BYTE = {"gzip": 4, "parquet": 3}
 
 
 @dataclass(frozen=True)
@@ -471,10 +476,14 @@ def _mean_distance(embeddings: np.ndarray) -> float:
     return float(1.0 - cosines[np.triu_indices(len(embeddings), 1)].mean())
 
 
-def bucket_count(input_bytes: int) -> int:
+def bucket_count(files: Sequence[InputFile]) -> int:
     """Buckets from the size of the input, never from the worker count: the same corpus groups the same way on
     every runner."""
-    return max(MIN_BUCKETS, math.ceil(input_bytes / BUCKET_INPUT_BYTES))
+    text_bytes = 0
+    for file in files:
+        kind = "gzip" if is_gzip_path(file.path) else file.format
+        text_bytes += file.bytes * _TEXT_PER_STORED_BYTE.get(kind, 1)
+    return max(MIN_BUCKETS, math.ceil(text_bytes / BUCKET_INPUT_BYTES))
 
 
 def _example_key(example_pool: tuple) -> int:
@@ -552,9 +561,9 @@ class SelectPerPrompt(beam.PTransform):
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
 
     def expand(self, members):
-        batches = members | "IntoBuckets" >> beam.ParDo(BatchByKey(PromptBucket(self.buckets, member=True))).with_output_types(
-            tuple[int, list[Member]]
-        )
+        batches = members | "IntoBuckets" >> beam.ParDo(
+            BatchByKey(PromptBucket(self.buckets, member=True))
+        ).with_output_types(tuple[int, list[Member]])
         hot_sizes = (
             batches
             | "PoolSizes" >> beam.CombinePerKey(_HotPools(self.settings.hot_above))

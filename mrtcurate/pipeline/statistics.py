@@ -1,6 +1,6 @@
-"""The report's pool statistics as combines. The Select stage folds a bucket's pools into one accumulator of
-each (pipeline/select.py) and the manifest merges the buckets' accumulators (`OfAccumulators`), so they cross
-the engine once per bucket, not once per prompt."""
+"""The report's statistics as combines, all in one (`JobInsights`). The Select stage folds a bucket's pools
+into one accumulator of the pool statistics (pipeline/select.py) and the manifest merges the buckets'
+accumulators (`OfAccumulators`), so they cross the engine once per bucket, not once per prompt."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import math
 
 import apache_beam as beam
 
-from mrtcurate.schemas.counts import LENGTH_BINS, SCORE_SAMPLE
+from mrtcurate.ids import stable_hash
+from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, MERGES_SHOWN, SCORE_SAMPLE, Insight, QualityMeans
 
 
 class SumProfiles(beam.CombineFn):
@@ -106,3 +107,114 @@ class OfAccumulators(beam.CombineFn):
 
     def extract_output(self, accumulator):
         return self.combine.extract_output(accumulator)
+
+
+def _merge_order(cluster: dict) -> int:
+    return stable_hash("merge", cluster["prompt_id"], cluster["kept_response_id"])
+
+
+def _cluster_size(cluster: dict) -> tuple:
+    return cluster["size"], -_merge_order(cluster)
+
+
+def _dominates(cluster: dict) -> bool:
+    return 2 * cluster["size"] > cluster["pool_size"]
+
+
+class SummariseMerges(beam.CombineFn):
+    """The near-duplicate clusters the report shows: the largest, a sample by id hash, and the prompts where
+    one cluster absorbed more than half of the pool (counted, and a sample named). Each list is a bounded heap,
+    so the accumulator never holds more than 3 x MERGES_SHOWN clusters."""
+
+    def create_accumulator(self):
+        return [], [], 0, []
+
+    def add_input(self, accumulator, cluster: dict):
+        dominant = _dominates(cluster)
+        one = ([cluster], [cluster], int(dominant), [cluster] if dominant else [])
+        return self.merge_accumulators([accumulator, one])
+
+    def merge_accumulators(self, accumulators):
+        largest, sample, dominant_count, dominant = [], [], 0, []
+        for more_largest, more_sample, more_count, more_dominant in accumulators:
+            largest = heapq.nlargest(MERGES_SHOWN, [*largest, *more_largest], key=_cluster_size)
+            sample = heapq.nsmallest(MERGES_SHOWN, [*sample, *more_sample], key=_merge_order)
+            dominant_count += more_count
+            dominant = heapq.nsmallest(MERGES_SHOWN, [*dominant, *more_dominant], key=_merge_order)
+        return largest, sample, dominant_count, dominant
+
+    def extract_output(self, accumulator):
+        largest, sample, dominant_count, dominant = accumulator
+        return {
+            "largest_clusters": largest,
+            "sample_clusters": sample,
+            "dominant_cluster_prompts": dominant_count,
+            "dominant_clusters": dominant,
+        }
+
+
+def _example_key(keyed_example: tuple) -> int:
+    return keyed_example[0]
+
+
+class FirstExamples(beam.CombineFn):
+    """The EXAMPLE_PROMPTS (key, example) pairs of smallest key, smallest first."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, accumulator, keyed_example):
+        return heapq.nsmallest(EXAMPLE_PROMPTS, [*accumulator, keyed_example], key=_example_key)
+
+    def merge_accumulators(self, accumulators):
+        return heapq.nsmallest(EXAMPLE_PROMPTS, [item for part in accumulators for item in part], key=_example_key)
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class Listed(beam.CombineFn):
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, accumulator, value):
+        accumulator.append(value)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        return [value for part in accumulators for value in part]
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class JobInsights(beam.CombineFn):
+    """Every report statistic in one combine, so that they cost the job one grouping and not one each: (kind,
+    value) pairs in (kinds of schemas.counts.Insight), {kind: its combine's output} out."""
+
+    def __init__(self):
+        self.parts = {
+            Insight.QUALITY.value: OfAccumulators(NanMeans(len(QualityMeans._fields))),
+            Insight.EXAMPLE.value: FirstExamples(),
+            Insight.POOL_PROFILE.value: OfAccumulators(SumProfiles()),
+            Insight.MERGE.value: SummariseMerges(),
+            Insight.FRONTIER.value: Listed(),
+        }
+
+    def create_accumulator(self):
+        return {kind: part.create_accumulator() for kind, part in self.parts.items()}
+
+    def add_input(self, accumulator, kind_value):
+        kind, value = kind_value
+        accumulator[kind] = self.parts[kind].add_input(accumulator[kind], value)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        accumulators = list(accumulators)
+        return {
+            kind: part.merge_accumulators([accumulator[kind] for accumulator in accumulators])
+            for kind, part in self.parts.items()
+        }
+
+    def extract_output(self, accumulator):
+        return {kind: part.extract_output(accumulator[kind]) for kind, part in self.parts.items()}

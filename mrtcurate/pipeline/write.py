@@ -1,4 +1,5 @@
-"""Shard rows deterministically and write each shard as one zstd Parquet file through Beam's FileSystems."""
+"""Shard the output tables' rows deterministically and write each shard as one zstd Parquet file through Beam's
+FileSystems."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import io
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import apache_beam as beam
 import pyarrow as pa
@@ -40,110 +42,136 @@ def _batch_bytes(batch: list[dict]) -> int:
     return sum(estimated_bytes(row) for row in batch)
 
 
-def _row_to_shard(row: dict, count: int, shard_key: Callable[[dict], str]):
-    yield stable_hash(shard_key(row)) % count, row
+@dataclass(frozen=True)
+class Table:
+    """One output table: its folder, schema, how rows are sharded and sorted, and whether its elements are
+    batches (lists of rows) or rows."""
+
+    relative_dir: str
+    schema: pa.Schema
+    shard_key: Callable[[dict], str]
+    sort_key: Callable[[dict], tuple]
+    shards: int | None = None  # fixed, or by size
+    batched: bool = False
+
+    def size(self, element) -> int:
+        return _batch_bytes(element) if self.batched else estimated_bytes(element)
+
+    def to_shards(self, element, count: int):
+        """(shard, rows) pairs of one element: a batch split by shard, one element per shard it touches."""
+        by_shard: dict[int, list[dict]] = {}
+        for row in element if self.batched else [element]:
+            by_shard.setdefault(stable_hash(self.shard_key(row)) % count, []).append(row)
+        return by_shard.items()
 
 
-def _batch_to_shards(batch: list[dict], count: int, shard_key: Callable[[dict], str]):
-    """A batch of rows split by shard: one element per shard it touches, not one per row."""
-    by_shard: dict[int, list[dict]] = {}
-    for row in batch:
-        by_shard.setdefault(stable_hash(shard_key(row)) % count, []).append(row)
-    yield from by_shard.items()
+def _counts(totals: dict[str, int], tables: dict[str, Table]) -> dict[str, int]:
+    """Each table's shard count, from its rows' bytes (a table with no rows at all has none)."""
+    return {name: shard_count(totals.get(name, 0), table.shards) for name, table in tables.items()}
+
+
+def _tagged(element, name: str) -> tuple:
+    return name, element
+
+
+class _Bytes:
+    def __init__(self, tables: dict[str, Table]):
+        self.tables = tables
+
+    def __call__(self, tagged) -> tuple[str, int]:
+        name, element = tagged
+        return name, self.tables[name].size(element)
+
+
+class _AssignShards(beam.DoFn):
+    def __init__(self, tables: dict[str, Table]):
+        self.tables = tables
+
+    def process(self, tagged, totals: dict[str, int]):
+        name, element = tagged
+        count = _counts(totals, self.tables)[name]
+        for index, rows in self.tables[name].to_shards(element, count):
+            yield (name, index), rows
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(
-        self, directory: str, relative_dir: str, prefix: str, schema: pa.Schema, sort_key: Callable, batched: bool
-    ):
+    def __init__(self, directory: str, prefix: str, tables: dict[str, Table]):
         self.directory = directory
-        self.relative_dir = relative_dir
         self.prefix = prefix
-        self.schema = schema
-        self.sort_key = sort_key
-        self.batched = batched
+        self.tables = tables
 
-    def process(self, shard, count: int):
-        index, elements = shard
-        rows = (row for batch in elements for row in batch) if self.batched else elements
-        rows = sorted(rows, key=self.sort_key)
-        payload = parquet_bytes(rows, self.schema)
-        relative = f"{self.relative_dir}/{shard_name(self.prefix, index, count)}"
-        with FileSystems.create(FileSystems.join(self.directory, relative)) as sink:
-            sink.write(payload)
-        yield ShardInfo(path=relative, rows=len(rows), sha256=hashlib.sha256(payload).hexdigest())
+    def process(self, shard, totals: dict[str, int]):
+        (name, index), batches = shard
+        table = self.tables[name]
+        rows = sorted((row for batch in batches for row in batch), key=table.sort_key)
+        yield name, _write(self.directory, table, self.prefix, index, _counts(totals, self.tables)[name], rows)
 
 
 class _WriteEmptyShards(beam.DoFn):
     """Every shard of the count is written, with the table's schema, even when no row hashed to it: names
     `-of-N` promise N files, and a table with no rows at all is one empty file that readers can open."""
 
-    def __init__(self, directory: str, relative_dir: str, prefix: str, schema: pa.Schema):
+    def __init__(self, directory: str, prefix: str, tables: dict[str, Table]):
         self.directory = directory
-        self.relative_dir = relative_dir
         self.prefix = prefix
-        self.schema = schema
+        self.tables = tables
 
-    def process(self, count: int, written: list[ShardInfo]):
-        present = {shard.path for shard in written}
-        payload = parquet_bytes([], self.schema)
-        for index in range(count):
-            relative = f"{self.relative_dir}/{shard_name(self.prefix, index, count)}"
-            if relative in present:
-                continue
-            with FileSystems.create(FileSystems.join(self.directory, relative)) as sink:
-                sink.write(payload)
-            yield ShardInfo(path=relative, rows=0, sha256=hashlib.sha256(payload).hexdigest())
+    def process(self, _, totals: dict[str, int], written: list):
+        present = {(name, shard.path) for name, shard in written}
+        for name, count in _counts(totals, self.tables).items():
+            table = self.tables[name]
+            for index in range(count):
+                if (name, f"{table.relative_dir}/{shard_name(self.prefix, index, count)}") not in present:
+                    yield name, _write(self.directory, table, self.prefix, index, count, [])
 
 
-class WriteParquetShards(beam.PTransform):
-    """Rows in (or, with `batched`, lists of rows), ShardInfo per written file out. All
-    rows with one shard key land in one file, rows in a file are sorted, and the shard count comes from the
-    data size unless fixed: output bytes depend on the data alone, not on workers or bundles. Every shard of
-    the count is written, empty ones too."""
+def _write(directory: str, table: Table, prefix: str, index: int, count: int, rows: list[dict]) -> ShardInfo:
+    payload = parquet_bytes(rows, table.schema)
+    relative = f"{table.relative_dir}/{shard_name(prefix, index, count)}"
+    with FileSystems.create(FileSystems.join(directory, relative)) as sink:
+        sink.write(payload)
+    return ShardInfo(path=relative, rows=len(rows), sha256=hashlib.sha256(payload).hexdigest())
 
-    def __init__(
-        self,
-        directory: str,
-        relative_dir: str,
-        prefix: str,
-        schema: pa.Schema,
-        shard_key: Callable[[dict], str],
-        sort_key: Callable[[dict], tuple],
-        shards: int | None,
-        batched: bool = False,
-    ):
+
+class WriteParquetTables(beam.PTransform):
+    """{table name: its rows (or batches of rows)} in; {table name: ShardInfo per written file} out. All rows
+    with one shard key land in one file, rows in a file are sorted, and each table's shard count comes from
+    its data size unless fixed: output bytes depend on the data alone, not on workers or bundles. Every shard
+    of the count is written, empty ones too. The tables share one size count and one grouping by shard."""
+
+    def __init__(self, directory: str, tables: dict[str, Table], prefix: str = "part"):
         super().__init__()
-        self.batched = batched
         self.directory = directory
-        self.relative_dir = relative_dir
+        self.tables = tables
         self.prefix = prefix
-        self.schema = schema
-        self.shard_key = shard_key
-        self.sort_key = sort_key
-        self.shards = shards
 
-    def expand(self, elements):
-        fixed = self.shards
-        size, to_shards = (_batch_bytes, _batch_to_shards) if self.batched else (estimated_bytes, _row_to_shard)
-        counted = (
-            elements
-            | "RowBytes" >> beam.Map(size)
-            | "TotalBytes" >> beam.CombineGlobally(sum)
-            | "ShardCount" >> beam.Map(shard_count, fixed)
+    def expand(self, elements: dict):
+        tagged = [elements[name] | f"Tag{name}" >> beam.Map(_tagged, name) for name in self.tables]
+        everything = tagged | "AllTables" >> beam.Flatten()
+        totals = beam.pvalue.AsDict(
+            everything | "RowBytes" >> beam.Map(_Bytes(self.tables)) | "TotalBytes" >> beam.CombinePerKey(sum)
         )
-        count = beam.pvalue.AsSingleton(counted)
         written = (
-            elements
-            | "AssignShard" >> beam.FlatMap(to_shards, count, self.shard_key)
+            everything
+            | "AssignShard" >> beam.ParDo(_AssignShards(self.tables), totals)
             | "GroupShard" >> beam.GroupByKey()
-            | "WriteShard"
+            | "WriteShard" >> beam.ParDo(_WriteShard(self.directory, self.prefix, self.tables), totals)
+        )
+        empty = (
+            everything.pipeline
+            | "Once" >> beam.Create([None])
+            | "WriteEmptyShards"
             >> beam.ParDo(
-                _WriteShard(self.directory, self.relative_dir, self.prefix, self.schema, self.sort_key, self.batched),
-                count,
+                _WriteEmptyShards(self.directory, self.prefix, self.tables), totals, beam.pvalue.AsList(written)
             )
         )
-        empty = counted | "WriteEmptyShards" >> beam.ParDo(
-            _WriteEmptyShards(self.directory, self.relative_dir, self.prefix, self.schema), beam.pvalue.AsList(written)
+        names = list(self.tables)
+        by_table = (
+            (written, empty)
+            | "AllShards" >> beam.Flatten()
+            | "ByTable" >> beam.Partition(lambda named, _: names.index(named[0]), len(names))
         )
-        return (written, empty) | "AllShards" >> beam.Flatten()
+        return {
+            name: by_table[index] | f"{name}Shards" >> beam.Map(lambda named: named[1])
+            for index, name in enumerate(names)
+        }

@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
 
 from mrtcurate.vectors.components import near_duplicate_components
 
@@ -60,6 +59,8 @@ def sampled_effective_prompts(degrees: np.ndarray, prompts: int, level: float) -
     sampled = len(inverse)
     mean = float(inverse.mean())
     spread = float(inverse.std(ddof=1)) if sampled > 1 else 0.0
+    from scipy.stats import norm  # a third of a second to import, and only a sampled count needs it
+
     half = norm.ppf(0.5 + level / 2) * spread / math.sqrt(sampled) * math.sqrt(max(0.0, 1 - sampled / prompts))
     low, high = max(1, math.floor(prompts * (mean - half))), min(prompts, math.ceil(prompts * (mean + half)))
     return EffectivePrompts(round(prompts * mean), "sampled", (low, high), sampled)

@@ -57,8 +57,7 @@ def test_dataflow_job_graph_builds_offline(tmp_path, options):
         "Embed",
         "Planner",
         "Select",
-        "WriteCurated",
-        "WriteRejects",
+        "Write",
         "Manifest",
     ):
         assert stage in names

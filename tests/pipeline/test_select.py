@@ -49,7 +49,9 @@ def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
             rows, _, _, _, _ = (
                 pipeline
                 | beam.Create(items)
-                | SelectPerPrompt(settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]), buckets)
+                | SelectPerPrompt(
+                    settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]), buckets
+                )
             )
             collect_to(rows | "EachRow" >> beam.FlatMap(lambda batch: batch), Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))

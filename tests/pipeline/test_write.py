@@ -3,7 +3,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from mrtcurate.pipeline.write import TARGET_SHARD_BYTES, WriteParquetShards, shard_count
+from mrtcurate.pipeline.write import TARGET_SHARD_BYTES, Table, WriteParquetTables, shard_count
 from mrtcurate.schemas import REJECTS_SCHEMA
 from tests.helpers import local_pipeline
 
@@ -20,19 +20,9 @@ def test_rows_sharded_by_key_sorted_and_checksummed(tmp_path):
         for i in range(40)
     ]
     with local_pipeline() as pipeline:
-        infos = (
-            pipeline
-            | beam.Create(rows)
-            | WriteParquetShards(
-                str(tmp_path),
-                "rejects",
-                "part",
-                REJECTS_SCHEMA,
-                shard_key=lambda r: r["source_file"],
-                sort_key=lambda r: r["source_row"],
-                shards=3,
-            )
-        )
+        table = Table("rejects", REJECTS_SCHEMA, lambda r: r["source_file"], lambda r: r["source_row"], shards=3)
+        infos = {"rejects": pipeline | beam.Create(rows)} | WriteParquetTables(str(tmp_path), {"rejects": table})
+        infos = infos["rejects"]
         assert_that(infos | beam.Map(lambda info: info.rows) | beam.combiners.ToList() | beam.Map(sum), equal_to([40]))
     files = sorted((tmp_path / "rejects").glob("part-*-of-00003.parquet"))
     assert files
@@ -52,20 +42,37 @@ def test_every_shard_of_the_count_is_written_with_the_schema_even_empty(tmp_path
         for i in range(rows)
     ]
     with local_pipeline() as pipeline:
-        _ = (
-            pipeline
-            | beam.Create(records)
-            | WriteParquetShards(
-                str(tmp_path),
-                "rejects",
-                "part",
-                REJECTS_SCHEMA,
-                shard_key=lambda r: r["source_file"],
-                sort_key=lambda r: r["source_row"],
-                shards=shards,
-            )
-        )
+        table = Table("rejects", REJECTS_SCHEMA, lambda r: r["source_file"], lambda r: r["source_row"], shards=shards)
+        _ = {"rejects": pipeline | beam.Create(records)} | WriteParquetTables(str(tmp_path), {"rejects": table})
     files = sorted((tmp_path / "rejects").glob("*.parquet"))
     assert [path.name for path in files] == [f"part-{i:05d}-of-{expected:05d}.parquet" for i in range(expected)]
     table = pq.read_table(tmp_path / "rejects")
     assert table.num_rows == rows and table.schema.names == REJECTS_SCHEMA.names
+
+
+def test_tables_share_one_writer_and_batches_split_by_shard(tmp_path):
+    # Batches (lists of rows of many keys) and plain rows go through one grouping; each table keeps its own
+    # shard count, and a key's rows never split across the shards of its table.
+    rows = [
+        {"record": f"r{i}", "reason": "invalid_json", "detail": "", "source_file": f"f{i % 7}", "source_row": i}
+        for i in range(70)
+    ]
+    batches = [rows[start : start + 9] for start in range(0, 70, 9)]
+    tables = {
+        "plain": Table("plain", REJECTS_SCHEMA, lambda r: r["source_file"], lambda r: r["source_row"], shards=2),
+        "batched": Table(
+            "batched", REJECTS_SCHEMA, lambda r: r["source_file"], lambda r: r["source_row"], shards=3, batched=True
+        ),
+    }
+    with local_pipeline() as pipeline:
+        _ = {
+            "plain": pipeline | "Rows" >> beam.Create(rows),
+            "batched": pipeline | "Batches" >> beam.Create(batches),
+        } | WriteParquetTables(str(tmp_path), tables)
+    for name, count in (("plain", 2), ("batched", 3)):
+        files = sorted((tmp_path / name).glob("*.parquet"))
+        assert [path.name for path in files] == [f"part-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
+        by_file = [pq.read_table(path).to_pylist() for path in files]
+        assert sorted(row["source_row"] for table in by_file for row in table) == list(range(70))
+        for source in {row["source_file"] for row in rows}:
+            assert sum(any(row["source_file"] == source for row in table) for table in by_file) == 1
