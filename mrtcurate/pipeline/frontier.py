@@ -1,45 +1,80 @@
 """The qd frontier (analysis/frontier.py) measured inside the job, on FRONTIER_POOLS pools chosen by prompt
-id hash, each of at most FRONTIER_MEMBERS members (by response id hash, kept by a combine, so a hot prompt
-of 200,000 candidates is never gathered): the cost does not grow with the corpus."""
+id hash, each of at most FRONTIER_MEMBERS members (by response id hash): the cost does not grow with the
+corpus. Each bucket of prompts offers its pools of smallest hash (a part of a hot pool offers its members);
+one combine keeps the FRONTIER_POOLS smallest over the buckets, merging the offers of one prompt, so members
+never travel one by one and a hot prompt of 200,000 candidates is never gathered."""
 
 from __future__ import annotations
+
+import heapq
 
 import apache_beam as beam
 
 from mrtcurate.analysis.frontier import FRONTIER_MEMBERS, FRONTIER_POOLS, qd_frontier
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
 from mrtcurate.pipeline.coders import Member
-from mrtcurate.pipeline.select import pool_of_members
+from mrtcurate.pipeline.pools import pool_of_members
 from mrtcurate.schemas.config import GroupingSettings, SelectionSettings
 from mrtcurate.selectors import NearDuplicateRule, Pool, collapse_near_duplicates
 
 
-def _frontier_key(prompt_id: str) -> int:
+def frontier_key(prompt_id: str) -> int:
     return stable_hash("frontier", prompt_id)
 
 
 def _member_order(member) -> int:
-    return -stable_hash("frontier", member[0].response_id)  # Top keeps the largest: the smallest hashes
+    return stable_hash("frontier", member[0].response_id)
 
 
-def _in_sample(member, sample: list[str]) -> bool:
-    return member[0].prompt_id in sample
+def frontier_offer(prompt_id: str, members: list) -> tuple[int, str, list]:
+    """(prompt key, prompt id, its FRONTIER_MEMBERS members of smallest response hash)."""
+    return frontier_key(prompt_id), prompt_id, heapq.nsmallest(FRONTIER_MEMBERS, members, key=_member_order)
 
 
-def _pool(prompt_members, rule: NearDuplicateRule) -> Pool:
+def smallest_offers(offers: list) -> list:
+    """The offers of the FRONTIER_POOLS smallest prompt keys, a prompt's offers merged into one."""
+    by_prompt: dict[str, tuple[int, list]] = {}
+    for key, prompt_id, members in offers:
+        _, seen = by_prompt.get(prompt_id, (key, []))
+        by_prompt[prompt_id] = (key, [*seen, *members])
+    kept = heapq.nsmallest(FRONTIER_POOLS, by_prompt.items(), key=lambda item: item[1][0])
+    return [
+        (key, prompt_id, heapq.nsmallest(FRONTIER_MEMBERS, members, key=_member_order))
+        for prompt_id, (key, members) in kept
+    ]
+
+
+class _SmallestOffers(beam.CombineFn):
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, accumulator, offer):
+        return self.merge_accumulators([accumulator, [offer]])
+
+    def merge_accumulators(self, accumulators):
+        return smallest_offers([offer for offers in accumulators for offer in offers])
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _pool(offer, rule: NearDuplicateRule) -> Pool:
     """The pool as selection sees it: exact copies merged (pipeline/select.py), lexical near-duplicates
     collapsed (the embedding test, opt-in, is left out: the frontier compares selectors, not duplicate rules)."""
-    pool, candidates, _ = pool_of_members(*prompt_members)
+    _, prompt_id, members = offer
+    pool, candidates, _ = pool_of_members(prompt_id, members)
     return collapse_near_duplicates(pool, [candidate.completion for candidate in candidates], rule).pool
 
 
-def _frontier(pools: list[Pool], k: int, selection: SelectionSettings) -> dict | None:
+def _frontier(offers: list, k: int, selection: SelectionSettings, rule: NearDuplicateRule) -> dict | None:
+    pools = [_pool(offer, rule) for offer in offers]
     return qd_frontier(sorted(pools, key=lambda pool: pool.prompt_id), k, selection.qd, selection.seed)
 
 
-class MeasureFrontier(beam.PTransform):
-    """(candidate, embedding) members in; one element out: the frontier dict, or None where no sampled pool
-    has rewards and more than K candidates."""
+class FrontierFromOffers(beam.PTransform):
+    """Offers (frontier_offer) in; one element out: the frontier dict, or None where no sampled pool has
+    rewards and more than K candidates."""
 
     def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k):
         super().__init__()
@@ -47,19 +82,38 @@ class MeasureFrontier(beam.PTransform):
         self.rule = NearDuplicateRule(grouping.near_dup)
         self.k = beam.pvalue.AsSingleton(k)
 
-    def expand(self, members):
-        sample = (
-            members
-            | "PromptIds" >> beam.Map(lambda member: member[0].prompt_id)
-            | "Distinct" >> beam.Distinct()
-            | "Sample" >> beam.combiners.Top.Smallest(FRONTIER_POOLS, key=_frontier_key)
+    def expand(self, offers):
+        return (
+            offers
+            | "SmallestOffers" >> beam.CombineGlobally(_SmallestOffers())
+            | "Frontier" >> beam.Map(_frontier, self.k, self.selection, self.rule)
         )
+
+
+def _bucket_offers(bucket) -> list:
+    _, batches = bucket
+    by_prompt: dict[str, list] = {}
+    for member in (member for batch in batches for member in batch):
+        by_prompt.setdefault(member[0].prompt_id, []).append(member)
+    return smallest_offers([frontier_offer(prompt_id, members) for prompt_id, members in by_prompt.items()])
+
+
+class MeasureFrontier(beam.PTransform):
+    """(candidate, embedding) members in, for a job without the Select stage (`mrt plan`); as FrontierFromOffers."""
+
+    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k, buckets: int):
+        super().__init__()
+        self.from_offers = FrontierFromOffers(selection, grouping, k)
+        self.buckets = buckets
+
+    def expand(self, members):
         return (
             members
-            | "InSample" >> beam.Filter(_in_sample, beam.pvalue.AsSingleton(sample))
-            | "ByPrompt" >> beam.Map(lambda member: (member[0].prompt_id, member)).with_output_types(tuple[str, Member])
-            | "CapPools" >> beam.combiners.Top.PerKey(FRONTIER_MEMBERS, key=_member_order)
-            | "Pools" >> beam.Map(_pool, self.rule)
-            | "All" >> beam.combiners.ToList()
-            | "Frontier" >> beam.Map(_frontier, self.k, self.selection)
+            | "IntoBuckets"
+            >> beam.ParDo(BatchByKey(PromptBucket(self.buckets, member=True))).with_output_types(
+                tuple[int, list[Member]]
+            )
+            | "GroupBucket" >> beam.GroupByKey()
+            | "Offers" >> beam.FlatMap(_bucket_offers)
+            | "FromOffers" >> self.from_offers
         )

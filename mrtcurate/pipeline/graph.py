@@ -28,7 +28,7 @@ from mrtcurate.pipeline.boilerplate import BoilerplateResponses, boilerplate_tal
 from mrtcurate.pipeline.cache import ContentCache
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
-from mrtcurate.pipeline.frontier import MeasureFrontier
+from mrtcurate.pipeline.frontier import FrontierFromOffers, MeasureFrontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
@@ -87,7 +87,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         boilerplate = None
     else:
         # Nothing to embed, score or plan: candidates go straight to their prompt's pool, where copies merge
-        # (select.pool_of_members) and the boilerplate is split off; the pool grouping is the job's one shuffle.
+        # (pools.pool_of_members) and the boilerplate is split off; the pool grouping is the job's one shuffle.
         unique = candidates
     if config.scoring.scorer:
         unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring, cache, scratch)
@@ -128,7 +128,7 @@ def build(
     read = read_and_embed(pipeline, config, inputs, directory)
     planner = plan_variance(read.members, config) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
     k = _k(pipeline, config, planner)
-    rows, selection_counts, insights, dropped, boilerplate = read.members | "Select" >> SelectPerPrompt(
+    selected = read.members | "Select" >> SelectPerPrompt(
         config.selection,
         config.grouping,
         config.embedding,
@@ -138,15 +138,17 @@ def build(
         bucket_count(inputs.files),
         config.publish.dropped_texts,
         read.boilerplate,
+        offers_frontier=needs_embeddings(config),
     )
-    rejects, reasons, counts = read.rejects, read.rejected_by_reason, read.counts
+    rejects, reasons, counts = read.rejects, read.rejected_by_reason, [*read.counts, selected.counts]
+    insights = selected.insights
     if read.boilerplate is not None:
-        boilerplate_counts, boilerplate_reasons = boilerplate_tallies(boilerplate)
-        rejects = (rejects, boilerplate) | "WithBoilerplate" >> beam.Flatten()
+        boilerplate_counts, boilerplate_reasons = boilerplate_tallies(selected.boilerplate_rejects)
+        rejects = (rejects, selected.boilerplate_rejects) | "WithBoilerplate" >> beam.Flatten()
         reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
-        counts = [*counts, boilerplate_counts]
+        counts.append(boilerplate_counts)
     if needs_embeddings(config):
-        frontier = read.members | "QDFrontier" >> MeasureFrontier(config.selection, config.grouping, k)
+        frontier = selected.frontier_offers | "QDFrontier" >> FrontierFromOffers(config.selection, config.grouping, k)
         insights = (
             insights,
             frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found)),
@@ -157,13 +159,12 @@ def build(
         "dropped": Table("dropped", DROPPED_SCHEMA, _prompt_key, _dropped_order, batched=True),
     }  # fmt: skip
     written = {
-        "data": rows,
+        "data": selected.rows,
         "rejects": rejects | "RejectRows" >> beam.Map(asdict),
-        "dropped": dropped,
+        "dropped": selected.dropped,
     } | "Write" >> WriteParquetTables(directory, tables)
     sources = ManifestSources(
-        _sum_counts(counts, selection_counts),
-        _sum_reasons(reasons),
+        _sum_tallies(counts, reasons),
         written["data"],
         written["rejects"],
         written["dropped"],
@@ -181,14 +182,17 @@ def _k(pipeline: beam.Pipeline, config: RunConfig, planner: beam.PCollection) ->
     return pipeline | "FixedK" >> beam.Create([config.selection.k])
 
 
-def _sum_counts(counts: list, selection_counts: beam.PCollection) -> beam.PCollection:
-    """Every count, from the data each stage emitted: per input file (parsed, rejected), per prompt group
-    merged, per pool (exact and near duplicates, candidates, selected)."""
-    return (*counts, selection_counts) | "AllCounts" >> beam.Flatten() | "SumCounts" >> beam.CombinePerKey(sum)
+def _sum_tallies(counts: list, reasons: beam.PCollection) -> beam.PCollection:
+    """Every count and every reject reason, from the data each stage emitted (per input file, per prompt group
+    merged, per bucket of pools), summed in one combine."""
+    keyed_counts = counts | "AllCounts" >> beam.Flatten() | "CountKeys" >> beam.Map(_tally, "count")
+    keyed_reasons = reasons | "ReasonKeys" >> beam.Map(_tally, "reason")
+    return (keyed_counts, keyed_reasons) | "AllTallies" >> beam.Flatten() | "SumTallies" >> beam.CombinePerKey(sum)
 
 
-def _sum_reasons(reasons: beam.PCollection) -> beam.PCollection:
-    return reasons | "SumReasons" >> beam.CombinePerKey(sum)
+def _tally(pair: tuple[str, int], kind: str) -> tuple[tuple[str, str], int]:
+    name, n = pair
+    return (kind, name), n
 
 
 def _prompt_key(row: dict) -> str:
@@ -222,7 +226,7 @@ def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInput
     read = read_and_embed(pipeline, config, inputs, os.path.dirname(target))
     planner = plan_variance(read.members, config)
     frontier = read.members | "QDFrontier" >> MeasureFrontier(
-        config.selection, config.grouping, _k(pipeline, config, planner)
+        config.selection, config.grouping, _k(pipeline, config, planner), bucket_count(inputs.files)
     )
     _ = (
         planner

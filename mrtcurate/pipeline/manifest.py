@@ -29,8 +29,7 @@ from mrtcurate.vectors.reward_model import identity
 class ManifestSources:
     """The job's outputs that the manifest summarises, each a PCollection."""
 
-    counts: beam.PCollection  # (count name, n), summed per name
-    rejected_by_reason: beam.PCollection  # (reason, n)
+    tallies: beam.PCollection  # (("count", name), n) and (("reason", reject reason), n), summed per key
     shards: beam.PCollection  # ShardInfo of the curated rows
     reject_shards: beam.PCollection  # ShardInfo of the rejects
     dropped_shards: beam.PCollection  # ShardInfo of the dropped rows
@@ -127,8 +126,7 @@ class _WriteManifest(beam.DoFn):
     def process(
         self,
         _,
-        counts,
-        rejected_by_reason,
+        tallies,
         shards,
         reject_shards,
         dropped_shards,
@@ -136,6 +134,8 @@ class _WriteManifest(beam.DoFn):
         k,
         insights,
     ):
+        counts = {name: n for (kind, name), n in tallies.items() if kind == "count"}
+        rejected_by_reason = {reason: n for (kind, reason), n in tallies.items() if kind == "reason"}
         manifest = build_manifest(
             self.config,
             self.inputs,
@@ -181,8 +181,7 @@ class WriteManifest(beam.PTransform):
         self.config = config
         self.inputs = inputs
         self.side_inputs = (
-            beam.pvalue.AsDict(sources.counts),
-            beam.pvalue.AsDict(sources.rejected_by_reason),
+            beam.pvalue.AsDict(sources.tallies),
             beam.pvalue.AsList(sources.shards),
             beam.pvalue.AsList(sources.reject_shards),
             beam.pvalue.AsList(sources.dropped_shards),

@@ -27,6 +27,8 @@ from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import Member
+from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
+from mrtcurate.pipeline.pools import pool_of_members
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
 from mrtcurate.schemas import Candidate, DropReason, InputFile
 from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
@@ -47,6 +49,7 @@ INSIGHTS = "insights"
 EXAMPLE_POOLS = "example_pools"
 DROPPED = "dropped"
 REJECTS = "rejects"
+FRONTIER_OFFERS = "frontier_offers"
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 _QUALITY_MEANS = NanMeans(len(QualityMeans._fields))
 _PROFILES = SumProfiles()
@@ -69,6 +72,7 @@ class _SelectStage:
         float  # -1 with --reward-order lower: rewards travel oriented (larger is better) and are written as given
     )
     dropped_texts: bool = False  # dropped/ rows carry their completion
+    offers_frontier: bool = False  # pools offer themselves to qd's frontier (pipeline/frontier.py)
 
     def reward_as_given(self, oriented: float) -> float | None:
         return _finite_or_none(self.reward_sign * oriented)
@@ -76,29 +80,6 @@ class _SelectStage:
     @property
     def near_duplicates(self) -> selectors.NearDuplicateRule:
         return selectors.NearDuplicateRule(self.grouping.near_dup, self.grouping.near_dup_embedding)
-
-
-def pool_of_members(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
-    # Copies of one response merge here when the job had no reason to dedup before grouping (nothing to
-    # embed, no planner: graph.read_and_embed); Candidate.merged_with is order-independent.
-    merged: dict[str, tuple] = {}
-    for candidate, vector in members:
-        seen = merged.get(candidate.response_id)
-        merged[candidate.response_id] = (
-            (candidate, vector) if seen is None else (seen[0].merged_with(candidate), seen[1])
-        )
-    # Sorted by id so that the result cannot depend on the order the runner delivered the members in.
-    members = sorted(merged.values(), key=lambda member: member[0].response_id)
-    candidates = [candidate for candidate, _ in members]
-    embeddings = None if members[0][1] is None else np.stack([vector for _, vector in members])
-    pool = selectors.Pool(
-        prompt_id=prompt_id,
-        response_ids=tuple(c.response_id for c in candidates),
-        multiplicities=np.array([c.multiplicity for c in candidates], dtype=np.int64),
-        rewards=np.array([np.nan if c.reward is None else c.reward for c in candidates], dtype=np.float64),
-        embeddings=embeddings,
-    )
-    return pool, candidates, members
 
 
 class _Selecting(beam.DoFn):
@@ -257,6 +238,7 @@ class _PoolOutputs:
         self.quality = _QUALITY_MEANS.create_accumulator()
         self.profile = _PROFILES.create_accumulator()
         self.examples: list = []
+        self.frontier_offers: list = []
         self.passed_on: list = []  # merges, hot parts and boilerplate rejects, which travel one by one
 
     def take(self, outputs):
@@ -267,6 +249,8 @@ class _PoolOutputs:
                 self.counts[output.value[0]] += output.value[1]
             elif output.tag == DROPPED:
                 self.dropped.extend(output.value)
+            elif output.tag == FRONTIER_OFFERS:
+                self.frontier_offers.append(output.value)
             elif output.tag == EXAMPLE_POOLS:
                 self.examples = heapq.nsmallest(EXAMPLE_PROMPTS, [*self.examples, output.value], key=_example_key)
             elif output.tag == INSIGHTS and output.value[0] == Insight.QUALITY.value:
@@ -285,6 +269,8 @@ class _PoolOutputs:
             yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
         for example in self.examples:
             yield beam.pvalue.TaggedOutput(EXAMPLE_POOLS, example)
+        for offer in smallest_offers(self.frontier_offers):
+            yield beam.pvalue.TaggedOutput(FRONTIER_OFFERS, offer)
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.QUALITY.value, self.quality))
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, self.profile))
         yield from self.passed_on
@@ -317,6 +303,8 @@ class _SelectBucket(_Selecting):
     def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
         if not members:  # a part whose every member was boilerplate
             return
+        if self.stage.offers_frontier:
+            yield beam.pvalue.TaggedOutput(FRONTIER_OFFERS, frontier_offer(prompt_id, members))
         pool, candidates, members = pool_of_members(prompt_id, members)
         # Counted here, from the pool's own members, not by a pass over every candidate.
         yield beam.pvalue.TaggedOutput(
@@ -531,9 +519,21 @@ def _into_groups(keyed_batch, hot_sizes: dict[str, int], part_size: int):
     yield from parts.items()
 
 
+@dataclass
+class Selected:
+    """What the Select stage sends on."""
+
+    rows: beam.PCollection  # curated rows in lists, one per bucket
+    counts: beam.PCollection  # (count name, n), per bucket
+    insights: beam.PCollection  # (kind, value) report statistics
+    dropped: beam.PCollection  # dropped rows in lists
+    boilerplate_rejects: beam.PCollection  # where the candidates came straight from the read
+    frontier_offers: beam.PCollection  # pools offered to qd's frontier (pipeline/frontier.py)
+
+
 class SelectPerPrompt(beam.PTransform):
-    """(candidate, embedding or None) in; out: curated rows in lists (one per bucket), per-bucket count pairs, report
-    insights, dropped rows in lists, and the boilerplate rejects where `boilerplate` is given. K arrives as a one-element PCollection, so that `--k auto` can take it from
+    """(candidate, embedding or None) in; `Selected` out (the boilerplate rejects where `boilerplate` is given, the
+    frontier offers with `offers_frontier`). K arrives as a one-element PCollection, so that `--k auto` can take it from
     the planner in the same job.
 
     Members travel in batches to one grouping by prompt bucket (a stable hash of the prompt into `buckets`), and
@@ -551,10 +551,13 @@ class SelectPerPrompt(beam.PTransform):
         buckets: int,
         dropped_texts: bool = False,
         boilerplate=None,
+        offers_frontier: bool = False,
     ):
         super().__init__()
         self.settings = selection
-        self.stage = _SelectStage(selection, grouping, embedding, with_messages, reward_sign, dropped_texts)
+        self.stage = _SelectStage(
+            selection, grouping, embedding, with_messages, reward_sign, dropped_texts, offers_frontier
+        )
         self.k = beam.pvalue.AsSingleton(k)
         self.buckets = buckets
         # (response id, prompts) of the boilerplate responses, for a job that did not split them off before
@@ -578,7 +581,7 @@ class SelectPerPrompt(beam.PTransform):
             | "GroupBucket" >> beam.GroupByKey()
             | "SelectK"
             >> beam.ParDo(_SelectBucket(self.stage), self.k, self.boilerplate).with_outputs(
-                COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, main="rows"
+                COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, main="rows"
             )
         )
         examples = (
@@ -597,4 +600,4 @@ class SelectPerPrompt(beam.PTransform):
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()
         insights = (first[INSIGHTS], second[INSIGHTS], examples[INSIGHTS]) | "AllInsights" >> beam.Flatten()
         dropped = (first[DROPPED], second[DROPPED]) | "AllDropped" >> beam.Flatten()
-        return rows, counts, insights, dropped, first[REJECTS]
+        return Selected(rows, counts, insights, dropped, first[REJECTS], first[FRONTIER_OFFERS])

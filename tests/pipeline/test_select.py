@@ -46,14 +46,14 @@ def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
     with tempfile.TemporaryDirectory() as scratch:
         with local_pipeline() as pipeline:
             grouping, embedding = GroupingSettings(near_dup=near_dup), EmbeddingSettings(embedder="hashing")
-            rows, _, _, _, _ = (
+            selected = (
                 pipeline
                 | beam.Create(items)
                 | SelectPerPrompt(
                     settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]), buckets
                 )
             )
-            collect_to(rows | "EachRow" >> beam.FlatMap(lambda batch: batch), Path(scratch) / "rows", "Rows")
+            collect_to(selected.rows | "EachRow" >> beam.FlatMap(lambda batch: batch), Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))
 
 
@@ -114,7 +114,7 @@ def test_near_duplicates_across_parts_collapse_in_the_second_stage():
 
 
 def test_copies_reaching_a_pool_merge_the_same_whatever_their_order():
-    from mrtcurate.pipeline.select import pool_of_members
+    from mrtcurate.pipeline.pools import pool_of_members
 
     base = [member for member in members(6)]
     copies = [(replace(candidate, reward=reward, source=source, multiplicity=1), vector)
