@@ -14,6 +14,7 @@ from mrtcurate import __version__, interrupts
 from mrtcurate.cli import bench, curate, embedders, explore, inspect, simulate, train
 from mrtcurate.cli.common import Parser, console
 from mrtcurate.errors import JobFailed, UserError
+from mrtcurate.garbage import tune_collector
 
 run_parser = curate.run_parser
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         split = argv.index("--")
         argv, beam_args = argv[:split], argv[split + 1 :]
     args = _parser().parse_args(argv)
+    tune_collector(freeze=True)
     if args.command != "push":  # pushing is the one command whose point is the Hub
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
     logging.basicConfig(

@@ -13,6 +13,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from mrtcurate.garbage import tune_collector
 from mrtcurate.ids import stable_hash
 
 BATCH_SIZE = 2_048  # items per element
@@ -24,6 +25,9 @@ class BatchByKey(beam.DoFn):
 
     def __init__(self, keyed: Callable):
         self.keyed = keyed
+
+    def setup(self):
+        tune_collector()  # a worker process of its own runs no CLI
 
     def start_bundle(self):
         self.batches: dict = {}

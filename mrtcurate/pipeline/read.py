@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from mrtcurate.errors import InputChanged
+from mrtcurate.garbage import tune_collector
 from mrtcurate.ingest.files import open_binary, plan_splits
 from mrtcurate.ingest.formats import RawRecord, RowTally, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_units
@@ -42,6 +43,9 @@ class _ParseSplit(beam.DoFn):
         self.max_chars = max_chars
         self.records_read = Metrics.counter("mrtcurate", "records_read")
         self.rejected = Metrics.counter("mrtcurate", "rejected")
+
+    def setup(self):
+        tune_collector()  # a worker process of its own runs no CLI
 
     def process(self, split: FileSplit):
         file = split.file

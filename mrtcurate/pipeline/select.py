@@ -21,6 +21,7 @@ from apache_beam.metrics import Metrics
 
 from mrtcurate import selectors
 from mrtcurate.analysis.frontier import kept_coverage
+from mrtcurate.garbage import tune_collector
 from mrtcurate.ids import stable_hash
 from mrtcurate.ingest.formats import is_gzip_path
 from mrtcurate.pipeline import progress
@@ -93,6 +94,7 @@ class _Selecting(beam.DoFn):
         return selectors.SELECTORS[self.settings.selector]
 
     def setup(self):
+        tune_collector()  # a worker process of its own runs no CLI
         self.select_k = self.spec.build(self.settings.qd)
         rule = self.stage.near_duplicates
         self.fits_window = (
