@@ -19,6 +19,7 @@ LAYERS = (
     "schemas",
     "outputs",
     "interrupts",
+    "garbage",
     "ids",
     "errors",
     "",
