@@ -38,7 +38,7 @@ def main() -> None:
         count = 1 + index % 7
         total = means[index % block] * count
         accumulator = combine.add_input(
-            accumulator, (f"prompt-{index}", (count, total, float(total @ total) / count + count))
+            accumulator, [(f"prompt-{index}", (count, total, float(total @ total) / count + count))]
         )
     moments = combine.extract_output(accumulator)
     seconds = time.perf_counter() - started

@@ -6,7 +6,8 @@ the job with no state."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow
@@ -15,8 +16,15 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from mrtcurate.garbage import tune_collector
 from mrtcurate.ids import stable_hash
+from mrtcurate.ingest.formats import is_gzip_path
+from mrtcurate.schemas import InputFile
 
 BATCH_SIZE = 2_048  # items per element
+MIN_BUCKETS = 8  # enough for parallel workers on a small corpus
+# Input bytes per bucket, as text: a bucket's memory is bounded by this, not by the corpus. Stored sizes are
+# scaled by a typical ratio for compressed files (a gzip of JSONL holds about 4 times its size in text).
+BUCKET_INPUT_BYTES = 2 * 1024 * 1024
+_TEXT_PER_STORED_BYTE = {"gzip": 4, "parquet": 3}
 
 
 class BatchByKey(beam.DoFn):
@@ -66,3 +74,13 @@ class PromptBucket:
                 self.known.clear()
             bucket = self.known[prompt_id] = stable_hash("bucket", prompt_id) % self.buckets
         return bucket, item
+
+
+def bucket_count(files: Sequence[InputFile]) -> int:
+    """Buckets from the size of the input, never from the worker count: the same corpus groups the same way on
+    every runner."""
+    text_bytes = 0
+    for file in files:
+        kind = "gzip" if is_gzip_path(file.path) else file.format
+        text_bytes += file.bytes * _TEXT_PER_STORED_BYTE.get(kind, 1)
+    return max(MIN_BUCKETS, math.ceil(text_bytes / BUCKET_INPUT_BYTES))

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
@@ -107,3 +108,15 @@ class KeepInCache(beam.DoFn):
 
     def finish_bundle(self):
         self.writer.flush()
+
+
+CACHE_SCHEMA = pa.schema(
+    [pa.field("response_id", pa.string(), nullable=False), pa.field("vector", pa.list_(pa.float32()), nullable=False)]
+)
+
+
+def vectors_table(keys: Sequence[str], vectors: Sequence[np.ndarray]) -> pa.Table:
+    flat = np.asarray(vectors, dtype=np.float32)
+    offsets = np.arange(0, flat.size + 1, flat.shape[1] if flat.ndim == 2 else 1, dtype=np.int32)
+    column = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.reshape(-1)))
+    return pa.table([pa.array(keys, pa.string()), column], schema=CACHE_SCHEMA)

@@ -12,8 +12,6 @@ import apache_beam as beam
 
 from mrtcurate.analysis.frontier import FRONTIER_MEMBERS, FRONTIER_POOLS, qd_frontier
 from mrtcurate.ids import stable_hash
-from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
-from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.pools import pool_of_members
 from mrtcurate.schemas.config import GroupingSettings, SelectionSettings
 from mrtcurate.selectors import NearDuplicateRule, Pool, collapse_near_duplicates
@@ -99,20 +97,15 @@ def _bucket_offers(bucket) -> list:
 
 
 class MeasureFrontier(beam.PTransform):
-    """(candidate, embedding) members in, for a job without the Select stage (`mrt plan`); as FrontierFromOffers."""
+    """(prompt bucket, members) batches in, for a job without the Select stage (`mrt plan`); as FrontierFromOffers."""
 
-    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k, buckets: int):
+    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k):
         super().__init__()
         self.from_offers = FrontierFromOffers(selection, grouping, k)
-        self.buckets = buckets
 
-    def expand(self, members):
+    def expand(self, batches):
         return (
-            members
-            | "IntoBuckets"
-            >> beam.ParDo(BatchByKey(PromptBucket(self.buckets, member=True))).with_output_types(
-                tuple[int, list[Member]]
-            )
+            batches
             | "GroupBucket" >> beam.GroupByKey()
             | "Offers" >> beam.FlatMap(_bucket_offers)
             | "FromOffers" >> self.from_offers

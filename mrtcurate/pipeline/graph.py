@@ -24,17 +24,19 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 
 from mrtcurate.ingest.files import ResolvedInputs
+from mrtcurate.pipeline.batching import BatchByKey, PromptBucket, bucket_count
 from mrtcurate.pipeline.boilerplate import BoilerplateResponses, boilerplate_tallies
 from mrtcurate.pipeline.cache import ContentCache
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
+from mrtcurate.pipeline.embed_responses import EmbedResponses
 from mrtcurate.pipeline.frontier import FrontierFromOffers, MeasureFrontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
-from mrtcurate.pipeline.select import SelectPerPrompt, bucket_count
+from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.pipeline.write import Table, WriteParquetTables
 from mrtcurate.schemas import DROPPED_SCHEMA, REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.schemas.counts import Count, Insight
@@ -50,7 +52,7 @@ def needs_embeddings(config: RunConfig) -> bool:
 @dataclass
 class _Members:
     rejects: beam.PCollection
-    members: beam.PCollection  # Member: (candidate, embedding or None), one per unique response
+    members: beam.PCollection  # (prompt bucket, [Member]): batches of (candidate, embedding or None) members
     counts: list  # PCollections of (count name, n)
     rejected_by_reason: beam.PCollection  # (reason, n)
     boilerplate: beam.PCollection | None = None  # (response id, prompts) for selection to split off, or None
@@ -93,10 +95,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring, cache, scratch)
         counts.append(score_counts)
     if needs_embeddings(config):
-        # Beam's RunInference imports torch (a second and a half): imported only by jobs that embed.
-        from mrtcurate.pipeline.embed import EmbedResponses
-
-        members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(config.embedding, cache)
+        members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(config.embedding, cache, buckets)
         counts.append(embed_counts)
         rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
         counts.append(unembeddable | "CountUnembeddable" >> beam.Map(lambda _: (Count.REJECTED_UNEMBEDDABLE.value, 1)))
@@ -105,7 +104,12 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
             unembeddable | "UnembeddableReason" >> beam.Map(lambda reject: (reject.reason, 1)),
         ) | "AllReasons" >> beam.Flatten()
     else:
-        members = unique | "NoEmbeddings" >> beam.Map(_without_embedding).with_output_types(Member)
+        members = (
+            unique
+            | "NoEmbeddings" >> beam.Map(_without_embedding)
+            | "IntoBuckets"
+            >> beam.ParDo(BatchByKey(PromptBucket(buckets, member=True))).with_output_types(tuple[int, list[Member]])
+        )
     return _Members(rejects, members, counts, reasons, boilerplate)
 
 
@@ -135,7 +139,6 @@ def build(
         inputs.with_messages,
         inputs.mapping.reward_sign,
         k,
-        bucket_count(inputs.files),
         config.publish.dropped_texts,
         read.boilerplate,
         offers_frontier=needs_embeddings(config),
@@ -226,7 +229,7 @@ def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInput
     read = read_and_embed(pipeline, config, inputs, os.path.dirname(target))
     planner = plan_variance(read.members, config)
     frontier = read.members | "QDFrontier" >> MeasureFrontier(
-        config.selection, config.grouping, _k(pipeline, config, planner), bucket_count(inputs.files)
+        config.selection, config.grouping, _k(pipeline, config, planner)
     )
     _ = (
         planner

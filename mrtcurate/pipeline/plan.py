@@ -1,5 +1,5 @@
 """The planner's branch of the job: per-prompt sufficient statistics of the feature vectors (a combine per
-prompt), summed over prompts into the sample's and the bootstrap replicates' moments (a global combine whose
+prompt bucket, over the members' batches), summed over prompts into the sample's and the bootstrap replicates' moments (a global combine whose
 accumulator does not grow with the prompt count: analysis/variance.py), the effective prompt count from
 prompt embeddings (exact for small corpora, from a bounded sample above: vectors/redundancy.py), then one
 planner summary (analysis/planner.py)."""
@@ -22,40 +22,69 @@ from mrtcurate.vectors.redundancy import (
 )
 
 
-class _PromptStats(beam.CombineFn):
-    """(count, vector sum, sum of squared norms) of one prompt's features: mergeable."""
+class _BucketPrompts(beam.CombineFn):
+    """Per prompt of one prompt bucket, from its members' batches: [feature count, feature sum, sum of squared
+    norms, prompt text (the smallest, where copies of a prompt differ)]. One accumulator per bucket, so the
+    members never travel one by one to a per-prompt combine."""
 
-    def create_accumulator(self):
-        return 0, None, 0.0
+    def create_accumulator(self) -> dict:
+        return {}
 
-    def add_input(self, accumulator, vector):
-        count, total, squares = accumulator
-        vector = np.asarray(vector, dtype=np.float64)
-        return count + 1, vector if total is None else total + vector, squares + float(vector @ vector)
+    def add_input(self, prompts: dict, batch: list) -> dict:
+        for candidate, embedding in batch:
+            entry = prompts.get(candidate.prompt_id)
+            if entry is None:
+                entry = prompts[candidate.prompt_id] = [0, None, 0.0, candidate.prompt]
+            elif candidate.prompt < entry[3]:
+                entry[3] = candidate.prompt
+            feature = _feature(candidate, embedding)
+            if feature is not None:
+                entry[0] += 1
+                entry[1] = feature if entry[1] is None else entry[1] + feature
+                entry[2] += float(feature @ feature)
+        return prompts
 
-    def merge_accumulators(self, accumulators):
-        merged = self.create_accumulator()
-        for count, total, squares in accumulators:
-            if count:
-                merged = (merged[0] + count, total if merged[1] is None else merged[1] + total, merged[2] + squares)
+    def merge_accumulators(self, accumulators) -> dict:
+        merged: dict = {}
+        for prompts in accumulators:
+            for prompt_id, (count, total, squares, text) in prompts.items():
+                entry = merged.get(prompt_id)
+                if entry is None:
+                    merged[prompt_id] = [count, total, squares, text]
+                    continue
+                entry[0] += count
+                entry[1] = total if entry[1] is None else entry[1] if total is None else entry[1] + total
+                entry[2] += squares
+                entry[3] = min(entry[3], text)
         return merged
 
-    def extract_output(self, accumulator):
-        return accumulator
+    def extract_output(self, prompts: dict) -> dict:
+        return prompts
 
 
-def _feature(member):
-    """A response kept without a usable vector (a zero vector: pipeline/embed.py) says nothing of the
-    variance components and is left out of them."""
-    candidate, embedding = member
+def _feature(candidate, embedding) -> np.ndarray | None:
+    """A response kept without a usable vector (a zero vector: pipeline/embed_responses.py) says nothing of
+    the variance components and is left out of them."""
     if candidate.feature is not None:
-        yield candidate.prompt_id, candidate.feature
-    elif embedding is not None and embedding.any():
-        yield candidate.prompt_id, embedding
+        return np.asarray(candidate.feature, dtype=np.float64)
+    if embedding is not None and embedding.any():
+        return np.asarray(embedding, dtype=np.float64)
+    return None
+
+
+def _prompt_stats(bucket_prompts) -> list:
+    """(prompt id, (count, vector sum, squared norms)) of a bucket's prompts with at least one feature."""
+    _, prompts = bucket_prompts
+    return [(prompt_id, (count, total, squares)) for prompt_id, (count, total, squares, _) in prompts.items() if count]
+
+
+def _prompt_texts(bucket_prompts) -> list:
+    _, prompts = bucket_prompts
+    return [(prompt_id, entry[3]) for prompt_id, entry in sorted(prompts.items())]
 
 
 class _SumMoments(beam.CombineFn):
-    """(prompt id, (count, vector sum, squared norms)) in, Moments out: prompts are folded in BATCH at a time
+    """Lists of (prompt id, (count, vector sum, squared norms)) in, Moments out: prompts are folded in BATCH at a time
     (one matrix product per batch for every replicate), so the accumulator holds at most BATCH prompts
     besides the moments."""
 
@@ -68,9 +97,9 @@ class _SumMoments(beam.CombineFn):
     def create_accumulator(self):
         return None, []
 
-    def add_input(self, accumulator, keyed_stats):
+    def add_input(self, accumulator, prompt_stats: list):
         moments, pending = accumulator
-        pending.append(keyed_stats)
+        pending.extend(prompt_stats)
         return (self._fold(moments, pending), []) if len(pending) >= self.BATCH else (moments, pending)
 
     def merge_accumulators(self, accumulators):
@@ -130,7 +159,7 @@ class _LinksToSample(beam.DoFn):
 
 
 class PlanVariance(beam.PTransform):
-    """(candidate, embedding) in; a PCollection holding one planner summary dict out."""
+    """(prompt bucket, members) batches in; a PCollection holding one planner summary dict out."""
 
     def __init__(self, embedding: EmbeddingSettings, settings: PlanSettings, seed: int, cache=None):
         super().__init__()
@@ -141,19 +170,14 @@ class PlanVariance(beam.PTransform):
         self.settings = settings
         self.seed = seed
 
-    def expand(self, members):
+    def expand(self, batches):
+        prompts = batches | "BucketPrompts" >> beam.CombinePerKey(_BucketPrompts())
         per_prompt = (
-            members
-            | "Feature" >> beam.FlatMap(_feature)
-            | "PromptStats" >> beam.CombinePerKey(_PromptStats())
+            prompts
+            | "PromptStats" >> beam.Map(_prompt_stats)
             | "Moments" >> beam.CombineGlobally(_SumMoments(self.settings.bootstrap, self.seed))
         )
-        prompt_vectors = (
-            members
-            | "PromptText" >> beam.Map(lambda member: (member[0].prompt_id, member[0].prompt))
-            | "DistinctPrompts" >> beam.CombinePerKey(min)
-            | "EmbedPrompts" >> self.embed_prompts
-        )
+        prompt_vectors = prompts | "PromptTexts" >> beam.FlatMap(_prompt_texts) | "EmbedPrompts" >> self.embed_prompts
         # The EXACT_PROMPTS + 1 prompts of smallest hash: all of them when the corpus is small (exact
         # count), else a uniform sample whose first SAMPLE_PROMPTS the degree pass measures.
         basis = prompt_vectors | "RedundancyBasis" >> beam.combiners.Top.Smallest(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
@@ -23,15 +22,13 @@ from mrtcurate import selectors
 from mrtcurate.analysis.frontier import kept_coverage
 from mrtcurate.garbage import tune_collector
 from mrtcurate.ids import stable_hash
-from mrtcurate.ingest.formats import is_gzip_path
 from mrtcurate.pipeline import progress
-from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
 from mrtcurate.pipeline.pools import pool_of_members
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
-from mrtcurate.schemas import Candidate, DropReason, InputFile
+from mrtcurate.schemas import Candidate, DropReason
 from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
 from mrtcurate.schemas.counts import (
     DIVERSITY_SAMPLE,
@@ -54,11 +51,6 @@ FRONTIER_OFFERS = "frontier_offers"
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 _QUALITY_MEANS = NanMeans(len(QualityMeans._fields))
 _PROFILES = SumProfiles()
-MIN_BUCKETS = 8  # enough for parallel workers on a small corpus
-# Input bytes per bucket, as text: a bucket's memory is bounded by this, not by the corpus. Stored sizes are
-# scaled by a typical ratio for compressed files (a gzip of JSONL holds about 4 times its size in text).
-BUCKET_INPUT_BYTES = 2 * 1024 * 1024
-_TEXT_PER_STORED_BYTE = {"gzip": 4, "parquet": 3}
 
 
 @dataclass(frozen=True)
@@ -466,16 +458,6 @@ def _mean_distance(embeddings: np.ndarray) -> float:
     return float(1.0 - cosines[np.triu_indices(len(embeddings), 1)].mean())
 
 
-def bucket_count(files: Sequence[InputFile]) -> int:
-    """Buckets from the size of the input, never from the worker count: the same corpus groups the same way on
-    every runner."""
-    text_bytes = 0
-    for file in files:
-        kind = "gzip" if is_gzip_path(file.path) else file.format
-        text_bytes += file.bytes * _TEXT_PER_STORED_BYTE.get(kind, 1)
-    return max(MIN_BUCKETS, math.ceil(text_bytes / BUCKET_INPUT_BYTES))
-
-
 def _example_key(example_pool: tuple) -> int:
     return example_pool[0]
 
@@ -534,12 +516,12 @@ class Selected:
 
 
 class SelectPerPrompt(beam.PTransform):
-    """(candidate, embedding or None) in; `Selected` out (the boilerplate rejects where `boilerplate` is given, the
+    """(prompt bucket, members) batches in (graph.read_and_embed); `Selected` out (the boilerplate rejects where `boilerplate` is given, the
     frontier offers with `offers_frontier`). K arrives as a one-element PCollection, so that `--k auto` can take it from
     the planner in the same job.
 
-    Members travel in batches to one grouping by prompt bucket (a stable hash of the prompt into `buckets`), and
-    one call selects in every pool of a bucket: the engine moves a batch where it moved a member, and what leaves
+    Members arrive in batches keyed by prompt bucket (a stable hash of the prompt: batching.PromptBucket) and
+    travel to one grouping by bucket, where one call selects in every pool of a bucket: the engine moves a batch where it moved a member, and what leaves
     a bucket is one element of each kind."""
 
     def __init__(
@@ -550,7 +532,6 @@ class SelectPerPrompt(beam.PTransform):
         with_messages: bool,
         reward_sign: float,
         k,
-        buckets: int,
         dropped_texts: bool = False,
         boilerplate=None,
         offers_frontier: bool = False,
@@ -561,14 +542,10 @@ class SelectPerPrompt(beam.PTransform):
             selection, grouping, embedding, with_messages, reward_sign, dropped_texts, offers_frontier
         )
         self.k = beam.pvalue.AsSingleton(k)
-        self.buckets = buckets
         # (response id, prompts) of the boilerplate responses, for a job that did not split them off before
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
 
-    def expand(self, members):
-        batches = members | "IntoBuckets" >> beam.ParDo(
-            BatchByKey(PromptBucket(self.buckets, member=True))
-        ).with_output_types(tuple[int, list[Member]])
+    def expand(self, batches):
         hot_sizes = (
             batches
             | "PoolSizes" >> beam.CombinePerKey(_HotPools(self.settings.hot_above))

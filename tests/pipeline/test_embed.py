@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mrtcurate.ids import identity_key, stable_id
-from mrtcurate.pipeline.cache import ContentCache
-from mrtcurate.pipeline.embed import CACHE_SCHEMA, EmbedTexts
+from mrtcurate.pipeline.cache import CACHE_SCHEMA, ContentCache
+from mrtcurate.pipeline.embed import EmbedTexts
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.vectors.embedders import HashingEmbedder, embedder_key
 from tests.helpers import collect_to, collected, local_pipeline
@@ -35,7 +35,7 @@ def embed(tmp_path, cache=None):
 def test_same_content_is_encoded_once_and_fanned_out_to_every_key(tmp_path):
     vectors, counters = embed(tmp_path)
     assert sorted(vectors) == sorted(TEXTS)
-    assert counters["embedded"] == 3  # "the cat sat" (a, b: whitespace differs), "a dog ran" (c, e), "birds fly south"
+    assert counters["embedded_prompts"] == 3  # "the cat sat" (a, b: whitespace differs), "a dog ran" (c, e), "birds fly south"
     np.testing.assert_allclose(vectors["a"], vectors["b"])
     np.testing.assert_allclose(vectors["d"], HashingEmbedder().encode([TEXTS["d"]])[0], rtol=1e-6)
 
@@ -56,7 +56,7 @@ def test_cached_vectors_are_joined_in_and_only_new_ones_written(tmp_path):
     vectors, counters = embed(tmp_path, cache)
     np.testing.assert_array_equal(vectors["c"], marker)
     np.testing.assert_array_equal(vectors["e"], marker)
-    assert counters["embedded"] == 2 and counters["cache_hits"] == 1
+    assert counters["embedded_prompts"] == 2 and counters["cache_hits"] == 1
     new_files = sorted(path for path in folder.glob("*.parquet") if path != cache_file)
     written = pq.read_table(new_files).column("response_id").to_pylist()
     assert sorted(written) == sorted({stable_id(identity_key(TEXTS[key])) for key in ("a", "d")})

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from mrtcurate.ids import identity_key, stable_id
+from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
+from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.select import SelectPerPrompt
 from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
@@ -46,12 +48,13 @@ def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
     with tempfile.TemporaryDirectory() as scratch:
         with local_pipeline() as pipeline:
             grouping, embedding = GroupingSettings(near_dup=near_dup), EmbeddingSettings(embedder="hashing")
-            selected = (
+            batches = (
                 pipeline
                 | beam.Create(items)
-                | SelectPerPrompt(
-                    settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]), buckets
-                )
+                | beam.ParDo(BatchByKey(PromptBucket(buckets, member=True))).with_output_types(tuple[int, list[Member]])
+            )
+            selected = batches | SelectPerPrompt(
+                settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k])
             )
             collect_to(selected.rows | "EachRow" >> beam.FlatMap(lambda batch: batch), Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))

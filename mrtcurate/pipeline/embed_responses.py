@@ -1,0 +1,203 @@
+"""Embed the responses in content buckets: the distinct candidates travel in batches to one grouping by a
+bucket of their response id (the content id of the completion), joined there with the cached vectors of
+the same bucket; each bucket encodes its texts not in the cache once, in chunks sorted by id, and sends its
+members on in batches keyed by prompt bucket, the grouping selection needs (pipeline/select.py).
+
+Per record, the engine now only calls our functions inside fused stages: the per-record grouping by content
+and RunInference's per-element steps (seven element-wise stages between the dedup and the pools) were most
+of the time of a qd run with a fast embedder. Prompts keep RunInference (pipeline/embed.py): they are few."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import unicodedata
+import zlib
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
+
+from mrtcurate.garbage import tune_collector
+from mrtcurate.pipeline import progress
+from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
+from mrtcurate.pipeline.cache import ContentCache, KeepInCache, cached_files, read_cached, vectors_table
+from mrtcurate.pipeline.coders import Member, Vector
+from mrtcurate.schemas import Candidate, Reject, RejectReason
+from mrtcurate.schemas.config import EmbeddingSettings
+from mrtcurate.schemas.counts import Count
+from mrtcurate.vectors.embedders import embedder_key, load_embedder
+
+log = logging.getLogger(__name__)
+# Texts handed to one encode() call. sentence-transformers sorts each call's texts by length before it
+# forms its own batches of --batch-size, so a larger chunk wastes less on padding.
+CHUNK_TEXTS = 1024
+UNUSABLE = "unusable"
+COUNTS = "counts"
+NEW_VECTORS = "new_vectors"
+
+
+class _ContentBucket:
+    def __init__(self, buckets: int):
+        self.buckets = buckets
+
+    def __call__(self, candidate: Candidate) -> tuple[int, Candidate]:
+        return zlib.crc32(candidate.response_id.encode()) % self.buckets, candidate
+
+
+def _cached_batches(path: str, buckets: int):
+    """One cache file's (response id, vector) pairs, batched by content bucket."""
+    table = read_cached(path)
+    vectors = table.column("vector").to_numpy(zero_copy_only=False)
+    batches: dict[int, list] = {}
+    for response_id, vector in zip(table.column("response_id").to_pylist(), vectors, strict=True):
+        bucket = zlib.crc32(response_id.encode()) % buckets
+        batches.setdefault(bucket, []).append((response_id, np.asarray(vector, dtype=np.float32)))
+    yield from batches.items()
+
+
+class _LoadedEmbedder:
+    """A holder Beam's Shared can keep a weak reference to: one model per worker process."""
+
+    def __init__(self, embedding: EmbeddingSettings):
+        self.model = load_embedder(embedding.embedder, embedding.max_tokens)
+
+
+def readable(text: str) -> bool:
+    """Whether a text holds a character the job can read: anything but controls, format marks, unassigned
+    or private-use code points and separators. Emoji, symbols and every script are readable."""
+    return any(unicodedata.category(character)[0] not in "CZ" for character in text)
+
+
+def _unembeddable(candidate: Candidate, finite: bool) -> list[Reject]:
+    problem = "all-zero" if finite else "non-finite"
+    record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
+    reject = Reject(
+        record,
+        RejectReason.UNEMBEDDABLE_TEXT.value,
+        f"the embedder gave a {problem} vector and the text has no readable character",
+        candidate.source,
+        None,
+    )
+    return [reject] * candidate.multiplicity
+
+
+class _EmbedBucket(beam.DoFn):
+    """One content bucket: cached vectors looked up, the other texts encoded, members out by prompt bucket.
+
+    A non-finite or all-zero vector (a text with nothing the embedder reads, a broken model) never reaches the
+    planner or selection as it is. A limit of the embedder never loses a valid text: a readable text keeps a
+    zero vector, which has similarity 0 to every other candidate (the planner leaves it out), and is counted
+    as embedding_fallback; only a text with no readable character is a reject."""
+
+    def __init__(self, embedding: EmbeddingSettings, shared: Shared, prompt_buckets: int):
+        self.embedding = embedding
+        self.shared = shared
+        self.prompt_bucket = PromptBucket(prompt_buckets, member=True)
+        self.embedded = Metrics.counter("mrtcurate", "embedded")
+        self.cache_hits = Metrics.counter("mrtcurate", "cache_hits")
+
+    def setup(self):
+        tune_collector()  # a worker process of its own runs no CLI
+        tag = embedder_key(self.embedding.embedder, self.embedding.max_tokens)
+        self.model = self.shared.acquire(lambda: _LoadedEmbedder(self.embedding), tag=tag).model
+
+    def process(self, joined):
+        _, groups = joined
+        by_text: dict[str, list[Candidate]] = {}
+        for batch in groups["candidates"]:
+            for candidate in batch:
+                by_text.setdefault(candidate.response_id, []).append(candidate)
+        if not by_text:
+            return
+        vectors = {
+            response_id: vector
+            for batch in groups.get("cached", ())
+            for response_id, vector in batch
+            if response_id in by_text
+        }
+        progress.add(progress.COVERED, sum(len(candidates) for candidates in by_text.values()))
+        from_cache = len(vectors)
+        self.cache_hits.inc(from_cache)
+        needed = sorted(response_id for response_id in by_text if response_id not in vectors)
+        yield from self._encode(needed, by_text, vectors)
+        yield beam.pvalue.TaggedOutput(COUNTS, (Count.VECTORS_FROM_CACHE.value, from_cache))
+        yield from self._members(by_text, vectors)
+
+    def _encode(self, needed: list[str], by_text: dict, vectors: dict):
+        texts = [by_text[response_id][0].completion for response_id in needed]
+        progress.add(progress.TO_EMBED, len(texts))
+        progress.add(progress.TO_EMBED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in texts))
+        truncated = 0
+        for start in range(0, len(needed), CHUNK_TEXTS):
+            began = time.perf_counter()
+            chunk = texts[start : start + CHUNK_TEXTS]
+            encoded = self.model.encode(chunk, batch_size=self.embedding.batch_size)
+            truncated += int(np.count_nonzero(self.model.truncated))
+            for response_id, vector in zip(needed[start : start + CHUNK_TEXTS], encoded, strict=True):
+                vectors[response_id] = vector
+                yield beam.pvalue.TaggedOutput(NEW_VECTORS, (response_id, vector))
+            self.embedded.inc(len(chunk))
+            progress.add(progress.EMBEDDED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in chunk))
+            progress.add(progress.EMBEDDED, len(chunk), flush_now=True)
+            log.debug("embedded %s texts (%.0f/s)", len(chunk), len(chunk) / max(time.perf_counter() - began, 1e-9))
+        yield beam.pvalue.TaggedOutput(COUNTS, (Count.TEXTS_TRUNCATED.value, truncated))
+
+    def _members(self, by_text: dict, vectors: dict):
+        fallbacks = 0
+        batches: dict[int, list] = {}
+        for response_id in sorted(by_text):
+            vector = vectors[response_id]
+            finite = bool(np.isfinite(vector).all())
+            usable = finite and vector.any()
+            for candidate in by_text[response_id]:
+                if not usable and not readable(candidate.completion):
+                    for reject in _unembeddable(candidate, finite):
+                        yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
+                    continue
+                if not usable:
+                    fallbacks += 1
+                    vector = np.zeros_like(vector, dtype=np.float32)
+                bucket, member = self.prompt_bucket((candidate, vector))
+                batches.setdefault(bucket, []).append(member)
+        yield beam.pvalue.TaggedOutput(COUNTS, (Count.EMBEDDING_FALLBACK.value, fallbacks))
+        yield from batches.items()
+
+
+class EmbedResponses(beam.PTransform):
+    """Distinct candidates in; out: (prompt bucket, members) batches, the rejects of unreadable texts, and the
+    count pairs of texts longer than the token window, of vectors from the cache and of texts kept without a
+    usable vector."""
+
+    def __init__(self, embedding: EmbeddingSettings, cache: ContentCache | None, buckets: int):
+        super().__init__()
+        self.embedding = embedding
+        self.buckets = buckets
+        key = embedder_key(embedding.embedder, embedding.max_tokens)
+        self.folder = cache.embeddings(key) if cache else None
+
+    def expand(self, candidates):
+        by_content = candidates | "IntoContentBuckets" >> beam.ParDo(
+            BatchByKey(_ContentBucket(self.buckets))
+        ).with_output_types(tuple[int, list[Candidate]])
+        groups = {"candidates": by_content}
+        if self.folder is not None:
+            groups["cached"] = (
+                candidates.pipeline
+                | "CacheFiles" >> beam.Create(cached_files(self.folder))
+                | "ReadCache"
+                >> beam.FlatMap(_cached_batches, self.buckets).with_output_types(tuple[int, list[tuple[str, Vector]]])
+            )
+        embedded = (
+            groups
+            | "ByContent" >> beam.CoGroupByKey()
+            | "EmbedBucket"
+            >> beam.ParDo(_EmbedBucket(self.embedding, Shared(), self.buckets))
+            .with_output_types(tuple[int, list[Member]])
+            .with_outputs(UNUSABLE, COUNTS, NEW_VECTORS, main="members")
+        )
+        if self.folder is not None:
+            _ = embedded[NEW_VECTORS] | "KeepInCache" >> beam.ParDo(KeepInCache(self.folder, vectors_table))
+        return embedded.members, embedded[UNUSABLE], embedded[COUNTS]
