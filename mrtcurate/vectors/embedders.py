@@ -38,14 +38,28 @@ class Embedder(Protocol):
 class HashingEmbedder:
     """Signed feature hashing of word unigrams and bigrams: texts that share words get a high cosine."""
 
+    _REMEMBERED = 1_000_000  # features whose (column, sign) are kept: words repeat, and a hash is not free
+
+    def __init__(self):
+        self.features: dict[str, tuple[int, float]] = {}
+
     def encode(self, texts: Sequence[str], batch_size: int = 0) -> np.ndarray:
         self.truncated = np.zeros(len(texts), dtype=bool)  # it reads every word
-        vectors = np.zeros((len(texts), HASHING_DIM), dtype=np.float32)
+        if len(self.features) > self._REMEMBERED:
+            self.features.clear()
+        cells, signs = [], []  # one (row * HASHING_DIM + column, sign) per feature, summed at once below
         for row, text in enumerate(texts):
             words = _TOKEN.findall(text.lower())
+            offset = row * HASHING_DIM
             for feature in words + [f"{a} {b}" for a, b in pairwise(words)]:
-                hashed = stable_hash(feature)
-                vectors[row, hashed % HASHING_DIM] += 1.0 if (hashed >> 32) & 1 else -1.0
+                column_sign = self.features.get(feature)
+                if column_sign is None:
+                    hashed = stable_hash(feature)
+                    column_sign = self.features[feature] = (hashed % HASHING_DIM, 1.0 if (hashed >> 32) & 1 else -1.0)
+                cells.append(offset + column_sign[0])
+                signs.append(column_sign[1])
+        summed = np.bincount(np.array(cells, dtype=np.int64), weights=signs, minlength=len(texts) * HASHING_DIM)
+        vectors = summed.astype(np.float32).reshape(len(texts), HASHING_DIM)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1.0, norms)
 
