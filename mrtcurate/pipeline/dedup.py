@@ -7,6 +7,8 @@ A keyed combine per (prompt, response), which this replaces, made exact dedup on
 
 from __future__ import annotations
 
+from collections import Counter
+
 import apache_beam as beam
 
 from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
@@ -14,9 +16,16 @@ from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.schemas import Candidate
 
 BOILERPLATE = "boilerplate"
+HOT = "hot"
 
 
 class _MergeCopies(beam.DoFn):
+    """A bucket holds every candidate of its prompts, so it also knows each pool's size: the pools over
+    `hot_above` leave as (prompt id, size), for selection to split them without counting them again."""
+
+    def __init__(self, hot_above: int):
+        self.hot_above = hot_above
+
     def process(self, bucket, boilerplate: dict[str, int]):
         _, batches = bucket
         merged: dict[tuple[str, str], Candidate] = {}
@@ -31,17 +40,23 @@ class _MergeCopies(beam.DoFn):
                 seen = merged.get(key)
                 # Candidate.merged_with is order-independent: the result is the same whatever the arrival order.
                 merged[key] = candidate if seen is None else seen.merged_with(candidate)
+        sizes = Counter(prompt_id for prompt_id, _ in merged)
+        for prompt_id, size in sorted(sizes.items()):
+            if size > self.hot_above:
+                yield beam.pvalue.TaggedOutput(HOT, (prompt_id, size))
         for key in sorted(merged):
             yield merged[key]
 
 
 class MergeExactDuplicates(beam.PTransform):
-    """Candidates in; one candidate per (prompt, response) out, and the boilerplate rejects where `boilerplate`,
-    a PCollection of (response id, prompts answered), is given."""
+    """Candidates in; one candidate per (prompt, response) out, the boilerplate rejects where `boilerplate`, a
+    PCollection of (response id, prompts answered), is given, and (prompt id, pool size) of the pools over
+    `hot_above`."""
 
-    def __init__(self, buckets: int, boilerplate=None):
+    def __init__(self, buckets: int, hot_above: int, boilerplate=None):
         super().__init__()
         self.buckets = buckets
+        self.hot_above = hot_above
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
 
     def expand(self, candidates):
@@ -51,8 +66,8 @@ class MergeExactDuplicates(beam.PTransform):
             >> beam.ParDo(BatchByKey(PromptBucket(self.buckets))).with_output_types(tuple[int, list[Candidate]])
             | "GroupBucket" >> beam.GroupByKey()
             | "MergeCopies"
-            >> beam.ParDo(_MergeCopies(), self.boilerplate)
+            >> beam.ParDo(_MergeCopies(self.hot_above), self.boilerplate)
             .with_output_types(Candidate)
-            .with_outputs(BOILERPLATE, main="unique")
+            .with_outputs(BOILERPLATE, HOT, main="unique")
         )
-        return merged.unique, merged[BOILERPLATE]
+        return merged.unique, merged[BOILERPLATE], merged[HOT]

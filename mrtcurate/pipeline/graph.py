@@ -56,6 +56,7 @@ class _Members:
     counts: list  # PCollections of (count name, n)
     rejected_by_reason: beam.PCollection  # (reason, n)
     boilerplate: beam.PCollection | None = None  # (response id, prompts) for selection to split off, or None
+    hot_sizes: beam.PCollection | None = None  # (prompt id, size) of the pools over --hot-above, where counted
 
 
 def content_cache(config: RunConfig) -> ContentCache | None:
@@ -76,11 +77,13 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         )
         counts.append(merge_counts)
     buckets = bucket_count(inputs.files)
-    boilerplate = None
+    boilerplate, hot_sizes = None, None
     if config.grouping.boilerplate_prompts is not None:
         boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets)
     if needs_embeddings(config) or config.planner.plan or config.scoring.scorer:
-        unique, boilerplate_rejects = candidates | "MergeExactDuplicates" >> MergeExactDuplicates(buckets, boilerplate)
+        unique, boilerplate_rejects, hot_sizes = candidates | "MergeExactDuplicates" >> MergeExactDuplicates(
+            buckets, config.selection.hot_above, boilerplate
+        )
         if boilerplate is not None:
             boilerplate_counts, boilerplate_reasons = boilerplate_tallies(boilerplate_rejects)
             rejects = (rejects, boilerplate_rejects) | "WithBoilerplate" >> beam.Flatten()
@@ -110,7 +113,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
             | "IntoBuckets"
             >> beam.ParDo(BatchByKey(PromptBucket(buckets, member=True))).with_output_types(tuple[int, list[Member]])
         )
-    return _Members(rejects, members, counts, reasons, boilerplate)
+    return _Members(rejects, members, counts, reasons, boilerplate, hot_sizes)
 
 
 def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
@@ -141,6 +144,7 @@ def build(
         k,
         config.publish.dropped_texts,
         read.boilerplate,
+        read.hot_sizes,
         offers_frontier=needs_embeddings(config),
     )
     rejects, reasons, counts = read.rejects, read.rejected_by_reason, [*read.counts, selected.counts]

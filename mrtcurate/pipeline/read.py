@@ -132,12 +132,15 @@ class ReadCorpus(beam.PTransform):
             .with_outputs(REJECTS, PART_REJECTS, PART_ROWS, COUNTS, REASONS, MESSAGES, main="candidates")
         )
         candidates, counts, reasons = parsed.candidates, parsed[COUNTS], parsed[REASONS]
-        rows_before = (
-            parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
-        )
-        later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))
+        # With no file read in parts every row is already counted from its file's start: no count to wait for.
+        rows_before = {}
+        if not all(split.whole for split in splits):
+            rows_before = beam.pvalue.AsSingleton(
+                parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
+            )
+        later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, rows_before)
         if self.mapping.message_rows:
-            messages = parsed[MESSAGES] | "MessageFileRows" >> beam.Map(_file_row, beam.pvalue.AsSingleton(rows_before))
+            messages = parsed[MESSAGES] | "MessageFileRows" >> beam.Map(_file_row, rows_before)
             trees = messages | "JoinMessageTrees" >> JoinMessageTrees(self.mapping)
             candidates = (candidates, trees.candidates) | "AllCandidates" >> beam.Flatten()
             counts = (counts, trees.counts) | "AllReadCounts" >> beam.Flatten()

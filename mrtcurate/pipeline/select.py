@@ -534,6 +534,7 @@ class SelectPerPrompt(beam.PTransform):
         k,
         dropped_texts: bool = False,
         boilerplate=None,
+        hot_sizes=None,
         offers_frontier: bool = False,
     ):
         super().__init__()
@@ -544,13 +545,18 @@ class SelectPerPrompt(beam.PTransform):
         self.k = beam.pvalue.AsSingleton(k)
         # (response id, prompts) of the boilerplate responses, for a job that did not split them off before
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
+        # (prompt id, size) of the pools over hot_above where the exact dedup counted them (pipeline/dedup.py):
+        # counted here otherwise, from the batches, which then wait for the count.
+        self.hot_sizes = hot_sizes
 
     def expand(self, batches):
-        hot_sizes = (
-            batches
-            | "PoolSizes" >> beam.CombinePerKey(_HotPools(self.settings.hot_above))
-            | "HotPools" >> beam.FlatMap(lambda bucket_hot: bucket_hot[1].items())
-        )
+        hot_sizes = self.hot_sizes
+        if hot_sizes is None:
+            hot_sizes = (
+                batches
+                | "PoolSizes" >> beam.CombinePerKey(_HotPools(self.settings.hot_above))
+                | "HotPools" >> beam.FlatMap(lambda bucket_hot: bucket_hot[1].items())
+            )
         first = (
             batches
             | "AssignParts"

@@ -321,7 +321,7 @@ class SelectionSettings(_Section):
     hot_above: int = Field(
         50_000,
         ge=2,
-        description="pools larger than this are split by response hash into parts, each keeps 4K, and K are chosen from the union (exact for random and topk, GreeDi for qd)",
+        description="pools larger than this (distinct responses, counted before embedding) are split by response hash into parts, each keeps 4K, and K are chosen from the union (exact for random and topk, GreeDi for qd)",
     )
     part_size: int = Field(8_192, ge=2, description="candidates per part of a split pool")
     qd: QDSettings = QDSettings()

@@ -64,12 +64,14 @@ def test_input_order_changes_only_source_rows(corpus, tmp_path):
 
 
 @pytest.mark.slow
-def test_buckets_hot_pools_and_workers_change_nothing_in_the_direct_path(corpus, tmp_path):
-    # No planner and nothing embedded: candidates go straight to the bucket stage, which also splits boilerplate
-    # off there. Pools over 20 members are split into parts (random's two-stage choice is exact), on one worker
-    # and on two processes, whose buckets arrive in another order.
+@pytest.mark.parametrize("plan", [False, True], ids=["straight-to-select", "through-dedup-and-embedding"])
+def test_buckets_hot_pools_and_workers_change_nothing(corpus, tmp_path, plan):
+    # Without the planner candidates go straight to the Select buckets, which split boilerplate off and count
+    # the pools themselves; with it they pass the dedup buckets (which count the pools) and the embedding.
+    # Pools over 20 members are split into parts (random's two-stage choice is exact), on one worker and on two
+    # processes, whose buckets arrive in another order.
     ordered, _ = corpus
-    options = {**OPTIONS, "plan": False, "near_dup": "off", "selector": "random"}
+    options = {**OPTIONS, "plan": plan, "near_dup": "off", "selector": "random"}
     curate([ordered], tmp_path / "whole", **options)
     curate([ordered], tmp_path / "hot", hot_above=20, part_size=8, **options)
     curate(

@@ -24,7 +24,7 @@ COPIES = [
 
 def merged(tmp_path, items, label):
     with local_pipeline() as pipeline:
-        out, _ = pipeline | beam.Create(items, reshuffle=True) | MergeExactDuplicates(buckets=3)
+        out, _, _ = pipeline | beam.Create(items, reshuffle=True) | MergeExactDuplicates(buckets=3, hot_above=50_000)
         collect_to(
             out | beam.Map(lambda c: [c.prompt_id, c.response_id, c.multiplicity, c.reward, c.source]),
             tmp_path / label,
@@ -37,3 +37,15 @@ def test_copies_merge_with_multiplicity_best_reward_and_a_stable_representative(
     expected = [["p", "r1", 3, 0.7, "a.jsonl"], ["p", "r2", 1, None, "a.jsonl"], ["q", "r1", 1, 1.0, "a.jsonl"]]
     for index, order in enumerate(itertools.islice(itertools.permutations(COPIES), 0, 120, 40)):
         assert merged(tmp_path, list(order), f"order{index}") == expected
+
+
+def test_the_buckets_count_each_pool_over_the_hot_limit_after_merging_copies(tmp_path):
+    # Pool "p": 3 distinct responses (r1 three times), "q": 1. With a limit of 2 only "p" is hot, with size 3.
+    with local_pipeline() as pipeline:
+        _, _, hot = (
+            pipeline
+            | beam.Create(COPIES + [copy("p", "r3", None, "a.jsonl")], reshuffle=True)
+            | MergeExactDuplicates(buckets=3, hot_above=2)
+        )
+        collect_to(hot | beam.Map(list), tmp_path / "hot", "hot")
+    assert collected(tmp_path / "hot") == [["p", 3]]

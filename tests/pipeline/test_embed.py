@@ -35,7 +35,9 @@ def embed(tmp_path, cache=None):
 def test_same_content_is_encoded_once_and_fanned_out_to_every_key(tmp_path):
     vectors, counters = embed(tmp_path)
     assert sorted(vectors) == sorted(TEXTS)
-    assert counters["embedded_prompts"] == 3  # "the cat sat" (a, b: whitespace differs), "a dog ran" (c, e), "birds fly south"
+    assert (
+        counters["embedded_prompts"] == 3
+    )  # "the cat sat" (a, b: whitespace differs), "a dog ran" (c, e), "birds fly south"
     np.testing.assert_allclose(vectors["a"], vectors["b"])
     np.testing.assert_allclose(vectors["d"], HashingEmbedder().encode([TEXTS["d"]])[0], rtol=1e-6)
 
