@@ -246,7 +246,9 @@ class _PoolOutputs:
             elif output.tag == FRONTIER_OFFERS:
                 self.frontier_offers.append(output.value)
             elif output.tag == EXAMPLE_POOLS:
-                self.examples = heapq.nsmallest(EXAMPLE_PROMPTS, [*self.examples, output.value], key=_example_key)
+                self.examples.append(output.value)
+                if len(self.examples) > 4 * EXAMPLE_PROMPTS:  # pruned now and then, not on every pool
+                    self.examples = heapq.nsmallest(EXAMPLE_PROMPTS, self.examples, key=_example_key)
             elif output.tag == INSIGHTS and output.value[0] == Insight.QUALITY.value:
                 self.quality = _QUALITY_MEANS.add_input(self.quality, output.value[1])
             elif output.tag == INSIGHTS and output.value[0] == Insight.POOL_PROFILE.value:
@@ -261,7 +263,7 @@ class _PoolOutputs:
             yield beam.pvalue.TaggedOutput(DROPPED, self.dropped)
         for name, value in sorted(self.counts.items()):
             yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
-        for example in self.examples:
+        for example in heapq.nsmallest(EXAMPLE_PROMPTS, self.examples, key=_example_key):
             yield beam.pvalue.TaggedOutput(EXAMPLE_POOLS, example)
         for offer in smallest_offers(self.frontier_offers):
             yield beam.pvalue.TaggedOutput(FRONTIER_OFFERS, offer)
