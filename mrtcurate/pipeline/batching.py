@@ -6,7 +6,9 @@ the job with no state."""
 
 from __future__ import annotations
 
+import functools
 import math
+import zlib
 from collections.abc import Callable, Sequence
 
 import apache_beam as beam
@@ -57,23 +59,26 @@ class BatchByKey(beam.DoFn):
         self.batches = {}
 
 
+@functools.lru_cache(maxsize=100_000)  # a prompt's responses are many and the hash is not free
+def prompt_bucket(prompt_id: str, buckets: int) -> int:
+    return stable_hash("bucket", prompt_id) % buckets
+
+
+def content_bucket(response_id: str, buckets: int) -> int:
+    """The bucket of a response id (the content id of its text): every stage that joins by content must agree."""
+    return zlib.crc32(response_id.encode()) % buckets
+
+
 class PromptBucket:
-    """A candidate's (or a member's) bucket, by its prompt: the keying for BatchByKey. The bucket of a prompt is
-    remembered, since a prompt's responses are many and the hash is not free."""
+    """A candidate's (or a member's) bucket, by its prompt: the keying for BatchByKey."""
 
     def __init__(self, buckets: int, member: bool = False):
         self.buckets = buckets
         self.member = member
-        self.known: dict[str, int] = {}
 
     def __call__(self, item) -> tuple[int, object]:
-        prompt_id = (item[0] if self.member else item).prompt_id
-        bucket = self.known.get(prompt_id)
-        if bucket is None:
-            if len(self.known) > 100_000:
-                self.known.clear()
-            bucket = self.known[prompt_id] = stable_hash("bucket", prompt_id) % self.buckets
-        return bucket, item
+        candidate = item[0] if self.member else item
+        return prompt_bucket(candidate.prompt_id, self.buckets), item
 
 
 def bucket_count(files: Sequence[InputFile]) -> int:

@@ -9,13 +9,12 @@ comes between. Holding every candidate for a split of its own had cost a third o
 
 from __future__ import annotations
 
-import json
-import zlib
+import functools
 
 import apache_beam as beam
 
 from mrtcurate.ids import stable_hash
-from mrtcurate.pipeline.batching import BatchByKey
+from mrtcurate.pipeline.batching import BatchByKey, content_bucket
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import AUTO_BOILERPLATE_PROMPTS, GroupingSettings
 from mrtcurate.schemas.counts import Count
@@ -47,6 +46,7 @@ class _DistinctUpTo(beam.CombineFn):
         return len(seen)
 
 
+@functools.lru_cache(maxsize=100_000)  # a prompt's responses are many and the hash is not free
 def _prompt_hash(prompt_id: str) -> int:
     # The prompt travels as a 64-bit hash: integers cross the shuffle cheaper than ids of any length.
     return stable_hash("boilerplate", prompt_id) >> 1  # fits a signed 64-bit VarInt
@@ -58,16 +58,10 @@ def _long_enough(candidate: Candidate) -> bool:
 
 def boilerplate_rejects(candidate: Candidate, prompts: int) -> list[Reject]:
     """One `boilerplate_response` reject per record the candidate stands for."""
-    record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
     how_many = f"at least {COUNT_CAP:,}" if prompts >= COUNT_CAP else str(prompts)
-    reject = Reject(
-        record,
-        RejectReason.BOILERPLATE_RESPONSE.value,
-        f"the same response answers {how_many} distinct prompts",
-        candidate.source,
-        None,
+    return candidate.rejected(
+        RejectReason.BOILERPLATE_RESPONSE.value, f"the same response answers {how_many} distinct prompts"
     )
-    return [reject] * candidate.multiplicity
 
 
 class _ResponseBucket:
@@ -76,17 +70,12 @@ class _ResponseBucket:
 
     def __init__(self, buckets: int):
         self.buckets = buckets
-        self.prompt_hashes: dict[str, int] = {}  # a prompt's responses are many and the hash is not free
 
     def __call__(self, candidate: Candidate):
-        prompt = self.prompt_hashes.get(candidate.prompt_id)
-        if prompt is None:
-            if len(self.prompt_hashes) > 100_000:
-                self.prompt_hashes.clear()
-            prompt = self.prompt_hashes[candidate.prompt_id] = _prompt_hash(candidate.prompt_id)
+        prompt = _prompt_hash(candidate.prompt_id)
         if not _long_enough(candidate):
             return 0, (None, prompt)
-        return zlib.crc32(candidate.response_id.encode()) % self.buckets, (candidate.response_id, prompt)
+        return content_bucket(candidate.response_id, self.buckets), (candidate.response_id, prompt)
 
 
 def _prompts_of(keyed_batch) -> set[int]:

@@ -9,11 +9,10 @@ of the time of a qd run with a fast embedder. Prompts keep RunInference (pipelin
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import time
 import unicodedata
-import zlib
 
 import apache_beam as beam
 import numpy as np
@@ -22,7 +21,7 @@ from apache_beam.utils.shared import Shared
 
 from mrtcurate.garbage import tune_collector
 from mrtcurate.pipeline import progress
-from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
+from mrtcurate.pipeline.batching import BatchByKey, PromptBucket, content_bucket
 from mrtcurate.pipeline.cache import ContentCache, KeepInCache, cached_files, read_cached, vectors_table
 from mrtcurate.pipeline.coders import Member, Vector
 from mrtcurate.schemas import Candidate, Reject, RejectReason
@@ -39,12 +38,8 @@ COUNTS = "counts"
 NEW_VECTORS = "new_vectors"
 
 
-class _ContentBucket:
-    def __init__(self, buckets: int):
-        self.buckets = buckets
-
-    def __call__(self, candidate: Candidate) -> tuple[int, Candidate]:
-        return zlib.crc32(candidate.response_id.encode()) % self.buckets, candidate
+def _by_content(candidate: Candidate, buckets: int) -> tuple[int, Candidate]:
+    return content_bucket(candidate.response_id, buckets), candidate
 
 
 def _cached_batches(path: str, buckets: int):
@@ -53,8 +48,9 @@ def _cached_batches(path: str, buckets: int):
     vectors = table.column("vector").to_numpy(zero_copy_only=False)
     batches: dict[int, list] = {}
     for response_id, vector in zip(table.column("response_id").to_pylist(), vectors, strict=True):
-        bucket = zlib.crc32(response_id.encode()) % buckets
-        batches.setdefault(bucket, []).append((response_id, np.asarray(vector, dtype=np.float32)))
+        batches.setdefault(content_bucket(response_id, buckets), []).append(
+            (response_id, np.asarray(vector, dtype=np.float32))
+        )
     yield from batches.items()
 
 
@@ -73,15 +69,10 @@ def readable(text: str) -> bool:
 
 def _unembeddable(candidate: Candidate, finite: bool) -> list[Reject]:
     problem = "all-zero" if finite else "non-finite"
-    record = json.dumps({"prompt": candidate.prompt, "response": candidate.completion}, ensure_ascii=False)
-    reject = Reject(
-        record,
+    return candidate.rejected(
         RejectReason.UNEMBEDDABLE_TEXT.value,
         f"the embedder gave a {problem} vector and the text has no readable character",
-        candidate.source,
-        None,
     )
-    return [reject] * candidate.multiplicity
 
 
 class _EmbedBucket(beam.DoFn):
@@ -180,7 +171,7 @@ class EmbedResponses(beam.PTransform):
 
     def expand(self, candidates):
         by_content = candidates | "IntoContentBuckets" >> beam.ParDo(
-            BatchByKey(_ContentBucket(self.buckets))
+            BatchByKey(functools.partial(_by_content, buckets=self.buckets))
         ).with_output_types(tuple[int, list[Candidate]])
         groups = {"candidates": by_content}
         if self.folder is not None:

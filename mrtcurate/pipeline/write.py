@@ -65,9 +65,9 @@ class Table:
         return by_shard.items()
 
 
-def _counts(totals: dict[str, int], tables: dict[str, Table]) -> dict[str, int]:
-    """Each table's shard count, from its rows' bytes (a table with no rows at all has none)."""
-    return {name: shard_count(totals.get(name, 0), table.shards) for name, table in tables.items()}
+def _count(totals: dict[str, int], name: str, table: Table) -> int:
+    """A table's shard count, from its rows' bytes (a table with no rows at all has no total)."""
+    return shard_count(totals.get(name, 0), table.shards)
 
 
 def _tagged(element, name: str) -> tuple:
@@ -89,8 +89,8 @@ class _AssignShards(beam.DoFn):
 
     def process(self, tagged, totals: dict[str, int]):
         name, element = tagged
-        count = _counts(totals, self.tables)[name]
-        for index, rows in self.tables[name].to_shards(element, count):
+        table = self.tables[name]
+        for index, rows in table.to_shards(element, _count(totals, name, table)):
             yield (name, index), rows
 
 
@@ -104,7 +104,7 @@ class _WriteShard(beam.DoFn):
         (name, index), batches = shard
         table = self.tables[name]
         rows = sorted((row for batch in batches for row in batch), key=table.sort_key)
-        yield name, _write(self.directory, table, self.prefix, index, _counts(totals, self.tables)[name], rows)
+        yield name, _write(self.directory, table, self.prefix, index, _count(totals, name, table), rows)
 
 
 class _WriteEmptyShards(beam.DoFn):
@@ -118,8 +118,8 @@ class _WriteEmptyShards(beam.DoFn):
 
     def process(self, _, totals: dict[str, int], written: list):
         present = {(name, shard.path) for name, shard in written}
-        for name, count in _counts(totals, self.tables).items():
-            table = self.tables[name]
+        for name, table in self.tables.items():
+            count = _count(totals, name, table)
             for index in range(count):
                 if (name, f"{table.relative_dir}/{shard_name(self.prefix, index, count)}") not in present:
                     yield name, _write(self.directory, table, self.prefix, index, count, [])

@@ -3,6 +3,7 @@ shuffled ones cross with the compact coders of pipeline/coders.py."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 
@@ -35,6 +36,11 @@ class Candidate:
             reward=max(rewards) if rewards else None,
             multiplicity=self.multiplicity + other.multiplicity,
         )
+
+    def rejected(self, reason: str, detail: str) -> list[Reject]:
+        """One reject per record this candidate stands for, each holding its prompt and response as JSON."""
+        record = json.dumps({"prompt": self.prompt, "response": self.completion}, ensure_ascii=False)
+        return [Reject(record, reason, detail, self.source, None)] * self.multiplicity
 
 
 def _representative_order(candidate: Candidate) -> tuple:
