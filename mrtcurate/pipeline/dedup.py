@@ -11,8 +11,10 @@ from collections import Counter
 
 import apache_beam as beam
 
-from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
+from mrtcurate.pipeline.batching import PromptBucket
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
+from mrtcurate.pipeline.coders import CandidateCoder
+from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.schemas import Candidate
 
 BOILERPLATE = "boilerplate"
@@ -53,8 +55,9 @@ class MergeExactDuplicates(beam.PTransform):
     PCollection of (response id, prompts answered), is given, and (prompt id, pool size) of the pools over
     `hot_above`."""
 
-    def __init__(self, buckets: int, hot_above: int, boilerplate=None):
+    def __init__(self, buckets: int, hot_above: int, boilerplate=None, spill: str | None = None):
         super().__init__()
+        self.spill = spill
         self.buckets = buckets
         self.hot_above = hot_above
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
@@ -62,9 +65,7 @@ class MergeExactDuplicates(beam.PTransform):
     def expand(self, candidates):
         merged = (
             candidates
-            | "IntoBuckets"
-            >> beam.ParDo(BatchByKey(PromptBucket(self.buckets))).with_output_types(tuple[int, list[Candidate]])
-            | "GroupBucket" >> beam.GroupByKey()
+            | "GroupBucket" >> GroupBatches(self.spill, CandidateCoder(), keyed=PromptBucket(self.buckets))
             | "MergeCopies"
             >> beam.ParDo(_MergeCopies(self.hot_above), self.boilerplate)
             .with_output_types(Candidate)

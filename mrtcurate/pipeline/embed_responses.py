@@ -21,9 +21,10 @@ from apache_beam.utils.shared import Shared
 
 from mrtcurate.garbage import tune_collector
 from mrtcurate.pipeline import progress
-from mrtcurate.pipeline.batching import BatchByKey, PromptBucket, content_bucket
+from mrtcurate.pipeline.batching import PromptBucket, content_bucket
 from mrtcurate.pipeline.cache import ContentCache, KeepInCache, cached_files, read_cached, vectors_table
-from mrtcurate.pipeline.coders import Member, Vector
+from mrtcurate.pipeline.coders import CandidateCoder, Member, Vector
+from mrtcurate.pipeline.spill import SpillBatches, batches_of
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.schemas.counts import Count
@@ -83,8 +84,9 @@ class _EmbedBucket(beam.DoFn):
     zero vector, which has similarity 0 to every other candidate (the planner leaves it out), and is counted
     as embedding_fallback; only a text with no readable character is a reject."""
 
-    def __init__(self, embedding: EmbeddingSettings, shared: Shared, prompt_buckets: int):
+    def __init__(self, embedding: EmbeddingSettings, shared: Shared, prompt_buckets: int, spill: str | None):
         self.embedding = embedding
+        self.spill = spill
         self.shared = shared
         self.prompt_bucket = PromptBucket(prompt_buckets, member=True)
         self.embedded = Metrics.counter("mrtcurate", "embedded")
@@ -98,7 +100,7 @@ class _EmbedBucket(beam.DoFn):
     def process(self, joined):
         _, groups = joined
         by_text: dict[str, list[Candidate]] = {}
-        for batch in groups["candidates"]:
+        for batch in batches_of(groups["candidates"], self.spill, CandidateCoder()):
             for candidate in batch:
                 by_text.setdefault(candidate.response_id, []).append(candidate)
         if not by_text:
@@ -162,17 +164,20 @@ class EmbedResponses(beam.PTransform):
     count pairs of texts longer than the token window, of vectors from the cache and of texts kept without a
     usable vector."""
 
-    def __init__(self, embedding: EmbeddingSettings, cache: ContentCache | None, buckets: int):
+    def __init__(
+        self, embedding: EmbeddingSettings, cache: ContentCache | None, buckets: int, spill: str | None = None
+    ):
         super().__init__()
         self.embedding = embedding
         self.buckets = buckets
+        self.spill = spill  # where the candidates cross the content grouping as files (pipeline/spill.py), or None
         key = embedder_key(embedding.embedder, embedding.max_tokens)
         self.folder = cache.embeddings(key) if cache else None
 
     def expand(self, candidates):
-        by_content = candidates | "IntoContentBuckets" >> beam.ParDo(
-            BatchByKey(functools.partial(_by_content, buckets=self.buckets))
-        ).with_output_types(tuple[int, list[Candidate]])
+        by_content = candidates | "IntoContentBuckets" >> SpillBatches(
+            self.spill, CandidateCoder(), keyed=functools.partial(_by_content, buckets=self.buckets)
+        )
         groups = {"candidates": by_content}
         if self.folder is not None:
             groups["cached"] = (
@@ -185,7 +190,7 @@ class EmbedResponses(beam.PTransform):
             groups
             | "ByContent" >> beam.CoGroupByKey()
             | "EmbedBucket"
-            >> beam.ParDo(_EmbedBucket(self.embedding, Shared(), self.buckets))
+            >> beam.ParDo(_EmbedBucket(self.embedding, Shared(), self.buckets, self.spill))
             .with_output_types(tuple[int, list[Member]])
             .with_outputs(UNUSABLE, COUNTS, NEW_VECTORS, main="members")
         )

@@ -22,6 +22,8 @@ import os
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import StandardOptions
 
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline.batching import BatchByKey, PromptBucket, bucket_count
@@ -37,6 +39,7 @@ from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import SelectPerPrompt
+from mrtcurate.pipeline.spill import SPILL_FOLDER
 from mrtcurate.pipeline.write import Table, WriteParquetTables
 from mrtcurate.schemas import DROPPED_SCHEMA, REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.schemas.counts import Count, Insight
@@ -59,6 +62,15 @@ class _Members:
     hot_sizes: beam.PCollection | None = None  # (prompt id, size) of the pools over --hot-above, where counted
 
 
+def spill_folder(pipeline: beam.Pipeline, directory: str) -> str | None:
+    """Where the groupings that carry the corpus cross as files (pipeline/spill.py): on the local runner, which
+    holds each stage's whole input in memory. Any other runner's shuffle streams, and it is kept."""
+    runner = pipeline.options.view_as(StandardOptions).runner
+    if runner is not None and "Direct" not in str(runner):
+        return None
+    return FileSystems.join(directory, SPILL_FOLDER)
+
+
 def content_cache(config: RunConfig) -> ContentCache | None:
     return ContentCache(config.publish.cache) if config.publish.cache else None
 
@@ -67,6 +79,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
     """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, score, embed. `scratch`
     is the job's own local folder (what the workers share, such as the judge's request count, lives there)."""
     cache = content_cache(config)
+    spill = spill_folder(pipeline, scratch)
     candidates, rejects, read_counts, reasons = pipeline | "Read" >> ReadCorpus(
         inputs.files, inputs.mapping, config.ingest.max_chars
     )
@@ -82,7 +95,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets)
     if needs_embeddings(config) or config.planner.plan or config.scoring.scorer:
         unique, boilerplate_rejects, hot_sizes = candidates | "MergeExactDuplicates" >> MergeExactDuplicates(
-            buckets, config.selection.hot_above, boilerplate
+            buckets, config.selection.hot_above, boilerplate, spill
         )
         if boilerplate is not None:
             boilerplate_counts, boilerplate_reasons = boilerplate_tallies(boilerplate_rejects)
@@ -98,7 +111,9 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring, cache, scratch)
         counts.append(score_counts)
     if needs_embeddings(config):
-        members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(config.embedding, cache, buckets)
+        members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(
+            config.embedding, cache, buckets, spill
+        )
         counts.append(embed_counts)
         rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
         counts.append(unembeddable | "CountUnembeddable" >> beam.Map(lambda _: (Count.REJECTED_UNEMBEDDABLE.value, 1)))
@@ -146,6 +161,7 @@ def build(
         read.boilerplate,
         read.hot_sizes,
         offers_frontier=needs_embeddings(config),
+        spill=spill_folder(pipeline, directory),
     )
     rejects, reasons, counts = read.rejects, read.rejected_by_reason, [*read.counts, selected.counts]
     insights = selected.insights
@@ -169,7 +185,7 @@ def build(
         "data": selected.rows,
         "rejects": rejects | "RejectRows" >> beam.Map(asdict),
         "dropped": selected.dropped,
-    } | "Write" >> WriteParquetTables(directory, tables)
+    } | "Write" >> WriteParquetTables(directory, tables, spill=spill_folder(pipeline, directory))
     sources = ManifestSources(
         _sum_tallies(counts, reasons),
         written["data"],

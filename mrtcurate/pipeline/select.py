@@ -24,9 +24,10 @@ from mrtcurate.garbage import tune_collector
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
-from mrtcurate.pipeline.coders import Member
+from mrtcurate.pipeline.coders import Member, MemberCoder
 from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
 from mrtcurate.pipeline.pools import pool_of_members
+from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
 from mrtcurate.schemas import Candidate, DropReason
 from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
@@ -273,27 +274,35 @@ class _PoolOutputs:
 
 
 class _SelectBucket(_Selecting):
-    """A bucket's whole pools: select K in each. One part of a hot pool: keep _OVERSAMPLE * K for the second stage."""
+    """A bucket's whole pools: select K in each. One part of a hot pool: keep _OVERSAMPLE * K for the second stage.
+    A group keyed by the bucket alone holds whole prompts (the path with no dedup stage, which counted no hot pools
+    before the grouping): its pools over `hot_above` are split into parts here, as _into_groups would have."""
 
     def process(self, group, k, boilerplate: dict[str, int]):
-        (_, hot_prompt, _), batches = group
+        key, batches = group
         outputs = _PoolOutputs()
-        members = []
+        members, sizes = [], Counter()
         for member in (member for batch in batches for member in batch):
+            sizes[member[0].prompt_id] += 1  # boilerplate included, as the dedup stage's count of hot pools
             prompts = boilerplate.get(member[0].response_id)
             if prompts is None:
                 members.append(member)
             else:
                 outputs.take(beam.pvalue.TaggedOutput(REJECTS, r) for r in boilerplate_rejects(member[0], prompts))
-        if hot_prompt:
-            outputs.take(self.pool_or_part(hot_prompt, members, k, hot=True))
+        if isinstance(key, tuple) and key[1]:
+            outputs.take(self.pool_or_part(key[1], members, k, hot=True))
         else:
             by_prompt: dict[str, list] = {}
             for member in members:
                 by_prompt.setdefault(member[0].prompt_id, []).append(member)
             # Prompt order is fixed so that nothing downstream can see the order the runner delivered members in.
             for prompt_id in sorted(by_prompt):
-                outputs.take(self.pool_or_part(prompt_id, by_prompt[prompt_id], k, hot=False))
+                pool = by_prompt[prompt_id]
+                if isinstance(key, tuple) or sizes[prompt_id] <= self.settings.hot_above:
+                    outputs.take(self.pool_or_part(prompt_id, pool, k, hot=False))
+                    continue
+                for _, part in sorted(_parts(prompt_id, pool, sizes[prompt_id], self.settings.part_size).items()):
+                    outputs.take(self.pool_or_part(prompt_id, part, k, hot=True))
         yield from outputs.emit()
 
     def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
@@ -464,45 +473,31 @@ def _example_key(example_pool: tuple) -> int:
     return example_pool[0]
 
 
-class _HotPools(beam.CombineFn):
-    """Members per prompt over one bucket's batches, then only the prompts over the limit: {prompt: size}."""
-
-    def __init__(self, hot_above: int):
-        self.hot_above = hot_above
-
-    def create_accumulator(self) -> Counter:
-        return Counter()
-
-    def add_input(self, sizes: Counter, batch: list) -> Counter:
-        sizes.update(member[0].prompt_id for member in batch)
-        return sizes
-
-    def merge_accumulators(self, accumulators) -> Counter:
-        merged = Counter()
-        for sizes in accumulators:
-            merged.update(sizes)
-        return merged
-
-    def extract_output(self, sizes: Counter) -> dict[str, int]:
-        return {prompt: size for prompt, size in sizes.items() if size > self.hot_above}
-
-
 def _into_groups(keyed_batch, hot_sizes: dict[str, int], part_size: int):
     """A bucket's batch to its grouping keys: (bucket, "", 0) for whole pools, (bucket, prompt, part) for each part of
-    a hot pool, the part by response hash (the split depends on ids only, not on bundling)."""
+    a hot pool."""
     bucket, batch = keyed_batch
-    whole, parts = [], {}
+    whole, hot = [], {}
     for member in batch:
         prompt_id = member[0].prompt_id
-        size = hot_sizes.get(prompt_id)
-        if size is None:
-            whole.append(member)
+        if prompt_id in hot_sizes:
+            hot.setdefault(prompt_id, []).append(member)
         else:
-            part = stable_hash("part", member[0].response_id) % math.ceil(size / part_size)
-            parts.setdefault((bucket, prompt_id, part), []).append(member)
+            whole.append(member)
     if whole:
         yield (bucket, "", 0), whole
-    yield from parts.items()
+    for prompt_id, members in hot.items():
+        for part, part_members in _parts(prompt_id, members, hot_sizes[prompt_id], part_size).items():
+            yield (bucket, prompt_id, part), part_members
+
+
+def _parts(prompt_id: str, members: list, size: int, part_size: int) -> dict[int, list]:
+    """A hot pool's members by part, the part by response hash: the split depends on ids only, not on bundling."""
+    parts: dict[int, list] = {}
+    count = math.ceil(size / part_size)
+    for member in members:
+        parts.setdefault(stable_hash("part", member[0].response_id) % count, []).append(member)
+    return parts
 
 
 @dataclass
@@ -538,34 +533,29 @@ class SelectPerPrompt(beam.PTransform):
         boilerplate=None,
         hot_sizes=None,
         offers_frontier: bool = False,
+        spill: str | None = None,
     ):
         super().__init__()
         self.settings = selection
+        self.spill = spill  # where the members cross the bucket grouping as files (pipeline/spill.py), or None
         self.stage = _SelectStage(
             selection, grouping, embedding, with_messages, reward_sign, dropped_texts, offers_frontier
         )
         self.k = beam.pvalue.AsSingleton(k)
         # (response id, prompts) of the boilerplate responses, for a job that did not split them off before
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
-        # (prompt id, size) of the pools over hot_above where the exact dedup counted them (pipeline/dedup.py):
-        # counted here otherwise, from the batches, which then wait for the count.
+        # (prompt id, size) of the pools over hot_above where the exact dedup counted them (pipeline/dedup.py), so
+        # that their parts group apart; otherwise a bucket holds whole prompts and splits its hot pools itself.
         self.hot_sizes = hot_sizes
 
     def expand(self, batches):
-        hot_sizes = self.hot_sizes
-        if hot_sizes is None:
-            hot_sizes = (
-                batches
-                | "PoolSizes" >> beam.CombinePerKey(_HotPools(self.settings.hot_above))
-                | "HotPools" >> beam.FlatMap(lambda bucket_hot: bucket_hot[1].items())
-            )
+        if self.hot_sizes is not None:
+            batches = batches | "AssignParts" >> beam.FlatMap(
+                _into_groups, beam.pvalue.AsDict(self.hot_sizes), self.settings.part_size
+            ).with_output_types(tuple[tuple[int, str, int], list[Member]])
         first = (
             batches
-            | "AssignParts"
-            >> beam.FlatMap(_into_groups, beam.pvalue.AsDict(hot_sizes), self.settings.part_size).with_output_types(
-                tuple[tuple[int, str, int], list[Member]]
-            )
-            | "GroupBucket" >> beam.GroupByKey()
+            | "GroupBucket" >> GroupBatches(self.spill, MemberCoder())
             | "SelectK"
             >> beam.ParDo(_SelectBucket(self.stage), self.k, self.boilerplate).with_outputs(
                 COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, main="rows"

@@ -7,17 +7,23 @@ import hashlib
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam import coders
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.spill import SegmentWriter, batches_of, read_segments
 from mrtcurate.schemas import ShardInfo
 
 TARGET_SHARD_BYTES = 256 * 1024 * 1024
+_ROWS = coders.FastPrimitivesCoder()  # a row is a dict of plain values
 
 
 def estimated_bytes(row: dict) -> int:
@@ -84,25 +90,65 @@ class _Bytes:
 
 
 class _AssignShards(beam.DoFn):
-    def __init__(self, tables: dict[str, Table]):
+    """A table's rows to their shards: from (table name, element) where nothing is spilled, or from (table name,
+    segment) where the rows were written to files, and then into files again, by (table name, shard)."""
+
+    def __init__(self, tables: dict[str, Table], spill: str | None):
         self.tables = tables
+        self.spill = spill
+
+    def start_bundle(self):
+        self.writer = None if self.spill is None else SegmentWriter(self.spill, _ROWS)
 
     def process(self, tagged, totals: dict[str, int]):
         name, element = tagged
         table = self.tables[name]
+        if self.spill is not None:
+            (element,) = read_segments([element], _ROWS)
+            table = replace(table, batched=True)
         for index, rows in table.to_shards(element, _count(totals, name, table)):
-            yield (name, index), rows
+            if self.writer is None:
+                yield (name, index), rows
+            else:
+                yield from self.writer.add((name, index), rows)
+
+    def finish_bundle(self):
+        if self.writer is not None:
+            for pair in self.writer.flush():
+                yield WindowedValue(pair, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class _SpillTables(beam.DoFn):
+    """(table name, element) in, (table name, segment) out: the rows written to files before they wait for the
+    tables' sizes, which the local runner would otherwise hold in memory, all of them."""
+
+    def __init__(self, tables: dict[str, Table], spill: str):
+        self.tables = tables
+        self.spill = spill
+
+    def start_bundle(self):
+        self.writer = SegmentWriter(self.spill, _ROWS)
+
+    def process(self, tagged):
+        name, element = tagged
+        yield from self.writer.add(name, element if self.tables[name].batched else [element])
+
+    def finish_bundle(self):
+        for pair in self.writer.flush():
+            yield WindowedValue(pair, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, directory: str, prefix: str, tables: dict[str, Table]):
+    def __init__(self, directory: str, prefix: str, tables: dict[str, Table], spill: str | None):
         self.directory = directory
         self.prefix = prefix
         self.tables = tables
+        self.spill = spill
 
     def process(self, shard, totals: dict[str, int]):
         (name, index), batches = shard
         table = self.tables[name]
+        batches = batches_of(batches, self.spill, _ROWS)
         rows = sorted((row for batch in batches for row in batch), key=table.sort_key)
         yield name, _write(self.directory, table, self.prefix, index, _count(totals, name, table), rows)
 
@@ -139,8 +185,9 @@ class WriteParquetTables(beam.PTransform):
     its data size unless fixed: output bytes depend on the data alone, not on workers or bundles. Every shard
     of the count is written, empty ones too. The tables share one size count and one grouping by shard."""
 
-    def __init__(self, directory: str, tables: dict[str, Table], prefix: str = "part"):
+    def __init__(self, directory: str, tables: dict[str, Table], prefix: str = "part", spill: str | None = None):
         super().__init__()
+        self.spill = spill  # where the rows wait for the sizes and cross the shard grouping as files, or None
         self.directory = directory
         self.tables = tables
         self.prefix = prefix
@@ -151,11 +198,14 @@ class WriteParquetTables(beam.PTransform):
         totals = beam.pvalue.AsDict(
             everything | "RowBytes" >> beam.Map(_Bytes(self.tables)) | "TotalBytes" >> beam.CombinePerKey(sum)
         )
+        waiting = everything
+        if self.spill is not None:
+            waiting = everything | "SpillRows" >> beam.ParDo(_SpillTables(self.tables, self.spill))
         written = (
-            everything
-            | "AssignShard" >> beam.ParDo(_AssignShards(self.tables), totals)
+            waiting
+            | "AssignShard" >> beam.ParDo(_AssignShards(self.tables, self.spill), totals)
             | "GroupShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self.directory, self.prefix, self.tables), totals)
+            | "WriteShard" >> beam.ParDo(_WriteShard(self.directory, self.prefix, self.tables, self.spill), totals)
         )
         empty = (
             everything.pipeline

@@ -17,6 +17,7 @@ from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.interrupts import cleanup_on_interrupt
 from mrtcurate.pipeline.launch import run_curation, run_planner
 from mrtcurate.pipeline.score import JUDGE_LEDGER
+from mrtcurate.pipeline.spill import SPILL_FOLDER
 from mrtcurate.report import REPORT_NAME, write_card, write_report
 from mrtcurate.runs.preflight import check_cache_and_budget, check_inputs_outside_output, check_output, resolve_inputs
 from mrtcurate.runs.publish import publish, release, stage
@@ -53,6 +54,7 @@ def run(
         with cleanup_on_interrupt(lambda: release(staging)):
             metrics = run_curation(config, inputs, staging.directory, beam_args or [], on_progress)
             _remove_if_there(FileSystems.join(staging.directory, JUDGE_LEDGER))
+            _remove_if_there(FileSystems.join(staging.directory, SPILL_FOLDER))
             manifest = read_manifest(staging.directory)
             if manifest["counts"]["candidates"] == 0 and not config.publish.allow_empty:
                 raise JobFailed(_nothing_curated(manifest))
