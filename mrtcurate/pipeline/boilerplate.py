@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 
 import apache_beam as beam
+from apache_beam import coders
 
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.batching import BatchByKey, content_bucket
+from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import AUTO_BOILERPLATE_PROMPTS, GroupingSettings
 from mrtcurate.schemas.counts import Count
@@ -106,10 +108,11 @@ class BoilerplateResponses(beam.PTransform):
     combine per response had made the count one shuffled element per distinct response. Prompts are told apart by
     their 64-bit hash (a collision among a corpus's prompts has odds below 2^-30 at a million prompts)."""
 
-    def __init__(self, grouping: GroupingSettings, buckets: int):
+    def __init__(self, grouping: GroupingSettings, buckets: int, spill: str | None = None):
         super().__init__()
         self.grouping = grouping
         self.buckets = buckets
+        self.spill = spill  # where the pairs cross the grouping as files (pipeline/spill.py), or None
 
     def expand(self, candidates):
         pairs = candidates | "ResponsePrompts" >> beam.ParDo(
@@ -123,7 +126,7 @@ class BoilerplateResponses(beam.PTransform):
         )
         return (
             pairs
-            | "ByResponseBucket" >> beam.GroupByKey()
+            | "ByResponseBucket" >> GroupBatches(self.spill, coders.FastPrimitivesCoder())
             | "Boilerplate" >> beam.FlatMap(_over_threshold_in, beam.pvalue.AsSingleton(prompts), self.grouping)
         )
 

@@ -92,7 +92,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
     buckets = bucket_count(inputs.files)
     boilerplate, hot_sizes = None, None
     if config.grouping.boilerplate_prompts is not None:
-        boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets)
+        boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets, spill)
     if needs_embeddings(config) or config.planner.plan or config.scoring.scorer:
         unique, boilerplate_rejects, hot_sizes = candidates | "MergeExactDuplicates" >> MergeExactDuplicates(
             buckets, config.selection.hot_above, boilerplate, spill

@@ -50,9 +50,11 @@ def test_every_shard_of_the_count_is_written_with_the_schema_even_empty(tmp_path
     assert table.num_rows == rows and table.schema.names == REJECTS_SCHEMA.names
 
 
-def test_tables_share_one_writer_and_batches_split_by_shard(tmp_path):
+@pytest.mark.parametrize("spilled", [False, True], ids=["rows-shuffled", "rows-through-files"])
+def test_tables_share_one_writer_and_batches_split_by_shard(tmp_path, spilled):
     # Batches (lists of rows of many keys) and plain rows go through one grouping; each table keeps its own
-    # shard count, and a key's rows never split across the shards of its table.
+    # shard count, and a key's rows never split across the shards of its table. Through files (the local runner's
+    # way, pipeline/spill.py), the same files come out.
     rows = [
         {"record": f"r{i}", "reason": "invalid_json", "detail": "", "source_file": f"f{i % 7}", "source_row": i}
         for i in range(70)
@@ -68,7 +70,8 @@ def test_tables_share_one_writer_and_batches_split_by_shard(tmp_path):
         _ = {
             "plain": pipeline | "Rows" >> beam.Create(rows),
             "batched": pipeline | "Batches" >> beam.Create(batches),
-        } | WriteParquetTables(str(tmp_path), tables)
+        } | WriteParquetTables(str(tmp_path), tables, spill=str(tmp_path / "spill") if spilled else None)
+    assert any((tmp_path / "spill").glob("*.segments")) == spilled
     for name, count in (("plain", 2), ("batched", 3)):
         files = sorted((tmp_path / name).glob("*.parquet"))
         assert [path.name for path in files] == [f"part-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
