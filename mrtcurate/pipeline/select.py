@@ -504,10 +504,10 @@ def _parts(prompt_id: str, members: list, size: int, part_size: int) -> dict[int
 class Selected:
     """What the Select stage sends on."""
 
-    rows: beam.PCollection  # curated rows in lists, one per bucket
+    rows: tuple  # curated rows in lists, one per bucket: whole pools', then hot pools' PCollection
     counts: beam.PCollection  # (count name, n), per bucket
     insights: beam.PCollection  # (kind, value) report statistics
-    dropped: beam.PCollection  # dropped rows in lists
+    dropped: tuple  # dropped rows in lists, as `rows`
     boilerplate_rejects: beam.PCollection  # where the candidates came straight from the read
     frontier_offers: beam.PCollection  # pools offered to qd's frontier (pipeline/frontier.py)
 
@@ -573,8 +573,8 @@ class SelectPerPrompt(beam.PTransform):
             | "SelectFromParts"
             >> beam.ParDo(_SelectFromParts(self.stage), self.k).with_outputs(COUNTS, INSIGHTS, DROPPED, main="rows")
         )
-        rows = (first.rows, second.rows) | "AllRows" >> beam.Flatten()
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()
         insights = (first[INSIGHTS], second[INSIGHTS], examples[INSIGHTS]) | "AllInsights" >> beam.Flatten()
-        dropped = (first[DROPPED], second[DROPPED]) | "AllDropped" >> beam.Flatten()
+        # Rows and dropped rows go on as each stage's own PCollection: a Flatten would be held whole (write.py).
+        rows, dropped = (first.rows, second.rows), (first[DROPPED], second[DROPPED])
         return Selected(rows, counts, insights, dropped, first[REJECTS], first[FRONTIER_OFFERS])

@@ -180,7 +180,8 @@ def _write(directory: str, table: Table, prefix: str, index: int, count: int, ro
 
 
 class WriteParquetTables(beam.PTransform):
-    """{table name: its rows (or batches of rows)} in; {table name: ShardInfo per written file} out. All rows
+    """{table name: its rows (or batches of rows), or a tuple of such PCollections} in; {table name: ShardInfo
+    per written file} out. All rows
     with one shard key land in one file, rows in a file are sorted, and each table's shard count comes from
     its data size unless fixed: output bytes depend on the data alone, not on workers or bundles. Every shard
     of the count is written, empty ones too. The tables share one size count and one grouping by shard."""
@@ -193,14 +194,20 @@ class WriteParquetTables(beam.PTransform):
         self.prefix = prefix
 
     def expand(self, elements: dict):
-        tagged = [elements[name] | f"Tag{name}" >> beam.Map(_tagged, name) for name in self.tables]
-        everything = tagged | "AllTables" >> beam.Flatten()
-        totals = beam.pvalue.AsDict(
-            everything | "RowBytes" >> beam.Map(_Bytes(self.tables)) | "TotalBytes" >> beam.CombinePerKey(sum)
-        )
-        waiting = everything
-        if self.spill is not None:
-            waiting = everything | "SpillRows" >> beam.ParDo(_SpillTables(self.tables, self.spill))
+        # Each producer's rows are sized, and spilled, where they are made: a Flatten of several stages' outputs is
+        # a buffer that the local runner holds whole.
+        pieces, sizes = [], []
+        for name in self.tables:
+            produced = elements[name] if isinstance(elements[name], tuple) else (elements[name],)
+            for index, rows in enumerate(produced):
+                label = f"{name}{index}" if index else name
+                tagged = rows | f"Tag{label}" >> beam.Map(_tagged, name)
+                sizes.append(tagged | f"RowBytes{label}" >> beam.Map(_Bytes(self.tables)))
+                if self.spill is not None:
+                    tagged = tagged | f"SpillRows{label}" >> beam.ParDo(_SpillTables(self.tables, self.spill))
+                pieces.append(tagged)
+        waiting = pieces | "AllTables" >> beam.Flatten()
+        totals = beam.pvalue.AsDict(sizes | "AllRowBytes" >> beam.Flatten() | "TotalBytes" >> beam.CombinePerKey(sum))
         written = (
             waiting
             | "AssignShard" >> beam.ParDo(_AssignShards(self.tables, self.spill), totals)
@@ -208,7 +215,7 @@ class WriteParquetTables(beam.PTransform):
             | "WriteShard" >> beam.ParDo(_WriteShard(self.directory, self.prefix, self.tables, self.spill), totals)
         )
         empty = (
-            everything.pipeline
+            waiting.pipeline
             | "Once" >> beam.Create([None])
             | "WriteEmptyShards"
             >> beam.ParDo(
