@@ -11,6 +11,9 @@
          -> Shard and write Parquet (curated rows; rejects; dropped: every parsed response not kept, and why)
          -> Manifest (with the planner summary; data + dropped + rejects account for every input record)
 
+On the local runner the groupings that carry the corpus cross as files, the shuffle carrying references
+(pipeline/spill.py, `spill_folder`); Dataflow's own shuffle carries the batches.
+
 Launching it (the runner, progress, failure messages, counters) is pipeline/launch.py; the driver around it
 (preflight, staging, report, atomic publish) is runs/curate.py.
 """

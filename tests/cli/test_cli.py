@@ -64,6 +64,7 @@ def test_output_refused_without_overwrite(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(args + ["--overwrite", "--near-dup", "off"]) == 0
     assert sorted(p.name for p in (tmp_path).iterdir()) == ["data.jsonl", "out"]  # no staging left behind
+    assert not (tmp_path / "out" / ".shuffle").exists()  # the groupings' segment files (pipeline/spill.py) neither
 
 
 def test_qd_options_reach_the_manifest(tmp_path):

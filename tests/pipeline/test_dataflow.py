@@ -61,6 +61,8 @@ def test_dataflow_job_graph_builds_offline(tmp_path, options):
         "Manifest",
     ):
         assert stage in names
+    # Dataflow's shuffle streams: the batches cross it, not references to segment files (pipeline/spill.py).
+    assert not any("WriteSegments" in name or "SpillRows" in name for name in names)
     # The transforms' payloads (our pickled DoFns and their arguments). The environments list Beam's own
     # staged artifacts, which name the local temp files they are uploaded from, and are left out.
     components = job.proto_pipeline.components

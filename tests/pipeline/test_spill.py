@@ -57,3 +57,13 @@ def test_a_grouping_through_files_gives_what_a_plain_grouping_gives(tmp_path, mo
     grouped(None)
     grouped(str(tmp_path / "spill"))
     assert len(list((tmp_path / "spill").glob("*.segments"))) >= 200 // 16
+
+
+def test_the_local_job_groups_through_files_and_dataflow_does_not(tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from mrtcurate.pipeline.graph import spill_folder
+
+    assert spill_folder(local_pipeline(), str(tmp_path)) == str(tmp_path / ".shuffle")
+    dataflow = beam.Pipeline(options=PipelineOptions(["--runner=DataflowRunner"]))
+    assert spill_folder(dataflow, "gs://bucket/out") is None
