@@ -180,9 +180,9 @@ def build(
             frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found)),
         ) | "WithFrontier" >> beam.Flatten()
     tables = {
-        "data": Table("data", curated_schema(inputs.with_messages), _prompt_key, _curated_order, config.publish.shards, batched=True),
-        "rejects": Table("rejects", REJECTS_SCHEMA, _source_key, _reject_order),
-        "dropped": Table("dropped", DROPPED_SCHEMA, _prompt_key, _dropped_order, batched=True),
+        "data": Table("data", curated_schema(inputs.with_messages), _prompt_key, ("prompt_id", "rank"), config.publish.shards, batched=True),
+        "rejects": Table("rejects", REJECTS_SCHEMA, _source_key, ("source_file", "source_row", "reason", "detail", "record")),
+        "dropped": Table("dropped", DROPPED_SCHEMA, _prompt_key, ("prompt_id", "reason", "response_id"), batched=True),
     }  # fmt: skip
     written = {
         "data": selected.rows,
@@ -225,26 +225,8 @@ def _prompt_key(row: dict) -> str:
     return row["prompt_id"]
 
 
-def _curated_order(row: dict) -> tuple:
-    return row["prompt_id"], row["rank"]
-
-
-def _dropped_order(row: dict) -> tuple:
-    return row["prompt_id"], row["reason"], row["response_id"]
-
-
 def _source_key(row: dict) -> str:
     return row["source_file"]
-
-
-def _reject_order(row: dict) -> tuple:
-    return (
-        row["source_file"],
-        row["source_row"] if row["source_row"] is not None else -1,
-        row["reason"],
-        row["detail"],
-        row["record"],
-    )
 
 
 def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, target: str) -> None:
