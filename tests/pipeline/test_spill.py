@@ -65,5 +65,9 @@ def test_the_local_job_groups_through_files_and_dataflow_does_not(tmp_path):
     from mrtcurate.pipeline.graph import spill_folder
 
     assert spill_folder(local_pipeline(), str(tmp_path)) == str(tmp_path / ".shuffle")
-    dataflow = beam.Pipeline(options=PipelineOptions(["--runner=DataflowRunner"]))
+    dataflow = beam.Pipeline(
+        options=PipelineOptions(
+            ["--runner=DataflowRunner", "--project=p", "--region=us-central1", "--temp_location=gs://bucket/tmp"]
+        )
+    )
     assert spill_folder(dataflow, "gs://bucket/out") is None
