@@ -67,7 +67,13 @@ def test_the_local_job_groups_through_files_and_dataflow_does_not(tmp_path):
     assert spill_folder(local_pipeline(), str(tmp_path)) == str(tmp_path / ".shuffle")
     dataflow = beam.Pipeline(
         options=PipelineOptions(
-            ["--runner=DataflowRunner", "--project=p", "--region=us-central1", "--temp_location=gs://bucket/tmp"]
+            [
+                "--runner=DataflowRunner",
+                "--project=mrt-project",
+                "--region=us-central1",
+                "--temp_location=gs://bucket/tmp",
+                "--dry_run=True",
+            ]
         )
     )
     assert spill_folder(dataflow, "gs://bucket/out") is None
