@@ -9,7 +9,7 @@ comes between. Holding every candidate for a split of its own had cost a third o
 
 from __future__ import annotations
 
-import functools
+import re
 
 import apache_beam as beam
 from apache_beam import coders
@@ -48,14 +48,22 @@ class _DistinctUpTo(beam.CombineFn):
         return len(seen)
 
 
-@functools.lru_cache(maxsize=100_000)  # a prompt's responses are many and the hash is not free
+_HEX_ID = re.compile("[0-9a-f]{16}")
+
+
 def _prompt_hash(prompt_id: str) -> int:
-    # The prompt travels as a 64-bit hash: integers cross the shuffle cheaper than ids of any length.
-    return stable_hash("boilerplate", prompt_id) >> 1  # fits a signed 64-bit VarInt
+    """The prompt travels as a signed 64-bit integer (a VarInt crosses the shuffle cheaper than an id of any
+    length). A prompt id that is already a 64-bit hash in hex (ids.stable_id, unless --id-field) is read as
+    one, distinct ids to distinct integers; any other id is hashed (a cache of the hash did not hold at a
+    million prompts)."""
+    if _HEX_ID.fullmatch(prompt_id):
+        value = int(prompt_id, 16)
+        return value - (1 << 64) if value >= 1 << 63 else value
+    return stable_hash("boilerplate", prompt_id) >> 1
 
 
 def _long_enough(candidate: Candidate) -> bool:
-    return len(candidate.completion.split()) >= MIN_WORDS
+    return len(candidate.completion.split(None, MIN_WORDS - 1)) >= MIN_WORDS  # no need to split a long text whole
 
 
 def boilerplate_rejects(candidate: Candidate, prompts: int) -> list[Reject]:

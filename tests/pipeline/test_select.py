@@ -56,7 +56,8 @@ def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
             selected = batches | SelectPerPrompt(
                 settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k])
             )
-            collect_to(selected.rows | "EachRow" >> beam.FlatMap(lambda batch: batch), Path(scratch) / "rows", "Rows")
+            rows = selected.rows | "AllRows" >> beam.Flatten()
+            collect_to(rows | "EachRow" >> beam.FlatMap(lambda batch: batch), Path(scratch) / "rows", "Rows")
         return sorted(collected(Path(scratch) / "rows"), key=lambda row: (row["prompt_id"], row["rank"]))
 
 
