@@ -20,6 +20,9 @@ from mrtcurate.ingest.formats import is_gzip_path
 from mrtcurate.schemas import InputFile
 
 BATCH_SIZE = 2_048  # items per element
+# Items one BatchByKey holds over all its keys before it sends every batch on, full or not: with thousands of
+# buckets (a 10M-response corpus has about 1,900) batches of one bundle would otherwise hold most of the corpus.
+MAX_HELD = 100_000
 MIN_BUCKETS = 8  # enough for parallel workers on a small corpus
 # Input bytes per bucket, as text: a bucket's memory is bounded by this, not by the corpus. Stored sizes are
 # scaled by a typical ratio for compressed files (a gzip of JSONL holds about 4 times its size in text).
@@ -39,6 +42,7 @@ class BatchByKey(beam.DoFn):
 
     def start_bundle(self):
         self.batches: dict = {}
+        self.held = 0
 
     def process(self, item):
         pair = self.keyed(item)
@@ -47,9 +51,14 @@ class BatchByKey(beam.DoFn):
         key, value = pair
         batch = self.batches.setdefault(key, [])
         batch.append(value)
+        self.held += 1
         if len(batch) >= BATCH_SIZE:
             del self.batches[key]
+            self.held -= len(batch)
             yield key, batch
+        elif self.held >= MAX_HELD:
+            yield from self.batches.items()
+            self.batches, self.held = {}, 0
 
     def finish_bundle(self):
         for key, batch in self.batches.items():
