@@ -226,7 +226,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_staging(tmp_path, capsys, monkeyp
 
     data = write_jsonl(tmp_path / "in.jsonl", ROWS)
 
-    def full(rows, schema):
+    def full(rows):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "data" / "part.parquet"))
 
     monkeypatch.setattr(write, "parquet_bytes", full)
