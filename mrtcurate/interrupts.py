@@ -106,7 +106,9 @@ def _watch(stop: threading.Event, wakeup: int) -> None:
     while not stop.is_set():
         received = signal.sigtimedwait(EXIT_CODES, 0.1)
         number = received.si_signo if received else _woken(wakeup)
-        if number:
+        # Only the two exit signals: a profiler attaching with ptrace (py-spy record --pid) makes sigtimedwait return
+        # the stop it caused, which was taken for a SIGTERM, removing the staging folder under a running job.
+        if number in EXIT_CODES:
             _handle(number)
 
 
