@@ -12,7 +12,9 @@ import apache_beam as beam
 
 from mrtcurate.analysis.frontier import FRONTIER_MEMBERS, FRONTIER_POOLS, qd_frontier
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.coders import MemberCoder
 from mrtcurate.pipeline.pools import pool_of_members
+from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.schemas.config import GroupingSettings, SelectionSettings
 from mrtcurate.selectors import NearDuplicateRule, Pool, collapse_near_duplicates
 
@@ -99,14 +101,15 @@ def _bucket_offers(bucket) -> list:
 class MeasureFrontier(beam.PTransform):
     """(prompt bucket, members) batches in, for a job without the Select stage (`mrt plan`); as FrontierFromOffers."""
 
-    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k):
+    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k, spill: str | None = None):
         super().__init__()
         self.from_offers = FrontierFromOffers(selection, grouping, k)
+        self.spill = spill  # where the members cross the grouping as files (pipeline/spill.py), or None
 
     def expand(self, batches):
         return (
             batches
-            | "GroupBucket" >> beam.GroupByKey()
+            | "GroupBucket" >> GroupBatches(self.spill, MemberCoder())
             | "Offers" >> beam.FlatMap(_bucket_offers)
             | "FromOffers" >> self.from_offers
         )

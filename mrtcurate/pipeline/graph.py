@@ -41,7 +41,7 @@ from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
 from mrtcurate.pipeline.read import ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
-from mrtcurate.pipeline.select import SelectPerPrompt
+from mrtcurate.pipeline.select import GroupPools, SelectPerPrompt
 from mrtcurate.pipeline.spill import SPILL_FOLDER
 from mrtcurate.pipeline.write import Table, WriteParquetTables
 from mrtcurate.schemas import DROPPED_SCHEMA, REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
@@ -138,8 +138,15 @@ def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
     return candidate, None
 
 
-def plan_variance(members: beam.PCollection, config: RunConfig) -> beam.PCollection:
-    return members | "Planner" >> PlanVariance(
+def group_pools(pipeline: beam.Pipeline, read: _Members, config: RunConfig, scratch: str) -> beam.PCollection:
+    """The members by groups of whole pools (or parts of hot ones): what the planner and Select read."""
+    return read.members | "GroupPools" >> GroupPools(
+        spill_folder(pipeline, scratch), read.hot_sizes, config.selection.part_size
+    )
+
+
+def plan_variance(pools: beam.PCollection, config: RunConfig) -> beam.PCollection:
+    return pools | "Planner" >> PlanVariance(
         config.embedding, config.planner, config.selection.seed, content_cache(config)
     )
 
@@ -151,9 +158,10 @@ def build(
     directory: str,
 ) -> None:
     read = read_and_embed(pipeline, config, inputs, directory)
-    planner = plan_variance(read.members, config) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
+    pools = group_pools(pipeline, read, config, directory)
+    planner = plan_variance(pools, config) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
     k = _k(pipeline, config, planner)
-    selected = read.members | "Select" >> SelectPerPrompt(
+    selected = pools | "Select" >> SelectPerPrompt(
         config.selection,
         config.grouping,
         config.embedding,
@@ -162,9 +170,7 @@ def build(
         k,
         config.publish.dropped_texts,
         read.boilerplate,
-        read.hot_sizes,
         offers_frontier=needs_embeddings(config),
-        spill=spill_folder(pipeline, directory),
     )
     rejects, reasons, counts = read.rejects, read.rejected_by_reason, [*read.counts, selected.counts]
     insights = selected.insights
@@ -231,10 +237,11 @@ def _source_key(row: dict) -> str:
 
 def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, target: str) -> None:
     """`mrt plan`: the shared front half, the planner and qd's frontier, written to `target` as one JSON line."""
-    read = read_and_embed(pipeline, config, inputs, os.path.dirname(target))
-    planner = plan_variance(read.members, config)
+    scratch = os.path.dirname(target)
+    read = read_and_embed(pipeline, config, inputs, scratch)
+    planner = plan_variance(group_pools(pipeline, read, config, scratch), config)
     frontier = read.members | "QDFrontier" >> MeasureFrontier(
-        config.selection, config.grouping, _k(pipeline, config, planner)
+        config.selection, config.grouping, _k(pipeline, config, planner), spill_folder(pipeline, scratch)
     )
     _ = (
         planner

@@ -1,5 +1,5 @@
-"""The planner's branch of the job: per-prompt sufficient statistics of the feature vectors (a combine per
-prompt bucket, over the members' batches), summed over prompts into the sample's and the bootstrap replicates' moments (a global combine whose
+"""The planner's branch of the job: per-prompt sufficient statistics of the feature vectors (one map per group of
+whole prompts, over the members' batches), summed over prompts into the sample's and the bootstrap replicates' moments (a global combine whose
 accumulator does not grow with the prompt count: analysis/variance.py), the effective prompt count from
 prompt embeddings (exact for small corpora, from a bounded sample above: vectors/redundancy.py), then one
 planner summary (analysis/planner.py)."""
@@ -12,6 +12,7 @@ import numpy as np
 from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import Moments
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.select import is_hot_part
 from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
 from mrtcurate.vectors.redundancy import (
     EXACT_PROMPTS,
@@ -22,15 +23,12 @@ from mrtcurate.vectors.redundancy import (
 )
 
 
-class _BucketPrompts(beam.CombineFn):
-    """Per prompt of one prompt bucket, from its members' batches: [feature count, feature sum, sum of squared
-    norms, prompt text (the smallest, where copies of a prompt differ)]. One accumulator per bucket, so the
-    members never travel one by one to a per-prompt combine."""
-
-    def create_accumulator(self) -> dict:
-        return {}
-
-    def add_input(self, prompts: dict, batch: list) -> dict:
+def _group_prompts(group) -> tuple:
+    """(group key, per prompt of the group: [feature count, feature sum, sum of squared norms, prompt text (the
+    smallest, where copies of a prompt differ)]). A group holds its prompts whole, or one part of a hot pool."""
+    key, batches = group
+    prompts: dict = {}
+    for batch in batches:
         for candidate, embedding in batch:
             entry = prompts.get(candidate.prompt_id)
             if entry is None:
@@ -42,24 +40,18 @@ class _BucketPrompts(beam.CombineFn):
                 entry[0] += 1
                 entry[1] = feature if entry[1] is None else entry[1] + feature
                 entry[2] += float(feature @ feature)
-        return prompts
+    return key, prompts
 
-    def merge_accumulators(self, accumulators) -> dict:
-        merged: dict = {}
-        for prompts in accumulators:
-            for prompt_id, (count, total, squares, text) in prompts.items():
-                entry = merged.get(prompt_id)
-                if entry is None:
-                    merged[prompt_id] = [count, total, squares, text]
-                    continue
-                entry[0] += count
-                entry[1] = total if entry[1] is None else entry[1] if total is None else entry[1] + total
-                entry[2] += squares
-                entry[3] = min(entry[3], text)
-        return merged
 
-    def extract_output(self, prompts: dict) -> dict:
-        return prompts
+def _merge_entries(entries) -> list:
+    """One hot prompt's entries from its parts, as one."""
+    count, total, squares, text = 0, None, 0.0, None
+    for part_count, part_total, part_squares, part_text in entries:
+        count += part_count
+        total = part_total if total is None else total if part_total is None else total + part_total
+        squares += part_squares
+        text = part_text if text is None else min(text, part_text)
+    return [count, total, squares, text]
 
 
 def _feature(candidate, embedding) -> np.ndarray | None:
@@ -123,6 +115,11 @@ class _SumMoments(beam.CombineFn):
         return folded if moments is None else moments + folded
 
 
+def _add_moments(moments) -> Moments | None:
+    present = [found for found in moments if found is not None]
+    return sum(present[1:], present[0]) if present else None
+
+
 def _summarise(moments: Moments | None, basis: list, degrees: np.ndarray, settings: PlanSettings) -> dict:
     if moments is None:
         return plan(Moments.empty(settings.bootstrap, 1), settings, 0)
@@ -159,7 +156,10 @@ class _LinksToSample(beam.DoFn):
 
 
 class PlanVariance(beam.PTransform):
-    """(prompt bucket, members) batches in; a PCollection holding one planner summary dict out."""
+    """GroupPools' groups (pipeline/select.py) in; a PCollection holding one planner summary dict out. A group holds
+    whole prompts, so each prompt's sums are complete when its group is read and the stage holds one group's
+    (the parts of a hot pool are merged by prompt first). Summed in the embedding stage, every prompt's 384-d sum
+    was held to its end: 1.2 GB at 400,000 prompts."""
 
     def __init__(self, embedding: EmbeddingSettings, settings: PlanSettings, seed: int, cache=None):
         super().__init__()
@@ -170,14 +170,28 @@ class PlanVariance(beam.PTransform):
         self.settings = settings
         self.seed = seed
 
-    def expand(self, batches):
-        prompts = batches | "BucketPrompts" >> beam.CombinePerKey(_BucketPrompts())
-        per_prompt = (
-            prompts
-            | "PromptStats" >> beam.Map(_prompt_stats)
-            | "Moments" >> beam.CombineGlobally(_SumMoments(self.settings.bootstrap, self.seed))
+    def expand(self, pools):
+        grouped = pools | "GroupPrompts" >> beam.Map(_group_prompts)
+        whole, parts = grouped | "HotParts" >> beam.Partition(lambda group, _: int(is_hot_part(group[0])), 2)
+        hot = (
+            parts
+            | "PartEntries" >> beam.FlatMap(lambda group: group[1].items())
+            | "MergeParts" >> beam.CombinePerKey(_merge_entries)
+            | "AsGroup" >> beam.Map(lambda entry: (entry[0], {entry[0]: entry[1]}))
         )
-        prompt_vectors = prompts | "PromptTexts" >> beam.FlatMap(_prompt_texts) | "EmbedPrompts" >> self.embed_prompts
+        # Each branch folded on its own: a Flatten of every prompt's sums would be held whole by the local runner.
+        moments = [
+            prompts
+            | f"PromptStats{name}" >> beam.Map(_prompt_stats)
+            | f"Moments{name}" >> beam.CombineGlobally(_SumMoments(self.settings.bootstrap, self.seed))
+            for name, prompts in (("", whole), ("OfHotPools", hot))
+        ]
+        per_prompt = moments | "BothMoments" >> beam.Flatten() | "SumMoments" >> beam.CombineGlobally(_add_moments)
+        texts = [
+            prompts | f"PromptTexts{name}" >> beam.FlatMap(_prompt_texts)
+            for name, prompts in (("", whole), ("OfHotPools", hot))
+        ]
+        prompt_vectors = texts | "AllPromptTexts" >> beam.Flatten() | "EmbedPrompts" >> self.embed_prompts
         # The EXACT_PROMPTS + 1 prompts of smallest hash: all of them when the corpus is small (exact
         # count), else a uniform sample whose first SAMPLE_PROMPTS the degree pass measures.
         basis = prompt_vectors | "RedundancyBasis" >> beam.combiners.Top.Smallest(

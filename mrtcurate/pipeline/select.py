@@ -289,7 +289,7 @@ class _SelectBucket(_Selecting):
                 members.append(member)
             else:
                 outputs.take(beam.pvalue.TaggedOutput(REJECTS, r) for r in boilerplate_rejects(member[0], prompts))
-        if isinstance(key, tuple) and key[1]:
+        if is_hot_part(key):
             outputs.take(self.pool_or_part(key[1], members, k, hot=True))
         else:
             by_prompt: dict[str, list] = {}
@@ -512,14 +512,38 @@ class Selected:
     frontier_offers: beam.PCollection  # pools offered to qd's frontier (pipeline/frontier.py)
 
 
-class SelectPerPrompt(beam.PTransform):
-    """(prompt bucket, members) batches in (graph.read_and_embed); `Selected` out (the boilerplate rejects where `boilerplate` is given, the
-    frontier offers with `offers_frontier`). K arrives as a one-element PCollection, so that `--k auto` can take it from
-    the planner in the same job.
+class GroupPools(beam.PTransform):
+    """(prompt bucket, members) batches in; (group, iterable of member batches) out, a group being a bucket's whole
+    pools or one part of a hot pool: what Select and the planner read. The members cross as files where `spill`
+    is given (pipeline/spill.py)."""
 
-    Members arrive in batches keyed by prompt bucket (a stable hash of the prompt: batching.PromptBucket) and
-    travel to one grouping by bucket, where one call selects in every pool of a bucket: the engine moves a batch where it moved a member, and what leaves
-    a bucket is one element of each kind."""
+    def __init__(self, spill: str | None, hot_sizes, part_size: int):
+        super().__init__()
+        self.spill = spill
+        # (prompt id, size) of the pools over hot_above where the exact dedup counted them (pipeline/dedup.py), so
+        # that their parts group apart; otherwise a bucket holds whole prompts and splits its hot pools itself.
+        self.hot_sizes = hot_sizes
+        self.part_size = part_size
+
+    def expand(self, batches):
+        if self.hot_sizes is not None:
+            batches = batches | "AssignParts" >> beam.FlatMap(
+                _into_groups, beam.pvalue.AsDict(self.hot_sizes), self.part_size
+            ).with_output_types(tuple[tuple[int, str, int], list[Member]])
+        return batches | "GroupBucket" >> GroupBatches(self.spill, MemberCoder())
+
+
+def is_hot_part(group_key) -> bool:
+    return isinstance(group_key, tuple) and bool(group_key[1])
+
+
+class SelectPerPrompt(beam.PTransform):
+    """GroupPools' groups in; `Selected` out (the boilerplate rejects where `boilerplate` is given, the frontier offers
+    with `offers_frontier`). K arrives as a one-element PCollection, so that `--k auto` can take it from the
+    planner in the same job.
+
+    One call selects in every pool of a group (a bucket of prompts, by a hash of the prompt: batching.PromptBucket),
+    and what leaves a group is one element of each kind."""
 
     def __init__(
         self,
@@ -531,35 +555,20 @@ class SelectPerPrompt(beam.PTransform):
         k,
         dropped_texts: bool = False,
         boilerplate=None,
-        hot_sizes=None,
         offers_frontier: bool = False,
-        spill: str | None = None,
     ):
         super().__init__()
         self.settings = selection
-        self.spill = spill  # where the members cross the bucket grouping as files (pipeline/spill.py), or None
         self.stage = _SelectStage(
             selection, grouping, embedding, with_messages, reward_sign, dropped_texts, offers_frontier
         )
         self.k = beam.pvalue.AsSingleton(k)
         # (response id, prompts) of the boilerplate responses, for a job that did not split them off before
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
-        # (prompt id, size) of the pools over hot_above where the exact dedup counted them (pipeline/dedup.py), so
-        # that their parts group apart; otherwise a bucket holds whole prompts and splits its hot pools itself.
-        self.hot_sizes = hot_sizes
 
-    def expand(self, batches):
-        if self.hot_sizes is not None:
-            batches = batches | "AssignParts" >> beam.FlatMap(
-                _into_groups, beam.pvalue.AsDict(self.hot_sizes), self.settings.part_size
-            ).with_output_types(tuple[tuple[int, str, int], list[Member]])
-        first = (
-            batches
-            | "GroupBucket" >> GroupBatches(self.spill, MemberCoder())
-            | "SelectK"
-            >> beam.ParDo(_SelectBucket(self.stage), self.k, self.boilerplate).with_outputs(
-                COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, main="rows"
-            )
+    def expand(self, pools):
+        first = pools | "SelectK" >> beam.ParDo(_SelectBucket(self.stage), self.k, self.boilerplate).with_outputs(
+            COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, main="rows"
         )
         examples = (
             first[EXAMPLE_POOLS]

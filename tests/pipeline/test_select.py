@@ -11,7 +11,7 @@ import pytest
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline.batching import BatchByKey, PromptBucket
 from mrtcurate.pipeline.coders import Member
-from mrtcurate.pipeline.select import SelectPerPrompt
+from mrtcurate.pipeline.select import GroupPools, SelectPerPrompt
 from mrtcurate.schemas import Candidate
 from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
 from mrtcurate.selectors import Pool
@@ -53,7 +53,8 @@ def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
                 | beam.Create(items)
                 | beam.ParDo(BatchByKey(PromptBucket(buckets, member=True))).with_output_types(tuple[int, list[Member]])
             )
-            selected = batches | SelectPerPrompt(
+            pools = batches | GroupPools(None, None, settings.part_size)
+            selected = pools | SelectPerPrompt(
                 settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k])
             )
             rows = selected.rows | "AllRows" >> beam.Flatten()
