@@ -24,6 +24,7 @@ from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.batching import PromptBucket, content_bucket
 from mrtcurate.pipeline.cache import ContentCache, KeepInCache, cached_files, read_cached, vectors_table
 from mrtcurate.pipeline.coders import CandidateCoder, Member, Vector
+from mrtcurate.pipeline.pools import into_groups
 from mrtcurate.pipeline.spill import SpillBatches, batches_of
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import EmbeddingSettings
@@ -84,9 +85,12 @@ class _EmbedBucket(beam.DoFn):
     zero vector, which has similarity 0 to every other candidate (the planner leaves it out), and is counted
     as embedding_fallback; only a text with no readable character is a reject."""
 
-    def __init__(self, embedding: EmbeddingSettings, shared: Shared, prompt_buckets: int, spill: str | None):
+    def __init__(
+        self, embedding: EmbeddingSettings, shared: Shared, prompt_buckets: int, spill: str | None, part_size: int
+    ):
         self.embedding = embedding
         self.spill = spill
+        self.part_size = part_size
         self.shared = shared
         self.prompt_bucket = PromptBucket(prompt_buckets, member=True)
         self.embedded = Metrics.counter("mrtcurate", "embedded")
@@ -97,7 +101,7 @@ class _EmbedBucket(beam.DoFn):
         tag = embedder_key(self.embedding.embedder, self.embedding.max_tokens)
         self.model = self.shared.acquire(lambda: _LoadedEmbedder(self.embedding), tag=tag).model
 
-    def process(self, joined):
+    def process(self, joined, hot_sizes: dict[str, int]):
         _, groups = joined
         by_text: dict[str, list[Candidate]] = {}
         for batch in batches_of(groups["candidates"], self.spill, CandidateCoder()):
@@ -117,7 +121,7 @@ class _EmbedBucket(beam.DoFn):
         needed = sorted(response_id for response_id in by_text if response_id not in vectors)
         yield from self._encode(needed, by_text, vectors)
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.VECTORS_FROM_CACHE.value, from_cache))
-        yield from self._members(by_text, vectors)
+        yield from self._members(by_text, vectors, hot_sizes)
 
     def _encode(self, needed: list[str], by_text: dict, vectors: dict):
         texts = [by_text[response_id][0].completion for response_id in needed]
@@ -138,7 +142,7 @@ class _EmbedBucket(beam.DoFn):
             log.debug("embedded %s texts (%.0f/s)", len(chunk), len(chunk) / max(time.perf_counter() - began, 1e-9))
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.TEXTS_TRUNCATED.value, truncated))
 
-    def _members(self, by_text: dict, vectors: dict):
+    def _members(self, by_text: dict, vectors: dict, hot_sizes: dict[str, int]):
         fallbacks = 0
         batches: dict[int, list] = {}
         for response_id in sorted(by_text):
@@ -156,7 +160,10 @@ class _EmbedBucket(beam.DoFn):
                 bucket, member = self.prompt_bucket((candidate, vector))
                 batches.setdefault(bucket, []).append(member)
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.EMBEDDING_FALLBACK.value, fallbacks))
-        yield from batches.items()
+        # Hot pools split into their parts here, where the pool sizes arrive as a side input of a stage that starts
+        # from a grouping: on a transform of its own the side input made the runner hold every member to wait.
+        for batch in batches.items():
+            yield from into_groups(batch, hot_sizes, self.part_size)
 
 
 class EmbedResponses(beam.PTransform):
@@ -165,9 +172,18 @@ class EmbedResponses(beam.PTransform):
     usable vector."""
 
     def __init__(
-        self, embedding: EmbeddingSettings, cache: ContentCache | None, buckets: int, spill: str | None = None
+        self,
+        embedding: EmbeddingSettings,
+        cache: ContentCache | None,
+        buckets: int,
+        spill: str | None = None,
+        hot_sizes=None,
+        part_size: int = 1,
     ):
         super().__init__()
+        # (prompt id, size) of the pools over --hot-above (pipeline/dedup.py), split into parts on the way out
+        self.hot_sizes = hot_sizes
+        self.part_size = part_size
         self.embedding = embedding
         self.buckets = buckets
         self.spill = spill  # where the candidates cross the content grouping as files (pipeline/spill.py), or None
@@ -190,8 +206,11 @@ class EmbedResponses(beam.PTransform):
             groups
             | "ByContent" >> beam.CoGroupByKey()
             | "EmbedBucket"
-            >> beam.ParDo(_EmbedBucket(self.embedding, Shared(), self.buckets, self.spill))
-            .with_output_types(tuple[int, list[Member]])
+            >> beam.ParDo(
+                _EmbedBucket(self.embedding, Shared(), self.buckets, self.spill, self.part_size),
+                {} if self.hot_sizes is None else beam.pvalue.AsDict(self.hot_sizes),
+            )
+            .with_output_types(tuple[tuple[int, str, int], list[Member]])
             .with_outputs(UNUSABLE, COUNTS, NEW_VECTORS, main="members")
         )
         if self.folder is not None:

@@ -58,11 +58,10 @@ def needs_embeddings(config: RunConfig) -> bool:
 @dataclass
 class _Members:
     rejects: beam.PCollection
-    members: beam.PCollection  # (prompt bucket, [Member]): batches of (candidate, embedding or None) members
+    members: beam.PCollection  # (group, [Member]): batches of (candidate, embedding or None) members (GroupPools)
     counts: list  # PCollections of (count name, n)
     rejected_by_reason: beam.PCollection  # (reason, n)
     boilerplate: beam.PCollection | None = None  # (response id, prompts) for selection to split off, or None
-    hot_sizes: beam.PCollection | None = None  # (prompt id, size) of the pools over --hot-above, where counted
 
 
 def spill_folder(pipeline: beam.Pipeline, directory: str) -> str | None:
@@ -115,7 +114,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         counts.append(score_counts)
     if needs_embeddings(config):
         members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(
-            config.embedding, cache, buckets, spill
+            config.embedding, cache, buckets, spill, hot_sizes, config.selection.part_size
         )
         counts.append(embed_counts)
         rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
@@ -131,7 +130,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
             | "IntoBuckets"
             >> beam.ParDo(BatchByKey(PromptBucket(buckets, member=True))).with_output_types(tuple[int, list[Member]])
         )
-    return _Members(rejects, members, counts, reasons, boilerplate, hot_sizes)
+    return _Members(rejects, members, counts, reasons, boilerplate)
 
 
 def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
@@ -140,9 +139,7 @@ def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
 
 def group_pools(pipeline: beam.Pipeline, read: _Members, config: RunConfig, scratch: str) -> beam.PCollection:
     """The members by groups of whole pools (or parts of hot ones): what the planner and Select read."""
-    return read.members | "GroupPools" >> GroupPools(
-        spill_folder(pipeline, scratch), read.hot_sizes, config.selection.part_size
-    )
+    return read.members | "GroupPools" >> GroupPools(spill_folder(pipeline, scratch))
 
 
 def plan_variance(pools: beam.PCollection, config: RunConfig) -> beam.PCollection:

@@ -1,10 +1,14 @@
-"""A prompt's pool from its members, the way every stage that selects (or measures selection) builds it."""
+"""A prompt's pool from its members, the way every stage that selects (or measures selection) builds it, and the
+parts a hot pool is split into."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from mrtcurate import selectors
+from mrtcurate.ids import stable_hash
 from mrtcurate.schemas import Candidate
 
 
@@ -29,3 +33,30 @@ def pool_of_members(prompt_id: str, members: list) -> tuple[selectors.Pool, list
         embeddings=embeddings,
     )
     return pool, candidates, members
+
+
+def into_groups(keyed_batch, hot_sizes: dict[str, int], part_size: int):
+    """A bucket's batch to its grouping keys: (bucket, "", 0) for whole pools, (bucket, prompt, part) for each part of
+    a hot pool."""
+    bucket, batch = keyed_batch
+    whole, hot = [], {}
+    for member in batch:
+        prompt_id = member[0].prompt_id
+        if prompt_id in hot_sizes:
+            hot.setdefault(prompt_id, []).append(member)
+        else:
+            whole.append(member)
+    if whole:
+        yield (bucket, "", 0), whole
+    for prompt_id, members in hot.items():
+        for part, part_members in hot_parts(members, hot_sizes[prompt_id], part_size).items():
+            yield (bucket, prompt_id, part), part_members
+
+
+def hot_parts(members: list, size: int, part_size: int) -> dict[int, list]:
+    """A hot pool's members by part, the part by response hash: the split depends on ids only, not on bundling."""
+    parts: dict[int, list] = {}
+    count = math.ceil(size / part_size)
+    for member in members:
+        parts.setdefault(stable_hash("part", member[0].response_id) % count, []).append(member)
+    return parts

@@ -10,7 +10,6 @@ is exact (bottom-K and top-K merge exactly); for qd it is GreeDi's approximation
 from __future__ import annotations
 
 import heapq
-import math
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -24,9 +23,9 @@ from mrtcurate.garbage import tune_collector
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
-from mrtcurate.pipeline.coders import Member, MemberCoder
+from mrtcurate.pipeline.coders import MemberCoder
 from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
-from mrtcurate.pipeline.pools import pool_of_members
+from mrtcurate.pipeline.pools import hot_parts, pool_of_members
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
 from mrtcurate.schemas import Candidate, DropReason
@@ -301,7 +300,7 @@ class _SelectBucket(_Selecting):
                 if isinstance(key, tuple) or sizes[prompt_id] <= self.settings.hot_above:
                     outputs.take(self.pool_or_part(prompt_id, pool, k, hot=False))
                     continue
-                for _, part in sorted(_parts(prompt_id, pool, sizes[prompt_id], self.settings.part_size).items()):
+                for _, part in sorted(hot_parts(pool, sizes[prompt_id], self.settings.part_size).items()):
                     outputs.take(self.pool_or_part(prompt_id, part, k, hot=True))
         yield from outputs.emit()
 
@@ -473,33 +472,6 @@ def _example_key(example_pool: tuple) -> int:
     return example_pool[0]
 
 
-def _into_groups(keyed_batch, hot_sizes: dict[str, int], part_size: int):
-    """A bucket's batch to its grouping keys: (bucket, "", 0) for whole pools, (bucket, prompt, part) for each part of
-    a hot pool."""
-    bucket, batch = keyed_batch
-    whole, hot = [], {}
-    for member in batch:
-        prompt_id = member[0].prompt_id
-        if prompt_id in hot_sizes:
-            hot.setdefault(prompt_id, []).append(member)
-        else:
-            whole.append(member)
-    if whole:
-        yield (bucket, "", 0), whole
-    for prompt_id, members in hot.items():
-        for part, part_members in _parts(prompt_id, members, hot_sizes[prompt_id], part_size).items():
-            yield (bucket, prompt_id, part), part_members
-
-
-def _parts(prompt_id: str, members: list, size: int, part_size: int) -> dict[int, list]:
-    """A hot pool's members by part, the part by response hash: the split depends on ids only, not on bundling."""
-    parts: dict[int, list] = {}
-    count = math.ceil(size / part_size)
-    for member in members:
-        parts.setdefault(stable_hash("part", member[0].response_id) % count, []).append(member)
-    return parts
-
-
 @dataclass
 class Selected:
     """What the Select stage sends on."""
@@ -513,23 +485,16 @@ class Selected:
 
 
 class GroupPools(beam.PTransform):
-    """(prompt bucket, members) batches in; (group, iterable of member batches) out, a group being a bucket's whole
-    pools or one part of a hot pool: what Select and the planner read. The members cross as files where `spill`
-    is given (pipeline/spill.py)."""
+    """(group, members) batches in; (group, iterable of member batches) out: what Select and the planner read. A
+    group is a prompt bucket, whose whole pools Select reads and whose hot pools it splits, or, where the embedding
+    stage split them already (pools.into_groups), a bucket's whole pools or one part of a hot pool. The members
+    cross as files where `spill` is given (pipeline/spill.py)."""
 
-    def __init__(self, spill: str | None, hot_sizes, part_size: int):
+    def __init__(self, spill: str | None):
         super().__init__()
         self.spill = spill
-        # (prompt id, size) of the pools over hot_above where the exact dedup counted them (pipeline/dedup.py), so
-        # that their parts group apart; otherwise a bucket holds whole prompts and splits its hot pools itself.
-        self.hot_sizes = hot_sizes
-        self.part_size = part_size
 
     def expand(self, batches):
-        if self.hot_sizes is not None:
-            batches = batches | "AssignParts" >> beam.FlatMap(
-                _into_groups, beam.pvalue.AsDict(self.hot_sizes), self.part_size
-            ).with_output_types(tuple[tuple[int, str, int], list[Member]])
         return batches | "GroupBucket" >> GroupBatches(self.spill, MemberCoder())
 
 

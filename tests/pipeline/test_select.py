@@ -53,7 +53,7 @@ def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
                 | beam.Create(items)
                 | beam.ParDo(BatchByKey(PromptBucket(buckets, member=True))).with_output_types(tuple[int, list[Member]])
             )
-            pools = batches | GroupPools(None, None, settings.part_size)
+            pools = batches | GroupPools(None)
             selected = pools | SelectPerPrompt(
                 settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k])
             )
