@@ -142,9 +142,9 @@ def group_pools(pipeline: beam.Pipeline, read: _Members, config: RunConfig, scra
     return read.members | "GroupPools" >> GroupPools(spill_folder(pipeline, scratch))
 
 
-def plan_variance(pools: beam.PCollection, config: RunConfig) -> beam.PCollection:
+def plan_variance(pools: beam.PCollection, config: RunConfig, spill: str | None) -> beam.PCollection:
     return pools | "Planner" >> PlanVariance(
-        config.embedding, config.planner, config.selection.seed, content_cache(config)
+        config.embedding, config.planner, config.selection.seed, content_cache(config), spill
     )
 
 
@@ -156,7 +156,11 @@ def build(
 ) -> None:
     read = read_and_embed(pipeline, config, inputs, directory)
     pools = group_pools(pipeline, read, config, directory)
-    planner = plan_variance(pools, config) if config.planner.plan else pipeline | "NoPlanner" >> beam.Create([])
+    planner = (
+        plan_variance(pools, config, spill_folder(pipeline, directory))
+        if config.planner.plan
+        else pipeline | "NoPlanner" >> beam.Create([])
+    )
     k = _k(pipeline, config, planner)
     selected = pools | "Select" >> SelectPerPrompt(
         config.selection,
@@ -236,7 +240,7 @@ def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInput
     """`mrt plan`: the shared front half, the planner and qd's frontier, written to `target` as one JSON line."""
     scratch = os.path.dirname(target)
     read = read_and_embed(pipeline, config, inputs, scratch)
-    planner = plan_variance(group_pools(pipeline, read, config, scratch), config)
+    planner = plan_variance(group_pools(pipeline, read, config, scratch), config, spill_folder(pipeline, scratch))
     frontier = read.members | "QDFrontier" >> MeasureFrontier(
         config.selection, config.grouping, _k(pipeline, config, planner), spill_folder(pipeline, scratch)
     )

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
+from apache_beam import coders
 
 from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import Moments
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.coders import VectorCoder
 from mrtcurate.pipeline.select import is_hot_part
+from mrtcurate.pipeline.spill import SpillBatches, batches_of
 from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
 from mrtcurate.vectors.redundancy import (
     EXACT_PROMPTS,
@@ -21,6 +24,8 @@ from mrtcurate.vectors.redundancy import (
     links_to_sample,
     sampled_effective_prompts,
 )
+
+_PROMPT_VECTORS = coders.TupleCoder([coders.StrUtf8Coder(), VectorCoder()])  # (prompt id, vector)
 
 
 def _group_prompts(group) -> tuple:
@@ -140,18 +145,20 @@ def _redundancy_key(keyed_vector) -> int:
 
 
 class _LinksToSample(beam.DoFn):
-    """Degrees of the sampled prompts, from one batch of all prompt vectors; nothing when the basis
-    holds every prompt (then the count is exact)."""
+    """Degrees of the sampled prompts, from one batch of all prompt vectors (read back from its segment where it
+    waited for the basis as a file); nothing when the basis holds every prompt (then the count is exact)."""
 
-    def __init__(self, tau: float):
+    def __init__(self, tau: float, spill: str | None):
         self.tau = tau
+        self.spill = spill
         self.sample = None  # stacked once per worker: the side input is the same for every batch
 
-    def process(self, batch, basis):
+    def process(self, keyed_batch, basis):
         if len(basis) <= EXACT_PROMPTS:
             return
         if self.sample is None:
             self.sample = np.stack([vector for _, vector in basis[:SAMPLE_PROMPTS]])
+        (batch,) = batches_of([keyed_batch[1]], self.spill, _PROMPT_VECTORS)
         yield links_to_sample(np.stack([vector for _, vector in batch]), self.sample, self.tau)
 
 
@@ -161,8 +168,13 @@ class PlanVariance(beam.PTransform):
     (the parts of a hot pool are merged by prompt first). Summed in the embedding stage, every prompt's 384-d sum
     was held to its end: 1.2 GB at 400,000 prompts."""
 
-    def __init__(self, embedding: EmbeddingSettings, settings: PlanSettings, seed: int, cache=None):
+    def __init__(
+        self, embedding: EmbeddingSettings, settings: PlanSettings, seed: int, cache=None, spill: str | None = None
+    ):
         super().__init__()
+        # Where the prompt vectors wait for the redundancy basis as files (pipeline/spill.py), or None: held in
+        # memory they were 1.7 KB a prompt.
+        self.spill = spill
         # Beam's RunInference imports torch (a second and a half): imported only by jobs that embed.
         from mrtcurate.pipeline.embed import EmbedTexts
 
@@ -200,8 +212,12 @@ class PlanVariance(beam.PTransform):
         degrees = (
             prompt_vectors
             | "PromptBatches" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
+            | "Keyed" >> beam.Map(lambda batch: (batch[0][0], batch))  # a segment per batch, by its first prompt
+            | "SpillPromptBatches" >> SpillBatches(self.spill, _PROMPT_VECTORS)
             | "LinksToSample"
-            >> beam.ParDo(_LinksToSample(self.settings.redundancy_threshold), beam.pvalue.AsSingleton(basis))
+            >> beam.ParDo(
+                _LinksToSample(self.settings.redundancy_threshold, self.spill), beam.pvalue.AsSingleton(basis)
+            )
             | "SampleDegrees" >> beam.CombineGlobally(sum)  # arrays add elementwise; 0 when nothing was sampled
         )
         return per_prompt | "Plan" >> beam.Map(
