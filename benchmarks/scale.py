@@ -131,12 +131,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mrt-scale-") as scratch:
         root = Path(scratch)
         inputs = write_corpus(root, args.responses, args.prompts)
+        # Every mrt run before the polars baseline and the graph sizes: a child's peak RSS from wait4 starts at
+        # its parent's RSS when it was forked (Linux carries the high-water mark across exec), so a parent
+        # holding the baseline's frames reported them as the child's (3.03 GB for a 1.25 GB run at 4M).
+        runs = {name: curate(inputs, root / name, CONFIGS[name]) for name in args.configs.split(",")}
         baseline = polars_baseline(inputs, root / "polars")
         print(f"{args.responses:,} responses over {args.prompts:,} prompts; polars baseline: {baseline:.1f} s")
         digests, failed = {}, False
-        for name in args.configs.split(","):
+        for name, (code, seconds, peak, tail) in runs.items():
             output = root / name
-            code, seconds, peak, tail = curate(inputs, output, CONFIGS[name])
             transforms, shuffles = graph_size(inputs, output, CONFIGS[name])
             line = (
                 f"{name}: exit {code}, {seconds:.1f} s ({seconds / baseline:.1f}x polars), peak RSS {peak / 2**30:.2f} GB; "
