@@ -142,14 +142,8 @@ def batches_of(grouped: Iterable, directory: str | None, item_coder: coders.Code
     return grouped if directory is None else SpilledBatches(list(grouped), item_coder)
 
 
-class GroupBatches(beam.PTransform):
+class GroupBatches(SpillBatches):
     """SpillBatches, grouped by key: (key, iterable of batches) out, as a GroupByKey of batches gives them."""
-
-    def __init__(self, directory: str | None, item_coder: coders.Coder, keyed: Callable | None = None):
-        super().__init__()
-        self.directory = directory
-        self.item_coder = item_coder
-        self.keyed = keyed
 
     def expand(self, elements):
         grouped = (
@@ -159,9 +153,9 @@ class GroupBatches(beam.PTransform):
         )
         if self.directory is None:
             return grouped
-        return grouped | "ReadBack" >> beam.Map(_spilled, self.item_coder)
+        return grouped | "ReadBack" >> beam.Map(_spilled, self.directory, self.item_coder)
 
 
-def _spilled(grouped: tuple, item_coder: coders.Coder) -> tuple[object, SpilledBatches]:
+def _spilled(grouped: tuple, directory: str, item_coder: coders.Coder) -> tuple:
     key, segments = grouped
-    return key, SpilledBatches(list(segments), item_coder)
+    return key, batches_of(segments, directory, item_coder)

@@ -20,7 +20,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from mrtcurate.ids import stable_hash
-from mrtcurate.pipeline.spill import SegmentWriter, batches_of, read_segments
+from mrtcurate.pipeline.spill import SegmentWriter, SpillBatches, batches_of, read_segments
 from mrtcurate.schemas import ShardInfo
 
 TARGET_SHARD_BYTES = 256 * 1024 * 1024
@@ -135,24 +135,9 @@ class _AssignShards(beam.DoFn):
                 yield WindowedValue(pair, MIN_TIMESTAMP, [GlobalWindow()])
 
 
-class _SpillTables(beam.DoFn):
-    """(table name, element) in, (table name, segment) out: the rows written to files before they wait for the
-    tables' sizes, which the local runner would otherwise hold in memory, all of them."""
-
-    def __init__(self, tables: dict[str, Table], spill: str):
-        self.tables = tables
-        self.spill = spill
-
-    def start_bundle(self):
-        self.writer = SegmentWriter(self.spill, _ROWS)
-
-    def process(self, tagged):
-        name, element = tagged
-        yield from self.writer.add(name, element if self.tables[name].batched else [element])
-
-    def finish_bundle(self):
-        for pair in self.writer.flush():
-            yield WindowedValue(pair, MIN_TIMESTAMP, [GlobalWindow()])
+def _as_batch(tagged, tables: dict[str, Table]) -> tuple[str, list[dict]]:
+    name, element = tagged
+    return name, element if tables[name].batched else [element]
 
 
 class _WriteShard(beam.DoFn):
@@ -220,7 +205,12 @@ class WriteParquetTables(beam.PTransform):
                 tagged = rows | f"Tag{label}" >> beam.Map(_tagged, name)
                 sizes.append(tagged | f"RowBytes{label}" >> beam.Map(_Bytes(self.tables)))
                 if self.spill is not None:
-                    tagged = tagged | f"SpillRows{label}" >> beam.ParDo(_SpillTables(self.tables, self.spill))
+                    # Written to files before they wait for the tables' sizes, which the local runner would hold.
+                    tagged = (
+                        tagged
+                        | f"AsBatches{label}" >> beam.Map(_as_batch, self.tables)
+                        | f"SpillRows{label}" >> SpillBatches(self.spill, _ROWS)
+                    )
                 pieces.append(tagged)
         waiting = pieces | "AllTables" >> beam.Flatten()
         totals = beam.pvalue.AsDict(sizes | "AllRowBytes" >> beam.Flatten() | "TotalBytes" >> beam.CombinePerKey(sum))
