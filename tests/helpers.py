@@ -16,6 +16,14 @@ def local_pipeline():
     return new_pipeline([])
 
 
+def no_files():
+    """The record locations of a stage test's candidates, which no input file holds: rows name no file."""
+    from mrtcurate.pipeline.read import Locations
+    from mrtcurate.schemas.records import RecordLocator
+
+    return Locations(RecordLocator(()))
+
+
 def curate(inputs, output: Path, beam_args=None, **options) -> RunOutcome:
     options.setdefault("embedder", "hashing")
     config = build_config({}, {"input": [str(path) for path in inputs], "output": str(output), **options})

@@ -20,6 +20,7 @@ from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import AUTO_BOILERPLATE_PROMPTS, GroupingSettings
 from mrtcurate.schemas.counts import Count
+from mrtcurate.schemas.records import RecordLocator
 
 MIN_WORDS = 3  # "Yes", "No", "42": short answers many prompts share legitimately are never boilerplate
 COUNT_CAP = 10_000  # distinct prompts counted per response; the detail of a response past it says "at least"
@@ -66,11 +67,11 @@ def _long_enough(candidate: Candidate) -> bool:
     return len(candidate.completion.split(None, MIN_WORDS - 1)) >= MIN_WORDS  # no need to split a long text whole
 
 
-def boilerplate_rejects(candidate: Candidate, prompts: int) -> list[Reject]:
+def boilerplate_rejects(candidate: Candidate, prompts: int, locator: RecordLocator) -> list[Reject]:
     """One `boilerplate_response` reject per record the candidate stands for."""
     how_many = f"at least {COUNT_CAP:,}" if prompts >= COUNT_CAP else str(prompts)
     return candidate.rejected(
-        RejectReason.BOILERPLATE_RESPONSE.value, f"the same response answers {how_many} distinct prompts"
+        RejectReason.BOILERPLATE_RESPONSE.value, f"the same response answers {how_many} distinct prompts", locator
     )
 
 

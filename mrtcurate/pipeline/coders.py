@@ -23,15 +23,17 @@ def _candidate_fields(candidate: Candidate) -> tuple:
     messages = None if candidate.messages is None else tuple((turn.role, turn.content) for turn in candidate.messages)
     return (
         candidate.prompt_id, candidate.response_id, candidate.prompt, candidate.completion, candidate.reward,
-        candidate.source, messages, candidate.multiplicity, candidate.feature,
+        candidate.source, messages, candidate.multiplicity, candidate.feature, candidate.origins,
     )  # fmt: skip
 
 
 def _candidate(fields: tuple) -> Candidate:
-    prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature = fields
+    prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature, origins = fields
     if messages is not None:
         messages = tuple(Message(role, content) for role, content in messages)
-    return Candidate(prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature)
+    return Candidate(
+        prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature, origins
+    )
 
 
 def _vector_bytes(vector: np.ndarray | None) -> bytes | None:

@@ -14,8 +14,10 @@ import apache_beam as beam
 from mrtcurate.pipeline.batching import PromptBucket
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import CandidateCoder
+from mrtcurate.pipeline.read import Locations
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.schemas import Candidate
+from mrtcurate.schemas.records import RecordLocator
 
 BOILERPLATE = "boilerplate"
 HOT = "hot"
@@ -25,17 +27,19 @@ class _MergeCopies(beam.DoFn):
     """A bucket holds every candidate of its prompts, so it also knows each pool's size: the pools over
     `hot_above` leave as (prompt id, size), for selection to split them without counting them again."""
 
-    def __init__(self, hot_above: int):
+    def __init__(self, hot_above: int, locator: RecordLocator):
         self.hot_above = hot_above
+        self.locator = locator
 
-    def process(self, bucket, boilerplate: dict[str, int]):
+    def process(self, bucket, boilerplate: dict[str, int], rows_before: dict):
         _, batches = bucket
+        locator = self.locator.with_rows_before(rows_before)
         merged: dict[tuple[str, str], Candidate] = {}
         for batch in batches:
             for candidate in batch:
                 prompts = boilerplate.get(candidate.response_id)
                 if prompts is not None:
-                    for reject in boilerplate_rejects(candidate, prompts):
+                    for reject in boilerplate_rejects(candidate, prompts, locator):
                         yield beam.pvalue.TaggedOutput(BOILERPLATE, reject)
                     continue
                 key = (candidate.prompt_id, candidate.response_id)
@@ -55,8 +59,9 @@ class MergeExactDuplicates(beam.PTransform):
     PCollection of (response id, prompts answered), is given, and (prompt id, pool size) of the pools over
     `hot_above`."""
 
-    def __init__(self, buckets: int, hot_above: int, boilerplate=None, spill: str | None = None):
+    def __init__(self, buckets: int, hot_above: int, locations: Locations, boilerplate=None, spill: str | None = None):
         super().__init__()
+        self.locations = locations
         self.spill = spill
         self.buckets = buckets
         self.hot_above = hot_above
@@ -67,7 +72,9 @@ class MergeExactDuplicates(beam.PTransform):
             candidates
             | "GroupBucket" >> GroupBatches(self.spill, CandidateCoder(), keyed=PromptBucket(self.buckets))
             | "MergeCopies"
-            >> beam.ParDo(_MergeCopies(self.hot_above), self.boilerplate)
+            >> beam.ParDo(
+                _MergeCopies(self.hot_above, self.locations.locator), self.boilerplate, self.locations.side_input()
+            )
             .with_output_types(Candidate)
             .with_outputs(BOILERPLATE, HOT, main="unique")
         )

@@ -25,10 +25,12 @@ from mrtcurate.pipeline.batching import PromptBucket, content_bucket
 from mrtcurate.pipeline.cache import ContentCache, KeepInCache, cached_files, read_cached, vectors_table
 from mrtcurate.pipeline.coders import CandidateCoder, Member, Vector
 from mrtcurate.pipeline.pools import into_groups
+from mrtcurate.pipeline.read import Locations
 from mrtcurate.pipeline.spill import SpillBatches, batches_of
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import EmbeddingSettings
 from mrtcurate.schemas.counts import Count
+from mrtcurate.schemas.records import RecordLocator
 from mrtcurate.vectors.embedders import embedder_key, load_embedder
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,12 @@ def readable(text: str) -> bool:
     return any(unicodedata.category(character)[0] not in "CZ" for character in text)
 
 
-def _unembeddable(candidate: Candidate, finite: bool) -> list[Reject]:
+def _unembeddable(candidate: Candidate, finite: bool, locator: RecordLocator) -> list[Reject]:
     problem = "all-zero" if finite else "non-finite"
     return candidate.rejected(
         RejectReason.UNEMBEDDABLE_TEXT.value,
         f"the embedder gave a {problem} vector and the text has no readable character",
+        locator,
     )
 
 
@@ -86,13 +89,20 @@ class _EmbedBucket(beam.DoFn):
     as embedding_fallback; only a text with no readable character is a reject."""
 
     def __init__(
-        self, embedding: EmbeddingSettings, shared: Shared, prompt_buckets: int, spill: str | None, part_size: int
+        self,
+        embedding: EmbeddingSettings,
+        shared: Shared,
+        prompt_buckets: int,
+        spill: str | None,
+        part_size: int,
+        locator: RecordLocator,
     ):
         self.embedding = embedding
         self.spill = spill
         self.part_size = part_size
         self.shared = shared
         self.prompt_bucket = PromptBucket(prompt_buckets, member=True)
+        self.locator = locator
         self.embedded = Metrics.counter("mrtcurate", "embedded")
         self.cache_hits = Metrics.counter("mrtcurate", "cache_hits")
 
@@ -101,7 +111,7 @@ class _EmbedBucket(beam.DoFn):
         tag = embedder_key(self.embedding.embedder, self.embedding.max_tokens)
         self.model = self.shared.acquire(lambda: _LoadedEmbedder(self.embedding), tag=tag).model
 
-    def process(self, joined, hot_sizes: dict[str, int]):
+    def process(self, joined, hot_sizes: dict[str, int], rows_before: dict):
         _, groups = joined
         by_text: dict[str, list[Candidate]] = {}
         for batch in batches_of(groups["candidates"], self.spill, CandidateCoder()):
@@ -121,7 +131,7 @@ class _EmbedBucket(beam.DoFn):
         needed = sorted(response_id for response_id in by_text if response_id not in vectors)
         yield from self._encode(needed, by_text, vectors)
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.VECTORS_FROM_CACHE.value, from_cache))
-        yield from self._members(by_text, vectors, hot_sizes)
+        yield from self._members(by_text, vectors, hot_sizes, self.locator.with_rows_before(rows_before))
 
     def _encode(self, needed: list[str], by_text: dict, vectors: dict):
         texts = [by_text[response_id][0].completion for response_id in needed]
@@ -142,7 +152,7 @@ class _EmbedBucket(beam.DoFn):
             log.debug("embedded %s texts (%.0f/s)", len(chunk), len(chunk) / max(time.perf_counter() - began, 1e-9))
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.TEXTS_TRUNCATED.value, truncated))
 
-    def _members(self, by_text: dict, vectors: dict, hot_sizes: dict[str, int]):
+    def _members(self, by_text: dict, vectors: dict, hot_sizes: dict[str, int], locator: RecordLocator):
         fallbacks = 0
         batches: dict[int, list] = {}
         for response_id in sorted(by_text):
@@ -151,7 +161,7 @@ class _EmbedBucket(beam.DoFn):
             usable = finite and vector.any()
             for candidate in by_text[response_id]:
                 if not usable and not readable(candidate.completion):
-                    for reject in _unembeddable(candidate, finite):
+                    for reject in _unembeddable(candidate, finite, locator):
                         yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
                     continue
                 if not usable:
@@ -176,11 +186,13 @@ class EmbedResponses(beam.PTransform):
         embedding: EmbeddingSettings,
         cache: ContentCache | None,
         buckets: int,
+        locations: Locations,
         spill: str | None = None,
         hot_sizes=None,
         part_size: int = 1,
     ):
         super().__init__()
+        self.locations = locations
         # (prompt id, size) of the pools over --hot-above (pipeline/dedup.py), split into parts on the way out
         self.hot_sizes = hot_sizes
         self.part_size = part_size
@@ -207,8 +219,11 @@ class EmbedResponses(beam.PTransform):
             | "ByContent" >> beam.CoGroupByKey()
             | "EmbedBucket"
             >> beam.ParDo(
-                _EmbedBucket(self.embedding, Shared(), self.buckets, self.spill, self.part_size),
+                _EmbedBucket(
+                    self.embedding, Shared(), self.buckets, self.spill, self.part_size, self.locations.locator
+                ),
                 {} if self.hot_sizes is None else beam.pvalue.AsDict(self.hot_sizes),
+                self.locations.side_input(),
             )
             .with_output_types(tuple[tuple[int, str, int], list[Member]])
             .with_outputs(UNUSABLE, COUNTS, NEW_VECTORS, main="members")

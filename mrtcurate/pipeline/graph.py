@@ -39,7 +39,7 @@ from mrtcurate.pipeline.frontier import FrontierFromOffers, MeasureFrontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
 from mrtcurate.pipeline.plan import PlanVariance
-from mrtcurate.pipeline.read import ReadCorpus
+from mrtcurate.pipeline.read import Locations, ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import GroupPools, SelectPerPrompt
 from mrtcurate.pipeline.spill import SPILL_FOLDER
@@ -61,6 +61,7 @@ class _Members:
     members: beam.PCollection  # (group, [Member]): batches of (candidate, embedding or None) members (GroupPools)
     counts: list  # PCollections of (count name, n)
     rejected_by_reason: beam.PCollection  # (reason, n)
+    locations: Locations  # what names the input file and row of a dropped or rejected record
     boilerplate: beam.PCollection | None = None  # (response id, prompts) for selection to split off, or None
 
 
@@ -82,10 +83,9 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
     is the job's own local folder (what the workers share, such as the judge's request count, lives there)."""
     cache = content_cache(config)
     spill = spill_folder(pipeline, scratch)
-    candidates, rejects, read_counts, reasons = pipeline | "Read" >> ReadCorpus(
-        inputs.files, inputs.mapping, config.ingest.max_chars
-    )
-    counts = [read_counts]
+    read = pipeline | "Read" >> ReadCorpus(inputs.files, inputs.mapping, config.ingest.max_chars)
+    candidates, rejects, reasons, locations = read.candidates, read.rejects, read.reasons, read.locations(inputs.files)
+    counts = [read.counts]
     if config.grouping.merge_prompts is not None:
         candidates, merge_counts = candidates | "MergePrompts" >> MergeNearDuplicatePrompts(
             config.embedding, config.grouping.merge_prompts
@@ -97,7 +97,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets, spill)
     if needs_embeddings(config) or config.planner.plan or config.scoring.scorer:
         unique, boilerplate_rejects, hot_sizes = candidates | "MergeExactDuplicates" >> MergeExactDuplicates(
-            buckets, config.selection.hot_above, boilerplate, spill
+            buckets, config.selection.hot_above, locations, boilerplate, spill
         )
         if boilerplate is not None:
             boilerplate_counts, boilerplate_reasons = boilerplate_tallies(boilerplate_rejects)
@@ -114,7 +114,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
         counts.append(score_counts)
     if needs_embeddings(config):
         members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(
-            config.embedding, cache, buckets, spill, hot_sizes, config.selection.part_size
+            config.embedding, cache, buckets, locations, spill, hot_sizes, config.selection.part_size
         )
         counts.append(embed_counts)
         rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
@@ -130,7 +130,7 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
             | "IntoBuckets"
             >> beam.ParDo(BatchByKey(PromptBucket(buckets, member=True))).with_output_types(tuple[int, list[Member]])
         )
-    return _Members(rejects, members, counts, reasons, boilerplate)
+    return _Members(rejects, members, counts, reasons, locations, boilerplate)
 
 
 def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
@@ -169,6 +169,7 @@ def build(
         inputs.with_messages,
         inputs.mapping.reward_sign,
         k,
+        read.locations,
         config.publish.dropped_texts,
         read.boilerplate,
         offers_frontier=needs_embeddings(config),
@@ -189,7 +190,7 @@ def build(
     tables = {
         "data": Table("data", curated_schema(inputs.with_messages), _prompt_key, ("prompt_id", "rank"), config.publish.shards, batched=True),
         "rejects": Table("rejects", REJECTS_SCHEMA, _source_key, ("source_file", "source_row", "reason", "detail", "record")),
-        "dropped": Table("dropped", DROPPED_SCHEMA, _prompt_key, ("prompt_id", "reason", "response_id"), batched=True),
+        "dropped": Table("dropped", DROPPED_SCHEMA, _prompt_key, ("prompt_id", "reason", "response_id", "source_file", "source_row"), batched=True),
     }  # fmt: skip
     written = {
         "data": selected.rows,

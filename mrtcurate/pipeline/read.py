@@ -6,7 +6,7 @@ as a million (name, 1) elements through a combine."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -23,6 +23,7 @@ from mrtcurate.pipeline import (
 from mrtcurate.pipeline.trees import JoinMessageTrees
 from mrtcurate.schemas import Candidate, FileSplit, InputFile, Reject, TreeMessage
 from mrtcurate.schemas.counts import UnitTally
+from mrtcurate.schemas.records import RecordLocator
 
 REJECTS = "rejects"
 COUNTS = "counts"
@@ -38,9 +39,10 @@ class _ParseSplit(beam.DoFn):
     """One part of one file. Rejects of a part after the first carry rows counted within the part, so
     they go out keyed by the part, and every part of a split file reports its row count."""
 
-    def __init__(self, mapping: FieldMapping, max_chars: int):
+    def __init__(self, mapping: FieldMapping, max_chars: int, file_indices: dict[str, int]):
         self.mapping = mapping
         self.max_chars = max_chars
+        self.file_indices = file_indices
         self.records_read = Metrics.counter("mrtcurate", "records_read")
         self.rejected = Metrics.counter("mrtcurate", "rejected")
 
@@ -52,6 +54,7 @@ class _ParseSplit(beam.DoFn):
         read = 0
         units_read = UnitTally()
         tally = RowTally()
+        file_index = self.file_indices[file.path]
         try:
             opened = open_binary(file.path)
         except OSError as error:
@@ -77,6 +80,9 @@ class _ParseSplit(beam.DoFn):
                             else beam.pvalue.TaggedOutput(PART_REJECTS, ((file.path, split.index), unit))
                         )
                     elif isinstance(unit, Candidate):
+                        # Set on the new, not yet shared candidate: dataclasses.replace would cost a second
+                        # construction of every candidate the job reads.
+                        object.__setattr__(unit, "origins", ((file_index, split.index, record.row),))
                         yield unit
         if not split.whole:
             yield beam.pvalue.TaggedOutput(PART_ROWS, ((file.path, split.index), tally.rows))
@@ -127,23 +133,59 @@ class ReadCorpus(beam.PTransform):
             | "ListParts" >> beam.Create(splits)
             | "SpreadParts" >> beam.Reshuffle()
             | "ParsePart"
-            >> beam.ParDo(_ParseSplit(self.mapping, self.max_chars))
+            >> beam.ParDo(_ParseSplit(self.mapping, self.max_chars, file_indices(self.files)))
             .with_output_types(Candidate)
             .with_outputs(REJECTS, PART_REJECTS, PART_ROWS, COUNTS, REASONS, MESSAGES, main="candidates")
         )
         candidates, counts, reasons = parsed.candidates, parsed[COUNTS], parsed[REASONS]
         # With no file read in parts every row is already counted from its file's start: no count to wait for.
-        rows_before = {}
+        rows_before = None
         if not all(split.whole for split in splits):
-            rows_before = beam.pvalue.AsSingleton(
+            rows_before = (
                 parsed[PART_ROWS] | "AllPartRows" >> beam.combiners.ToList() | "RowsBefore" >> beam.Map(_rows_before)
             )
-        later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, rows_before)
+        later_parts = parsed[PART_REJECTS] | "FileRows" >> beam.Map(_file_row, rows_before_input(rows_before))
         if self.mapping.message_rows:
-            messages = parsed[MESSAGES] | "MessageFileRows" >> beam.Map(_file_row, rows_before)
+            messages = parsed[MESSAGES] | "MessageFileRows" >> beam.Map(_file_row, rows_before_input(rows_before))
             trees = messages | "JoinMessageTrees" >> JoinMessageTrees(self.mapping)
             candidates = (candidates, trees.candidates) | "AllCandidates" >> beam.Flatten()
             counts = (counts, trees.counts) | "AllReadCounts" >> beam.Flatten()
             reasons = (reasons, trees.reasons) | "AllReadReasons" >> beam.Flatten()
         rejects = [parsed[REJECTS], later_parts] + ([trees.rejects] if self.mapping.message_rows else [])
-        return candidates, tuple(rejects) | "AllRejects" >> beam.Flatten(), counts, reasons
+        all_rejects = tuple(rejects) | "AllRejects" >> beam.Flatten()
+        return ReadOutputs(candidates, all_rejects, counts, reasons, rows_before)
+
+
+@dataclass
+class ReadOutputs:
+    candidates: beam.PCollection
+    rejects: beam.PCollection
+    counts: beam.PCollection  # (count name, n)
+    reasons: beam.PCollection  # (reject reason, n)
+    rows_before: beam.PCollection | None  # one dict, (path, part) -> rows of the file's earlier parts; None: no split
+
+    def locations(self, files: tuple[InputFile, ...]) -> Locations:
+        return Locations(RecordLocator(tuple(file.path for file in files)), self.rows_before)
+
+
+@dataclass(frozen=True)
+class Locations:
+    """What a step that names the input file and row of a record needs: the locator of the job's files and, as its
+    side input, the rows of split files' earlier parts (`side_input`)."""
+
+    locator: RecordLocator
+    rows_before: beam.PCollection | None = None
+
+    def side_input(self):
+        return rows_before_input(self.rows_before)
+
+
+def rows_before_input(rows_before: beam.PCollection | None):
+    """The side argument of a step that names files and rows (RecordLocator): the rows of split files' earlier
+    parts, or an empty dict, with nothing to wait for, where no file is read in parts."""
+    return {} if rows_before is None else beam.pvalue.AsSingleton(rows_before)
+
+
+def file_indices(files: tuple[InputFile, ...]) -> dict[str, int]:
+    """An input's index in the job's file list: what a candidate's origin holds instead of its path."""
+    return {file.path: index for index, file in enumerate(files)}

@@ -26,6 +26,7 @@ from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import MemberCoder
 from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
 from mrtcurate.pipeline.pools import hot_parts, pool_of_members
+from mrtcurate.pipeline.read import Locations
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
 from mrtcurate.schemas import Candidate, DropReason
@@ -39,6 +40,7 @@ from mrtcurate.schemas.counts import (
     QualityMeans,
     length_histogram,
 )
+from mrtcurate.schemas.records import Origin, RecordLocator
 from mrtcurate.vectors.embedders import window_fit
 
 COUNTS = "counts"
@@ -64,6 +66,7 @@ class _SelectStage:
     reward_sign: (
         float  # -1 with --reward-order lower: rewards travel oriented (larger is better) and are written as given
     )
+    locator: RecordLocator  # the input file and row of each dropped record
     dropped_texts: bool = False  # dropped/ rows carry their completion
     offers_frontier: bool = False  # pools offer themselves to qd's frontier (pipeline/frontier.py)
 
@@ -80,6 +83,18 @@ class _Selecting(beam.DoFn):
         self.stage = stage
         self.settings = stage.selection
         self.selected = Metrics.counter("mrtcurate", "selected")
+        # With the rows of split files' earlier parts once a process call brings them (`locating`).
+        self.locator = stage.locator
+
+    def locating(self, rows_before: dict) -> None:
+        self.locator = self.stage.locator.with_rows_before(rows_before)
+
+    def location(self, candidate: Candidate, origin: Origin | None = None) -> tuple[str | None, int | None]:
+        """The input file and row of `origin`, by default of the earliest record the candidate stands for (a
+        candidate's other records are its exact copies)."""
+        if origin is None and candidate.origins:
+            origin = candidate.origins[0]
+        return (None, None) if origin is None else self.locator.locate(origin)
 
     @property
     def spec(self) -> selectors.SelectorSpec:
@@ -127,8 +142,20 @@ class _Selecting(beam.DoFn):
         for name, value in counts:
             yield beam.pvalue.TaggedOutput(COUNTS, (name.value, value))
 
-    def _dropped(self, pool: selectors.Pool, index: int, by_id: dict, reason: DropReason, records: int, **lineage):
+    def _dropped(
+        self,
+        pool: selectors.Pool,
+        index: int,
+        by_id: dict,
+        reason: DropReason,
+        records: int,
+        origin: Origin | None = None,
+        **lineage,
+    ):
+        """`origin`: the record the row stands for; by default the earliest of the candidate's copies (the others
+        are its exact_duplicate rows)."""
         candidate = by_id[pool.response_ids[index]]
+        source_file, source_row = self.location(candidate, origin)
         row = {
             "prompt_id": pool.prompt_id,
             "response_id": candidate.response_id,
@@ -140,18 +167,27 @@ class _Selecting(beam.DoFn):
             "pool_size": len(pool),
             "reward": self.stage.reward_as_given(pool.rewards[index]),
             "source": candidate.source,
+            "source_file": source_file,
+            "source_row": source_row,
             "completion": candidate.completion if self.stage.dropped_texts else None,
             **lineage,
         }
         return row
 
     def exact_copies(self, pool: selectors.Pool, by_id: dict):
-        """One row per response with copies, standing for the copies (the response itself is kept or dropped)."""
+        """One row per copy of a response, where it was read (the response itself, its earliest copy, is kept or
+        dropped); one row standing for every copy of a candidate whose records are not known."""
         for index in np.flatnonzero(pool.multiplicities > 1):
+            response_id = pool.response_ids[index]
             copies = int(pool.multiplicities[index]) - 1
-            yield self._dropped(
-                pool, index, by_id, DropReason.EXACT_DUPLICATE, copies, merged_into=pool.response_ids[index]
-            )
+            origins = by_id[response_id].origins
+            if len(origins) != copies + 1:
+                yield self._dropped(pool, index, by_id, DropReason.EXACT_DUPLICATE, copies, merged_into=response_id)
+                continue
+            for origin in origins[1:]:
+                yield self._dropped(
+                    pool, index, by_id, DropReason.EXACT_DUPLICATE, 1, origin=origin, merged_into=response_id
+                )
 
     def near_duplicates(self, pool: selectors.Pool, collapsed: selectors.Collapsed, by_id: dict):
         for representative, merged in collapsed.clusters:
@@ -277,7 +313,8 @@ class _SelectBucket(_Selecting):
     A group keyed by the bucket alone holds whole prompts (the path with no dedup stage, which counted no hot pools
     before the grouping): its pools over `hot_above` are split into parts here, as _into_groups would have."""
 
-    def process(self, group, k, boilerplate: dict[str, int]):
+    def process(self, group, k, boilerplate: dict[str, int], rows_before: dict):
+        self.locating(rows_before)
         key, batches = group
         outputs = _PoolOutputs()
         members, sizes = [], Counter()
@@ -287,7 +324,9 @@ class _SelectBucket(_Selecting):
             if prompts is None:
                 members.append(member)
             else:
-                outputs.take(beam.pvalue.TaggedOutput(REJECTS, r) for r in boilerplate_rejects(member[0], prompts))
+                outputs.take(
+                    beam.pvalue.TaggedOutput(REJECTS, r) for r in boilerplate_rejects(member[0], prompts, self.locator)
+                )
         if is_hot_part(key):
             outputs.take(self.pool_or_part(key[1], members, k, hot=True))
         else:
@@ -368,7 +407,8 @@ class _EveryChoice(_Selecting):
 
 
 class _SelectFromParts(_Selecting):
-    def process(self, group, k):
+    def process(self, group, k, rows_before: dict):
+        self.locating(rows_before)
         prompt_id, partials = group
         outputs = _PoolOutputs()
         outputs.take(self.from_parts(prompt_id, list(partials), k))
@@ -518,23 +558,32 @@ class SelectPerPrompt(beam.PTransform):
         with_messages: bool,
         reward_sign: float,
         k,
+        locations: Locations,
         dropped_texts: bool = False,
         boilerplate=None,
         offers_frontier: bool = False,
     ):
         super().__init__()
         self.settings = selection
+        self.locations = locations
         self.stage = _SelectStage(
-            selection, grouping, embedding, with_messages, reward_sign, dropped_texts, offers_frontier
+            selection,
+            grouping,
+            embedding,
+            with_messages,
+            reward_sign,
+            locations.locator,
+            dropped_texts,
+            offers_frontier,
         )
         self.k = beam.pvalue.AsSingleton(k)
         # (response id, prompts) of the boilerplate responses, for a job that did not split them off before
         self.boilerplate = {} if boilerplate is None else beam.pvalue.AsDict(boilerplate)
 
     def expand(self, pools):
-        first = pools | "SelectK" >> beam.ParDo(_SelectBucket(self.stage), self.k, self.boilerplate).with_outputs(
-            COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, main="rows"
-        )
+        first = pools | "SelectK" >> beam.ParDo(
+            _SelectBucket(self.stage), self.k, self.boilerplate, self.locations.side_input()
+        ).with_outputs(COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, main="rows")
         examples = (
             first[EXAMPLE_POOLS]
             | "FirstPools" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=_example_key)
@@ -545,7 +594,9 @@ class SelectPerPrompt(beam.PTransform):
             first[PARTIAL]
             | "GroupParts" >> beam.GroupByKey()
             | "SelectFromParts"
-            >> beam.ParDo(_SelectFromParts(self.stage), self.k).with_outputs(COUNTS, INSIGHTS, DROPPED, main="rows")
+            >> beam.ParDo(_SelectFromParts(self.stage), self.k, self.locations.side_input()).with_outputs(
+                COUNTS, INSIGHTS, DROPPED, main="rows"
+            )
         )
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()
         insights = (first[INSIGHTS], second[INSIGHTS], examples[INSIGHTS]) | "AllInsights" >> beam.Flatten()

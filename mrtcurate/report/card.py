@@ -154,7 +154,7 @@ def render_card(
         "The `rejects` config holds every rejected input record with its reason; the `dropped` config one row per "
         "parsed response that was not kept (`reason`: exact_duplicate, near_duplicate or not_selected; `records`: the "
         "input records it stands for; `merged_into`, `cosine` and `pool_rank` say why). Data rows, dropped records and "
-        "rejects add up to the input records.",
+        "rejects add up to the input records; dropped and rejected rows name their input record by `source_file` and `source_row`.",
         "",
         "## Load",
         "",

@@ -124,7 +124,15 @@ def _pools_from_dropped(
     dataset alone, without reading (or even having) the inputs. Rewards are as written, as on kept rows."""
     if dropped is None or not manifest["config"].get("dropped_texts"):
         return None
-    copies = dict(dropped.filter(pl.col("reason") == "exact_duplicate").select("response_id", "records").iter_rows())
+    # A row per copy (one standing for every copy where the records were not known), and a response may answer
+    # several prompts: summed by the pair.
+    copies = {
+        (prompt_id, response_id): records
+        for prompt_id, response_id, records in dropped.filter(pl.col("reason") == "exact_duplicate")
+        .group_by("prompt_id", "response_id")
+        .agg(pl.col("records").sum())
+        .iter_rows()
+    }
     prompts = dict(kept.select("prompt_id", "prompt").unique("prompt_id").iter_rows())
     columns = ("prompt_id", "response_id", "completion", "reward", "source")
     rows = [
@@ -133,7 +141,7 @@ def _pools_from_dropped(
     ]
     pools: dict[str, list[Candidate]] = defaultdict(list)
     for prompt_id, response_id, completion, reward, source in rows:
-        multiplicity = 1 + copies.get(response_id, 0)
+        multiplicity = 1 + copies.get((prompt_id, response_id), 0)
         pools[prompt_id].append(
             Candidate(prompt_id, response_id, prompts[prompt_id], completion, reward, source, multiplicity=multiplicity)
         )

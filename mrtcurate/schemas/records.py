@@ -4,7 +4,7 @@ shuffled ones cross with the compact coders of pipeline/coders.py."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class Candidate:
     messages: tuple[Message, ...] | None = None
     multiplicity: int = 1
     feature: tuple[float, ...] | None = None  # --feature-column: the planner's per-response vector
+    # Where each record it stands for was read, sorted: (input file index, file part, row within the part), made a
+    # file and row by `RecordLocator`. Empty for a candidate not read from the job's inputs (the explorer's).
+    origins: tuple[Origin, ...] = ()
 
     def merged_with(self, other: Candidate) -> Candidate:
         """Order-independent merge of two copies: the smaller record represents both, the best reward wins."""
@@ -35,16 +38,41 @@ class Candidate:
             representative,
             reward=max(rewards) if rewards else None,
             multiplicity=self.multiplicity + other.multiplicity,
+            origins=tuple(sorted(self.origins + other.origins)),
         )
 
-    def rejected(self, reason: str, detail: str) -> list[Reject]:
-        """One reject per record this candidate stands for, each holding its prompt and response as JSON."""
+    def rejected(self, reason: str, detail: str, locator: RecordLocator) -> list[Reject]:
+        """One reject per record this candidate stands for, each holding its prompt and response as JSON, and
+        where the record was read when that is known (else the candidate's source label, no row)."""
         record = json.dumps({"prompt": self.prompt, "response": self.completion}, ensure_ascii=False)
-        return [Reject(record, reason, detail, self.source, None)] * self.multiplicity
+        if len(self.origins) != self.multiplicity:
+            return [Reject(record, reason, detail, self.source, None)] * self.multiplicity
+        return [Reject(record, reason, detail, *locator.locate(origin)) for origin in self.origins]
 
 
 def _representative_order(candidate: Candidate) -> tuple:
-    return (candidate.prompt, candidate.completion, candidate.source, candidate.messages or ())
+    return (candidate.prompt, candidate.completion, candidate.source, candidate.messages or (), candidate.origins)
+
+
+Origin = tuple[int, int, int]  # (input file index, part of the file, row within the part)
+
+
+@dataclass(frozen=True)
+class RecordLocator:
+    """Turns a candidate's origin into the input file and row a reject row or a dropped row names. A file read in
+    parts counts its rows within each part, so `rows_before` (the rows of the parts before, known once every part
+    is read: pipeline/read.py) makes them count from the file's start; where no file is split it is empty."""
+
+    files: tuple[str, ...]
+    rows_before: dict = field(default_factory=dict)  # (path, part) -> rows in the file's earlier parts
+
+    def locate(self, origin: Origin) -> tuple[str, int]:
+        file_index, part, row = origin
+        path = self.files[file_index]
+        return path, row + self.rows_before.get((path, part), 0)
+
+    def with_rows_before(self, rows_before: dict) -> RecordLocator:
+        return RecordLocator(self.files, rows_before)
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,11 @@ DROPPED_SCHEMA = pa.schema(
         pa.field("pool_size", pa.int32(), nullable=False),
         pa.field("reward", pa.float64()),
         pa.field("source", pa.string(), nullable=False),
+        pa.field("source_file", pa.string()),  # the input file the record was read from (null: not known)
+        pa.field("source_row", pa.int64()),  # its row in that file, as rejects/ counts rows
         pa.field("completion", pa.string()),  # with --dropped-texts only
     ]
 )
 
-MANIFEST_SCHEMA_VERSION = 1
+# 2: dropped/ rows name the input file and row of their record; each exact copy is a dropped row of its own.
+MANIFEST_SCHEMA_VERSION = 2

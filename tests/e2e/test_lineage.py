@@ -1,6 +1,7 @@
 """Lineage: every input record is a data row, a reject row, or stands in one dropped/ row's `records`, with the
 reason and the kept response it was merged into checked on hand-made cases and on real corpora."""
 
+import gzip
 import json
 from collections import Counter
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from mrtcurate.ids import identity_key, stable_id
 from tests.conftest import shared_corpus, write_jsonl
 from tests.helpers import curate, read_rows
 
@@ -41,6 +43,23 @@ def assert_every_record_accounted(output: Path, input_records: int) -> None:
     assert by_reason["not_selected"] == counts["candidates"] - counts["selected"]
 
 
+def assert_rows_named(output: Path, corpus: Path) -> None:
+    """One flat JSONL file in: every dropped and rejected row names a line of it, no line twice, and a dropped row's
+    line holds its prompt and response; the lines no row names are the kept responses."""
+    opener = gzip.open if corpus.suffix == ".gz" else open
+    with opener(corpus, "rt", encoding="utf-8") as stream:
+        lines = stream.read().split("\n")
+    data, dropped, rejects = tables(output)
+    named = Counter((row["source_file"], row["source_row"]) for row in [*dropped, *rejects])
+    assert set(named.values()) == {1} and {path for path, _ in named} == {str(corpus)}
+    assert sum(1 for line in lines if line.strip()) - len(named) == len(data)
+    kept_prompts = {row["prompt_id"]: row["prompt"] for row in data}
+    for row in dropped:
+        record = json.loads(lines[row["source_row"] - 1])
+        assert stable_id(identity_key(record["response"])) == row["response_id"]
+        assert identity_key(record["prompt"]) == identity_key(kept_prompts[row["prompt_id"]])
+
+
 def test_exact_copies_near_duplicates_and_the_unselected_each_have_their_row(tmp_path):
     rows = [{"prompt": "name a fruit", "response": "apple", "score": 0.9} for _ in range(3)]
     rows += [{"prompt": "name a fruit", "response": f"fruit number {i}", "score": i / 10} for i in range(6)]
@@ -61,8 +80,13 @@ def test_exact_copies_near_duplicates_and_the_unselected_each_have_their_row(tmp
     assert len(rejects) == 1 and all(row["completion"] is None for row in dropped)  # no texts unless asked
     kept = {row["completion"]: row for row in data}
     assert set(kept) == {"apple", "fruit number 5", long, "paris"}
+    # The first "apple" (row 1) is the kept one; each later copy is a row of its own, named by its line.
     exact = [row for row in dropped if row["reason"] == "exact_duplicate"]
-    assert len(exact) == 1 and exact[0]["records"] == 2 and exact[0]["merged_into"] == kept["apple"]["response_id"]
+    assert [(row["source_row"], row["records"]) for row in exact] == [(2, 1), (3, 1)]
+    assert {row["merged_into"] for row in exact} == {kept["apple"]["response_id"]}
+    assert {row["source_row"] for row in dropped if row["reason"] == "near_duplicate"} == {11}
+    assert rejects[0]["source_row"] == 14
+    assert_rows_named(output, data_file)
     near = [row for row in dropped if row["reason"] == "near_duplicate"]
     assert (
         len(near) == 1 and near[0]["merged_into"] == kept[long]["response_id"] and near[0]["cosine"] is None
@@ -91,6 +115,7 @@ def test_a_hot_pool_split_in_parts_accounts_for_every_record(tmp_path):
     output = tmp_path / "out"
     curate([data_file], output, reward_field="score", selector="qd", k=3, hot_above=20, part_size=16, plan=False)
     assert_every_record_accounted(output, len(rows))
+    assert_rows_named(output, data_file)
     _, dropped, _ = tables(output)
     assert {row["reason"] for row in dropped} == {"exact_duplicate", "not_selected", "near_duplicate"}
     assert all(row["cosine"] is not None for row in dropped if row["reason"] == "near_duplicate")  # embedded: qd
@@ -104,8 +129,13 @@ def test_bad_input_and_real_corpora_account_for_every_record(tmp_path):
     )
     curate([bad], tmp_path / "bad-out", k=1, plan=False)
     assert_every_record_accounted(tmp_path / "bad-out", 6)
+    rows_named = {(row["source_row"], row["reason"]) for table in tables(tmp_path / "bad-out")[1:] for row in table}
+    # K=1 of "one" (rows 1 and 3, copies) and "two" (row 5): the one not kept is named by its first row.
+    fixed = {(2, "invalid_json"), (3, "exact_duplicate"), (4, "prompt_not_string"), (6, "missing_response")}
+    assert rows_named - fixed in ({(1, "not_selected")}, {(5, "not_selected")}) and fixed <= rows_named
     corpus = shared_corpus("gsm8k_model_solutions")
     output = tmp_path / "gsm8k"
     outcome = curate([corpus], output, reward_field="score", selector="qd", k=2)
     assert_every_record_accounted(output, outcome.manifest["counts"]["input_records"])
     assert len(outcome.manifest["dropped"]) >= 1
+    assert_rows_named(output, corpus)

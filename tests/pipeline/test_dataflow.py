@@ -89,9 +89,10 @@ def test_worker_code_pickles_and_round_trips():
     from mrtcurate.pipeline.select import _SelectBucket, _SelectStage
     from mrtcurate.pipeline.trees import _WalkTree
     from mrtcurate.schemas.config import EmbeddingSettings, GroupingSettings, SelectionSettings
+    from mrtcurate.schemas.records import RecordLocator
 
     for worker_object in (
-        _ParseSplit(INPUTS.mapping, 1000),
+        _ParseSplit(INPUTS.mapping, 1000, {file.path: 0 for file in INPUTS.files}),
         _SelectBucket(
             _SelectStage(
                 SelectionSettings(selector="qd"),
@@ -99,6 +100,7 @@ def test_worker_code_pickles_and_round_trips():
                 EmbeddingSettings(embedder="hashing"),
                 with_messages=False,
                 reward_sign=-1.0,
+                locator=RecordLocator(tuple(file.path for file in INPUTS.files)),
             )
         ),
         SentenceEmbeddingHandler(EmbeddingSettings(embedder="minilm-int8", max_tokens=128)),

@@ -6,7 +6,7 @@ import apache_beam as beam
 
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.schemas import Candidate
-from tests.helpers import collect_to, collected, local_pipeline
+from tests.helpers import collect_to, collected, local_pipeline, no_files
 
 
 def copy(prompt_id, response_id, reward, source):
@@ -24,7 +24,11 @@ COPIES = [
 
 def merged(tmp_path, items, label):
     with local_pipeline() as pipeline:
-        out, _, _ = pipeline | beam.Create(items, reshuffle=True) | MergeExactDuplicates(buckets=3, hot_above=50_000)
+        out, _, _ = (
+            pipeline
+            | beam.Create(items, reshuffle=True)
+            | MergeExactDuplicates(buckets=3, hot_above=50_000, locations=no_files())
+        )
         collect_to(
             out | beam.Map(lambda c: [c.prompt_id, c.response_id, c.multiplicity, c.reward, c.source]),
             tmp_path / label,
@@ -45,7 +49,7 @@ def test_the_buckets_count_each_pool_over_the_hot_limit_after_merging_copies(tmp
         _, _, hot = (
             pipeline
             | beam.Create(COPIES + [copy("p", "r3", None, "a.jsonl")], reshuffle=True)
-            | MergeExactDuplicates(buckets=3, hot_above=2)
+            | MergeExactDuplicates(buckets=3, hot_above=2, locations=no_files())
         )
         collect_to(hot | beam.Map(list), tmp_path / "hot", "hot")
     assert collected(tmp_path / "hot") == [["p", 3]]

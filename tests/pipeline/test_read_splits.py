@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.ingest import files
 from mrtcurate.ingest.formats import RowTally, iter_lines, part_lines, read_chunks
 from mrtcurate.schemas import InputFile
@@ -69,6 +70,16 @@ def test_a_split_jsonl_and_parquet_give_the_same_bytes_as_whole_files(tmp_path, 
     for reject in read_rows(tmp_path / "split", "rejects"):
         if reject["source_file"].endswith(".jsonl") and reject["reason"] == "invalid_json":
             assert lines[reject["source_row"] - 1].rstrip(b"\r").decode() == reject["record"]
+    # So are the rows named in dropped/, made to count from the file's start once every part is read.
+    dropped = read_rows(tmp_path / "split", "dropped")
+    assert dropped == read_rows(tmp_path / "whole", "dropped") and len(dropped) > 1000
+    parquet_rows = table.to_pylist()
+    for row in dropped:
+        if row["source_file"].endswith(".jsonl"):
+            record = json.loads(lines[row["source_row"] - 1].decode("utf-8-sig"))
+        else:
+            record = parquet_rows[row["source_row"] - 1]
+        assert stable_id(identity_key(record["response"])) == row["response_id"]
 
 
 def test_gzip_and_csv_files_are_read_whole_however_large(monkeypatch):

@@ -18,7 +18,7 @@ from mrtcurate.selectors import Pool
 from mrtcurate.selectors.qd import DenseCoverage, FacilityObjective, pool_quality
 from mrtcurate.vectors.embedders import HashingEmbedder
 from mrtcurate.vectors.similarity import dense_similarity
-from tests.helpers import collect_to, collected, local_pipeline
+from tests.helpers import collect_to, collected, local_pipeline, no_files
 
 
 def members(count, prompt="p0", seed=0):
@@ -55,7 +55,7 @@ def run_select(items, k=6, near_dup=None, buckets=8, **overrides):
             )
             pools = batches | GroupPools(None)
             selected = pools | SelectPerPrompt(
-                settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k])
+                settings, grouping, embedding, False, 1.0, pipeline | "K" >> beam.Create([k]), no_files()
             )
             rows = selected.rows | "AllRows" >> beam.Flatten()
             collect_to(rows | "EachRow" >> beam.FlatMap(lambda batch: batch), Path(scratch) / "rows", "Rows")
