@@ -1,4 +1,4 @@
-from mrtcurate.ids import identity_key, normalize_text, stable_hash, stable_id
+from mrtcurate.ids import identity_key, normalize_text, stable_hash, stable_hashes, stable_id
 
 
 def test_identity_key_collapses_whitespace_and_unicode_forms():
@@ -16,3 +16,9 @@ def test_stable_hash_is_fixed_across_processes():
     assert stable_hash(0, "p", "r", 0) == 6718740710515204251
     assert f"{stable_hash('abc'):016x}" == stable_id("abc")
     assert stable_hash(1, "p") != stable_hash(2, "p")
+
+
+def test_stable_hashes_of_a_shared_prefix_are_the_stable_hashes():
+    prefix = (7, "prompt \u00e9\x1fwith the separator", 3.5)
+    assert list(stable_hashes(prefix, range(4))) == [stable_hash(*prefix, copy) for copy in range(4)]
+    assert list(stable_hashes((0, "p", "r"), [0])) == [6718740710515204251]

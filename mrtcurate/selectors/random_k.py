@@ -12,16 +12,16 @@ from collections import Counter
 
 import numpy as np
 
-from mrtcurate.ids import stable_hash
+from mrtcurate.ids import stable_hashes
 from mrtcurate.selectors.pool import Pool, Selection
 
 
 def copy_keys(seed: int, pool: Pool, limit: int) -> list[tuple[int, int]]:
     """The `limit` smallest (key, candidate index) pairs over every copy in the pool."""
     keys = (
-        (stable_hash(seed, pool.prompt_id, response_id, copy), index)
+        (key, index)
         for index, response_id in enumerate(pool.response_ids)
-        for copy in range(int(pool.multiplicities[index]))
+        for key in stable_hashes((seed, pool.prompt_id, response_id), range(int(pool.multiplicities[index])))
     )
     return heapq.nsmallest(limit, keys)
 
