@@ -6,6 +6,7 @@ as a million (name, 1) elements through a combine."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
@@ -13,6 +14,7 @@ from apache_beam.metrics import Metrics
 
 from mrtcurate.errors import InputChanged
 from mrtcurate.garbage import tune_collector
+from mrtcurate.ingest.columnar import BLOCK_RECORDS, block_units, reads_by_column
 from mrtcurate.ingest.files import open_binary, plan_splits
 from mrtcurate.ingest.formats import RawRecord, RowTally, iter_records
 from mrtcurate.ingest.layouts import FieldMapping, to_units
@@ -43,6 +45,7 @@ class _ParseSplit(beam.DoFn):
         self.mapping = mapping
         self.max_chars = max_chars
         self.file_indices = file_indices
+        self.by_column = reads_by_column(mapping)
         self.records_read = Metrics.counter("mrtcurate", "records_read")
         self.rejected = Metrics.counter("mrtcurate", "rejected")
 
@@ -62,13 +65,13 @@ class _ParseSplit(beam.DoFn):
                 f"input {file.path} could not be opened during the run ({error.strerror or error}); it was listed before the job started"
             ) from None
         with opened as stream:
-            for record in iter_records(
+            records = iter_records(
                 stream, file.format, file.path, self.max_chars, (split.start, split.end), tally, file.bytes
-            ):
+            )
+            for record, units in self._units(records, file.path):
                 read += 1
                 if read % _PROGRESS_EVERY == 0:
                     progress.add(progress.READ, _PROGRESS_EVERY)
-                units = to_units(record, self.mapping, file.path) if isinstance(record, RawRecord) else [record]
                 for unit in units:
                     units_read.add(unit)
                     if isinstance(unit, TreeMessage):
@@ -97,6 +100,25 @@ class _ParseSplit(beam.DoFn):
         self.rejected.inc(rejected)
         where = file.path if split.whole else f"{file.path} part {split.index + 1}"
         log.info("read %s records from %s (%s rejected)", f"{read:,}", where, f"{rejected:,}")
+
+    def _units(self, records: Iterable[RawRecord | Reject], path: str) -> Iterator[tuple[RawRecord | Reject, list]]:
+        """Each record with its units: a block of records at a time by column where the mapping allows
+        (ingest/columnar.py), else record by record; a reject of the reader is its own unit."""
+        if not self.by_column:
+            for record in records:
+                yield record, to_units(record, self.mapping, path) if isinstance(record, RawRecord) else [record]
+            return
+        block: list[RawRecord] = []
+        for record in records:
+            if not isinstance(record, RawRecord):
+                yield record, [record]
+                continue
+            block.append(record)
+            if len(block) == BLOCK_RECORDS:
+                yield from zip(block, block_units(block, self.mapping, path))
+                block = []
+        if block:
+            yield from zip(block, block_units(block, self.mapping, path))
 
 
 def _rows_before(part_rows: list[tuple[tuple[str, int], int]]) -> dict[tuple[str, int], int]:

@@ -1,0 +1,125 @@
+"""The flat layout's read a block of records at a time: the texts of a block become Arrow columns, normalised, keyed
+and hashed column by column, instead of each record walking `layouts.to_units`.
+
+The per-record parser stays the authority. A record goes through it unchanged wherever the columns could say
+something else: a field that is not a plain ASCII string (NFC and Python's `str.strip` are then exactly Arrow's
+ASCII trim), a control character that Python counts as whitespace and Arrow does not (\\x1c-\\x1f), a text that
+is blank, a prompt written as a Human:/Assistant: transcript, a reward that is not a plain number, an id or a
+source that is not a plain string. tests/ingest/test_columnar.py checks that both give the same units, record
+by record, on fuzzed input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mrtcurate.ingest import paths
+from mrtcurate.ingest.formats import RawRecord
+from mrtcurate.ingest.layouts import FieldMapping, to_units
+from mrtcurate.schemas import Candidate
+
+BLOCK_RECORDS = 2_048  # records read into one block of columns
+_LARGEST_REWARD = 1e308  # fields.reward: an integer past float's range is no finite score
+_MISSING = object()
+_PYTHON_ONLY_SPACE = "[\x1c-\x1f]"  # whitespace to str.strip and str.split, not to Arrow's ASCII functions
+
+
+def reads_by_column(mapping: FieldMapping) -> bool:
+    """Whether this mapping's records can be read by column: the flat layout with every field a top-level key."""
+    named = (mapping.prompt, mapping.response, mapping.reward, mapping.id, mapping.source)
+    return (
+        mapping.layout == "flat"
+        and mapping.prompt_template is None
+        and mapping.feature is None
+        and mapping.finish_reason is None
+        and all(name is None or paths.parse(name).steps == (name,) for name in named)
+    )
+
+
+def block_units(records: Sequence[RawRecord], mapping: FieldMapping, source_file: str) -> list[list]:
+    """Each record's units, as `to_units` gives them, in record order."""
+    default_source = source_file.rsplit("/", 1)[-1]
+    fast, values = [], []
+    for record in records:
+        fields = record.fields
+        row = _plain_values(fields, mapping, default_source)
+        fast.append(row is not None)
+        if row is not None:
+            values.append(row)
+    candidates = iter(_candidates(values, mapping.reward_sign)) if values else iter(())
+    units: list[list] = []
+    for record, is_fast in zip(records, fast):
+        candidate = next(candidates) if is_fast else None
+        units.append([candidate] if candidate is not None else list(to_units(record, mapping, source_file)))
+    return units
+
+
+def _plain_values(fields: dict, mapping: FieldMapping, default_source: str) -> tuple | None:
+    """(prompt, response, reward, id, source) where each is plain enough for the columns, else None."""
+    prompt, response = fields.get(mapping.prompt, _MISSING), fields.get(mapping.response, _MISSING)
+    if type(prompt) is not str or type(response) is not str or not (prompt.isascii() and response.isascii()):
+        return None
+    reward = None
+    if mapping.reward is not None:
+        reward = fields.get(mapping.reward)
+        if reward is not None and not (
+            type(reward) in (int, float) and abs(reward) < _LARGEST_REWARD and math.isfinite(reward)
+        ):
+            return None
+    prompt_id = None
+    if mapping.id is not None:
+        prompt_id = fields.get(mapping.id)
+        if type(prompt_id) is int:
+            prompt_id = str(prompt_id)
+        elif type(prompt_id) is not str or not prompt_id or not prompt_id.isascii():
+            return None
+    source = default_source
+    if mapping.source is not None:
+        value = fields.get(mapping.source)
+        if value is not None and value != "":
+            if type(value) is not str or not value.isascii():
+                return None
+            source = value
+    return prompt, response, reward, prompt_id, source
+
+
+def _candidates(values: list[tuple], sign: float) -> list[Candidate | None]:
+    """The candidate of each row, or None for a row the per-record parser must read after all."""
+    prompts_raw, responses_raw, rewards, prompt_ids, sources = zip(*values)
+    prompts = pc.ascii_trim_whitespace(pa.array(prompts_raw, pa.string()))
+    responses = pc.ascii_trim_whitespace(pa.array(responses_raw, pa.string()))
+    python_only = pc.or_(
+        pc.match_substring_regex(pa.array(prompts_raw, pa.string()), _PYTHON_ONLY_SPACE),
+        pc.match_substring_regex(pa.array(responses_raw, pa.string()), _PYTHON_ONLY_SPACE),
+    )
+    # transcript_prompt's test, on the stripped prompt: such a prompt is rendered from its turns.
+    transcript = pc.and_(pc.starts_with(prompts, "Human:"), pc.ends_with(prompts, "\n\nAssistant:"))
+    blank = pc.or_(pc.equal(pc.utf8_length(prompts), 0), pc.equal(pc.utf8_length(responses), 0))
+    by_row = pc.or_(pc.or_(python_only, transcript), blank).to_pylist()
+    prompt_keys = pc.binary_join(pc.ascii_split_whitespace(prompts), " ").to_pylist()
+    response_ids = _hex_hashes(pc.binary_join(pc.ascii_split_whitespace(responses), " ").to_pylist())
+    prompt_hashes = _hex_hashes(prompt_keys)
+    return [
+        None
+        if by_row[index]
+        else Candidate(
+            prompt_hashes[index] if prompt_ids[index] is None else prompt_ids[index],
+            response_ids[index],
+            prompt,
+            response,
+            None if rewards[index] is None else sign * float(rewards[index]),
+            sources[index],
+        )
+        for index, (prompt, response) in enumerate(zip(prompts.to_pylist(), responses.to_pylist()))
+    ]
+
+
+def _hex_hashes(keys: list[str]) -> list[str]:
+    # ids.stable_id of one part each, written out: the same blake2b, without a call and a join per key.
+    blake2b = hashlib.blake2b
+    return [blake2b(key.encode("utf-8"), digest_size=8).hexdigest() for key in keys]
