@@ -1,11 +1,11 @@
-"""The flat layout's read a block of records at a time: the texts of a block become Arrow columns, normalised, keyed
-and hashed column by column, instead of each record walking `layouts.to_units`.
+"""The flat and grouped layouts read a block of records at a time: the texts of a block become Arrow columns,
+normalised, keyed and hashed column by column, instead of each record walking `layouts.to_units`.
 
 The per-record parser stays the authority. A record goes through it unchanged wherever the columns could say
 something else: a field that is not a plain ASCII string (NFC and Python's `str.strip` are then exactly Arrow's
 ASCII trim), a control character that Python counts as whitespace and Arrow does not (\\x1c-\\x1f), a text that
 is blank, a prompt written as a Human:/Assistant: transcript, a reward that is not a plain number, an id or a
-source that is not a plain string. tests/ingest/test_columnar.py checks that both give the same units, record
+source that is not a plain string, a grouped record whose responses or rewards are not plain lists of these. tests/ingest/test_columnar.py checks that both give the same units, record
 by record, on fuzzed input.
 """
 
@@ -30,10 +30,11 @@ _PYTHON_ONLY_SPACE = "[\x1c-\x1f]"  # whitespace to str.strip and str.split, not
 
 
 def reads_by_column(mapping: FieldMapping) -> bool:
-    """Whether this mapping's records can be read by column: the flat layout with every field a top-level key."""
+    """Whether this mapping's records can be read by column: the flat or grouped layout with every field a top-level
+    key (a grouped record's responses, and their rewards, as plain lists under it)."""
     named = (mapping.prompt, mapping.response, mapping.reward, mapping.id, mapping.source)
     return (
-        mapping.layout == "flat"
+        mapping.layout in ("flat", "grouped")
         and mapping.prompt_template is None
         and mapping.feature is None
         and mapping.finish_reason is None
@@ -44,32 +45,43 @@ def reads_by_column(mapping: FieldMapping) -> bool:
 def block_units(records: Sequence[RawRecord], mapping: FieldMapping, source_file: str) -> list[list]:
     """Each record's units, as `to_units` gives them, in record order."""
     default_source = source_file.rsplit("/", 1)[-1]
-    fast, values = [], []
+    grouped = mapping.layout == "grouped"
+    spans, values = [], []  # per record: (start, end) of its rows in `values`, or None for the per-record parser
     for record in records:
-        fields = record.fields
-        row = _plain_values(fields, mapping, default_source)
-        fast.append(row is not None)
-        if row is not None:
-            values.append(row)
-    candidates = iter(_candidates(values, mapping.reward_sign)) if values else iter(())
+        rows = _plain_rows(record.fields, mapping, default_source, grouped)
+        if rows is None:
+            spans.append(None)
+            continue
+        spans.append((len(values), len(values) + len(rows)))
+        values.extend(rows)
+    candidates = _candidates(values, mapping.reward_sign) if values else []
     units: list[list] = []
-    for record, is_fast in zip(records, fast):
-        candidate = next(candidates) if is_fast else None
-        units.append([candidate] if candidate is not None else list(to_units(record, mapping, source_file)))
+    for record, span in zip(records, spans):
+        taken = None if span is None else candidates[span[0] : span[1]]
+        # One row the columns leave to the parser sends its whole record there, so that its units keep their order.
+        if taken is None or None in taken:
+            taken = list(to_units(record, mapping, source_file))
+        units.append(taken)
     return units
 
 
-def _plain_values(fields: dict, mapping: FieldMapping, default_source: str) -> tuple | None:
-    """(prompt, response, reward, id, source) where each is plain enough for the columns, else None."""
+def _plain_rows(fields: dict, mapping: FieldMapping, default_source: str, grouped: bool) -> list[tuple] | None:
+    """(prompt, response, reward, id, source) of each of the record's responses where every value is plain enough
+    for the columns, else None."""
     prompt, response = fields.get(mapping.prompt, _MISSING), fields.get(mapping.response, _MISSING)
-    if type(prompt) is not str or type(response) is not str or not (prompt.isascii() and response.isascii()):
+    if type(prompt) is not str or not prompt.isascii():
         return None
-    reward = None
-    if mapping.reward is not None:
-        reward = fields.get(mapping.reward)
-        if reward is not None and not (
-            type(reward) in (int, float) and abs(reward) < _LARGEST_REWARD and math.isfinite(reward)
-        ):
+    responses = response if grouped else [response]
+    if type(responses) is not list or not responses:
+        return None
+    if not all(type(text) is str and text.isascii() for text in responses):
+        return None
+    rewards = [None] * len(responses)
+    if mapping.reward is not None and fields.get(mapping.reward) is not None:
+        rewards = fields[mapping.reward] if grouped else [fields[mapping.reward]]
+        if type(rewards) is not list or len(rewards) != len(responses):
+            return None
+        if not all(value is None or _plain_number(value) for value in rewards):
             return None
     prompt_id = None
     if mapping.id is not None:
@@ -85,17 +97,21 @@ def _plain_values(fields: dict, mapping: FieldMapping, default_source: str) -> t
             if type(value) is not str or not value.isascii():
                 return None
             source = value
-    return prompt, response, reward, prompt_id, source
+    return [(prompt, text, reward, prompt_id, source) for text, reward in zip(responses, rewards)]
+
+
+def _plain_number(value: object) -> bool:
+    return type(value) in (int, float) and abs(value) < _LARGEST_REWARD and math.isfinite(value)
 
 
 def _candidates(values: list[tuple], sign: float) -> list[Candidate | None]:
     """The candidate of each row, or None for a row the per-record parser must read after all."""
     prompts_raw, responses_raw, rewards, prompt_ids, sources = zip(*values)
-    prompts = pc.ascii_trim_whitespace(pa.array(prompts_raw, pa.string()))
-    responses = pc.ascii_trim_whitespace(pa.array(responses_raw, pa.string()))
+    prompts_raw, responses_raw = pa.array(prompts_raw, pa.string()), pa.array(responses_raw, pa.string())
+    prompts, responses = pc.ascii_trim_whitespace(prompts_raw), pc.ascii_trim_whitespace(responses_raw)
     python_only = pc.or_(
-        pc.match_substring_regex(pa.array(prompts_raw, pa.string()), _PYTHON_ONLY_SPACE),
-        pc.match_substring_regex(pa.array(responses_raw, pa.string()), _PYTHON_ONLY_SPACE),
+        pc.match_substring_regex(prompts_raw, _PYTHON_ONLY_SPACE),
+        pc.match_substring_regex(responses_raw, _PYTHON_ONLY_SPACE),
     )
     # transcript_prompt's test, on the stripped prompt: such a prompt is rendered from its turns.
     transcript = pc.and_(pc.starts_with(prompts, "Human:"), pc.ends_with(prompts, "\n\nAssistant:"))

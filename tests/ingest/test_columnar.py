@@ -40,9 +40,14 @@ PLAIN_RECORDS = st.fixed_dictionaries(
     {"prompt": TEXTS, "response": TEXTS},
     optional={"score": REWARDS, "pid": IDS, "src": IDS | TEXTS, "prompt.x": TEXTS},
 )
-FLAT_MAPPINGS = st.builds(
+# A grouped record's responses and rewards: lists (of odd lengths too), or what a list should have been.
+GROUPED_RECORDS = st.fixed_dictionaries(
+    {"prompt": TEXTS, "response": st.lists(TEXTS | st.none(), max_size=4) | TEXTS},
+    optional={"score": st.lists(REWARDS | st.just(""), max_size=4) | REWARDS, "pid": IDS, "src": IDS},
+)
+MAPPINGS = st.builds(
     FieldMapping,
-    layout=st.just("flat"),
+    layout=st.sampled_from(("flat", "grouped")),
     reward=st.sampled_from((None, "score")),
     id=st.sampled_from((None, "pid")),
     source=st.sampled_from((None, "src")),
@@ -55,13 +60,13 @@ def units_both_ways(records: list[dict], mapping: FieldMapping):
     return block_units(raw, mapping, "dir/f.jsonl"), [list(to_units(record, mapping, "dir/f.jsonl")) for record in raw]
 
 
-@given(st.lists(PLAIN_RECORDS, max_size=20), FLAT_MAPPINGS)
+@given(st.lists(PLAIN_RECORDS | GROUPED_RECORDS, max_size=20), MAPPINGS)
 def test_plain_records_give_the_parsers_units(records, mapping):
     by_column, by_record = units_both_ways(records, mapping)
     assert by_column == by_record
 
 
-@given(st.lists(RECORDS, max_size=8), FLAT_MAPPINGS)
+@given(st.lists(RECORDS, max_size=8), MAPPINGS)
 def test_arbitrary_records_give_the_parsers_units(records, mapping):
     # Through JSON text, as a file delivers them (NaN, Infinity, lone surrogates).
     records = [json.loads(json.dumps(record)) for record in records]
@@ -70,18 +75,26 @@ def test_arbitrary_records_give_the_parsers_units(records, mapping):
 
 
 def test_the_columns_take_what_they_can_and_only_the_flat_layout_of_plain_keys(monkeypatch):
-    records = [{"prompt": f" question {i} ", "response": f"answer\t{i}\n", "score": i} for i in range(50)]
-    mapping = FieldMapping(layout="flat", reward="score")
-    by_record = units_both_ways(records, mapping)[1]
+    flat = [{"prompt": f" question {i} ", "response": f"answer\t{i}\n", "score": i} for i in range(50)]
+    grouped = [{"prompt": f"q{i}", "response": ["a", " b ", f"c {i}"], "score": [1, None, 2.5]} for i in range(50)]
+    cases = [
+        (flat, FieldMapping(layout="flat", reward="score")),
+        (grouped, FieldMapping(layout="grouped", reward="score")),
+    ]
+    expected = [units_both_ways(records, mapping)[1] for records, mapping in cases]
 
     def no_parser(*_):
         raise AssertionError("a plain record went to the per-record parser")
 
     monkeypatch.setattr(columnar, "to_units", no_parser)
-    raw = [RawRecord(fields, json.dumps(fields), row) for row, fields in enumerate(records, start=1)]
-    assert block_units(raw, mapping, "dir/f.jsonl") == by_record
+    for (records, mapping), by_record in zip(cases, expected):
+        raw = [RawRecord(fields, json.dumps(fields), row) for row, fields in enumerate(records, start=1)]
+        assert block_units(raw, mapping, "dir/f.jsonl") == by_record
+    assert sum(len(units) for units in expected[1]) == 150
     assert reads_by_column(FieldMapping(layout="flat", reward="score", id="pid", source="src"))
-    assert not reads_by_column(FieldMapping(layout="grouped"))
+    assert reads_by_column(FieldMapping(layout="grouped", reward="score"))
+    assert not reads_by_column(FieldMapping(layout="grouped", response="completions[*].text"))
+    assert not reads_by_column(FieldMapping(layout="pairs"))
     assert not reads_by_column(FieldMapping(layout="flat", response="answer.text"))
     assert not reads_by_column(FieldMapping(layout="flat", prompt_template="Q: {question}"))
     assert not reads_by_column(FieldMapping(layout="flat", finish_reason="finish"))
