@@ -38,7 +38,7 @@ from mrtcurate.pipeline.embed_responses import EmbedResponses
 from mrtcurate.pipeline.frontier import FrontierFromOffers, MeasureFrontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
-from mrtcurate.pipeline.plan import PlanVariance
+from mrtcurate.pipeline.plan import PlanVariance, group_prompts
 from mrtcurate.pipeline.read import Locations, ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import GroupPools, SelectPerPrompt
@@ -142,8 +142,9 @@ def group_pools(pipeline: beam.Pipeline, read: _Members, config: RunConfig, scra
     return read.members | "GroupPools" >> GroupPools(spill_folder(pipeline, scratch))
 
 
-def plan_variance(pools: beam.PCollection, config: RunConfig, spill: str | None) -> beam.PCollection:
-    return pools | "Planner" >> PlanVariance(
+def plan_variance(entries: beam.PCollection, config: RunConfig, spill: str | None) -> beam.PCollection:
+    """The planner from each group's prompt entries (pipeline/plan.py `group_prompts`)."""
+    return entries | "Planner" >> PlanVariance(
         config.embedding, config.planner, config.selection.seed, content_cache(config), spill
     )
 
@@ -156,11 +157,13 @@ def build(
 ) -> None:
     read = read_and_embed(pipeline, config, inputs, directory)
     pools = group_pools(pipeline, read, config, directory)
-    planner = (
-        plan_variance(pools, config, spill_folder(pipeline, directory))
-        if config.planner.plan
-        else pipeline | "NoPlanner" >> beam.Create([])
-    )
+    # The planner's prompt entries: from Select, which reads every member anyway, where K is fixed; where K is the
+    # planner's (--k auto), Select waits for it, and the planner reads the pools itself.
+    entries_from_select = config.planner.plan and config.selection.k != "auto"
+    planner = pipeline | "NoPlanner" >> beam.Create([])
+    if config.planner.plan and not entries_from_select:
+        entries = pools | "GroupPrompts" >> beam.Map(group_prompts)
+        planner = plan_variance(entries, config, spill_folder(pipeline, directory))
     k = _k(pipeline, config, planner)
     selected = pools | "Select" >> SelectPerPrompt(
         config.selection,
@@ -173,7 +176,10 @@ def build(
         config.publish.dropped_texts,
         read.boilerplate,
         offers_frontier=needs_embeddings(config),
+        planner_entries=entries_from_select,
     )
+    if entries_from_select:
+        planner = plan_variance(selected.planner_entries, config, spill_folder(pipeline, directory))
     rejects, reasons, counts = read.rejects, read.rejected_by_reason, [*read.counts, selected.counts]
     insights = selected.insights
     if read.boilerplate is not None:
@@ -241,7 +247,8 @@ def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInput
     """`mrt plan`: the shared front half, the planner and qd's frontier, written to `target` as one JSON line."""
     scratch = os.path.dirname(target)
     read = read_and_embed(pipeline, config, inputs, scratch)
-    planner = plan_variance(group_pools(pipeline, read, config, scratch), config, spill_folder(pipeline, scratch))
+    entries = group_pools(pipeline, read, config, scratch) | "GroupPrompts" >> beam.Map(group_prompts)
+    planner = plan_variance(entries, config, spill_folder(pipeline, scratch))
     frontier = read.members | "QDFrontier" >> MeasureFrontier(
         config.selection, config.grouping, _k(pipeline, config, planner), spill_folder(pipeline, scratch)
     )

@@ -14,6 +14,7 @@ from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import Moments
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.coders import VectorCoder
+from mrtcurate.pipeline.pools import add_to_prompt_entries
 from mrtcurate.pipeline.select import is_hot_part
 from mrtcurate.pipeline.spill import SpillBatches, batches_of
 from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
@@ -28,23 +29,14 @@ from mrtcurate.vectors.redundancy import (
 _PROMPT_VECTORS = coders.TupleCoder([coders.StrUtf8Coder(), VectorCoder()])  # (prompt id, vector)
 
 
-def _group_prompts(group) -> tuple:
+def group_prompts(group) -> tuple:
     """(group key, per prompt of the group: [feature count, feature sum, sum of squared norms, prompt text (the
     smallest, where copies of a prompt differ)]). A group holds its prompts whole, or one part of a hot pool."""
     key, batches = group
     prompts: dict = {}
     for batch in batches:
         for candidate, embedding in batch:
-            entry = prompts.get(candidate.prompt_id)
-            if entry is None:
-                entry = prompts[candidate.prompt_id] = [0, None, 0.0, candidate.prompt]
-            elif candidate.prompt < entry[3]:
-                entry[3] = candidate.prompt
-            feature = _feature(candidate, embedding)
-            if feature is not None:
-                entry[0] += 1
-                entry[1] = feature if entry[1] is None else entry[1] + feature
-                entry[2] += float(feature @ feature)
+            add_to_prompt_entries(prompts, candidate, embedding)
     return key, prompts
 
 
@@ -57,16 +49,6 @@ def _merge_entries(entries) -> list:
         squares += part_squares
         text = part_text if text is None else min(text, part_text)
     return [count, total, squares, text]
-
-
-def _feature(candidate, embedding) -> np.ndarray | None:
-    """A response kept without a usable vector (a zero vector: pipeline/embed_responses.py) says nothing of
-    the variance components and is left out of them."""
-    if candidate.feature is not None:
-        return np.asarray(candidate.feature, dtype=np.float64)
-    if embedding is not None and embedding.any():
-        return np.asarray(embedding, dtype=np.float64)
-    return None
 
 
 def _prompt_stats(bucket_prompts) -> list:
@@ -163,10 +145,11 @@ class _LinksToSample(beam.DoFn):
 
 
 class PlanVariance(beam.PTransform):
-    """GroupPools' groups (pipeline/select.py) in; a PCollection holding one planner summary dict out. A group holds
-    whole prompts, so each prompt's sums are complete when its group is read and the stage holds one group's
-    (the parts of a hot pool are merged by prompt first). Summed in the embedding stage, every prompt's 384-d sum
-    was held to its end: 1.2 GB at 400,000 prompts."""
+    """Each group's prompt entries (`group_prompts` of GroupPools' groups, or Select's own, pipeline/select.py) in; a
+    PCollection holding one planner summary dict out. A group holds whole prompts, so each prompt's sums are
+    complete when its group is read and the stage holds one group's (the parts of a hot pool are merged by prompt
+    first). Summed in the embedding stage, every prompt's 384-d sum was held to its end: 1.2 GB at 400,000
+    prompts."""
 
     def __init__(
         self, embedding: EmbeddingSettings, settings: PlanSettings, seed: int, cache=None, spill: str | None = None
@@ -182,8 +165,7 @@ class PlanVariance(beam.PTransform):
         self.settings = settings
         self.seed = seed
 
-    def expand(self, pools):
-        grouped = pools | "GroupPrompts" >> beam.Map(_group_prompts)
+    def expand(self, grouped):
         whole, parts = grouped | "HotParts" >> beam.Partition(lambda group, _: int(is_hot_part(group[0])), 2)
         hot = (
             parts

@@ -60,3 +60,28 @@ def hot_parts(members: list, size: int, part_size: int) -> dict[int, list]:
     for member in members:
         parts.setdefault(stable_hash("part", member[0].response_id) % count, []).append(member)
     return parts
+
+
+def add_to_prompt_entries(prompts: dict, candidate, embedding) -> None:
+    """One member into its prompt's entry (pipeline/plan.py `group_prompts`). Select calls it on the members it reads
+    anyway where K does not wait for the planner, which then reads no member itself."""
+    entry = prompts.get(candidate.prompt_id)
+    if entry is None:
+        entry = prompts[candidate.prompt_id] = [0, None, 0.0, candidate.prompt]
+    elif candidate.prompt < entry[3]:
+        entry[3] = candidate.prompt
+    feature = _feature(candidate, embedding)
+    if feature is not None:
+        entry[0] += 1
+        entry[1] = feature if entry[1] is None else entry[1] + feature
+        entry[2] += float(feature @ feature)
+
+
+def _feature(candidate, embedding) -> np.ndarray | None:
+    """A response kept without a usable vector (a zero vector: pipeline/embed_responses.py) says nothing of
+    the variance components and is left out of them."""
+    if candidate.feature is not None:
+        return np.asarray(candidate.feature, dtype=np.float64)
+    if embedding is not None and embedding.any():
+        return np.asarray(embedding, dtype=np.float64)
+    return None

@@ -26,7 +26,7 @@ from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import MemberCoder
 from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
-from mrtcurate.pipeline.pools import hot_parts, pool_of_members
+from mrtcurate.pipeline.pools import add_to_prompt_entries, hot_parts, pool_of_members
 from mrtcurate.pipeline.read import Locations
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
@@ -51,6 +51,7 @@ EXAMPLE_POOLS = "example_pools"
 DROPPED = "dropped"
 REJECTS = "rejects"
 FRONTIER_OFFERS = "frontier_offers"
+PLANNER_ENTRIES = "planner_entries"
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 _QUALITY_MEANS = NanMeans(len(QualityMeans._fields))
 _PROFILES = SumProfiles()
@@ -70,6 +71,7 @@ class _SelectStage:
     locator: RecordLocator  # the input file and row of each dropped record
     dropped_texts: bool = False  # dropped/ rows carry their completion
     offers_frontier: bool = False  # pools offer themselves to qd's frontier (pipeline/frontier.py)
+    planner_entries: bool = False  # each group's prompt entries for the planner (pipeline/plan.py)
 
     def reward_as_given(self, oriented: float) -> float | None:
         return _finite_or_none(self.reward_sign * oriented)
@@ -320,9 +322,11 @@ class _SelectBucket(_Selecting):
         self.locating(rows_before)
         key, batches = group
         outputs = _PoolOutputs()
-        members, sizes = [], Counter()
+        members, sizes, planner_entries = [], Counter(), {}
         for member in (member for batch in batches for member in batch):
             sizes[member[0].prompt_id] += 1  # boilerplate included, as the dedup stage's count of hot pools
+            if self.stage.planner_entries:
+                add_to_prompt_entries(planner_entries, *member)
             prompts = boilerplate.get(member[0].response_id)
             if prompts is None:
                 members.append(member)
@@ -344,6 +348,8 @@ class _SelectBucket(_Selecting):
                     continue
                 for _, part in sorted(hot_parts(pool, sizes[prompt_id], self.settings.part_size).items()):
                     outputs.take(self.pool_or_part(prompt_id, part, k, hot=True))
+        if self.stage.planner_entries:
+            yield beam.pvalue.TaggedOutput(PLANNER_ENTRIES, (key, planner_entries))
         yield from outputs.emit()
 
     def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
@@ -530,6 +536,7 @@ class Selected:
     dropped: tuple  # dropped rows in lists, as `rows`
     boilerplate_rejects: beam.PCollection  # where the candidates came straight from the read
     frontier_offers: beam.PCollection  # pools offered to qd's frontier (pipeline/frontier.py)
+    planner_entries: beam.PCollection  # (group key, prompt entries) with `planner_entries` (pipeline/plan.py)
 
 
 class GroupPools(beam.PTransform):
@@ -570,6 +577,7 @@ class SelectPerPrompt(beam.PTransform):
         dropped_texts: bool = False,
         boilerplate=None,
         offers_frontier: bool = False,
+        planner_entries: bool = False,
     ):
         super().__init__()
         self.settings = selection
@@ -583,6 +591,7 @@ class SelectPerPrompt(beam.PTransform):
             locations.locator,
             dropped_texts,
             offers_frontier,
+            planner_entries,
         )
         self.k = beam.pvalue.AsSingleton(k)
         # (response id, prompts) of the boilerplate responses, for a job that did not split them off before
@@ -591,7 +600,9 @@ class SelectPerPrompt(beam.PTransform):
     def expand(self, pools):
         first = pools | "SelectK" >> beam.ParDo(
             _SelectBucket(self.stage), self.k, self.boilerplate, self.locations.side_input()
-        ).with_outputs(COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, main="rows")
+        ).with_outputs(
+            COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, PLANNER_ENTRIES, main="rows"
+        )
         examples = (
             first[EXAMPLE_POOLS]
             | "FirstPools" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=_example_key)
@@ -610,4 +621,4 @@ class SelectPerPrompt(beam.PTransform):
         insights = (first[INSIGHTS], second[INSIGHTS], examples[INSIGHTS]) | "AllInsights" >> beam.Flatten()
         # Rows and dropped rows go on as each stage's own PCollection: a Flatten would be held whole (write.py).
         rows, dropped = (first.rows, second.rows), (first[DROPPED], second[DROPPED])
-        return Selected(rows, counts, insights, dropped, first[REJECTS], first[FRONTIER_OFFERS])
+        return Selected(rows, counts, insights, dropped, first[REJECTS], first[FRONTIER_OFFERS], first[PLANNER_ENTRIES])
