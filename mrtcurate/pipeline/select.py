@@ -484,6 +484,8 @@ def _not_kept_examples(merged, not_chosen, by_id: dict) -> list[dict]:
             "reward": row["reward"],
             "pool_rank": row["pool_rank"],
             "merged_into": None if row["merged_into"] is None else by_id[row["merged_into"]].completion,
+            "source_file": row["source_file"],
+            "source_row": row["source_row"],
         }
         for row in rows
     ]

@@ -41,14 +41,23 @@ def _examples_html(examples: list[dict]) -> str:
                     (item["merged_into"] or "")[:200]
                     if item["reason"] == "near_duplicate"
                     else ("" if item["pool_rank"] is None else item["pool_rank"]),
+                    _read_from(item),
                 )
                 for item in not_kept
             ]
             parts.append(
                 "<h4>not kept (a few; every one is in dropped/)</h4>"
-                + _table(rows, ("reason", "reward", "completion", "merged into / rank by reward"))
+                + _table(rows, ("reason", "reward", "completion", "merged into / rank by reward", "read from"))
             )
     return "".join(parts)
+
+
+def _read_from(item: dict) -> str:
+    """The input file (its name) and row of a dropped example; a report of a dataset written before version 2 of the
+    manifest has neither."""
+    if item.get("source_file") is None:
+        return ""
+    return f"{item['source_file'].rsplit('/', 1)[-1]}:{item['source_row']}"
 
 
 def _number(value) -> str:
