@@ -17,7 +17,7 @@ from mrtcurate.pipeline.coders import CandidateCoder
 from mrtcurate.pipeline.read import Locations
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.schemas import Candidate
-from mrtcurate.schemas.records import RecordLocator
+from mrtcurate.schemas.records import RecordLocator, merged_copies
 
 BOILERPLATE = "boilerplate"
 HOT = "hot"
@@ -34,7 +34,7 @@ class _MergeCopies(beam.DoFn):
     def process(self, bucket, boilerplate: dict[str, int], rows_before: dict):
         _, batches = bucket
         locator = self.locator.with_rows_before(rows_before)
-        merged: dict[tuple[str, str], Candidate] = {}
+        copies: dict[tuple[str, str], list[Candidate]] = {}
         for batch in batches:
             for candidate in batch:
                 prompts = boilerplate.get(candidate.response_id)
@@ -42,10 +42,9 @@ class _MergeCopies(beam.DoFn):
                     for reject in boilerplate_rejects(candidate, prompts, locator):
                         yield beam.pvalue.TaggedOutput(BOILERPLATE, reject)
                     continue
-                key = (candidate.prompt_id, candidate.response_id)
-                seen = merged.get(key)
-                # Candidate.merged_with is order-independent: the result is the same whatever the arrival order.
-                merged[key] = candidate if seen is None else seen.merged_with(candidate)
+                copies.setdefault((candidate.prompt_id, candidate.response_id), []).append(candidate)
+        # merged_copies is order-independent: the result is the same whatever the arrival order.
+        merged = {key: merged_copies(found) for key, found in copies.items()}
         sizes = Counter(prompt_id for prompt_id, _ in merged)
         for prompt_id, size in sorted(sizes.items()):
             if size > self.hot_above:

@@ -10,17 +10,19 @@ import numpy as np
 from mrtcurate import selectors
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas import Candidate
+from mrtcurate.schemas.records import merged_copies
 
 
 def pool_of_members(prompt_id: str, members: list) -> tuple[selectors.Pool, list[Candidate], list]:
     # Copies of one response merge here when the job had no reason to dedup before grouping (nothing to
-    # embed, no planner: graph.read_and_embed); Candidate.merged_with is order-independent.
-    merged: dict[str, tuple] = {}
-    for candidate, vector in members:
-        seen = merged.get(candidate.response_id)
-        merged[candidate.response_id] = (
-            (candidate, vector) if seen is None else (seen[0].merged_with(candidate), seen[1])
-        )
+    # embed, no planner: graph.read_and_embed); merged_copies is order-independent.
+    copies: dict[str, list] = {}
+    for member in members:
+        copies.setdefault(member[0].response_id, []).append(member)
+    merged = {
+        response_id: (merged_copies([candidate for candidate, _ in found]), found[0][1])
+        for response_id, found in copies.items()
+    }
     # Sorted by id so that the result cannot depend on the order the runner delivered the members in.
     members = sorted(merged.values(), key=lambda member: member[0].response_id)
     candidates = [candidate for candidate, _ in members]

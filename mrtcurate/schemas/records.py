@@ -31,15 +31,7 @@ class Candidate:
     origins: tuple[Origin, ...] = ()
 
     def merged_with(self, other: Candidate) -> Candidate:
-        """Order-independent merge of two copies: the smaller record represents both, the best reward wins."""
-        representative = min(self, other, key=_representative_order)
-        rewards = [r for r in (self.reward, other.reward) if r is not None]
-        return replace(
-            representative,
-            reward=max(rewards) if rewards else None,
-            multiplicity=self.multiplicity + other.multiplicity,
-            origins=tuple(sorted(self.origins + other.origins)),
-        )
+        return merged_copies([self, other])
 
     def rejected(self, reason: str, detail: str, locator: RecordLocator) -> list[Reject]:
         """One reject per record this candidate stands for, each holding its prompt and response as JSON, and
@@ -48,6 +40,22 @@ class Candidate:
         if len(self.origins) != self.multiplicity:
             return [Reject(record, reason, detail, self.source, None)] * self.multiplicity
         return [Reject(record, reason, detail, *locator.locate(origin)) for origin in self.origins]
+
+
+def merged_copies(copies: list[Candidate]) -> Candidate:
+    """Order-independent merge of copies of one response: the smallest record represents them all, the best reward
+    wins, and their records' origins are sorted once. All at once, not pair by pair: a pool answered by the same
+    text a hundred thousand times would otherwise copy a growing tuple of origins at every merge."""
+    if len(copies) == 1:
+        return copies[0]
+    representative = min(copies, key=_representative_order)
+    rewards = [copy.reward for copy in copies if copy.reward is not None]
+    return replace(
+        representative,
+        reward=max(rewards) if rewards else None,
+        multiplicity=sum(copy.multiplicity for copy in copies),
+        origins=tuple(sorted(origin for copy in copies for origin in copy.origins)),
+    )
 
 
 def _representative_order(candidate: Candidate) -> tuple:
