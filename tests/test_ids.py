@@ -1,4 +1,4 @@
-from mrtcurate.ids import identity_key, normalize_text, stable_hash, stable_hashes, stable_id
+from mrtcurate.ids import identity_key, normalize_text, stable_hash, stable_hashes, stable_id, stable_ids
 
 
 def test_identity_key_collapses_whitespace_and_unicode_forms():
@@ -22,3 +22,8 @@ def test_stable_hashes_of_a_shared_prefix_are_the_stable_hashes():
     prefix = (7, "prompt \u00e9\x1fwith the separator", 3.5)
     assert list(stable_hashes(prefix, range(4))) == [stable_hash(*prefix, copy) for copy in range(4)]
     assert list(stable_hashes((0, "p", "r"), [0])) == [6718740710515204251]
+
+
+def test_stable_ids_are_the_stable_ids():
+    texts = ["abc", "", "caf\u00e9 au lait", "a\x1fb"]
+    assert stable_ids(texts) == [stable_id(text) for text in texts]

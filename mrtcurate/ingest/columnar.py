@@ -5,26 +5,26 @@ The per-record parser stays the authority. A record goes through it unchanged wh
 something else: a field that is not a plain ASCII string (NFC and Python's `str.strip` are then exactly Arrow's
 ASCII trim), a control character that Python counts as whitespace and Arrow does not (\\x1c-\\x1f), a text that
 is blank, a prompt written as a Human:/Assistant: transcript, a reward that is not a plain number, an id or a
-source that is not a plain string, a grouped record whose responses or rewards are not plain lists of these. tests/ingest/test_columnar.py checks that both give the same units, record
-by record, on fuzzed input.
+source that is not a plain string, a grouped record whose responses or rewards are not plain lists of these.
+tests/ingest/test_columnar.py checks that both give the same units, record by record, on fuzzed input.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mrtcurate.ids import stable_ids
 from mrtcurate.ingest import paths
+from mrtcurate.ingest.fields import LARGEST_REWARD
 from mrtcurate.ingest.formats import RawRecord
 from mrtcurate.ingest.layouts import FieldMapping, to_units
 from mrtcurate.schemas import Candidate
 
 BLOCK_RECORDS = 2_048  # records read into one block of columns
-_LARGEST_REWARD = 1e308  # fields.reward: an integer past float's range is no finite score
 _MISSING = object()
 _PYTHON_ONLY_SPACE = "[\x1c-\x1f]"  # whitespace to str.strip and str.split, not to Arrow's ASCII functions
 
@@ -54,7 +54,7 @@ def block_units(records: Sequence[RawRecord], mapping: FieldMapping, source_file
             continue
         spans.append((len(values), len(values) + len(rows)))
         values.extend(rows)
-    candidates = _candidates(values, mapping.reward_sign) if values else []
+    candidates = _candidates(values, mapping) if values else []
     units: list[list] = []
     for record, span in zip(records, spans):
         taken = None if span is None else candidates[span[0] : span[1]]
@@ -101,10 +101,10 @@ def _plain_rows(fields: dict, mapping: FieldMapping, default_source: str, groupe
 
 
 def _plain_number(value: object) -> bool:
-    return type(value) in (int, float) and abs(value) < _LARGEST_REWARD and math.isfinite(value)
+    return type(value) in (int, float) and abs(value) < LARGEST_REWARD and math.isfinite(value)
 
 
-def _candidates(values: list[tuple], sign: float) -> list[Candidate | None]:
+def _candidates(values: list[tuple], mapping: FieldMapping) -> list[Candidate | None]:
     """The candidate of each row, or None for a row the per-record parser must read after all."""
     prompts_raw, responses_raw, rewards, prompt_ids, sources = zip(*values)
     prompts_raw, responses_raw = pa.array(prompts_raw, pa.string()), pa.array(responses_raw, pa.string())
@@ -117,9 +117,11 @@ def _candidates(values: list[tuple], sign: float) -> list[Candidate | None]:
     transcript = pc.and_(pc.starts_with(prompts, "Human:"), pc.ends_with(prompts, "\n\nAssistant:"))
     blank = pc.or_(pc.equal(pc.utf8_length(prompts), 0), pc.equal(pc.utf8_length(responses), 0))
     by_row = pc.or_(pc.or_(python_only, transcript), blank).to_pylist()
-    prompt_keys = pc.binary_join(pc.ascii_split_whitespace(prompts), " ").to_pylist()
-    response_ids = _hex_hashes(pc.binary_join(pc.ascii_split_whitespace(responses), " ").to_pylist())
-    prompt_hashes = _hex_hashes(prompt_keys)
+    response_ids = stable_ids(pc.binary_join(pc.ascii_split_whitespace(responses), " ").to_pylist())
+    # A prompt's id is the hash of its text only where no --id-field gives it.
+    prompt_hashes = (
+        stable_ids(pc.binary_join(pc.ascii_split_whitespace(prompts), " ").to_pylist()) if mapping.id is None else None
+    )
     return [
         None
         if by_row[index]
@@ -128,14 +130,8 @@ def _candidates(values: list[tuple], sign: float) -> list[Candidate | None]:
             response_ids[index],
             prompt,
             response,
-            None if rewards[index] is None else sign * float(rewards[index]),
+            None if rewards[index] is None else mapping.reward_sign * float(rewards[index]),
             sources[index],
         )
         for index, (prompt, response) in enumerate(zip(prompts.to_pylist(), responses.to_pylist()))
     ]
-
-
-def _hex_hashes(keys: list[str]) -> list[str]:
-    # ids.stable_id of one part each, written out: the same blake2b, without a call and a join per key.
-    blake2b = hashlib.blake2b
-    return [blake2b(key.encode("utf-8"), digest_size=8).hexdigest() for key in keys]

@@ -72,7 +72,7 @@ def check_text(value: object, role: str, name: str) -> str:
 
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_LARGEST_REWARD = 1e308  # an integer past float's range is no finite score
+LARGEST_REWARD = 1e308  # an integer past float's range is no finite score
 
 
 def reward(value: object, sign: float) -> float | None:
@@ -87,7 +87,7 @@ def reward(value: object, sign: float) -> float | None:
     elif isinstance(value, str):
         number = float(value) if _DECIMAL.fullmatch(value.strip()) else math.nan
     else:
-        number = float(value) if abs(value) < _LARGEST_REWARD else math.nan
+        number = float(value) if abs(value) < LARGEST_REWARD else math.nan
     if not math.isfinite(number):
         raise Invalid(RejectReason.INVALID_REWARD, f"reward {value!r} is not a finite number")
     return sign * number

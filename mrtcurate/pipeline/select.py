@@ -316,7 +316,7 @@ class _PoolOutputs:
 class _SelectBucket(_Selecting):
     """A bucket's whole pools: select K in each. One part of a hot pool: keep _OVERSAMPLE * K for the second stage.
     A group keyed by the bucket alone holds whole prompts (the path with no dedup stage, which counted no hot pools
-    before the grouping): its pools over `hot_above` are split into parts here, as _into_groups would have."""
+    before the grouping): its pools over `hot_above` are split into parts here, as pools.into_groups would have."""
 
     def process(self, group, k, boilerplate: dict[str, int], rows_before: dict):
         self.locating(rows_before)

@@ -18,12 +18,14 @@ from mrtcurate.selectors.pool import Pool, Selection
 
 def copy_keys(seed: int, pool: Pool, limit: int) -> list[tuple[int, int]]:
     """The `limit` smallest (key, candidate index) pairs over every copy in the pool."""
-    keys = (
-        (key, index)
+    copies = [
+        (index, f"{response_id}\x1f{copy}")
         for index, response_id in enumerate(pool.response_ids)
-        for key in stable_hashes((seed, pool.prompt_id, response_id), range(int(pool.multiplicities[index])))
-    )
-    return heapq.nsmallest(limit, keys)
+        for copy in range(int(pool.multiplicities[index]))
+    ]
+    # stable_hash(seed, prompt_id, response_id, copy), with the pool's prefix hashed once.
+    keys = stable_hashes((seed, pool.prompt_id), (last for _, last in copies))
+    return heapq.nsmallest(limit, zip(keys, (index for index, _ in copies)))
 
 
 def select_random(pool: Pool, k: int, seed: int) -> Selection:
