@@ -23,6 +23,7 @@ from mrtcurate.ingest.fields import LARGEST_REWARD
 from mrtcurate.ingest.formats import RawRecord
 from mrtcurate.ingest.layouts import FieldMapping, to_units
 from mrtcurate.schemas import Candidate
+from mrtcurate.schemas.records import candidate_of
 
 BLOCK_RECORDS = 2_048  # records read into one block of columns
 _MISSING = object()
@@ -125,13 +126,19 @@ def _candidates(values: list[tuple], mapping: FieldMapping) -> list[Candidate | 
     return [
         None
         if by_row[index]
-        else Candidate(
-            prompt_hashes[index] if prompt_ids[index] is None else prompt_ids[index],
-            response_ids[index],
-            prompt,
-            response,
-            None if rewards[index] is None else mapping.reward_sign * float(rewards[index]),
-            sources[index],
+        else candidate_of(
+            (
+                prompt_hashes[index] if prompt_ids[index] is None else prompt_ids[index],
+                response_ids[index],
+                prompt,
+                response,
+                None if rewards[index] is None else mapping.reward_sign * float(rewards[index]),
+                sources[index],
+                None,  # messages
+                1,  # multiplicity
+                None,  # feature
+                (),  # origins: set by the read, which knows the row
+            )
         )
         for index, (prompt, response) in enumerate(zip(prompts.to_pylist(), responses.to_pylist()))
     ]

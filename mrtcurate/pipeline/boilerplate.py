@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 
 import apache_beam as beam
-from apache_beam import coders
 
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.batching import BatchByKey, content_bucket
+from mrtcurate.pipeline.coders import PlainValuesCoder
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import AUTO_BOILERPLATE_PROMPTS, GroupingSettings
@@ -135,7 +135,7 @@ class BoilerplateResponses(beam.PTransform):
         )
         return (
             pairs
-            | "ByResponseBucket" >> GroupBatches(self.spill, coders.FastPrimitivesCoder())
+            | "ByResponseBucket" >> GroupBatches(self.spill, PlainValuesCoder())
             | "Boilerplate" >> beam.FlatMap(_over_threshold_in, beam.pvalue.AsSingleton(prompts), self.grouping)
         )
 

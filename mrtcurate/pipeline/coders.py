@@ -6,15 +6,20 @@ encode plus decode, measured by benchmarks/coders.py on this machine: a candidat
 crosses several shuffles and materialisations, so at a million responses that was tens of seconds.
 A PCollection gets these coders from its type hint (`Candidate`, `Member`,
 `Tuple[str, Member]`...); the hints sit on the transforms that produce shuffled or materialised collections.
+
+Each goes through a tuple of plain values (`to_plain`, `from_plain`): Beam's FastPrimitivesCoder encodes the tuple
+where Beam shuffles it, and the local runner's segment files (spill.py) pickle it.
 """
 
 from __future__ import annotations
+
+import typing
 
 import numpy as np
 from apache_beam import coders
 
 from mrtcurate.schemas import Candidate
-from mrtcurate.schemas.records import Message
+from mrtcurate.schemas.records import Message, candidate_of
 
 _TUPLES = coders.FastPrimitivesCoder()
 
@@ -31,8 +36,8 @@ def _candidate(fields: tuple) -> Candidate:
     prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature, origins = fields
     if messages is not None:
         messages = tuple(Message(role, content) for role, content in messages)
-    return Candidate(
-        prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature, origins
+    return candidate_of(
+        (prompt_id, response_id, prompt, completion, reward, source, messages, multiplicity, feature, origins)
     )
 
 
@@ -45,15 +50,31 @@ def _vector(data: bytes | None) -> np.ndarray | None:
     return None if data is None else np.frombuffer(data, dtype=np.float32).copy()
 
 
-class CandidateCoder(coders.Coder):
-    def encode(self, candidate: Candidate) -> bytes:
-        return _TUPLES.encode(_candidate_fields(candidate))
+class PlainCoder(coders.Coder):
+    """A deterministic coder through a tuple of plain values."""
 
-    def decode(self, encoded: bytes) -> Candidate:
-        return _candidate(_TUPLES.decode(encoded))
+    def to_plain(self, item) -> tuple:
+        raise NotImplementedError
+
+    def from_plain(self, plain: tuple):
+        raise NotImplementedError
+
+    def encode(self, item) -> bytes:
+        return _TUPLES.encode(self.to_plain(item))
+
+    def decode(self, encoded: bytes):
+        return self.from_plain(_TUPLES.decode(encoded))
 
     def is_deterministic(self) -> bool:
         return True
+
+
+class CandidateCoder(PlainCoder):
+    def to_plain(self, candidate: Candidate) -> tuple:
+        return _candidate_fields(candidate)
+
+    def from_plain(self, fields: tuple) -> Candidate:
+        return _candidate(fields)
 
     def to_type_hint(self):
         return Candidate
@@ -63,17 +84,14 @@ class Member:
     """Type hint of a (candidate, unit vector or None) pair, the unit selection works on."""
 
 
-class MemberCoder(coders.Coder):
-    def encode(self, member: tuple[Candidate, np.ndarray | None]) -> bytes:
+class MemberCoder(PlainCoder):
+    def to_plain(self, member: tuple[Candidate, np.ndarray | None]) -> tuple:
         candidate, vector = member
-        return _TUPLES.encode((_candidate_fields(candidate), _vector_bytes(vector)))
+        return _candidate_fields(candidate), _vector_bytes(vector)
 
-    def decode(self, encoded: bytes) -> tuple[Candidate, np.ndarray | None]:
-        fields, vector = _TUPLES.decode(encoded)
+    def from_plain(self, plain: tuple) -> tuple[Candidate, np.ndarray | None]:
+        fields, vector = plain
         return _candidate(fields), _vector(vector)
-
-    def is_deterministic(self) -> bool:
-        return True
 
     def to_type_hint(self):
         return Member
@@ -97,6 +115,37 @@ class VectorCoder(coders.Coder):
         return Vector
 
 
+class PromptVector:
+    """Type hint of a (prompt id, float32 vector) pair."""
+
+
+class PromptVectorCoder(PlainCoder):
+    def to_plain(self, pair: tuple[str, np.ndarray]) -> tuple:
+        prompt_id, vector = pair
+        return prompt_id, _vector_bytes(vector)
+
+    def from_plain(self, plain: tuple) -> tuple[str, np.ndarray]:
+        prompt_id, vector = plain
+        return prompt_id, _vector(vector)
+
+    def to_type_hint(self):
+        return PromptVector
+
+
+class PlainValuesCoder(PlainCoder):
+    """Values that are plain already (rows as dicts, tuples of strings and numbers): Beam's FastPrimitivesCoder."""
+
+    def to_plain(self, item):
+        return item
+
+    def from_plain(self, plain):
+        return plain
+
+    def to_type_hint(self):
+        return typing.Any
+
+
 coders.registry.register_coder(Candidate, CandidateCoder)
 coders.registry.register_coder(Member, MemberCoder)
 coders.registry.register_coder(Vector, VectorCoder)
+coders.registry.register_coder(PromptVector, PromptVectorCoder)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
-from apache_beam import coders
 
 from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import Moments
 from mrtcurate.ids import stable_hash
-from mrtcurate.pipeline.coders import VectorCoder
+from mrtcurate.pipeline.coders import PromptVectorCoder
 from mrtcurate.pipeline.pools import add_to_prompt_entries
 from mrtcurate.pipeline.select import is_hot_part
 from mrtcurate.pipeline.spill import SpillBatches, batches_of
@@ -26,7 +25,7 @@ from mrtcurate.vectors.redundancy import (
     sampled_effective_prompts,
 )
 
-_PROMPT_VECTORS = coders.TupleCoder([coders.StrUtf8Coder(), VectorCoder()])  # (prompt id, vector)
+_PROMPT_VECTORS = PromptVectorCoder()
 
 
 def group_prompts(group) -> tuple:

@@ -13,18 +13,18 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam import coders
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from mrtcurate.ids import stable_hash
+from mrtcurate.pipeline.coders import PlainValuesCoder
 from mrtcurate.pipeline.spill import SegmentWriter, SpillBatches, batches_of, read_segments
 from mrtcurate.schemas import ShardInfo
 
 TARGET_SHARD_BYTES = 256 * 1024 * 1024
-_ROWS = coders.FastPrimitivesCoder()  # a row is a dict of plain values
+_ROWS = PlainValuesCoder()  # a row is a dict of plain values
 
 
 def estimated_bytes(row: dict) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,18 @@ def merged_copies(copies: list[Candidate]) -> Candidate:
         multiplicity=sum(copy.multiplicity for copy in copies),
         origins=tuple(sorted(origin for copy in copies for origin in copy.origins)),
     )
+
+
+_CANDIDATE_FIELDS = tuple(candidate_field.name for candidate_field in dataclass_fields(Candidate))
+
+
+def candidate_of(values: tuple) -> Candidate:
+    """A Candidate from all its field values in declaration order, as `Candidate(*values)` builds it, at half the
+    cost: a frozen dataclass's __init__ sets each field through object.__setattr__ (1.5 against 0.7 us), and
+    every candidate of the corpus is built this way at least twice (the read, and each decode after a shuffle)."""
+    candidate = object.__new__(Candidate)
+    candidate.__dict__.update(zip(_CANDIDATE_FIELDS, values, strict=True))
+    return candidate
 
 
 def _representative_order(candidate: Candidate) -> tuple:

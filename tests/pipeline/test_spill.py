@@ -1,10 +1,9 @@
 import apache_beam as beam
 import pytest
-from apache_beam import coders
 from apache_beam.testing.util import assert_that, equal_to
 
 from mrtcurate.pipeline import spill
-from mrtcurate.pipeline.coders import CandidateCoder
+from mrtcurate.pipeline.coders import CandidateCoder, PlainValuesCoder
 from mrtcurate.pipeline.spill import GroupBatches, SegmentWriter, read_segments
 from mrtcurate.schemas import Candidate
 from tests.helpers import local_pipeline
@@ -42,10 +41,10 @@ def test_a_grouping_through_files_gives_what_a_plain_grouping_gives(tmp_path, mo
         with local_pipeline() as pipeline:
             created = pipeline | f"Create{directory is None}" >> beam.Create(items)
             if keyed:
-                grouping = GroupBatches(directory, coders.StrUtf8Coder(), keyed=lambda item: (len(item) % 4, item))
+                grouping = GroupBatches(directory, PlainValuesCoder(), keyed=lambda item: (len(item) % 4, item))
             else:
                 created = created | beam.Map(lambda item: (len(item) % 4, [item, item.upper()]))
-                grouping = GroupBatches(directory, coders.StrUtf8Coder())
+                grouping = GroupBatches(directory, PlainValuesCoder())
             result = (
                 created | grouping | beam.MapTuple(lambda key, batches: (key, sorted(i for b in batches for i in b)))
             )

@@ -1,9 +1,12 @@
+import dataclasses
 import functools
 import itertools
 import random
 
-from mrtcurate.schemas import Candidate
-from mrtcurate.schemas.records import RecordLocator, merged_copies
+import pytest
+
+from mrtcurate.schemas import Candidate, Message
+from mrtcurate.schemas.records import RecordLocator, candidate_of, merged_copies
 
 
 def copy(text: str, reward, origin) -> Candidate:
@@ -41,3 +44,14 @@ def test_a_candidate_rejected_names_each_of_its_records():
     assert [(r.source_file, r.source_row) for r in unknown.rejected("boilerplate_response", "why", locator)] == [
         ("label", None)
     ] * 2
+
+
+def test_candidate_of_builds_what_the_constructor_builds():
+    values = ("p", "r", "prompt", "answer", 1.5, "src", (Message("user", "hi"),), 2, (0.5,), ((0, 1, 2),))
+    built = candidate_of(values)
+    assert built == Candidate(*values) and hash(built) == hash(Candidate(*values))
+    assert dataclasses.replace(built, multiplicity=3) == Candidate(*values[:7], 3, *values[8:])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.multiplicity = 4  # still frozen
+    with pytest.raises(ValueError):
+        candidate_of(values[:-1])  # every field, or an error: never a candidate missing one
