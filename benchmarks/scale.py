@@ -2,13 +2,14 @@
 doing the same essential work (read, normalise, exact dedup with multiplicity, K per prompt by a hash,
 write Parquet) in the same script.
 
-    .venv/bin/python benchmarks/scale.py [--responses 1000000] [--prompts 100000] [--configs random,qd,qd-2workers]
+    .venv/bin/python benchmarks/scale.py [--responses 1000000] [--prompts 100000] [--configs random,random-1worker,qd,qd-1worker]
 
 Prints, per configuration: wall time, peak RSS of the child process tree (the summed RSS of the tree polled from
 /proc, or wait4's single-process peak where larger), the ratio to the polars baseline, and whether the
-two-worker shards are byte-identical to the one-worker ones.
+shards of the default (`--workers auto`: one worker process per core for an input this size) are byte-identical to
+one worker's. polars, too, uses every core.
 Targets on a 2-core machine (issue 22): at 1,000,000 responses random <= 8x polars, qd with the hashing
-embedder <= 90 s and <= 3 GB, two workers identical to one and >= 1.3x faster; at 10,000,000 random <= 6x
+embedder <= 90 s and <= 3 GB, several workers identical to one and >= 1.3x faster; at 10,000,000 random <= 6x
 polars and <= 6 GB. The GroupByKey count of the default graph is printed beside each figure (target <= 6).
 """
 
@@ -33,20 +34,14 @@ import polars as pl
 
 CONFIGS = {
     "random": ["--selector", "random", "--near-dup", "off", "--no-plan"],
+    "random-1worker": ["--selector", "random", "--near-dup", "off", "--no-plan", "--workers", "1"],
     # The boilerplate count (a keyed count over the whole corpus, on by default) left out: its cost is the difference.
     "random-no-boilerplate": ["--selector", "random", "--near-dup", "off", "--no-plan", "--boilerplate-prompts", "off"],
     "qd": ["--selector", "qd", "--embedder", "hashing"],
+    "qd-1worker": ["--selector", "qd", "--embedder", "hashing", "--workers", "1"],
     "qd-no-boilerplate": ["--selector", "qd", "--embedder", "hashing", "--boilerplate-prompts", "off"],
-    "qd-2workers": [
-        "--selector",
-        "qd",
-        "--embedder",
-        "hashing",
-        "--",
-        "--direct_num_workers=2",
-        "--direct_running_mode=multi_processing",
-    ],
 }
+ONE_WORKER = "-1worker"
 K = 4
 
 
@@ -178,7 +173,12 @@ def main() -> int:
         # holding the baseline's frames reported them as the child's (3.03 GB for a 1.25 GB run at 4M).
         runs = {name: curate(inputs, root / name, CONFIGS[name]) for name in args.configs.split(",")}
         baseline = polars_baseline(inputs, root / "polars")
-        print(f"{args.responses:,} responses over {args.prompts:,} prompts; polars baseline: {baseline:.1f} s")
+        from mrtcurate.pipeline.launch import usable_cores  # imported after the runs, as graph_size's imports are
+
+        print(
+            f"{args.responses:,} responses over {args.prompts:,} prompts, {usable_cores()} cores; "
+            f"polars baseline: {baseline:.1f} s"
+        )
         digests, failed = {}, False
         for name, (code, seconds, peak, tail) in runs.items():
             output = root / name
@@ -189,9 +189,9 @@ def main() -> int:
             )
             if code == 0:
                 digests[name] = shard_digest(output)
-                if name.endswith("-2workers") and name.removesuffix("-2workers") in digests:
-                    same = digests[name] == digests[name.removesuffix("-2workers")]
-                    line += f", shards {'identical to' if same else 'DIFFER from'} one worker"
+                if name.endswith(ONE_WORKER) and name.removesuffix(ONE_WORKER) in digests:
+                    same = digests[name] == digests[name.removesuffix(ONE_WORKER)]
+                    line += f", shards {'identical to' if same else 'DIFFER from'} the default's"
                     failed |= not same
             else:
                 line += f": {tail.strip().splitlines()[-1] if tail.strip() else ''}"

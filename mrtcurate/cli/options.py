@@ -111,9 +111,12 @@ def readme_table() -> str:
 
 
 def template_metadata() -> dict:
-    """The Dataflow flex template's parameters: `mrt run`'s options, one string each."""
+    """The Dataflow flex template's parameters: `mrt run`'s options, one string each, but the local runner's own
+    (Dataflow scales its workers itself)."""
     parameters = []
     for option in OPTIONS.values():
+        if option.section[:1] == ("execution",):
+            continue
         help_text = option.info.description
         if option.name == "input":
             help_text = "file patterns (gs://...), comma-separated"

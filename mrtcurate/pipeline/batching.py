@@ -92,8 +92,13 @@ class PromptBucket:
 def bucket_count(files: Sequence[InputFile]) -> int:
     """Buckets from the size of the input, never from the worker count: the same corpus groups the same way on
     every runner."""
+    return max(MIN_BUCKETS, math.ceil(estimated_text_bytes(files) / BUCKET_INPUT_BYTES))
+
+
+def estimated_text_bytes(files: Sequence[InputFile]) -> int:
+    """The input's size as text, from its stored size: compressed files hold several times their bytes."""
     text_bytes = 0
     for file in files:
         kind = "gzip" if is_gzip_path(file.path) else file.format
         text_bytes += file.bytes * _TEXT_PER_STORED_BYTE.get(kind, 1)
-    return max(MIN_BUCKETS, math.ceil(text_bytes / BUCKET_INPUT_BYTES))
+    return text_bytes

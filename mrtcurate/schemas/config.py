@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -34,6 +34,7 @@ _LOCATION_OPTIONS = {
     "allow_empty",
     "license",
     "cache",
+    "workers",  # how many processes compute it: the output is byte-identical whatever the count
 }  # where, whether and under what terms to publish, not what
 log = logging.getLogger(__name__)
 
@@ -457,6 +458,16 @@ class OutputSettings(_Section):
     )
 
 
+class ExecutionSettings(_Section):
+    """How the local runner runs the job: never what it computes."""
+
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        json_schema_extra={"metavar": "N"},
+        description="worker processes of the local runner, the output byte-identical whatever the count: `auto` uses one per core (up to 4) once the input holds an estimated 32 MB of text or more, and runs a smaller job in-process (workers take about 3 s to start); `-- --direct_num_workers` or a `--runner` overrides it",
+    )
+
+
 class RunConfig(_Section):
     ingest: IngestSettings
     embedding: EmbeddingSettings = EmbeddingSettings()
@@ -465,6 +476,7 @@ class RunConfig(_Section):
     planner: PlanSettings = PlanSettings()
     scoring: ScoringSettings = ScoringSettings()
     publish: OutputSettings = OutputSettings()
+    execution: ExecutionSettings = ExecutionSettings()
 
     @model_validator(mode="after")
     def _auto_k_needs_the_planner(self):

@@ -2,6 +2,7 @@
 its multi-process mode loses no element."""
 
 import json
+import subprocess
 import threading
 import time
 
@@ -12,9 +13,12 @@ from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 from apache_beam.runners.worker.data_plane import TimeBasedBufferingClosableOutputStream
 
-from mrtcurate.pipeline.launch import new_pipeline
+from mrtcurate.ingest.files import ResolvedInputs
+from mrtcurate.pipeline import launch
+from mrtcurate.pipeline.launch import local_workers, new_pipeline, usable_cores, with_local_workers
+from mrtcurate.schemas import InputFile
 from tests.conftest import write_jsonl
-from tests.helpers import curate
+from tests.helpers import curate, shard_bytes
 
 
 def test_no_runner_option_pins_the_fnapi_runner_and_never_starts_prism(tmp_path, monkeypatch):
@@ -95,3 +99,54 @@ def test_known_failures_inside_a_worker_traceback_are_found():
     )
     assert _one_line_failure(full) == "the disk filled up while the job wrote /out/.x.staging-1/data/part-0.parquet"
     assert _one_line_failure(RuntimeError("a worker crashed")) is None
+
+
+def _inputs(*sizes: tuple[str, int]) -> ResolvedInputs:
+    files = tuple(InputFile(path, "jsonl", size, "checksum") for path, size in sizes)
+    return ResolvedInputs(files, mapping=None, with_messages=False)
+
+
+def test_auto_workers_start_one_per_core_only_for_a_large_input():
+    small = _inputs(("a.jsonl", 5_000_000), ("b.jsonl.gz", 1_000_000))  # 9 MB of text: start-up would dominate
+    large = _inputs(("a.jsonl", 30_000_000), ("b.jsonl.gz", 1_000_000))
+    assert local_workers("auto", small) == 1
+    assert local_workers("auto", large) == max(1, min(launch.AUTO_WORKERS_MAX, usable_cores()))
+    assert local_workers(3, small) == 3 and local_workers(1, large) == 1
+
+
+def test_beams_own_options_and_a_named_runner_win_over_the_worker_count():
+    assert with_local_workers([], 2) == ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    assert with_local_workers([], 1) == []
+    for said in (["--direct_num_workers=1"], ["--direct_running_mode", "in_memory"], ["--runner=DirectRunner"]):
+        assert with_local_workers(said, 2) == said
+
+
+@pytest.mark.parametrize("preset", [None, "3"], ids=["unset", "set-by-user"])
+def test_each_worker_gets_its_share_of_the_cores_for_openmp_unless_the_user_said(preset, monkeypatch):
+    monkeypatch.setattr(launch, "usable_cores", lambda: 8)
+    command = launch._worker_processes(2).command_string
+    environment = {"PATH": "/usr/bin:/bin"} | ({} if preset is None else {"OMP_NUM_THREADS": preset})
+    shown = subprocess.run(
+        ["sh", "-c", command.replace("exec ", 'echo "$OMP_NUM_THREADS" # ', 1)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == (preset or "4")
+
+
+@pytest.mark.slow
+def test_auto_workers_above_the_threshold_run_on_worker_processes_and_write_the_same_shards(tmp_path, monkeypatch):
+    rows = [{"prompt": f"q{i % 23}", "response": f"answer {i % 170} of {i % 23}"} for i in range(600)]
+    data = write_jsonl(tmp_path / "in.jsonl", rows)
+    started = []
+    original = launch._worker_processes
+    monkeypatch.setattr(launch, "_worker_processes", lambda workers: started.append(workers) or original(workers))
+    one = curate([data], tmp_path / "one", k=3, workers=1)
+    monkeypatch.setattr(launch, "AUTO_WORKERS_TEXT_BYTES", 0)
+    monkeypatch.setattr(launch, "usable_cores", lambda: 2)
+    auto = curate([data], tmp_path / "auto", k=3)
+    assert started == [2]  # only the auto run started worker processes, two of them
+    assert shard_bytes(tmp_path / "auto") == shard_bytes(tmp_path / "one")
+    assert auto.manifest["counts"] == one.manifest["counts"]
