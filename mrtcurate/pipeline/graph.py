@@ -203,8 +203,8 @@ def build(
         "rejects": rejects | "RejectRows" >> beam.Map(asdict),
         "dropped": selected.dropped,
     } | "Write" >> WriteParquetTables(directory, tables, spill=spill_folder(pipeline, directory))
+    insights = (insights, _tallies(counts, reasons)) | "WithTallies" >> beam.Flatten()
     sources = ManifestSources(
-        _sum_tallies(counts, reasons),
         written["data"],
         written["rejects"],
         written["dropped"],
@@ -222,17 +222,17 @@ def _k(pipeline: beam.Pipeline, config: RunConfig, planner: beam.PCollection) ->
     return pipeline | "FixedK" >> beam.Create([config.selection.k])
 
 
-def _sum_tallies(counts: list, reasons: beam.PCollection) -> beam.PCollection:
+def _tallies(counts: list, reasons: beam.PCollection) -> beam.PCollection:
     """Every count and every reject reason, from the data each stage emitted (per input file, per prompt group
-    merged, per bucket of pools), summed in one combine."""
+    merged, per bucket of pools), as insights: the manifest's one combine sums them with the report's statistics."""
     keyed_counts = counts | "AllCounts" >> beam.Flatten() | "CountKeys" >> beam.Map(_tally, "count")
     keyed_reasons = reasons | "ReasonKeys" >> beam.Map(_tally, "reason")
-    return (keyed_counts, keyed_reasons) | "AllTallies" >> beam.Flatten() | "SumTallies" >> beam.CombinePerKey(sum)
+    return (keyed_counts, keyed_reasons) | "AllTallies" >> beam.Flatten()
 
 
-def _tally(pair: tuple[str, int], kind: str) -> tuple[tuple[str, str], int]:
+def _tally(pair: tuple[str, int], kind: str) -> tuple[str, tuple[tuple[str, str], int]]:
     name, n = pair
-    return (kind, name), n
+    return Insight.TALLY.value, ((kind, name), n)
 
 
 def _prompt_key(row: dict) -> str:

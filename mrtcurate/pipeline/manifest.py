@@ -29,13 +29,12 @@ from mrtcurate.vectors.reward_model import identity
 class ManifestSources:
     """The job's outputs that the manifest summarises, each a PCollection."""
 
-    tallies: beam.PCollection  # (("count", name), n) and (("reason", reject reason), n), summed per key
     shards: beam.PCollection  # ShardInfo of the curated rows
     reject_shards: beam.PCollection  # ShardInfo of the rejects
     dropped_shards: beam.PCollection  # ShardInfo of the dropped rows
     planner: beam.PCollection  # the planner summary, or nothing with --no-plan
     k: beam.PCollection  # the one K used
-    insights: beam.PCollection  # (Insight, value) report statistics from Select
+    insights: beam.PCollection  # (Insight, value): the report's statistics and the tallies of every count
 
 
 def selection_notes(selection: SelectionSettings, counts: dict[str, int], k: int) -> dict:
@@ -126,7 +125,6 @@ class _WriteManifest(beam.DoFn):
     def process(
         self,
         _,
-        tallies,
         shards,
         reject_shards,
         dropped_shards,
@@ -134,6 +132,7 @@ class _WriteManifest(beam.DoFn):
         k,
         insights,
     ):
+        tallies = insights[Insight.TALLY.value]
         counts = {name: n for (kind, name), n in tallies.items() if kind == "count"}
         rejected_by_reason = {reason: n for (kind, reason), n in tallies.items() if kind == "reason"}
         manifest = build_manifest(
@@ -181,7 +180,6 @@ class WriteManifest(beam.PTransform):
         self.config = config
         self.inputs = inputs
         self.side_inputs = (
-            beam.pvalue.AsDict(sources.tallies),
             beam.pvalue.AsList(sources.shards),
             beam.pvalue.AsList(sources.reject_shards),
             beam.pvalue.AsList(sources.dropped_shards),

@@ -152,8 +152,8 @@ class ReadCorpus(beam.PTransform):
         splits = [split for file in self.files for split in plan_splits(file)]
         parsed = (
             pipeline
+            # Create reshuffles a list of more than one element itself: the parts spread over the workers.
             | "ListParts" >> beam.Create(splits)
-            | "SpreadParts" >> beam.Reshuffle()
             | "ParsePart"
             >> beam.ParDo(_ParseSplit(self.mapping, self.max_chars, file_indices(self.files)))
             .with_output_types(Candidate)

@@ -47,7 +47,7 @@ from mrtcurate.vectors.embedders import window_fit
 COUNTS = "counts"
 PARTIAL = "partial"
 INSIGHTS = "insights"
-EXAMPLE_POOLS = "example_pools"
+EXAMPLE_POOLS = "example_pools"  # within a bucket only: its smallest become report examples there
 DROPPED = "dropped"
 REJECTS = "rejects"
 FRONTIER_OFFERS = "frontier_offers"
@@ -218,6 +218,35 @@ class _Selecting(beam.DoFn):
             rank = None if ranks is None else int(ranks[index])
             yield self._dropped(pool, index, by_id, DropReason.NOT_SELECTED, 1, pool_rank=rank)
 
+    def every_choice(self, example_pool: tuple, k: int):
+        """What each selector would keep on one example prompt's (near-dup collapsed) pool: for the report."""
+        example_key, prompt_id, members = example_pool
+        whole, candidates, _ = pool_of_members(prompt_id, members)
+        collapsed = self.collapse(whole, candidates)
+        pool = collapsed.pool
+        by_id = {c.response_id: c for c in candidates}
+        choices, not_chosen = {}, []
+        for name, spec in selectors.SELECTORS.items():
+            if (spec.needs_rewards and not pool.has_rewards) or (spec.needs_embeddings and pool.embeddings is None):
+                continue
+            chosen = selectors.select(spec.build(self.settings.qd), pool, k, self.settings.seed)
+            choices[name] = [
+                {
+                    "completion": by_id[pool.response_ids[i]].completion,
+                    "reward": self.stage.reward_as_given(pool.rewards[i]),
+                }
+                for i in chosen.indices
+            ]
+            if name == self.settings.selector:
+                not_chosen = self.not_selected(pool, chosen.indices, by_id)
+        example = {
+            "prompt": candidates[0].prompt,
+            "pool_size": len(pool),
+            "choices": choices,
+            "not_kept": _not_kept_examples(self.near_duplicates(whole, collapsed, by_id), not_chosen, by_id),
+        }
+        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.EXAMPLE.value, (example_key, example)))
+
     def _insights(self, pool: selectors.Pool, selection: selectors.Selection, quality: np.ndarray):
         """Quality and diversity of the pool and of the kept set."""
         if pool.embeddings is None:
@@ -297,6 +326,9 @@ class _PoolOutputs:
             else:
                 self.passed_on.append(output)
 
+    def smallest_examples(self) -> list:
+        return heapq.nsmallest(EXAMPLE_PROMPTS, self.examples, key=_example_key)
+
     def emit(self):
         if self.rows:
             yield self.rows
@@ -304,8 +336,6 @@ class _PoolOutputs:
             yield beam.pvalue.TaggedOutput(DROPPED, self.dropped)
         for name, value in sorted(self.counts.items()):
             yield beam.pvalue.TaggedOutput(COUNTS, (name, value))
-        for example in heapq.nsmallest(EXAMPLE_PROMPTS, self.examples, key=_example_key):
-            yield beam.pvalue.TaggedOutput(EXAMPLE_POOLS, example)
         for offer in smallest_offers(self.frontier_offers):
             yield beam.pvalue.TaggedOutput(FRONTIER_OFFERS, offer)
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.QUALITY.value, self.quality))
@@ -350,6 +380,10 @@ class _SelectBucket(_Selecting):
                     outputs.take(self.pool_or_part(prompt_id, part, k, hot=True))
         if self.stage.planner_entries:
             yield beam.pvalue.TaggedOutput(PLANNER_ENTRIES, (key, planner_entries))
+        # The bucket's own example pools, worked out here: the job's are the EXAMPLE_PROMPTS smallest of all buckets'
+        # (statistics.FirstExamples), so no grouping gathers the pools first.
+        for example_pool in outputs.smallest_examples():
+            yield from self.every_choice(example_pool, k)
         yield from outputs.emit()
 
     def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
@@ -381,38 +415,6 @@ class _SelectBucket(_Selecting):
             candidate, vector = member_by_id[pool.response_ids[index]]
             kept.append((replace(candidate, multiplicity=int(pool.multiplicities[index])), vector))
         yield beam.pvalue.TaggedOutput(PARTIAL, (prompt_id, (len(pool), near_merged, kept)))
-
-
-class _EveryChoice(_Selecting):
-    """What each selector would keep on one prompt's (near-dup collapsed) pool."""
-
-    def process(self, example_pool, k):
-        example_key, prompt_id, members = example_pool
-        whole, candidates, _ = pool_of_members(prompt_id, members)
-        collapsed = self.collapse(whole, candidates)
-        pool = collapsed.pool
-        by_id = {c.response_id: c for c in candidates}
-        choices, not_chosen = {}, []
-        for name, spec in selectors.SELECTORS.items():
-            if (spec.needs_rewards and not pool.has_rewards) or (spec.needs_embeddings and pool.embeddings is None):
-                continue
-            chosen = selectors.select(spec.build(self.settings.qd), pool, k, self.settings.seed)
-            choices[name] = [
-                {
-                    "completion": by_id[pool.response_ids[i]].completion,
-                    "reward": self.stage.reward_as_given(pool.rewards[i]),
-                }
-                for i in chosen.indices
-            ]
-            if name == self.settings.selector:
-                not_chosen = self.not_selected(pool, chosen.indices, by_id)
-        example = {
-            "prompt": candidates[0].prompt,
-            "pool_size": len(pool),
-            "choices": choices,
-            "not_kept": _not_kept_examples(self.near_duplicates(whole, collapsed, by_id), not_chosen, by_id),
-        }
-        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.EXAMPLE.value, (example_key, example)))
 
 
 class _SelectFromParts(_Selecting):
@@ -602,15 +604,7 @@ class SelectPerPrompt(beam.PTransform):
     def expand(self, pools):
         first = pools | "SelectK" >> beam.ParDo(
             _SelectBucket(self.stage), self.k, self.boilerplate, self.locations.side_input()
-        ).with_outputs(
-            COUNTS, PARTIAL, INSIGHTS, EXAMPLE_POOLS, DROPPED, REJECTS, FRONTIER_OFFERS, PLANNER_ENTRIES, main="rows"
-        )
-        examples = (
-            first[EXAMPLE_POOLS]
-            | "FirstPools" >> beam.combiners.Top.Smallest(EXAMPLE_PROMPTS, key=_example_key)
-            | "ExamplePools" >> beam.FlatMap(lambda pools: pools)
-            | "EveryChoice" >> beam.ParDo(_EveryChoice(self.stage), self.k).with_outputs(INSIGHTS)
-        )
+        ).with_outputs(COUNTS, PARTIAL, INSIGHTS, DROPPED, REJECTS, FRONTIER_OFFERS, PLANNER_ENTRIES, main="rows")
         second = (
             first[PARTIAL]
             | "GroupParts" >> beam.GroupByKey()
@@ -620,7 +614,7 @@ class SelectPerPrompt(beam.PTransform):
             )
         )
         counts = (first[COUNTS], second[COUNTS]) | "AllSelectCounts" >> beam.Flatten()
-        insights = (first[INSIGHTS], second[INSIGHTS], examples[INSIGHTS]) | "AllInsights" >> beam.Flatten()
+        insights = (first[INSIGHTS], second[INSIGHTS]) | "AllInsights" >> beam.Flatten()
         # Rows and dropped rows go on as each stage's own PCollection: a Flatten would be held whole (write.py).
         rows, dropped = (first.rows, second.rows), (first[DROPPED], second[DROPPED])
         return Selected(rows, counts, insights, dropped, first[REJECTS], first[FRONTIER_OFFERS], first[PLANNER_ENTRIES])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
 
 import apache_beam as beam
 
@@ -188,6 +189,27 @@ class Listed(beam.CombineFn):
         return accumulator
 
 
+class SumPerKey(beam.CombineFn):
+    """(key, n) pairs in, {key: summed n} out."""
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, accumulator, keyed):
+        key, n = keyed
+        accumulator[key] += n
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        merged = Counter()
+        for accumulator in accumulators:
+            merged.update(accumulator)
+        return merged
+
+    def extract_output(self, accumulator):
+        return dict(accumulator)
+
+
 class JobInsights(beam.CombineFn):
     """Every report statistic in one combine, so that they cost the job one grouping and not one each: (kind,
     value) pairs in (kinds of schemas.counts.Insight), {kind: its combine's output} out."""
@@ -199,6 +221,7 @@ class JobInsights(beam.CombineFn):
             Insight.POOL_PROFILE.value: OfAccumulators(SumProfiles()),
             Insight.MERGE.value: SummariseMerges(),
             Insight.FRONTIER.value: Listed(),
+            Insight.TALLY.value: SumPerKey(),
         }
 
     def create_accumulator(self):

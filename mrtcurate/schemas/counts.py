@@ -74,13 +74,14 @@ class UnitTally:
 
 
 class Insight(str, Enum):
-    """The kinds of report statistics the Select stage sends to the manifest."""
+    """The kinds of statistics the stages send to the manifest, summarised in one combine (statistics.JobInsights)."""
 
     QUALITY = "quality"
     EXAMPLE = "example"
     POOL_PROFILE = "pool_profile"  # (candidates by source, completion-length histogram, hashed rewards) of one pool
     MERGE = "merge"  # one near-duplicate cluster: its representative, size, pool size and some merged texts
     FRONTIER = "frontier"  # qd's quality-diversity frontier on a sample of pools (analysis/frontier.py), once per job
+    TALLY = "tally"  # (("count", name) or ("reason", reject reason), n): the manifest's counts, summed per key
 
 
 class QualityMeans(NamedTuple):
