@@ -194,13 +194,16 @@ def build(
             frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found)),
         ) | "WithFrontier" >> beam.Flatten()
     tables = {
-        "data": Table("data", curated_schema(inputs.with_messages), _prompt_key, ("prompt_id", "rank"), config.publish.shards, batched=True),
-        "rejects": Table("rejects", REJECTS_SCHEMA, _source_key, ("source_file", "source_row", "reason", "detail", "record")),
-        "dropped": Table("dropped", DROPPED_SCHEMA, _prompt_key, ("prompt_id", "reason", "response_id", "source_file", "source_row"), batched=True),
+        "data": Table("data", curated_schema(inputs.with_messages), "prompt_id", ("prompt_id", "rank"), config.publish.shards, batched=True),
+        "rejects": Table("rejects", REJECTS_SCHEMA, "source_file", ("source_file", "source_row", "reason", "detail", "record"), batched=True),
+        "dropped": Table("dropped", DROPPED_SCHEMA, "prompt_id", ("prompt_id", "reason", "response_id", "source_file", "source_row"), batched=True),
     }  # fmt: skip
     written = {
         "data": selected.rows,
-        "rejects": rejects | "RejectRows" >> beam.Map(asdict),
+        # Batched as they become Arrow: one small table per reject cost 30 us each. The rows are sorted in their shard.
+        "rejects": rejects
+        | "RejectRows" >> beam.Map(asdict)
+        | "RejectBatches" >> beam.BatchElements(min_batch_size=_REJECT_BATCH, max_batch_size=_REJECT_BATCH),
         "dropped": selected.dropped,
     } | "Write" >> WriteParquetTables(directory, tables, spill=spill_folder(pipeline, directory))
     insights = (insights, _tallies(counts, reasons)) | "WithTallies" >> beam.Flatten()
@@ -213,6 +216,9 @@ def build(
         insights,
     )
     pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, sources, needs_embeddings(config))
+
+
+_REJECT_BATCH = 4096
 
 
 def _k(pipeline: beam.Pipeline, config: RunConfig, planner: beam.PCollection) -> beam.PCollection:
@@ -233,14 +239,6 @@ def _tallies(counts: list, reasons: beam.PCollection) -> beam.PCollection:
 def _tally(pair: tuple[str, int], kind: str) -> tuple[str, tuple[tuple[str, str], int]]:
     name, n = pair
     return Insight.TALLY.value, ((kind, name), n)
-
-
-def _prompt_key(row: dict) -> str:
-    return row["prompt_id"]
-
-
-def _source_key(row: dict) -> str:
-    return row["source_file"]
 
 
 def build_plan(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, target: str) -> None:

@@ -1,15 +1,19 @@
 """Shard the output tables' rows deterministically and write each shard as one zstd Parquet file through Beam's
-FileSystems."""
+FileSystems.
+
+Rows become Arrow where they are made, a batch at a time, with their shard key's hash as one more column: from there
+on a batch is split by shard, carried and written as columns. Carried as dicts, every row was encoded, decoded and
+hashed twice more and built into Arrow by the one worker writing its shard, in the job's serial tail."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -24,11 +28,18 @@ from mrtcurate.pipeline.spill import SegmentWriter, SpillBatches, batches_of, re
 from mrtcurate.schemas import ShardInfo
 
 TARGET_SHARD_BYTES = 256 * 1024 * 1024
-_ROWS = PlainValuesCoder()  # a row is a dict of plain values
+_TABLES = PlainValuesCoder()  # Arrow tables pickle as their buffers
+SHARD_HASH = "__shard_hash"  # the column each batch carries until its shard is written: stable_hash(shard key)
+_ROW_BYTES = 64  # a row's estimated size beyond its strings
 
 
-def estimated_bytes(row: dict) -> int:
-    return 64 + sum(len(value) for value in row.values() if isinstance(value, str))
+def estimated_bytes(rows: pa.Table) -> int:
+    """64 per row plus the characters of its strings."""
+    text = 0
+    for column in rows.itercolumns():
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            text += pc.sum(pc.utf8_length(column)).as_py() or 0
+    return _ROW_BYTES * rows.num_rows + text
 
 
 def shard_count(total_bytes: int, fixed: int | None) -> int:
@@ -46,10 +57,9 @@ def parquet_bytes(rows: pa.Table) -> bytes:
 
 
 def sorted_rows(batches, table: Table) -> pa.Table:
-    """A shard's rows as one Arrow table sorted by the table's columns, as Python would sort the value tuples
-    (UTF-8 byte order is code point order) with a missing number first, like -1. Each batch becomes Arrow as
-    it is read: a shard's rows held as dicts took several times their size."""
-    pieces = [pa.Table.from_pylist(batch, schema=table.schema) for batch in batches]
+    """A shard's rows (batches of Arrow tables) as one Arrow table of the table's schema, sorted by its columns as
+    Python would sort the value tuples (UTF-8 byte order is code point order) with a missing number first, like -1."""
+    pieces = [piece.drop_columns([SHARD_HASH]) for batch in batches for piece in batch]
     rows = pa.concat_tables(pieces) if pieces else table.schema.empty_table()
     keys = pa.table(
         {
@@ -61,31 +71,34 @@ def sorted_rows(batches, table: Table) -> pa.Table:
     return rows.take(order).combine_chunks()
 
 
-def _batch_bytes(batch: list[dict]) -> int:
-    return sum(estimated_bytes(row) for row in batch)
-
-
 @dataclass(frozen=True)
 class Table:
-    """One output table: its folder, schema, how rows are sharded and sorted, and whether its elements are
-    batches (lists of rows) or rows."""
+    """One output table: its folder, schema, the column rows are sharded by, the columns they are sorted by, and
+    whether its elements are batches (lists of rows) or rows."""
 
     relative_dir: str
     schema: pa.Schema
-    shard_key: Callable[[dict], str]
+    shard_column: str
     sort_columns: tuple[str, ...]
     shards: int | None = None  # fixed, or by size
     batched: bool = False
 
-    def size(self, element) -> int:
-        return _batch_bytes(element) if self.batched else estimated_bytes(element)
+    def as_arrow(self, element) -> pa.Table:
+        """An element's rows as Arrow, with the hash of each row's shard key (one hash per distinct key)."""
+        rows = pa.Table.from_pylist(element if self.batched else [element], schema=self.schema)
+        hashes: dict = {}
+        keyed = [
+            hashes[key] if key in hashes else hashes.setdefault(key, stable_hash(key))
+            for key in rows[self.shard_column].to_pylist()
+        ]
+        return rows.append_column(SHARD_HASH, pa.array(keyed, pa.uint64()))
 
-    def to_shards(self, element, count: int):
-        """(shard, rows) pairs of one element: a batch split by shard, one element per shard it touches."""
-        by_shard: dict[int, list[dict]] = {}
-        for row in element if self.batched else [element]:
-            by_shard.setdefault(stable_hash(self.shard_key(row)) % count, []).append(row)
-        return by_shard.items()
+
+def to_shards(rows: pa.Table, count: int):
+    """(shard, rows) pairs of one Arrow batch, one per shard it touches."""
+    shard_of = rows[SHARD_HASH].to_numpy() % np.uint64(count)
+    for shard in np.unique(shard_of).tolist():
+        yield shard, rows.filter(pa.array(shard_of == shard))
 
 
 def _count(totals: dict[str, int], name: str, table: Table) -> int:
@@ -93,41 +106,40 @@ def _count(totals: dict[str, int], name: str, table: Table) -> int:
     return shard_count(totals.get(name, 0), table.shards)
 
 
-def _tagged(element, name: str) -> tuple:
-    return name, element
-
-
-class _Bytes:
+class _AsArrow:
     def __init__(self, tables: dict[str, Table]):
         self.tables = tables
 
-    def __call__(self, tagged) -> tuple[str, int]:
-        name, element = tagged
-        return name, self.tables[name].size(element)
+    def __call__(self, element, name: str) -> tuple[str, pa.Table]:
+        return name, self.tables[name].as_arrow(element)
+
+
+def _bytes(tagged: tuple[str, pa.Table]) -> tuple[str, int]:
+    name, rows = tagged
+    return name, estimated_bytes(rows)
 
 
 class _AssignShards(beam.DoFn):
-    """A table's rows to their shards: from (table name, element) where nothing is spilled, or from (table name,
-    segment) where the rows were written to files, and then into files again, by (table name, shard)."""
+    """A table's rows to their shards: from (table name, Arrow batch) where nothing is spilled, or from (table name,
+    segment) where the batches were written to files, and then into files again, by (table name, shard)."""
 
     def __init__(self, tables: dict[str, Table], spill: str | None):
         self.tables = tables
         self.spill = spill
 
     def start_bundle(self):
-        self.writer = None if self.spill is None else SegmentWriter(self.spill, _ROWS)
+        self.writer = None if self.spill is None else SegmentWriter(self.spill, _TABLES)
 
     def process(self, tagged, totals: dict[str, int]):
         name, element = tagged
-        table = self.tables[name]
-        if self.spill is not None:
-            (element,) = read_segments([element], _ROWS)
-            table = replace(table, batched=True)
-        for index, rows in table.to_shards(element, _count(totals, name, table)):
-            if self.writer is None:
-                yield (name, index), rows
-            else:
-                yield from self.writer.add((name, index), rows)
+        batches = [element] if self.spill is None else next(read_segments([element], _TABLES))
+        count = _count(totals, name, self.tables[name])
+        for rows in batches:
+            for index, part in to_shards(rows, count):
+                if self.writer is None:
+                    yield (name, index), part
+                else:
+                    yield from self.writer.add((name, index), [part])
 
     def finish_bundle(self):
         if self.writer is not None:
@@ -135,9 +147,9 @@ class _AssignShards(beam.DoFn):
                 yield WindowedValue(pair, MIN_TIMESTAMP, [GlobalWindow()])
 
 
-def _as_batch(tagged, tables: dict[str, Table]) -> tuple[str, list[dict]]:
-    name, element = tagged
-    return name, element if tables[name].batched else [element]
+def _as_batch(tagged: tuple[str, pa.Table]) -> tuple[str, list[pa.Table]]:
+    name, rows = tagged
+    return name, [rows]
 
 
 class _WriteShard(beam.DoFn):
@@ -150,7 +162,8 @@ class _WriteShard(beam.DoFn):
     def process(self, shard, totals: dict[str, int]):
         (name, index), batches = shard
         table = self.tables[name]
-        rows = sorted_rows(batches_of(batches, self.spill, _ROWS), table)
+        parts = batches_of(batches, self.spill, _TABLES) if self.spill is not None else ([part] for part in batches)
+        rows = sorted_rows(parts, table)
         yield name, _write(self.directory, table, self.prefix, index, _count(totals, name, table), rows)
 
 
@@ -202,14 +215,14 @@ class WriteParquetTables(beam.PTransform):
             produced = elements[name] if isinstance(elements[name], tuple) else (elements[name],)
             for index, rows in enumerate(produced):
                 label = f"{name}{index}" if index else name
-                tagged = rows | f"Tag{label}" >> beam.Map(_tagged, name)
-                sizes.append(tagged | f"RowBytes{label}" >> beam.Map(_Bytes(self.tables)))
+                tagged = rows | f"AsArrow{label}" >> beam.Map(_AsArrow(self.tables), name)
+                sizes.append(tagged | f"RowBytes{label}" >> beam.Map(_bytes))
                 if self.spill is not None:
                     # Written to files before they wait for the tables' sizes, which the local runner would hold.
                     tagged = (
                         tagged
-                        | f"AsBatches{label}" >> beam.Map(_as_batch, self.tables)
-                        | f"SpillRows{label}" >> SpillBatches(self.spill, _ROWS)
+                        | f"AsBatches{label}" >> beam.Map(_as_batch)
+                        | f"SpillRows{label}" >> SpillBatches(self.spill, _TABLES)
                     )
                 pieces.append(tagged)
         waiting = pieces | "AllTables" >> beam.Flatten()

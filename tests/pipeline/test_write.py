@@ -20,7 +20,7 @@ def test_rows_sharded_by_key_sorted_and_checksummed(tmp_path):
         for i in range(40)
     ]
     with local_pipeline() as pipeline:
-        table = Table("rejects", REJECTS_SCHEMA, lambda r: r["source_file"], ("source_row",), shards=3)
+        table = Table("rejects", REJECTS_SCHEMA, "source_file", ("source_row",), shards=3)
         infos = {"rejects": pipeline | beam.Create(rows)} | WriteParquetTables(str(tmp_path), {"rejects": table})
         infos = infos["rejects"]
         assert_that(infos | beam.Map(lambda info: info.rows) | beam.combiners.ToList() | beam.Map(sum), equal_to([40]))
@@ -42,7 +42,7 @@ def test_every_shard_of_the_count_is_written_with_the_schema_even_empty(tmp_path
         for i in range(rows)
     ]
     with local_pipeline() as pipeline:
-        table = Table("rejects", REJECTS_SCHEMA, lambda r: r["source_file"], ("source_row",), shards=shards)
+        table = Table("rejects", REJECTS_SCHEMA, "source_file", ("source_row",), shards=shards)
         _ = {"rejects": pipeline | beam.Create(records)} | WriteParquetTables(str(tmp_path), {"rejects": table})
     files = sorted((tmp_path / "rejects").glob("*.parquet"))
     assert [path.name for path in files] == [f"part-{i:05d}-of-{expected:05d}.parquet" for i in range(expected)]
@@ -61,10 +61,8 @@ def test_tables_share_one_writer_and_batches_split_by_shard(tmp_path, spilled):
     ]
     batches = [rows[start : start + 9] for start in range(0, 70, 9)]
     tables = {
-        "plain": Table("plain", REJECTS_SCHEMA, lambda r: r["source_file"], ("source_row",), shards=2),
-        "batched": Table(
-            "batched", REJECTS_SCHEMA, lambda r: r["source_file"], ("source_row",), shards=3, batched=True
-        ),
+        "plain": Table("plain", REJECTS_SCHEMA, "source_file", ("source_row",), shards=2),
+        "batched": Table("batched", REJECTS_SCHEMA, "source_file", ("source_row",), shards=3, batched=True),
     }
     with local_pipeline() as pipeline:
         _ = {
