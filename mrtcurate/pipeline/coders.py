@@ -59,6 +59,10 @@ class PlainCoder(coders.Coder):
     def from_plain(self, plain: tuple):
         raise NotImplementedError
 
+    def weight(self, item) -> int:
+        """What an item counts for towards a segment writer's limit (spill.ITEMS_PER_FILE): one, or its rows."""
+        return 1
+
     def encode(self, item) -> bytes:
         return _TUPLES.encode(self.to_plain(item))
 
@@ -143,6 +147,13 @@ class PlainValuesCoder(PlainCoder):
 
     def to_type_hint(self):
         return typing.Any
+
+
+class ArrowTablesCoder(PlainValuesCoder):
+    """Arrow tables, which pickle as their buffers; each weighs its rows, so a writer holding them flushes by rows."""
+
+    def weight(self, table) -> int:
+        return max(1, table.num_rows)
 
 
 coders.registry.register_coder(Candidate, CandidateCoder)

@@ -23,12 +23,12 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from mrtcurate.ids import stable_hash
-from mrtcurate.pipeline.coders import PlainValuesCoder
+from mrtcurate.pipeline.coders import ArrowTablesCoder
 from mrtcurate.pipeline.spill import SegmentWriter, SpillBatches, batches_of, read_segments
 from mrtcurate.schemas import ShardInfo
 
 TARGET_SHARD_BYTES = 256 * 1024 * 1024
-_TABLES = PlainValuesCoder()  # Arrow tables pickle as their buffers
+_TABLES = ArrowTablesCoder()
 SHARD_HASH = "__shard_hash"  # the column each batch carries until its shard is written: stable_hash(shard key)
 _ROW_BYTES = 64  # a row's estimated size beyond its strings
 

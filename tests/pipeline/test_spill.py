@@ -76,3 +76,19 @@ def test_the_local_job_groups_through_files_and_dataflow_does_not(tmp_path):
         )
     )
     assert spill_folder(dataflow, "gs://bucket/out") is None
+
+
+def test_a_writer_of_arrow_tables_flushes_by_their_rows(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from mrtcurate.pipeline.coders import ArrowTablesCoder
+
+    monkeypatch.setattr(spill, "ITEMS_PER_FILE", 100)
+    writer = SegmentWriter(str(tmp_path), ArrowTablesCoder())
+    segments = []
+    for index in range(5):  # 5 tables of 30 rows: the limit is reached at the fourth, not after 100 tables
+        segments += writer.add("rows", [pa.table({"n": list(range(index * 30, index * 30 + 30))})])
+    assert len(list(tmp_path.iterdir())) == 1 and len(segments) == 1
+    segments += writer.flush()
+    (first,), (last,) = (read_segments([segment], ArrowTablesCoder()) for _, segment in segments)
+    assert len(first) == 4 and pa.concat_tables([*first, *last])["n"].to_pylist() == list(range(150))
