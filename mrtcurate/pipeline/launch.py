@@ -1,6 +1,6 @@
 """Launching the job graph.py wires: the runner (the user's, or the local FnApiRunner pinned, with its worker
-processes), a workaround for a Beam race on that runner, progress lines on the local runner, the one-line message of a failed accounting
-check, and the job's counters."""
+processes), a workaround for a Beam race on that runner, progress lines on the local runner, the one-line message
+of a failed accounting check, and the job's counters."""
 
 from __future__ import annotations
 

@@ -137,7 +137,7 @@ class _AssignShards(beam.DoFn):
         for rows in batches:
             for index, part in to_shards(rows, count):
                 if self.writer is None:
-                    yield (name, index), part
+                    yield (name, index), [part]  # a batch of tables, as a segment holds
                 else:
                     yield from self.writer.add((name, index), [part])
 
@@ -162,8 +162,7 @@ class _WriteShard(beam.DoFn):
     def process(self, shard, totals: dict[str, int]):
         (name, index), batches = shard
         table = self.tables[name]
-        parts = batches_of(batches, self.spill, _TABLES) if self.spill is not None else ([part] for part in batches)
-        rows = sorted_rows(parts, table)
+        rows = sorted_rows(batches_of(batches, self.spill, _TABLES), table)
         yield name, _write(self.directory, table, self.prefix, index, _count(totals, name, table), rows)
 
 
