@@ -194,9 +194,9 @@ def build(
             frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found)),
         ) | "WithFrontier" >> beam.Flatten()
     tables = {
-        "data": Table("data", curated_schema(inputs.with_messages), "prompt_id", ("prompt_id", "rank"), config.publish.shards, batched=True),
-        "rejects": Table("rejects", REJECTS_SCHEMA, "source_file", ("source_file", "source_row", "reason", "detail", "record"), batched=True),
-        "dropped": Table("dropped", DROPPED_SCHEMA, "prompt_id", ("prompt_id", "reason", "response_id", "source_file", "source_row"), batched=True),
+        "data": Table("data", curated_schema(inputs.with_messages), "prompt_id", ("prompt_id", "rank"), config.publish.shards),
+        "rejects": Table("rejects", REJECTS_SCHEMA, "source_file", ("source_file", "source_row", "reason", "detail", "record")),
+        "dropped": Table("dropped", DROPPED_SCHEMA, "prompt_id", ("prompt_id", "reason", "response_id", "source_file", "source_row")),
     }  # fmt: skip
     written = {
         "data": selected.rows,

@@ -73,19 +73,18 @@ def sorted_rows(batches, table: Table) -> pa.Table:
 
 @dataclass(frozen=True)
 class Table:
-    """One output table: its folder, schema, the column rows are sharded by, the columns they are sorted by, and
-    whether its elements are batches (lists of rows) or rows."""
+    """One output table: its folder, schema, the column rows are sharded by and the columns they are sorted by. Its
+    elements are batches (lists of rows), each made Arrow whole."""
 
     relative_dir: str
     schema: pa.Schema
     shard_column: str
     sort_columns: tuple[str, ...]
     shards: int | None = None  # fixed, or by size
-    batched: bool = False
 
-    def as_arrow(self, element) -> pa.Table:
-        """An element's rows as Arrow, with the hash of each row's shard key (one hash per distinct key)."""
-        rows = pa.Table.from_pylist(element if self.batched else [element], schema=self.schema)
+    def as_arrow(self, batch: list[dict]) -> pa.Table:
+        """A batch of rows as Arrow, with the hash of each row's shard key (one hash per distinct key)."""
+        rows = pa.Table.from_pylist(batch, schema=self.schema)
         hashes: dict = {}
         keyed = [
             hashes[key] if key in hashes else hashes.setdefault(key, stable_hash(key))
@@ -193,7 +192,7 @@ def _write(directory: str, table: Table, prefix: str, index: int, count: int, ro
 
 
 class WriteParquetTables(beam.PTransform):
-    """{table name: its rows (or batches of rows), or a tuple of such PCollections} in; {table name: ShardInfo
+    """{table name: its batches of rows, or a tuple of such PCollections} in; {table name: ShardInfo
     per written file} out. All rows
     with one shard key land in one file, rows in a file are sorted, and each table's shard count comes from
     its data size unless fixed: output bytes depend on the data alone, not on workers or bundles. Every shard

@@ -21,7 +21,9 @@ def test_rows_sharded_by_key_sorted_and_checksummed(tmp_path):
     ]
     with local_pipeline() as pipeline:
         table = Table("rejects", REJECTS_SCHEMA, "source_file", ("source_row",), shards=3)
-        infos = {"rejects": pipeline | beam.Create(rows)} | WriteParquetTables(str(tmp_path), {"rejects": table})
+        infos = {"rejects": pipeline | beam.Create([[row] for row in rows])} | WriteParquetTables(
+            str(tmp_path), {"rejects": table}
+        )
         infos = infos["rejects"]
         assert_that(infos | beam.Map(lambda info: info.rows) | beam.combiners.ToList() | beam.Map(sum), equal_to([40]))
     files = sorted((tmp_path / "rejects").glob("part-*-of-00003.parquet"))
@@ -43,7 +45,9 @@ def test_every_shard_of_the_count_is_written_with_the_schema_even_empty(tmp_path
     ]
     with local_pipeline() as pipeline:
         table = Table("rejects", REJECTS_SCHEMA, "source_file", ("source_row",), shards=shards)
-        _ = {"rejects": pipeline | beam.Create(records)} | WriteParquetTables(str(tmp_path), {"rejects": table})
+        _ = {"rejects": pipeline | beam.Create([[record] for record in records])} | WriteParquetTables(
+            str(tmp_path), {"rejects": table}
+        )
     files = sorted((tmp_path / "rejects").glob("*.parquet"))
     assert [path.name for path in files] == [f"part-{i:05d}-of-{expected:05d}.parquet" for i in range(expected)]
     table = pq.read_table(tmp_path / "rejects")
@@ -52,7 +56,7 @@ def test_every_shard_of_the_count_is_written_with_the_schema_even_empty(tmp_path
 
 @pytest.mark.parametrize("spilled", [False, True], ids=["rows-shuffled", "rows-through-files"])
 def test_tables_share_one_writer_and_batches_split_by_shard(tmp_path, spilled):
-    # Batches (lists of rows of many keys) and plain rows go through one grouping; each table keeps its own
+    # Batches of many keys and batches of one row go through one grouping; each table keeps its own
     # shard count, and a key's rows never split across the shards of its table. Through files (the local runner's
     # way, pipeline/spill.py), the same files come out.
     rows = [
@@ -62,11 +66,11 @@ def test_tables_share_one_writer_and_batches_split_by_shard(tmp_path, spilled):
     batches = [rows[start : start + 9] for start in range(0, 70, 9)]
     tables = {
         "plain": Table("plain", REJECTS_SCHEMA, "source_file", ("source_row",), shards=2),
-        "batched": Table("batched", REJECTS_SCHEMA, "source_file", ("source_row",), shards=3, batched=True),
+        "batched": Table("batched", REJECTS_SCHEMA, "source_file", ("source_row",), shards=3),
     }
     with local_pipeline() as pipeline:
         _ = {
-            "plain": pipeline | "Rows" >> beam.Create(rows),
+            "plain": pipeline | "Rows" >> beam.Create([[row] for row in rows]),  # batches of one row
             "batched": pipeline | "Batches" >> beam.Create(batches),
         } | WriteParquetTables(str(tmp_path), tables, spill=str(tmp_path / "spill") if spilled else None)
     assert any((tmp_path / "spill").glob("*.segments")) == spilled
