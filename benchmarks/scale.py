@@ -40,6 +40,8 @@ CONFIGS = {
     "qd": ["--selector", "qd", "--embedder", "hashing"],
     "qd-1worker": ["--selector", "qd", "--embedder", "hashing", "--workers", "1"],
     "qd-no-boilerplate": ["--selector", "qd", "--embedder", "hashing", "--boilerplate-prompts", "off"],
+    # The distilled static table: the fastest embedder that carries meaning (target at 1M: <= 3 min).
+    "qd-static": ["--selector", "qd", "--embedder", "static"],
 }
 ONE_WORKER = "-1worker"
 K = 4

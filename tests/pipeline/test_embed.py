@@ -1,6 +1,9 @@
 """The embedding stage on the real runner: each text content encoded once, cached vectors joined in
 instead of re-encoded, and only new vectors written to the cache."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import apache_beam as beam
@@ -71,3 +74,30 @@ def test_cached_vectors_are_joined_in_and_only_new_ones_written(tmp_path):
     again, counters = embed(tmp_path / "again", cache)
     assert counters.get("embedded", 0) == 0 and counters["cache_hits"] == 3
     np.testing.assert_array_equal(again["d"], vectors["d"])
+
+
+def test_embedding_with_a_torch_free_embedder_never_imports_torch(tmp_path):
+    """Beam's RunInference would import torch for its GPU ModelManager (a second and ~200 MB in every process);
+    mrtcurate.pipeline declines that optional import, so a hashing job runs in a fresh interpreter without torch."""
+    script = f"""
+import json, sys
+from pathlib import Path
+import apache_beam as beam
+import numpy as np
+from mrtcurate.pipeline.embed import EmbedTexts
+from mrtcurate.schemas.config import EmbeddingSettings
+from tests.helpers import collect_to, collected, local_pipeline
+with local_pipeline() as pipeline:
+    texts = pipeline | beam.Create([("a", "the cat sat"), ("b", "a dog ran")])
+    vectors = texts | EmbedTexts(EmbeddingSettings(embedder="hashing"))
+    collect_to(vectors | beam.MapTuple(lambda key, vector: [key, np.asarray(vector).tolist()]), Path({str(tmp_path)!r}), "V")
+    pipeline.run()
+print(json.dumps({{"vectors": dict(collected(Path({str(tmp_path)!r}))), "torch": "torch" in sys.modules}}))
+"""
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2]
+    )
+    found = json.loads(shown.stdout.strip().splitlines()[-1])
+    assert found["torch"] is False
+    expected = HashingEmbedder().encode([TEXTS["c"], TEXTS["a"]])
+    np.testing.assert_allclose([found["vectors"]["b"], found["vectors"]["a"]], expected, rtol=1e-6)
