@@ -20,6 +20,7 @@ LAYERS = (
     "outputs",
     "interrupts",
     "garbage",
+    "allocator",
     "ids",
     "errors",
     "",

@@ -53,7 +53,7 @@ class SegmentWriter:
 
     def add(self, key, items: list) -> Iterator[tuple[object, Segment]]:
         self.pending.setdefault(key, []).extend(items)
-        self.held += sum(self.item_coder.weight(item) for item in items)
+        self.held += self.item_coder.weight(items)
         if self.held >= ITEMS_PER_FILE:
             yield from self.flush()
 
