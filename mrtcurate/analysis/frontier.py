@@ -39,7 +39,9 @@ def kept_coverage(embeddings: np.ndarray, multiplicities: np.ndarray, members: n
     """The facility-location term on `members` of the pool (all of them, or a sample): each member's best
     max(cos, 0) to a kept one, weighted by multiplicity. A kept member covers itself fully, vector or not."""
     similarity = np.maximum(embeddings[members] @ embeddings[kept].T, 0.0).max(axis=1)
-    similarity[np.isin(members, kept)] = 1.0
+    # A broadcast comparison, not np.isin: members and kept are a sample and K, and isin's fixed cost per call was
+    # 1.2% of a qd run.
+    similarity[(members[:, None] == kept[None, :]).any(axis=1)] = 1.0
     weights = multiplicities[members].astype(np.float64)
     return float(np.minimum(similarity, 1.0) @ weights / weights.sum())
 

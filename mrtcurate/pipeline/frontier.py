@@ -11,7 +11,7 @@ import heapq
 import apache_beam as beam
 
 from mrtcurate.analysis.frontier import FRONTIER_MEMBERS, FRONTIER_POOLS, qd_frontier
-from mrtcurate.ids import stable_hash
+from mrtcurate.ids import stable_hash, stable_hashes
 from mrtcurate.pipeline.coders import MemberCoder
 from mrtcurate.pipeline.pools import pool_of_members
 from mrtcurate.pipeline.spill import GroupBatches
@@ -29,7 +29,10 @@ def _member_order(member) -> int:
 
 def frontier_offer(prompt_id: str, members: list) -> tuple[int, str, list]:
     """(prompt key, prompt id, its FRONTIER_MEMBERS members of smallest response hash)."""
-    return frontier_key(prompt_id), prompt_id, heapq.nsmallest(FRONTIER_MEMBERS, members, key=_member_order)
+    # The prefix hashed once for the pool (ids.stable_hashes): every member of every pool is hashed here.
+    keys = stable_hashes(("frontier",), (member[0].response_id for member in members))
+    smallest = heapq.nsmallest(FRONTIER_MEMBERS, zip(keys, range(len(members))))
+    return frontier_key(prompt_id), prompt_id, [members[index] for _, index in smallest]
 
 
 def smallest_offers(offers: list) -> list:

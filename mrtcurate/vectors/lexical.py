@@ -35,7 +35,8 @@ _PERMUTATIONS = np.random.default_rng(20261130).integers(1, 2**31 - 1, size=(2, 
 def word_sequence(text: str) -> list[str]:
     """Case-folded word tokens; a text with no word character (emoji, symbols) keeps its
     whitespace-separated pieces, so that it is still compared by what it holds."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    # ASCII is its own NFKC form: the normalisation was a third of this call on the job's mostly ASCII texts.
+    folded = (text if text.isascii() else unicodedata.normalize("NFKC", text)).casefold()
     return _WORD.findall(folded) or folded.split()
 
 
@@ -68,9 +69,15 @@ def _code_point(index: int) -> str:
 def lexical_pairs(texts: Sequence[str], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, similarity) of every pair i < j that is a near-duplicate at `threshold`."""
     encoded = _as_strings([word_sequence(text) for text in texts])
-    stated = [numbers(text) for text in texts]
     found = _all_pairs(encoded, threshold) if len(encoded) <= EXACT_ROWS else _proposed_pairs(encoded, threshold)
-    kept = [(row, col, score) for row, col, score in found if stated[row] == stated[col]]
+    stated: dict[int, frozenset] = {}  # only texts in a pair are read for numbers: most pools have no pair
+
+    def states(index: int) -> frozenset:
+        if index not in stated:
+            stated[index] = numbers(texts[index])
+        return stated[index]
+
+    kept = [(row, col, score) for row, col, score in found if states(row) == states(col)]
     rows, cols, scores = zip(*kept) if kept else ((), (), ())
     return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(scores, dtype=np.float32)
 
