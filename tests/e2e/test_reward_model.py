@@ -15,7 +15,8 @@ from mrtcurate.bench.tasks import PHRASINGS, invalid_answers, prompt_text, quest
 from tests.conftest import write_jsonl
 from tests.helpers import curate, read_rows, shard_bytes
 
-pytestmark = pytest.mark.slow
+# One worker trains the module's reward model once: split over two, each trained its own (135 s apiece in CI).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reward-model")]
 ENTITIES = ["alice", "bruno", "chloe", "dmitri", "elena", "farid"]
 MARGIN = 0.25  # topk's valid share of kept answers over random's
 
