@@ -15,8 +15,7 @@ from mrtcurate.bench.tasks import PHRASINGS, invalid_answers, prompt_text, quest
 from tests.conftest import write_jsonl
 from tests.helpers import curate, read_rows, shard_bytes
 
-# One worker trains the module's reward model once: split over two, each trained its own (135 s apiece in CI).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reward-model")]
+pytestmark = pytest.mark.slow
 ENTITIES = ["alice", "bruno", "chloe", "dmitri", "elena", "farid"]
 MARGIN = 0.25  # topk's valid share of kept answers over random's
 
