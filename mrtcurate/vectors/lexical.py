@@ -15,6 +15,7 @@ pool (`process.cdist` with a cutoff), so no MinHash estimate is needed: the test
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -70,13 +71,8 @@ def lexical_pairs(texts: Sequence[str], threshold: float) -> tuple[np.ndarray, n
     """(rows, cols, similarity) of every pair i < j that is a near-duplicate at `threshold`."""
     encoded = _as_strings([word_sequence(text) for text in texts])
     found = _all_pairs(encoded, threshold) if len(encoded) <= EXACT_ROWS else _proposed_pairs(encoded, threshold)
-    stated: dict[int, frozenset] = {}  # only texts in a pair are read for numbers: most pools have no pair
-
-    def states(index: int) -> frozenset:
-        if index not in stated:
-            stated[index] = numbers(texts[index])
-        return stated[index]
-
+    # Only texts in a pair are read for numbers, each once: most pools have no pair.
+    states = functools.cache(lambda index: numbers(texts[index]))
     kept = [(row, col, score) for row, col, score in found if states(row) == states(col)]
     rows, cols, scores = zip(*kept) if kept else ((), (), ())
     return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(scores, dtype=np.float32)
