@@ -1,5 +1,5 @@
-"""The planner's memory against the prompt count: the job's global combine (pipeline/plan._SumMoments) fed
-synthetic per-prompt statistics, one prompt at a time as the runner feeds it, with peak RSS of the process.
+"""The planner's memory against the prompt count: the job's global combine (pipeline/plan._SumStatistics) fed
+synthetic per-prompt statistics, one group of one prompt at a time, with peak RSS of the process.
 The baseline in the same script is the representation the planner had before: every prompt's vector sum
 gathered in one element (P x D float64), allocated and touched for --baseline-prompts prompts.
 
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from mrtcurate.pipeline.plan import _SumMoments
+from mrtcurate.pipeline.plan import _SumStatistics
 
 
 def peak_gb() -> float:
@@ -31,16 +31,16 @@ def main() -> None:
     rng = np.random.default_rng(0)
     block = 4096
     means = rng.normal(size=(block, args.dimensions)) / np.sqrt(args.dimensions)
-    combine = _SumMoments(args.replicates, seed=0)
+    combine = _SumStatistics(args.replicates, seed=0)
     accumulator = combine.create_accumulator()
     started, before = time.perf_counter(), peak_gb()
     for index in range(args.prompts):
         count = 1 + index % 7
         total = means[index % block] * count
         accumulator = combine.add_input(
-            accumulator, [(f"prompt-{index}", (count, total, float(total @ total) / count + count))]
+            accumulator, (index, {f"prompt-{index}": [count, total, float(total @ total) / count + count, ""]})
         )
-    moments = combine.extract_output(accumulator)
+    moments = combine.extract_output(accumulator).moments
     seconds = time.perf_counter() - started
     estimate = moments.components()
     print(

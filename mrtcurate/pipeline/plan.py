@@ -1,10 +1,12 @@
-"""The planner's branch of the job: per-prompt sufficient statistics of the feature vectors (one map per group of
-whole prompts, over the members' batches), summed over prompts into the sample's and the bootstrap replicates' moments (a global combine whose
-accumulator does not grow with the prompt count: analysis/variance.py), the effective prompt count from
-prompt embeddings (exact for small corpora, from a bounded sample above: vectors/redundancy.py), then one
-planner summary (analysis/planner.py)."""
+"""The planner's branch of the job: per-prompt sufficient statistics of the feature vectors (one entry per prompt of
+a group, over the members' batches), summed over prompts into the sample's and the bootstrap replicates' moments
+(one global combine whose accumulator does not grow with the prompt count: analysis/variance.py; the parts of a hot
+pool meet there), the effective prompt count from prompt embeddings (exact for small corpora, from a bounded sample
+above: vectors/redundancy.py), then one planner summary (analysis/planner.py)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import apache_beam as beam
 import numpy as np
@@ -39,32 +41,40 @@ def group_prompts(group) -> tuple:
     return key, prompts
 
 
-def _merge_entries(entries) -> list:
-    """One hot prompt's entries from its parts, as one."""
-    count, total, squares, text = 0, None, 0.0, None
-    for part_count, part_total, part_squares, part_text in entries:
-        count += part_count
-        total = part_total if total is None else total if part_total is None else total + part_total
-        squares += part_squares
-        text = part_text if text is None else min(text, part_text)
-    return [count, total, squares, text]
+def _merge_entry(merged: dict, prompt_id: str, entry: list) -> None:
+    """One part's entry of a hot prompt into the prompt's entry so far."""
+    found = merged.get(prompt_id)
+    if found is None:
+        merged[prompt_id] = list(entry)
+        return
+    count, total, squares, text = entry
+    found[0] += count
+    found[1] = total if found[1] is None else found[1] if total is None else found[1] + total
+    found[2] += squares
+    found[3] = min(found[3], text)
 
 
-def _prompt_stats(bucket_prompts) -> list:
-    """(prompt id, (count, vector sum, squared norms)) of a bucket's prompts with at least one feature."""
-    _, prompts = bucket_prompts
-    return [(prompt_id, (count, total, squares)) for prompt_id, (count, total, squares, _) in prompts.items() if count]
-
-
-def _prompt_texts(bucket_prompts) -> list:
-    _, prompts = bucket_prompts
+def _prompt_texts(group) -> list:
+    """(prompt id, text) of a group of whole prompts; a hot prompt's text comes from `_SumStatistics`, where its
+    parts meet."""
+    key, prompts = group
+    if is_hot_part(key):
+        return []
     return [(prompt_id, entry[3]) for prompt_id, entry in sorted(prompts.items())]
 
 
-class _SumMoments(beam.CombineFn):
-    """Lists of (prompt id, (count, vector sum, squared norms)) in, Moments out: prompts are folded in BATCH at a time
-    (one matrix product per batch for every replicate), so the accumulator holds at most BATCH prompts
-    besides the moments."""
+@dataclass
+class PlannerStatistics:
+    moments: Moments | None  # None: no prompt had a feature
+    hot_texts: list  # (prompt id, text) of each hot prompt, its parts merged
+
+
+class _SumStatistics(beam.CombineFn):
+    """Groups' prompt entries in, PlannerStatistics out, in one global combine: a whole prompt is folded into the
+    moments BATCH prompts at a time (one matrix product per batch for every replicate); the parts of a hot prompt
+    wait in the accumulator until every part has met (its sums are not additive in the moments: |s|^2 / n). The
+    accumulator holds at most BATCH whole prompts and one entry per hot prompt (each over --hot-above responses)
+    besides the moments; merging the hot parts here and not by key saves the job two groupings."""
 
     BATCH = 4096
 
@@ -73,40 +83,45 @@ class _SumMoments(beam.CombineFn):
         self.seed = seed
 
     def create_accumulator(self):
-        return None, []
+        return None, [], {}
 
-    def add_input(self, accumulator, prompt_stats: list):
-        moments, pending = accumulator
-        pending.extend(prompt_stats)
-        return (self._fold(moments, pending), []) if len(pending) >= self.BATCH else (moments, pending)
+    def add_input(self, accumulator, group):
+        moments, pending, hot = accumulator
+        key, prompts = group
+        if is_hot_part(key):
+            for prompt_id, entry in prompts.items():
+                _merge_entry(hot, prompt_id, entry)
+            return accumulator
+        pending.extend((prompt_id, entry) for prompt_id, entry in prompts.items() if entry[0])
+        return (self._fold(moments, pending), [], hot) if len(pending) >= self.BATCH else (moments, pending, hot)
 
     def merge_accumulators(self, accumulators):
-        total = None
-        for moments, pending in accumulators:
+        total, hot = None, {}
+        for moments, pending, part_hot in accumulators:
             folded = self._fold(moments, pending)
             total = folded if total is None else total if folded is None else total + folded
-        return total, []
+            for prompt_id, entry in part_hot.items():
+                _merge_entry(hot, prompt_id, entry)
+        return total, [], hot
 
-    def extract_output(self, accumulator):
-        return self._fold(*accumulator)
+    def extract_output(self, accumulator) -> PlannerStatistics:
+        moments, pending, hot = accumulator
+        moments = self._fold(moments, [*pending, *((prompt_id, entry) for prompt_id, entry in hot.items() if entry[0])])
+        return PlannerStatistics(moments, sorted((prompt_id, entry[3]) for prompt_id, entry in hot.items()))
 
     def _fold(self, moments: Moments | None, pending: list) -> Moments | None:
         if not pending:
             return moments
         keys = np.array([stable_hash("planner", prompt_id) for prompt_id, _ in pending], dtype=np.uint64)
-        counts = np.array([count for _, (count, _, _) in pending], dtype=np.float64)
-        sums = np.stack([total for _, (_, total, _) in pending])
-        squares = np.array([squares for _, (_, _, squares) in pending])
+        counts = np.array([entry[0] for _, entry in pending], dtype=np.float64)
+        sums = np.stack([entry[1] for _, entry in pending])
+        squares = np.array([entry[2] for _, entry in pending])
         folded = Moments.of_prompts(keys, counts, sums, squares, self.replicates, self.seed)
         return folded if moments is None else moments + folded
 
 
-def _add_moments(moments) -> Moments | None:
-    present = [found for found in moments if found is not None]
-    return sum(present[1:], present[0]) if present else None
-
-
-def _summarise(moments: Moments | None, basis: list, degrees: np.ndarray, settings: PlanSettings) -> dict:
+def _summarise(statistics: PlannerStatistics, basis: list, degrees: np.ndarray, settings: PlanSettings) -> dict:
+    moments = statistics.moments
     if moments is None:
         return plan(Moments.empty(settings.bootstrap, 1), settings, 0)
     if len(basis) <= EXACT_PROMPTS:
@@ -146,8 +161,8 @@ class _LinksToSample(beam.DoFn):
 class PlanVariance(beam.PTransform):
     """Each group's prompt entries (`group_prompts` of GroupPools' groups, or Select's own, pipeline/select.py) in; a
     PCollection holding one planner summary dict out. A group holds whole prompts, so each prompt's sums are
-    complete when its group is read and the stage holds one group's (the parts of a hot pool are merged by prompt
-    first). Summed in the embedding stage, every prompt's 384-d sum was held to its end: 1.2 GB at 400,000
+    complete when its group is read and the stage holds one group's (the parts of a hot pool meet in the combine).
+    Summed in the embedding stage, every prompt's 384-d sum was held to its end: 1.2 GB at 400,000
     prompts."""
 
     def __init__(
@@ -165,25 +180,11 @@ class PlanVariance(beam.PTransform):
         self.seed = seed
 
     def expand(self, grouped):
-        whole, parts = grouped | "HotParts" >> beam.Partition(lambda group, _: int(is_hot_part(group[0])), 2)
-        hot = (
-            parts
-            | "PartEntries" >> beam.FlatMap(lambda group: group[1].items())
-            | "MergeParts" >> beam.CombinePerKey(_merge_entries)
-            | "AsGroup" >> beam.Map(lambda entry: (entry[0], {entry[0]: entry[1]}))
+        statistics = grouped | "Statistics" >> beam.CombineGlobally(_SumStatistics(self.settings.bootstrap, self.seed))
+        texts = (
+            grouped | "PromptTexts" >> beam.FlatMap(_prompt_texts),
+            statistics | "HotPromptTexts" >> beam.FlatMap(lambda found: found.hot_texts),
         )
-        # Each branch folded on its own: a Flatten of every prompt's sums would be held whole by the local runner.
-        moments = [
-            prompts
-            | f"PromptStats{name}" >> beam.Map(_prompt_stats)
-            | f"Moments{name}" >> beam.CombineGlobally(_SumMoments(self.settings.bootstrap, self.seed))
-            for name, prompts in (("", whole), ("OfHotPools", hot))
-        ]
-        per_prompt = moments | "BothMoments" >> beam.Flatten() | "SumMoments" >> beam.CombineGlobally(_add_moments)
-        texts = [
-            prompts | f"PromptTexts{name}" >> beam.FlatMap(_prompt_texts)
-            for name, prompts in (("", whole), ("OfHotPools", hot))
-        ]
         prompt_vectors = texts | "AllPromptTexts" >> beam.Flatten() | "EmbedPrompts" >> self.embed_prompts
         # The EXACT_PROMPTS + 1 prompts of smallest hash: all of them when the corpus is small (exact
         # count), else a uniform sample whose first SAMPLE_PROMPTS the degree pass measures.
@@ -201,6 +202,6 @@ class PlanVariance(beam.PTransform):
             )
             | "SampleDegrees" >> beam.CombineGlobally(sum)  # arrays add elementwise; 0 when nothing was sampled
         )
-        return per_prompt | "Plan" >> beam.Map(
+        return statistics | "Plan" >> beam.Map(
             _summarise, beam.pvalue.AsSingleton(basis), beam.pvalue.AsSingleton(degrees), self.settings
         )

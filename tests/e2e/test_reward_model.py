@@ -47,14 +47,27 @@ def labelled(seed: int, per_prompt: int) -> list[dict]:
     return rows
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reward_model(tmp_path_factory) -> Path:
+    """Trained once per session. Under xdist each worker has its own session and this module's tests are spread
+    over both, so the folder every worker shares (the parent of each worker's base temp) holds the one model, made
+    by whichever worker comes first while the other waits on the lock (pytest-xdist's documented pattern): trained
+    by both at once, each took 160 s in CI instead of about 15 s, two torch thread pools fighting for two cores."""
+    from filelock import FileLock
+
+    folder = tmp_path_factory.getbasetemp().parent / "reward-model"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / "config.json").exists():
+            _train_reward_model(folder)
+    return folder
+
+
+def _train_reward_model(folder: Path) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
     from mrtcurate.train.tiny import build_tokenizer
 
-    folder = tmp_path_factory.mktemp("reward") / "model"
     train = labelled(1, 24)
     tokenizer = build_tokenizer(
         [f"{row['prompt']} {row['response']}" for row in train]
@@ -89,9 +102,12 @@ def reward_model(tmp_path_factory) -> Path:
         loss.backward()
         optimiser.step()
     model.config.architectures = ["LlamaForSequenceClassification"]
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    # Saved beside the folder, then renamed: a worker finds the folder whole or not at all, even after one that
+    # failed mid-save.
+    partial = folder.with_name(f"{folder.name}.partial")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(folder)
 
 
 @pytest.fixture(scope="module")

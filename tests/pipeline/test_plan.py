@@ -1,0 +1,62 @@
+"""The planner's one global combine (pipeline/plan.py): a hot prompt's parts meet in it, so its estimates do not
+depend on whether a pool was split, nor on how the groups are spread over bundles."""
+
+import json
+
+import numpy as np
+
+from mrtcurate.pipeline.plan import _SumStatistics
+from tests.helpers import curate
+
+
+def _entries(rng, prompts: int) -> dict:
+    entries = {}
+    for index in range(prompts):
+        vectors = rng.normal(size=(3 + index % 4, 8))
+        entries[f"prompt-{index}"] = [len(vectors), vectors.sum(axis=0), float((vectors**2).sum()), f"text {index}"]
+    return entries
+
+
+def _fold(combine: _SumStatistics, groups: list) -> object:
+    """Each group in its own accumulator, merged: as the runner's bundles meet."""
+    accumulators = [combine.add_input(combine.create_accumulator(), group) for group in groups]
+    return combine.extract_output(combine.merge_accumulators(accumulators))
+
+
+def test_a_hot_prompt_split_into_parts_gives_the_moments_of_the_whole_prompt():
+    rng = np.random.default_rng(0)
+    entries = _entries(rng, 40)
+    whole = _fold(_SumStatistics(replicates=20, seed=3), [(0, entries)])
+    count, total, squares, _ = entries["prompt-7"]
+    half = [count // 2, count - count // 2]
+    parts = [
+        (("prompt-7", 1), {"prompt-7": [half[0], total * 0.25, squares * 0.5, "text 7 (one copy)"]}),
+        (("prompt-7", 2), {"prompt-7": [half[1], total * 0.75, squares * 0.5, "text 7"]}),
+        (("prompt-7", 3), {"prompt-7": [0, None, 0.0, "text 7 (a copy without a vector)"]}),
+    ]
+    rest = {prompt_id: entry for prompt_id, entry in entries.items() if prompt_id != "prompt-7"}
+    split = _fold(_SumStatistics(replicates=20, seed=3), [parts[2], (1, rest), parts[0], parts[1]])
+    assert np.array_equal(split.moments.scalars, whole.moments.scalars)
+    assert np.allclose(split.moments.sums, whole.moments.sums, atol=1e-9)
+    assert split.moments.largest_pool == whole.moments.largest_pool
+    assert split.hot_texts == [("prompt-7", "text 7")] and whole.hot_texts == []
+
+
+def test_no_prompt_with_a_feature_gives_no_moments():
+    found = _fold(_SumStatistics(replicates=5, seed=0), [(0, {"p": [0, None, 0.0, "p"]})])
+    assert found.moments is None and found.hot_texts == []
+
+
+def test_the_job_plans_the_same_whether_or_not_a_pool_is_split(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    with path.open("w", encoding="utf-8") as sink:
+        for prompt in range(30):
+            size = 400 if prompt == 0 else 3 + prompt % 5
+            for answer in range(size):
+                sink.write(json.dumps({"prompt": f"question {prompt}", "response": f"answer {answer} to {prompt}"}))
+                sink.write("\n")
+    options = {"k": 2, "near_dup": "off", "boilerplate_prompts": "off"}
+    unsplit = curate([path], tmp_path / "unsplit", **options).manifest["planner"]
+    split = curate([path], tmp_path / "split", hot_above=100, part_size=64, **options).manifest["planner"]
+    for field in ("sigma_b2", "sigma_w2", "recommended_k", "effective_prompts", "prompts", "responses"):
+        assert split[field] == unsplit[field], field
