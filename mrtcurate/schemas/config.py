@@ -285,7 +285,8 @@ class QDSettings(_Section):
         "facility", description="qd: weighted facility location, or `logdet` (DPP MAP)"
     )
     optimizer: Literal["lazy", "naive", "stochastic"] = Field(
-        "lazy", description="qd: `lazy` greedy, `naive` greedy (same result), `stochastic` greedy"
+        "lazy",
+        description="qd: `lazy` greedy (naive on pools of up to 256, where it is faster), `naive` greedy (same result), `stochastic` greedy",
     )
     epsilon: float = Field(
         0.1, gt=0.0, lt=1.0, description="qd stochastic greedy: samples (N / K) log(1 / epsilon) candidates per step"

@@ -15,7 +15,7 @@ import heapq
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from mrtcurate.ids import stable_hash
+from mrtcurate.ids import stable_hash, stable_hashes
 from mrtcurate.schemas.config import QDSettings
 from mrtcurate.selectors.pool import Pool, Selection
 from mrtcurate.selectors.quality import minmax_quality
@@ -41,8 +41,14 @@ def pool_quality(rewards: np.ndarray, norm: str) -> np.ndarray:
     return np.where(np.isfinite(quality), quality, 0.0)
 
 
+# Up to this pool size `lazy` runs naive greedy, which returns the same selection: K calls over every row cost less
+# than lazy's one call per refreshed row. Measured per pool, K=4: 340 vs 615 us at 5-15 members, 1.6 vs 3.4 ms at
+# 256; at 1,000 members they are even at K=16 and lazy wins at K=64.
+NAIVE_UP_TO = 256
+
+
 def tie_keys(pool: Pool, seed: int) -> np.ndarray:
-    return np.array([stable_hash(seed, pool.prompt_id, rid) for rid in pool.response_ids], dtype=np.uint64)
+    return np.fromiter(stable_hashes((seed, pool.prompt_id), pool.response_ids), dtype=np.uint64, count=len(pool))
 
 
 def select_qd(pool: Pool, k: int, seed: int, settings: QDSettings | None = None) -> Selection:
@@ -62,9 +68,9 @@ def select_qd(pool: Pool, k: int, seed: int, settings: QDSettings | None = None)
         else:
             coverage = DenseCoverage(dense_similarity(pool.embeddings, settings.similarity))
         objective = FacilityObjective(coverage, quality, pool.multiplicities.astype(np.float64), k, lam)
-        if settings.optimizer == "lazy":
+        if settings.optimizer == "lazy" and len(pool) > NAIVE_UP_TO:
             indices, gains = lazy_greedy(objective, ties, k)
-        elif settings.optimizer == "naive":
+        elif settings.optimizer in ("lazy", "naive"):
             indices, gains = naive_greedy(objective, ties, k)
         elif settings.optimizer == "stochastic":
             sample = int(np.ceil(len(pool) / k * np.log(1.0 / settings.epsilon)))

@@ -5,6 +5,7 @@ import pytest
 
 from mrtcurate.selectors import Pool, QDSettings, build_selector, select
 from mrtcurate.selectors.qd import (
+    NAIVE_UP_TO,
     DenseCoverage,
     FacilityObjective,
     SparseCoverage,
@@ -65,6 +66,16 @@ def test_lazy_and_naive_return_identical_selections(sparse):
         assert lazy[0] == naive[0]
         np.testing.assert_array_equal(lazy[1], naive[1])
         assert all(a >= b for a, b in zip(lazy[1], lazy[1][1:]))  # diminishing returns
+
+
+@pytest.mark.parametrize("size", [12, NAIVE_UP_TO, NAIVE_UP_TO + 1, NAIVE_UP_TO + 60])
+def test_the_lazy_setting_gives_naive_greedys_selection_on_either_side_of_its_switch(size):
+    """`lazy` runs naive greedy up to NAIVE_UP_TO members, lazy greedy above: the same selection either way."""
+    pool = random_pool(np.random.default_rng(size), n=size)
+    lazy = select_qd(pool, 8, 3, QDSettings(optimizer="lazy"))
+    naive = select_qd(pool, 8, 3, QDSettings(optimizer="naive"))
+    np.testing.assert_array_equal(lazy.indices, naive.indices)
+    np.testing.assert_array_equal(lazy.gains, naive.gains)
 
 
 def test_sparse_with_all_neighbours_equals_dense():
