@@ -52,6 +52,7 @@ DROPPED = "dropped"
 REJECTS = "rejects"
 FRONTIER_OFFERS = "frontier_offers"
 PLANNER_ENTRIES = "planner_entries"
+_MEMBER_PROFILE = "member_profile"  # within a bucket only: its members' sources, lengths and rewards
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 _QUALITY_MEANS = NanMeans(len(QualityMeans._fields))
 _PROFILES = SumProfiles()
@@ -305,7 +306,9 @@ class _PoolOutputs:
         self.dropped: list[dict] = []
         self.counts: Counter = Counter()
         self.quality = _QUALITY_MEANS.create_accumulator()
-        self.profile = _PROFILES.create_accumulator()
+        self.member_sources: list[str] = []
+        self.member_lengths: list[int] = []
+        self.member_rewards: list = []  # (response id, source, reward as given)
         self.examples: list = []
         self.frontier_offers: list = []
         self.passed_on: list = []  # merges, hot parts and boilerplate rejects, which travel one by one
@@ -326,8 +329,11 @@ class _PoolOutputs:
                     self.examples = heapq.nsmallest(EXAMPLE_PROMPTS, self.examples, key=_example_key)
             elif output.tag == INSIGHTS and output.value[0] == Insight.QUALITY.value:
                 self.quality = _QUALITY_MEANS.add_input(self.quality, output.value[1])
-            elif output.tag == INSIGHTS and output.value[0] == Insight.POOL_PROFILE.value:
-                self.profile = _PROFILES.add_input(self.profile, output.value[1])
+            elif output.tag == _MEMBER_PROFILE:
+                sources, lengths, rewarded = output.value
+                self.member_sources.extend(sources)
+                self.member_lengths.extend(lengths)
+                self.member_rewards.extend(rewarded)
             else:
                 self.passed_on.append(output)
 
@@ -344,7 +350,12 @@ class _PoolOutputs:
         for offer in smallest_offers(self.frontier_offers):
             yield beam.pvalue.TaggedOutput(FRONTIER_OFFERS, offer)
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.QUALITY.value, self.quality))
-        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, self.profile))
+        profile = _PROFILES.create_accumulator()
+        if self.member_sources:
+            profile = _PROFILES.add_input(
+                profile, _bucket_profile(self.member_sources, self.member_lengths, self.member_rewards)
+            )
+        yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, profile))
         yield from self.passed_on
 
 
@@ -444,23 +455,25 @@ class _SelectFromParts(_Selecting):
 
 def _pool_profile(pool: selectors.Pool, candidates: list[Candidate], stage: _SelectStage):
     """Which sources, completion lengths and rewards a pool (or one part of a hot pool) offers, to set the kept
-    rows against in the report. Rewards travel with a hash of their response, by which the manifest keeps a
-    bounded sample per source."""
+    rows against in the report: its members' plain values, which _PoolOutputs profiles once per bucket (per pool, the
+    histogram's and the hashes' fixed costs were 5% of a random run)."""
     by_id = {c.response_id: c for c in candidates}
     members = [by_id[response_id] for response_id in pool.response_ids]
-    sources = dict(Counter(candidate.source for candidate in members))
-    lengths = length_histogram([len(candidate.completion) for candidate in members])
     rewarded = [
-        (candidate, reward)
+        (candidate.response_id, candidate.source, stage.reward_as_given(reward))
         for candidate, reward in zip(members, pool.rewards.tolist(), strict=True)
         if math.isfinite(reward)
     ]
-    hashes = stable_hashes(("score",), (candidate.response_id for candidate, _ in rewarded))
-    rewards = [
-        (score_hash, candidate.source, stage.reward_as_given(reward))
-        for score_hash, (candidate, reward) in zip(hashes, rewarded)
-    ]
-    return beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, (sources, lengths, rewards)))
+    sources = [candidate.source for candidate in members]
+    return beam.pvalue.TaggedOutput(_MEMBER_PROFILE, (sources, [len(c.completion) for c in members], rewarded))
+
+
+def _bucket_profile(sources: list, lengths: list[int], rewarded: list) -> tuple:
+    """A bucket's members profiled as SumProfiles takes a pool: rewards travel with a hash of their response, by which
+    the manifest keeps a bounded sample per source."""
+    hashes = stable_hashes(("score",), (response_id for response_id, _, _ in rewarded))
+    rewards = [(score_hash, source, reward) for score_hash, (_, source, reward) in zip(hashes, rewarded)]
+    return dict(Counter(sources)), length_histogram(lengths), rewards
 
 
 def _merges(pool: selectors.Pool, collapsed: selectors.Collapsed, candidates: list[Candidate]):
