@@ -74,7 +74,8 @@ class _SumStatistics(beam.CombineFn):
     moments BATCH prompts at a time (one matrix product per batch for every replicate); the parts of a hot prompt
     wait in the accumulator until every part has met (its sums are not additive in the moments: |s|^2 / n). The
     accumulator holds at most BATCH whole prompts and one entry per hot prompt (each over --hot-above responses)
-    besides the moments; merging the hot parts here and not by key saves the job two groupings."""
+    besides the moments. Merging the hot parts here and not by key, in the one combine for both kinds of group, saves
+    the job three groupings."""
 
     BATCH = 4096
 
