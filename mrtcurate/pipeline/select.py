@@ -350,11 +350,10 @@ class _PoolOutputs:
         for offer in smallest_offers(self.frontier_offers):
             yield beam.pvalue.TaggedOutput(FRONTIER_OFFERS, offer)
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.QUALITY.value, self.quality))
-        profile = _PROFILES.create_accumulator()
-        if self.member_sources:
-            profile = _PROFILES.add_input(
-                profile, _bucket_profile(self.member_sources, self.member_lengths, self.member_rewards)
-            )
+        profile = _PROFILES.add_input(
+            _PROFILES.create_accumulator(),
+            _bucket_profile(self.member_sources, self.member_lengths, self.member_rewards),
+        )
         yield beam.pvalue.TaggedOutput(INSIGHTS, (Insight.POOL_PROFILE.value, profile))
         yield from self.passed_on
 
