@@ -30,8 +30,8 @@ def curate(inputs, output: Path, beam_args=None, **options) -> RunOutcome:
     return run(config, beam_args)
 
 
-def shard_bytes(output: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted((output / "data").glob("*.parquet"))}
+def shard_bytes(output: Path, table: str = "data") -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((output / table).glob("*.parquet"))}
 
 
 def read_rows(output: Path, subdir: str = "data") -> list[dict]:

@@ -1,4 +1,4 @@
-"""The C allocator's arenas are limited before a job starts its threads (glibc only)."""
+"""The C allocator's arenas are limited before a job starts its threads, and its mmap threshold fixed (glibc only)."""
 
 import subprocess
 import sys
@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from mrtcurate.allocator import ARENAS
+from mrtcurate.allocator import ARENAS, MMAP_THRESHOLD
 
 # Eight threads in zlib (which lets go of the GIL and mallocs) meet in the allocator; glibc's malloc_info then
 # lists one <heap> per arena the process made.
 _ARENAS_AFTER_THREADS = """
 import ctypes, os, sys, threading, zlib
-from mrtcurate.allocator import limit_malloc_arenas
-applied = limit_malloc_arenas() if sys.argv[1] == "limit" else False
+from mrtcurate.allocator import tune_malloc
+applied = tune_malloc()["MALLOC_ARENA_MAX"] if sys.argv[1] == "limit" else False
 data = os.urandom(1 << 20)
 def work():
     for _ in range(40):
@@ -59,3 +59,40 @@ def test_threads_share_the_limited_arenas():
 def test_the_users_own_setting_is_left_alone():
     applied, heaps = arenas("limit", MALLOC_ARENA_MAX="4")
     assert applied == "False" and heaps <= 4
+
+
+# A block over the threshold is mapped; once freed, glibc's own rule raises the threshold past its size, so that a
+# second block of that size comes from the heap. mallinfo2's hblks counts the blocks held in mappings: the second
+# block adds one where the threshold stayed fixed.
+_MAPPED_AFTER_A_FREE = """
+import ctypes, sys
+from mrtcurate.allocator import tune_malloc
+applied = tune_malloc()["MALLOC_MMAP_THRESHOLD_"] if sys.argv[1] == "tune" else False
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallinfo2.restype = Info
+size = int(sys.argv[2])
+libc.free(libc.malloc(size))
+before = libc.mallinfo2().hblks
+block = libc.malloc(size)
+print(applied, libc.mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_blocks_over_the_fixed_threshold_stay_mapped_after_a_free():
+    size = str(4 * MMAP_THRESHOLD)
+    shown = subprocess.run(
+        [sys.executable, "-c", _MAPPED_AFTER_A_FREE, "tune", size],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1], env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert shown.stdout.split() == ["True", "1"]
+    untuned = subprocess.run(
+        [sys.executable, "-c", _MAPPED_AFTER_A_FREE, "none", size],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1], env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert untuned.stdout.split() == ["False", "0"]  # glibc's own rule: the second block came from the heap

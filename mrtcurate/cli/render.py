@@ -32,7 +32,7 @@ def print_summary(outcome: RunOutcome, console: Console) -> None:
         "selected",
     ):
         table.add_row(name, f"{counts[name]:,}")
-    table.add_row("embedded (unique texts)", f"{outcome.metrics.get('embedded', 0):,}")
+    table.add_row("texts embedded", f"{outcome.metrics.get('embedded', 0):,}")
     table.add_row("shards", f"{len(manifest['shards'])} ({sum(s['rows'] for s in manifest['shards']):,} rows)")
     console.print(table)
     console.print(totals.identity() + (" [green]holds[/green]" if totals.holds else " [red]VIOLATED[/red]"))

@@ -80,13 +80,85 @@ def _unembeddable(candidate: Candidate, finite: bool, locator: RecordLocator) ->
     )
 
 
-class _EmbedBucket(beam.DoFn):
-    """One content bucket: cached vectors looked up, the other texts encoded, members out by prompt bucket.
+class BucketEmbedder:
+    """A bucket's distinct texts to vectors, and its candidates to members: what the content-bucket stage here and
+    Select (which embeds its own bucket's members where no cache or scorer needs the content grouping: graph.py)
+    share. One model per worker process, through Beam's Shared.
 
     A non-finite or all-zero vector (a text with nothing the embedder reads, a broken model) never reaches the
     planner or selection as it is. A limit of the embedder never loses a valid text: a readable text keeps a
     zero vector, which has similarity 0 to every other candidate (the planner leaves it out), and is counted
     as embedding_fallback; only a text with no readable character is a reject."""
+
+    def __init__(self, embedding: EmbeddingSettings, shared: Shared):
+        self.embedding = embedding
+        self.shared = shared
+        self.embedded = Metrics.counter("mrtcurate", "embedded")
+
+    def setup(self):
+        tag = embedder_key(self.embedding.embedder, self.embedding.max_tokens)
+        self.model = self.shared.acquire(lambda: _LoadedEmbedder(self.embedding), tag=tag).model
+
+    def encode(self, needed: list[str], by_text: dict[str, list[Candidate]]):
+        """(response id, vector) of each needed text, encoded in chunks in the order given; then the count pair of
+        the candidates whose text was longer than the model's window (a count by candidate, one per prompt a text
+        answers, is the same whichever stage embeds: a text answering prompts of several buckets is encoded once
+        per bucket in Select)."""
+        texts = [by_text[response_id][0].completion for response_id in needed]
+        progress.add(progress.TO_EMBED, len(texts))
+        progress.add(progress.TO_EMBED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in texts))
+        truncated = 0
+        for start in range(0, len(needed), CHUNK_TEXTS):
+            began = time.perf_counter()
+            chunk = texts[start : start + CHUNK_TEXTS]
+            encoded = self.model.encode(chunk, batch_size=self.embedding.batch_size)
+            chunk_ids = needed[start : start + CHUNK_TEXTS]
+            truncated += sum(len(by_text[chunk_ids[i]]) for i in np.flatnonzero(self.model.truncated))
+            yield from zip(chunk_ids, encoded, strict=True)
+            self.embedded.inc(len(chunk))
+            progress.add(progress.EMBEDDED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in chunk))
+            progress.add(progress.EMBEDDED, len(chunk), flush_now=True)
+            log.debug("embedded %s texts (%.0f/s)", len(chunk), len(chunk) / max(time.perf_counter() - began, 1e-9))
+        yield beam.pvalue.TaggedOutput(COUNTS, (Count.TEXTS_TRUNCATED.value, truncated))
+
+    def embedded_members(self, by_text: dict[str, list[Candidate]], vectors: dict, locator: RecordLocator):
+        """Each candidate with its vector, in response-id order; rejects as UNUSABLE outputs; then the count pair
+        of the candidates kept with a zero vector."""
+        fallbacks = 0
+        for response_id in sorted(by_text):
+            vector = vectors[response_id]
+            finite = bool(np.isfinite(vector).all())
+            usable = finite and vector.any()
+            for candidate in by_text[response_id]:
+                if not usable and not readable(candidate.completion):
+                    for reject in _unembeddable(candidate, finite, locator):
+                        yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
+                    continue
+                if not usable:
+                    fallbacks += 1
+                    vector = np.zeros_like(vector, dtype=np.float32)
+                yield candidate, vector
+        yield beam.pvalue.TaggedOutput(COUNTS, (Count.EMBEDDING_FALLBACK.value, fallbacks))
+
+    def embed(self, candidates: list[Candidate], locator: RecordLocator):
+        """Candidates (distinct per prompt) to members, every text encoded once, in response-id order: members,
+        UNUSABLE rejects and COUNTS pairs, as embedded_members gives them."""
+        by_text: dict[str, list[Candidate]] = {}
+        for candidate in candidates:
+            by_text.setdefault(candidate.response_id, []).append(candidate)
+        progress.add(progress.COVERED, len(candidates))
+        needed = sorted(by_text)
+        vectors: dict[str, np.ndarray] = {}
+        for encoded in self.encode(needed, by_text):
+            if isinstance(encoded, beam.pvalue.TaggedOutput):
+                yield encoded
+            else:
+                vectors[encoded[0]] = encoded[1]
+        yield from self.embedded_members(by_text, vectors, locator)
+
+
+class _EmbedBucket(beam.DoFn):
+    """One content bucket: cached vectors looked up, the other texts encoded, members out by prompt bucket."""
 
     def __init__(
         self,
@@ -97,19 +169,16 @@ class _EmbedBucket(beam.DoFn):
         part_size: int,
         locator: RecordLocator,
     ):
-        self.embedding = embedding
+        self.embedder = BucketEmbedder(embedding, shared)
         self.spill = spill
         self.part_size = part_size
-        self.shared = shared
         self.prompt_bucket = PromptBucket(prompt_buckets, member=True)
         self.locator = locator
-        self.embedded = Metrics.counter("mrtcurate", "embedded")
         self.cache_hits = Metrics.counter("mrtcurate", "cache_hits")
 
     def setup(self):
         tune_collector()  # a worker process of its own runs no CLI
-        tag = embedder_key(self.embedding.embedder, self.embedding.max_tokens)
-        self.model = self.shared.acquire(lambda: _LoadedEmbedder(self.embedding), tag=tag).model
+        self.embedder.setup()
 
     def process(self, joined, hot_sizes: dict[str, int], rows_before: dict):
         _, groups = joined
@@ -129,47 +198,20 @@ class _EmbedBucket(beam.DoFn):
         from_cache = len(vectors)
         self.cache_hits.inc(from_cache)
         needed = sorted(response_id for response_id in by_text if response_id not in vectors)
-        yield from self._encode(needed, by_text, vectors)
+        for encoded in self.embedder.encode(needed, by_text):
+            if isinstance(encoded, beam.pvalue.TaggedOutput):
+                yield encoded
+            else:
+                vectors[encoded[0]] = encoded[1]
+                yield beam.pvalue.TaggedOutput(NEW_VECTORS, encoded)
         yield beam.pvalue.TaggedOutput(COUNTS, (Count.VECTORS_FROM_CACHE.value, from_cache))
-        yield from self._members(by_text, vectors, hot_sizes, self.locator.with_rows_before(rows_before))
-
-    def _encode(self, needed: list[str], by_text: dict, vectors: dict):
-        texts = [by_text[response_id][0].completion for response_id in needed]
-        progress.add(progress.TO_EMBED, len(texts))
-        progress.add(progress.TO_EMBED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in texts))
-        truncated = 0
-        for start in range(0, len(needed), CHUNK_TEXTS):
-            began = time.perf_counter()
-            chunk = texts[start : start + CHUNK_TEXTS]
-            encoded = self.model.encode(chunk, batch_size=self.embedding.batch_size)
-            truncated += int(np.count_nonzero(self.model.truncated))
-            for response_id, vector in zip(needed[start : start + CHUNK_TEXTS], encoded, strict=True):
-                vectors[response_id] = vector
-                yield beam.pvalue.TaggedOutput(NEW_VECTORS, (response_id, vector))
-            self.embedded.inc(len(chunk))
-            progress.add(progress.EMBEDDED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in chunk))
-            progress.add(progress.EMBEDDED, len(chunk), flush_now=True)
-            log.debug("embedded %s texts (%.0f/s)", len(chunk), len(chunk) / max(time.perf_counter() - began, 1e-9))
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.TEXTS_TRUNCATED.value, truncated))
-
-    def _members(self, by_text: dict, vectors: dict, hot_sizes: dict[str, int], locator: RecordLocator):
-        fallbacks = 0
         batches: dict[int, list] = {}
-        for response_id in sorted(by_text):
-            vector = vectors[response_id]
-            finite = bool(np.isfinite(vector).all())
-            usable = finite and vector.any()
-            for candidate in by_text[response_id]:
-                if not usable and not readable(candidate.completion):
-                    for reject in _unembeddable(candidate, finite, locator):
-                        yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
-                    continue
-                if not usable:
-                    fallbacks += 1
-                    vector = np.zeros_like(vector, dtype=np.float32)
-                bucket, member = self.prompt_bucket((candidate, vector))
+        for member in self.embedder.embedded_members(by_text, vectors, self.locator.with_rows_before(rows_before)):
+            if isinstance(member, beam.pvalue.TaggedOutput):
+                yield member
+            else:
+                bucket, member = self.prompt_bucket(member)
                 batches.setdefault(bucket, []).append(member)
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.EMBEDDING_FALLBACK.value, fallbacks))
         # Hot pools split into their parts here, where the pool sizes arrive as a side input of a stage that starts
         # from a grouping: on a transform of its own the side input made the runner hold every member to wait.
         for batch in batches.items():

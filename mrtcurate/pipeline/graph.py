@@ -6,7 +6,9 @@
          -> [Score each distinct response: a reward model or an LLM judge; --cache keeps the scores]
          -> Embed (--cache keeps the vectors; a text without a usable vector stays, counted) -> Planner (variance components, recommended K: feeds `--k auto`)
          -> Select K per prompt, a bucket of prompts at a time (members batched to one grouping per bucket;
-            near-duplicate clusters around representatives, then the selector)
+            near-duplicate clusters around representatives, then the selector). Where no cache, scorer or
+            `--k auto` needs them before (embeds_in_select), the exact dedup and the embedding happen here, per
+            bucket, and the corpus crosses this one grouping without its vectors
          -> [qd's quality-diversity frontier on a sample of pools, when the responses are embedded]
          -> Shard and write Parquet (curated rows; rejects; dropped: every parsed response not kept, and why)
          -> Manifest (with the planner summary; data + dropped + rejects account for every input record)
@@ -55,6 +57,17 @@ def needs_embeddings(config: RunConfig) -> bool:
     return config.grouping.near_dup_embedding is not None or selector_needs_them or planner_needs_them
 
 
+def embeds_in_select(config: RunConfig) -> bool:
+    """Whether Select embeds its own bucket's members (the texts of a bucket once each), so that the corpus crosses
+    one grouping, by prompt bucket, without vectors: where nothing needs the vectors or the distinct responses
+    before it (no cache to join by content, no scorer, no planner fixing K ahead of Select). A text answering prompts
+    in several buckets is then encoded once per bucket."""
+    k_waits_for_planner = config.planner.plan and config.selection.k == "auto"
+    return (
+        needs_embeddings(config) and not config.publish.cache and not config.scoring.scorer and not k_waits_for_planner
+    )
+
+
 @dataclass
 class _Members:
     rejects: beam.PCollection
@@ -78,9 +91,12 @@ def content_cache(config: RunConfig) -> ContentCache | None:
     return ContentCache(config.publish.cache) if config.publish.cache else None
 
 
-def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, scratch: str) -> _Members:
-    """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, score, embed. `scratch`
-    is the job's own local folder (what the workers share, such as the judge's request count, lives there)."""
+def read_and_embed(
+    pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedInputs, scratch: str, embed_later: bool = False
+) -> _Members:
+    """The stages `mrt run` and `mrt plan` share: read, validate, merge prompts, dedup, score, embed (with
+    `embed_later`, Select dedups and embeds instead: embeds_in_select). `scratch` is the job's own local folder
+    (what the workers share, such as the judge's request count, lives there)."""
     cache = content_cache(config)
     spill = spill_folder(pipeline, scratch)
     read = pipeline | "Read" >> ReadCorpus(inputs.files, inputs.mapping, config.ingest.max_chars)
@@ -95,7 +111,8 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
     boilerplate, hot_sizes = None, None
     if config.grouping.boilerplate_prompts is not None:
         boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets, spill)
-    if needs_embeddings(config) or config.planner.plan or config.scoring.scorer:
+    embed_now = needs_embeddings(config) and not embed_later
+    if embed_now or (config.planner.plan and not embed_later) or config.scoring.scorer:
         unique, boilerplate_rejects, hot_sizes = candidates | "MergeExactDuplicates" >> MergeExactDuplicates(
             buckets, config.selection.hot_above, locations, boilerplate, spill
         )
@@ -106,23 +123,18 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
             counts.append(boilerplate_counts)
         boilerplate = None
     else:
-        # Nothing to embed, score or plan: candidates go straight to their prompt's pool, where copies merge
+        # Nothing to embed, score or plan before Select: candidates go straight to their prompt's pool, where copies merge
         # (pools.pool_of_members) and the boilerplate is split off; the pool grouping is the job's one shuffle.
         unique = candidates
     if config.scoring.scorer:
         unique, score_counts = unique | "ScoreResponses" >> ScoreResponses(config.scoring, cache, scratch)
         counts.append(score_counts)
-    if needs_embeddings(config):
+    if embed_now:
         members, unembeddable, embed_counts = unique | "Embed" >> EmbedResponses(
             config.embedding, cache, buckets, locations, spill, hot_sizes, config.selection.part_size
         )
         counts.append(embed_counts)
-        rejects = (rejects, unembeddable) | "AllRejects" >> beam.Flatten()
-        counts.append(unembeddable | "CountUnembeddable" >> beam.Map(lambda _: (Count.REJECTED_UNEMBEDDABLE.value, 1)))
-        reasons = (
-            reasons,
-            unembeddable | "UnembeddableReason" >> beam.Map(lambda reject: (reject.reason, 1)),
-        ) | "AllReasons" >> beam.Flatten()
+        rejects, reasons = _with_unembeddable(rejects, reasons, counts, unembeddable, "")
     else:
         members = (
             unique
@@ -131,6 +143,19 @@ def read_and_embed(pipeline: beam.Pipeline, config: RunConfig, inputs: ResolvedI
             >> beam.ParDo(BatchByKey(PromptBucket(buckets, member=True))).with_output_types(tuple[int, list[Member]])
         )
     return _Members(rejects, members, counts, reasons, locations, boilerplate)
+
+
+def _with_unembeddable(rejects, reasons, counts: list, unembeddable, stage: str) -> tuple:
+    """The rejects and reject reasons with those of texts that got no usable vector, which `counts` gets too."""
+    rejects = (rejects, unembeddable) | f"{stage}AllRejects" >> beam.Flatten()
+    counts.append(
+        unembeddable | f"{stage}CountUnembeddable" >> beam.Map(lambda _: (Count.REJECTED_UNEMBEDDABLE.value, 1))
+    )
+    reasons = (
+        reasons,
+        unembeddable | f"{stage}UnembeddableReason" >> beam.Map(lambda reject: (reject.reason, 1)),
+    ) | f"{stage}AllReasons" >> beam.Flatten()
+    return rejects, reasons
 
 
 def _without_embedding(candidate: Candidate) -> tuple[Candidate, None]:
@@ -155,7 +180,8 @@ def build(
     inputs: ResolvedInputs,
     directory: str,
 ) -> None:
-    read = read_and_embed(pipeline, config, inputs, directory)
+    embed_later = embeds_in_select(config)
+    read = read_and_embed(pipeline, config, inputs, directory, embed_later)
     pools = group_pools(pipeline, read, config, directory)
     # The planner's prompt entries: from Select, which reads every member anyway, where K is fixed; where K is the
     # planner's (--k auto), Select waits for it, and the planner reads the pools itself.
@@ -177,6 +203,7 @@ def build(
         read.boilerplate,
         offers_frontier=needs_embeddings(config),
         planner_entries=entries_from_select,
+        embeds=embed_later,
     )
     if entries_from_select:
         planner = plan_variance(selected.planner_entries, config, spill_folder(pipeline, directory))
@@ -187,6 +214,8 @@ def build(
         rejects = (rejects, selected.boilerplate_rejects) | "WithBoilerplate" >> beam.Flatten()
         reasons = (reasons, boilerplate_reasons) | "BoilerplateReasons" >> beam.Flatten()
         counts.append(boilerplate_counts)
+    if embed_later:
+        rejects, reasons = _with_unembeddable(rejects, reasons, counts, selected.unembeddable, "Selected")
     if needs_embeddings(config):
         frontier = selected.frontier_offers | "QDFrontier" >> FrontierFromOffers(config.selection, config.grouping, k)
         insights = (

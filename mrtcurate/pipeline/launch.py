@@ -19,7 +19,7 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_hand
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.transforms import environments
 
-from mrtcurate.allocator import limit_malloc_arenas
+from mrtcurate.allocator import tune_malloc
 from mrtcurate.errors import JobFailed
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline import lifeline, progress
@@ -75,7 +75,7 @@ def new_pipeline(beam_args: list[str]) -> Pipeline:
     if options.view_as(StandardOptions).runner is not None:
         return Pipeline(options=options)
     os.environ[lifeline.DRIVER_PID] = str(os.getpid())
-    limit_malloc_arenas()  # before the runner starts its threads; each worker process does it too (lifeline.py)
+    tune_malloc()  # before the runner starts its threads; each worker process does it too (lifeline.py)
     environment = None
     if options.view_as(DirectOptions).direct_running_mode == "multi_processing":
         options.view_as(DirectOptions).direct_running_mode = "in_memory"  # the environment below says it instead

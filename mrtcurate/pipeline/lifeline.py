@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from mrtcurate.allocator import limit_malloc_arenas
+from mrtcurate.allocator import tune_malloc
 
 DRIVER_PID = "MRT_DRIVER_PID"
 _POLL_S = 0.5
@@ -63,6 +63,6 @@ def _start() -> None:
 
 
 if __name__ == "__main__":
-    limit_malloc_arenas()  # before Beam's worker starts its threads
+    tune_malloc()  # before Beam's worker starts its threads
     _start()
     runpy.run_module("apache_beam.runners.worker.sdk_worker_main", run_name="__main__", alter_sys=True)

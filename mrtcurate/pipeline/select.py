@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
 
 from mrtcurate import selectors
 from mrtcurate.analysis.frontier import kept_coverage
@@ -25,6 +26,7 @@ from mrtcurate.ids import stable_hash, stable_hashes
 from mrtcurate.pipeline import progress
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import MemberCoder
+from mrtcurate.pipeline.embed_responses import UNUSABLE, BucketEmbedder
 from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
 from mrtcurate.pipeline.pools import add_to_prompt_entries, hot_parts, pool_of_members
 from mrtcurate.pipeline.read import Locations
@@ -41,7 +43,7 @@ from mrtcurate.schemas.counts import (
     QualityMeans,
     length_histogram,
 )
-from mrtcurate.schemas.records import Origin, RecordLocator
+from mrtcurate.schemas.records import Origin, RecordLocator, merged_copies
 from mrtcurate.vectors.embedders import window_fit
 
 COUNTS = "counts"
@@ -361,17 +363,25 @@ class _PoolOutputs:
 class _SelectBucket(_Selecting):
     """A bucket's whole pools: select K in each. One part of a hot pool: keep _OVERSAMPLE * K for the second stage.
     A group keyed by the bucket alone holds whole prompts (the path with no dedup stage, which counted no hot pools
-    before the grouping): its pools over `hot_above` are split into parts here, as pools.into_groups would have."""
+    before the grouping): its pools over `hot_above` are split into parts here, as pools.into_groups would have.
+    With an `embedder`, its members arrive without vectors, copies unmerged, and are embedded here (graph.py)."""
+
+    def __init__(self, stage: _SelectStage, embedder: BucketEmbedder | None):
+        super().__init__(stage)
+        self.embedder = embedder
+
+    def setup(self):
+        super().setup()
+        if self.embedder is not None:
+            self.embedder.setup()
 
     def process(self, group, k, boilerplate: dict[str, int], rows_before: dict):
         self.locating(rows_before)
         key, batches = group
         outputs = _PoolOutputs()
-        members, sizes, planner_entries = [], Counter(), {}
+        members, sizes = [], Counter()
         for member in (member for batch in batches for member in batch):
             sizes[member[0].prompt_id] += 1  # boilerplate included, as the dedup stage's count of hot pools
-            if self.stage.planner_entries:
-                add_to_prompt_entries(planner_entries, *member)
             prompts = boilerplate.get(member[0].response_id)
             if prompts is None:
                 members.append(member)
@@ -379,31 +389,58 @@ class _SelectBucket(_Selecting):
                 outputs.take(
                     beam.pvalue.TaggedOutput(REJECTS, r) for r in boilerplate_rejects(member[0], prompts, self.locator)
                 )
+        if self.embedder is not None:
+            # The pools' sizes as the dedup stage counts them: distinct responses, the boilerplate left out.
+            members = _distinct(members)
+            sizes = Counter(candidate.prompt_id for candidate, _ in members)
+        self.planner_entries: dict = {}
         if is_hot_part(key):
             outputs.take(self.pool_or_part(key[1], members, k, hot=True))
         else:
             by_prompt: dict[str, list] = {}
             for member in members:
                 by_prompt.setdefault(member[0].prompt_id, []).append(member)
+            whole = {p for p in by_prompt if isinstance(key, tuple) or sizes[p] <= self.settings.hot_above}
+            if self.embedder is not None:  # the whole pools' texts in one go; a hot pool's a part at a time
+                embedded = self.embedded(
+                    [member for prompt_id in sorted(whole) for member in by_prompt[prompt_id]], outputs
+                )
+                by_prompt.update((prompt_id, embedded.get(prompt_id, [])) for prompt_id in whole)
             # Prompt order is fixed so that nothing downstream can see the order the runner delivered members in.
             for prompt_id in sorted(by_prompt):
                 pool = by_prompt[prompt_id]
-                if isinstance(key, tuple) or sizes[prompt_id] <= self.settings.hot_above:
+                if prompt_id in whole:
                     outputs.take(self.pool_or_part(prompt_id, pool, k, hot=False))
                     continue
                 for _, part in sorted(hot_parts(pool, sizes[prompt_id], self.settings.part_size).items()):
+                    if self.embedder is not None:
+                        part = self.embedded(part, outputs).get(prompt_id, [])
                     outputs.take(self.pool_or_part(prompt_id, part, k, hot=True))
         if self.stage.planner_entries:
-            yield beam.pvalue.TaggedOutput(PLANNER_ENTRIES, (key, planner_entries))
+            yield beam.pvalue.TaggedOutput(PLANNER_ENTRIES, (key, self.planner_entries))
         # The bucket's own example pools, worked out here: the job's are the EXAMPLE_PROMPTS smallest of all buckets'
         # (statistics.FirstExamples), so no grouping gathers the pools first.
         for example_pool in outputs.smallest_examples():
             yield from self.every_choice(example_pool, k)
         yield from outputs.emit()
 
+    def embedded(self, members: list, outputs: _PoolOutputs) -> dict[str, list]:
+        """Members without vectors to members with them, by prompt (a member whose text got no usable vector and has
+        no readable character leaves as a reject); the counts and rejects go to `outputs`."""
+        by_prompt: dict[str, list] = {}
+        for item in self.embedder.embed([candidate for candidate, _ in members], self.locator):
+            if isinstance(item, beam.pvalue.TaggedOutput):
+                outputs.take([item])
+            else:
+                by_prompt.setdefault(item[0].prompt_id, []).append(item)
+        return by_prompt
+
     def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
         if not members:  # a part whose every member was boilerplate
             return
+        if self.stage.planner_entries:
+            for member in members:
+                add_to_prompt_entries(self.planner_entries, *member)
         if self.stage.offers_frontier:
             yield beam.pvalue.TaggedOutput(FRONTIER_OFFERS, frontier_offer(prompt_id, members))
         pool, candidates, members = pool_of_members(prompt_id, members)
@@ -450,6 +487,14 @@ class _SelectFromParts(_Selecting):
         pool_size = sum(size for size, _, _ in partials) - near_merged_across
         near_merged = sum(merged for _, merged, _ in partials) + near_merged_across
         yield from self.finish_prompt(pool, candidates, pool_size, near_merged, k)
+
+
+def _distinct(members: list) -> list:
+    """One member per (prompt, response), its copies merged (merged_copies is order-independent), in key order."""
+    copies: dict[tuple[str, str], list[Candidate]] = {}
+    for candidate, _ in members:
+        copies.setdefault((candidate.prompt_id, candidate.response_id), []).append(candidate)
+    return [(merged_copies(copies[key]), None) for key in sorted(copies)]
 
 
 def _pool_profile(pool: selectors.Pool, candidates: list[Candidate], stage: _SelectStage):
@@ -560,6 +605,7 @@ class Selected:
     insights: beam.PCollection  # (kind, value) report statistics
     dropped: tuple  # dropped rows in lists, as `rows`
     boilerplate_rejects: beam.PCollection  # where the candidates came straight from the read
+    unembeddable: beam.PCollection  # rejects of texts with no usable vector, where Select embedded its members
     frontier_offers: beam.PCollection  # pools offered to qd's frontier (pipeline/frontier.py)
     planner_entries: beam.PCollection  # (group key, prompt entries) with `planner_entries` (pipeline/plan.py)
 
@@ -603,8 +649,11 @@ class SelectPerPrompt(beam.PTransform):
         boilerplate=None,
         offers_frontier: bool = False,
         planner_entries: bool = False,
+        embeds: bool = False,
     ):
         super().__init__()
+        # Members arrive without vectors, and each bucket embeds its own (graph.embeds_in_select)
+        self.embedder = BucketEmbedder(embedding, Shared()) if embeds else None
         self.settings = selection
         self.locations = locations
         self.stage = _SelectStage(
@@ -624,8 +673,10 @@ class SelectPerPrompt(beam.PTransform):
 
     def expand(self, pools):
         first = pools | "SelectK" >> beam.ParDo(
-            _SelectBucket(self.stage), self.k, self.boilerplate, self.locations.side_input()
-        ).with_outputs(COUNTS, PARTIAL, INSIGHTS, DROPPED, REJECTS, FRONTIER_OFFERS, PLANNER_ENTRIES, main="rows")
+            _SelectBucket(self.stage, self.embedder), self.k, self.boilerplate, self.locations.side_input()
+        ).with_outputs(
+            COUNTS, PARTIAL, INSIGHTS, DROPPED, REJECTS, UNUSABLE, FRONTIER_OFFERS, PLANNER_ENTRIES, main="rows"
+        )
         second = (
             first[PARTIAL]
             | "GroupParts" >> beam.GroupByKey()
@@ -638,4 +689,13 @@ class SelectPerPrompt(beam.PTransform):
         insights = (first[INSIGHTS], second[INSIGHTS]) | "AllInsights" >> beam.Flatten()
         # Rows and dropped rows go on as each stage's own PCollection: a Flatten would be held whole (write.py).
         rows, dropped = (first.rows, second.rows), (first[DROPPED], second[DROPPED])
-        return Selected(rows, counts, insights, dropped, first[REJECTS], first[FRONTIER_OFFERS], first[PLANNER_ENTRIES])
+        return Selected(
+            rows,
+            counts,
+            insights,
+            dropped,
+            first[REJECTS],
+            first[UNUSABLE],
+            first[FRONTIER_OFFERS],
+            first[PLANNER_ENTRIES],
+        )

@@ -32,7 +32,9 @@ class Count(str, Enum):
     RANDOM_FALLBACK_PROMPTS = "random_fallback_prompts"  # topk on pools with no reward
     PROMPTS_BEFORE_MERGE = "prompts_before_merge"
     PROMPT_GROUPS_MERGED = "prompt_groups_merged"
-    TEXTS_TRUNCATED = "texts_truncated"  # responses embedded by this run that were longer than the token window
+    TEXTS_TRUNCATED = (
+        "texts_truncated"  # responses (one per prompt a text answers) this run embedded, cut by the window
+    )
     CONTEXT_MESSAGES = "context_messages"  # tree layout: valid user and system messages, read as prompt context
     SCORED_BY_MODEL = "scored_by_model"  # distinct responses --reward-model scored
     SCORES_TRUNCATED = "scores_truncated"  # of those, pairs longer than the model's window (prompt cut from its start)

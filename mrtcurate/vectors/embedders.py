@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from functools import cache
 from importlib.metadata import version
 from itertools import pairwise
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -38,27 +38,39 @@ class Embedder(Protocol):
 class HashingEmbedder:
     """Signed feature hashing of word unigrams and bigrams: texts that share words get a high cosine."""
 
-    _REMEMBERED = 1_000_000  # features whose (column, sign) are kept: words repeat, and a hash is not free
+    _REMEMBERED = 1_000_000  # features whose signed column is kept: words repeat, and a hash is not free
+    # A feature's signed column, column + 1 or -(column + 1), as one shared int object: a remembered feature then
+    # costs its word and a dict slot, not a tuple and two numbers of its own.
+    _SIGNED_COLUMNS: ClassVar[dict[int, int]] = {signed: signed for signed in range(-HASHING_DIM, HASHING_DIM + 1)}
 
     def __init__(self):
-        self.features: dict[str, tuple[int, float]] = {}
+        self.features: dict[str, int] = {}
+
+    def _signed_column(self, feature: str) -> int:
+        hashed = stable_hash(feature)
+        column = hashed % HASHING_DIM + 1
+        signed = self.features[feature] = self._SIGNED_COLUMNS[column if (hashed >> 32) & 1 else -column]
+        return signed
 
     def encode(self, texts: Sequence[str], batch_size: int = 0) -> np.ndarray:
         self.truncated = np.zeros(len(texts), dtype=bool)  # it reads every word
         if len(self.features) > self._REMEMBERED:
             self.features.clear()
-        cells, signs = [], []  # one (row * HASHING_DIM + column, sign) per feature, summed at once below
+        remembered, new = self.features.get, self._signed_column
+        signed: list[int] = []  # each text's features' signed columns, one text after another
+        counts = np.empty(len(texts), dtype=np.int64)
         for row, text in enumerate(texts):
             words = _TOKEN.findall(text.lower())
-            offset = row * HASHING_DIM
-            for feature in words + [f"{a} {b}" for a, b in pairwise(words)]:
-                column_sign = self.features.get(feature)
-                if column_sign is None:
-                    hashed = stable_hash(feature)
-                    column_sign = self.features[feature] = (hashed % HASHING_DIM, 1.0 if (hashed >> 32) & 1 else -1.0)
-                cells.append(offset + column_sign[0])
-                signs.append(column_sign[1])
-        summed = np.bincount(np.array(cells, dtype=np.int64), weights=signs, minlength=len(texts) * HASHING_DIM)
+            features = words + [f"{a} {b}" for a, b in pairwise(words)]
+            found = [remembered(feature) for feature in features]
+            if None in found:
+                found = [new(feature) if column is None else column for feature, column in zip(features, found)]
+            signed += found
+            counts[row] = len(found)
+        columns = np.array(signed, dtype=np.int64)
+        cells = np.repeat(np.arange(len(texts), dtype=np.int64) * HASHING_DIM, counts) + np.abs(columns) - 1
+        # Summed in the order given, as one bincount: the same sums, bit for bit, as feature by feature.
+        summed = np.bincount(cells, weights=np.sign(columns).astype(np.float64), minlength=len(texts) * HASHING_DIM)
         vectors = summed.astype(np.float32).reshape(len(texts), HASHING_DIM)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1.0, norms)

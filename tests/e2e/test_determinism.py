@@ -85,3 +85,34 @@ def test_buckets_hot_pools_and_workers_change_nothing(corpus, tmp_path, plan):
     whole = shard_bytes(tmp_path / "whole")
     assert whole == shard_bytes(tmp_path / "hot") == shard_bytes(tmp_path / "hot-two")
     assert {row["pool_size"] for row in read_rows(tmp_path / "whole")} & set(range(21, 10_000))  # some pools were hot
+
+
+@pytest.mark.slow
+def test_select_embedding_its_buckets_matches_the_content_joined_path(tmp_path):
+    """Without a cache Select embeds each bucket's members itself (graph.embeds_in_select); with one, the vectors come
+    from the content grouping. On copies, near duplicates, a hot pool, boilerplate and a text with no readable
+    character, both give the same shards and the same counts."""
+    rows = [
+        {"prompt": f"question {p}", "response": f"answer {i % 7} to {p}", "score": i % 5}
+        for p in range(60)
+        for i in range(9)
+    ]
+    rows += [{"prompt": "hot", "response": f"hot answer {i} " + "word " * (i % 11), "score": i % 3} for i in range(70)]
+    base = "the hot question has a long answer that takes many words to state and explain with care and patience"
+    rows += [
+        {"prompt": prompt, "response": f"{base} {word}"} for prompt in ("hot", "question 3") for word in ("a", "b")
+    ]
+    rows += rows[:40]  # exact copies
+    rows += [{"prompt": f"question {p}", "response": "I cannot help with that."} for p in range(30)]  # boilerplate
+    rows += [{"prompt": "question 1", "response": "\u200b\u200b"}, {"prompt": "question 2", "response": "?!"}]
+    corpus = write_jsonl(tmp_path / "in.jsonl", rows)
+    options = {"reward_field": "score", "selector": "qd", "k": 3, "hot_above": 30, "part_size": 16, "shards": 2}
+    in_select = curate([corpus], tmp_path / "in-select", boilerplate_prompts=20, **options)
+    joined = curate([corpus], tmp_path / "joined", boilerplate_prompts=20, cache=str(tmp_path / "cache"), **options)
+    for table in ("data", "dropped", "rejects"):
+        assert shard_bytes(tmp_path / "in-select", table) == shard_bytes(tmp_path / "joined", table)
+    counts = in_select.manifest["counts"]
+    assert counts == joined.manifest["counts"]
+    assert in_select.manifest["rejected_by_reason"] == {"boilerplate_response": 30, "unembeddable_text": 1}
+    assert counts["duplicates_merged_near"] >= 2
+    assert in_select.manifest["embedding"]["embedding_fallback"] == 1

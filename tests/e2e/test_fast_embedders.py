@@ -35,11 +35,12 @@ def test_a_fast_embedder_runs_the_job_and_the_manifest_says_which_and_what_was_c
     embedding = outcome.manifest["embedding"]
     assert embedding["embedder"] == embedder and embedding["max_tokens"] == 16
     assert embedding["precision"] == ("int8" if embedder == "minilm-int8" else "fp32")
-    # The long answer is one text (exact duplicates merge before embedding); the others fit in 16 tokens.
-    assert embedding["texts_truncated"] == 1
+    # The long answer is cut as a response of each of the 12 prompts it answers, whichever stage embeds it; the
+    # others fit in 16 tokens.
+    assert embedding["texts_truncated"] == 12
     assert outcome.manifest["config"]["max_tokens"] == 16
     report = (tmp_path / "out" / "report.html").read_text()
-    assert f"{embedder}: " in report and "embedded by their first 16: 1" in report
+    assert f"{embedder}: " in report and "embedded by their first 16: 12" in report
 
 
 def test_runs_without_embeddings_record_no_embedder(tmp_path):

@@ -67,7 +67,7 @@ def test_refresh_publishes_skips_unchanged_embeds_only_new_and_prunes(tmp_path, 
     assert main(["-q", "refresh", "--root", str(root), "--config", str(config), "--keep", "1"]) == 0
     second = latest(root)["snapshot"]
     assert second != first and snapshots(root) == [second.split("/")[1]]  # the older one pruned
-    assert "embedded (unique texts)" in capsys.readouterr().out
+    assert "texts embedded" in capsys.readouterr().out
     manifest = json.loads((root / second / "manifest.json").read_text())
     assert manifest["counts"]["input_records"] == 550 and cached_vectors(root) == 590
 

@@ -7,6 +7,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.internal import pickler
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.utils.shared import Shared
 
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.ingest.layouts import FieldMapping
@@ -47,20 +48,23 @@ def dry_run_job(tmp_path, inputs=INPUTS, **options):
     return pipeline.runner.job
 
 
-@pytest.mark.parametrize("options", [{}, {"selector": "qd", "merge_prompts": 0.9, "k": "auto"}])
-def test_dataflow_job_graph_builds_offline(tmp_path, options):
+# The default job embeds in Select (graph.embeds_in_select); with --k auto the planner needs the vectors before it.
+@pytest.mark.parametrize(
+    ("options", "stages", "absent"),
+    [
+        ({}, ("Read", "Planner", "Select", "Write", "Manifest"), ("MergeExactDuplicates", "Embed")),
+        (
+            {"selector": "qd", "merge_prompts": 0.9, "k": "auto"},
+            ("Read", "MergePrompts", "MergeExactDuplicates", "Embed", "Planner", "Select", "Write", "Manifest"),
+            (),
+        ),
+    ],
+)
+def test_dataflow_job_graph_builds_offline(tmp_path, options, stages, absent):
     job = dry_run_job(tmp_path, **options)
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
-    for stage in (
-        "Read",
-        "MergeExactDuplicates",
-        "Embed",
-        "Planner",
-        "Select",
-        "Write",
-        "Manifest",
-    ):
-        assert stage in names
+    assert set(stages) <= names
+    assert not set(absent) & names
     # Dataflow's shuffle streams: the batches cross it, not references to segment files (pipeline/spill.py).
     assert not any("WriteSegments" in name or "SpillRows" in name for name in names)
     # The transforms' payloads (our pickled DoFns and their arguments). The environments list Beam's own
@@ -85,6 +89,7 @@ def test_the_message_table_join_builds_on_dataflow(tmp_path):
 
 def test_worker_code_pickles_and_round_trips():
     from mrtcurate.pipeline.embed import SentenceEmbeddingHandler
+    from mrtcurate.pipeline.embed_responses import BucketEmbedder
     from mrtcurate.pipeline.read import _ParseSplit
     from mrtcurate.pipeline.select import _SelectBucket, _SelectStage
     from mrtcurate.pipeline.trees import _WalkTree
@@ -101,7 +106,8 @@ def test_worker_code_pickles_and_round_trips():
                 with_messages=False,
                 reward_sign=-1.0,
                 locator=RecordLocator(tuple(file.path for file in INPUTS.files)),
-            )
+            ),
+            BucketEmbedder(EmbeddingSettings(embedder="hashing"), Shared()),
         ),
         SentenceEmbeddingHandler(EmbeddingSettings(embedder="minilm-int8", max_tokens=128)),
         _WalkTree(FieldMapping(layout="tree", message_id="message_id", parent="parent_id")),
