@@ -125,10 +125,13 @@ class BucketEmbedder:
         """Each candidate with its vector, in response-id order; rejects as UNUSABLE outputs; then the count pair
         of the candidates kept with a zero vector."""
         fallbacks = 0
-        for response_id in sorted(by_text):
+        order = sorted(by_text)
+        # Checked as one matrix: two numpy calls per text had cost more than the hashing embedder's encoding of it.
+        matrix = np.stack([vectors[response_id] for response_id in order]) if order else np.zeros((0, 1))
+        finite_rows = np.isfinite(matrix).all(axis=1)
+        finites, usables = finite_rows.tolist(), (finite_rows & matrix.any(axis=1)).tolist()
+        for response_id, finite, usable in zip(order, finites, usables, strict=True):
             vector = vectors[response_id]
-            finite = bool(np.isfinite(vector).all())
-            usable = finite and vector.any()
             for candidate in by_text[response_id]:
                 if not usable and not readable(candidate.completion):
                     for reject in _unembeddable(candidate, finite, locator):
