@@ -64,14 +64,21 @@ def test_input_order_changes_only_source_rows(corpus, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("plan", [False, True], ids=["straight-to-select", "through-dedup-and-embedding"])
-def test_buckets_hot_pools_and_workers_change_nothing(corpus, tmp_path, plan):
+@pytest.mark.parametrize(
+    ("plan", "cached"),
+    [(False, False), (True, False), (True, True)],
+    ids=["straight-to-select", "embedded-in-select", "through-dedup-and-embedding"],
+)
+def test_buckets_hot_pools_and_workers_change_nothing(corpus, tmp_path, plan, cached):
     # Without the planner candidates go straight to the Select buckets, which split boilerplate off and count
-    # the pools themselves; with it they pass the dedup buckets (which count the pools) and the embedding.
+    # the pools themselves; with it Select also merges copies and embeds its bucket, and with a cache as well they
+    # pass the dedup buckets (which count the pools) and the content-bucket embedding (graph.embeds_in_select).
     # Pools over 20 members are split into parts (random's two-stage choice is exact), on one worker and on two
     # processes, whose buckets arrive in another order.
     ordered, _ = corpus
     options = {**OPTIONS, "plan": plan, "near_dup": "off", "selector": "random"}
+    if cached:
+        options["cache"] = str(tmp_path / "cache")
     curate([ordered], tmp_path / "whole", **options)
     curate([ordered], tmp_path / "hot", hot_above=20, part_size=8, **options)
     curate(
