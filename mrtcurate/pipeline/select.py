@@ -381,7 +381,7 @@ class _SelectBucket(_Selecting):
         outputs = _PoolOutputs()
         members, sizes = [], Counter()
         for member in (member for batch in batches for member in batch):
-            sizes[member[0].prompt_id] += 1  # boilerplate included, as the dedup stage's count of hot pools
+            sizes[member[0].prompt_id] += 1  # copies and boilerplate included, where no dedup stage counted
             prompts = boilerplate.get(member[0].response_id)
             if prompts is None:
                 members.append(member)
@@ -436,7 +436,7 @@ class _SelectBucket(_Selecting):
         return by_prompt
 
     def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
-        if not members:  # a part whose every member was boilerplate
+        if not members:  # a part whose every member was boilerplate, or a text with no readable character
             return
         if self.stage.planner_entries:
             for member in members:
