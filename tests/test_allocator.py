@@ -83,16 +83,15 @@ print(applied, libc.mallinfo2().hblks - before)
 """
 
 
+def mapped_after_a_free(mode: str) -> list[str]:
+    shown = subprocess.run(
+        [sys.executable, "-c", _MAPPED_AFTER_A_FREE, mode, str(4 * MMAP_THRESHOLD)],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1], env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    return shown.stdout.split()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_blocks_over_the_fixed_threshold_stay_mapped_after_a_free():
-    size = str(4 * MMAP_THRESHOLD)
-    shown = subprocess.run(
-        [sys.executable, "-c", _MAPPED_AFTER_A_FREE, "tune", size],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1], env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    assert shown.stdout.split() == ["True", "1"]
-    untuned = subprocess.run(
-        [sys.executable, "-c", _MAPPED_AFTER_A_FREE, "none", size],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1], env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    assert untuned.stdout.split() == ["False", "0"]  # glibc's own rule: the second block came from the heap
+    assert mapped_after_a_free("tune") == ["True", "1"]
+    assert mapped_after_a_free("none") == ["False", "0"]  # glibc's own rule: the second block came from the heap

@@ -14,10 +14,11 @@ import apache_beam as beam
 from mrtcurate.pipeline.batching import PromptBucket
 from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import CandidateCoder
+from mrtcurate.pipeline.pools import distinct_candidates
 from mrtcurate.pipeline.read import Locations
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.schemas import Candidate
-from mrtcurate.schemas.records import RecordLocator, merged_copies
+from mrtcurate.schemas.records import RecordLocator
 
 BOILERPLATE = "boilerplate"
 HOT = "hot"
@@ -34,23 +35,21 @@ class _MergeCopies(beam.DoFn):
     def process(self, bucket, boilerplate: dict[str, int], rows_before: dict):
         _, batches = bucket
         locator = self.locator.with_rows_before(rows_before)
-        copies: dict[tuple[str, str], list[Candidate]] = {}
+        kept: list[Candidate] = []
         for batch in batches:
             for candidate in batch:
                 prompts = boilerplate.get(candidate.response_id)
-                if prompts is not None:
-                    for reject in boilerplate_rejects(candidate, prompts, locator):
-                        yield beam.pvalue.TaggedOutput(BOILERPLATE, reject)
+                if prompts is None:
+                    kept.append(candidate)
                     continue
-                copies.setdefault((candidate.prompt_id, candidate.response_id), []).append(candidate)
-        # merged_copies is order-independent: the result is the same whatever the arrival order.
-        merged = {key: merged_copies(found) for key, found in copies.items()}
-        sizes = Counter(prompt_id for prompt_id, _ in merged)
+                for reject in boilerplate_rejects(candidate, prompts, locator):
+                    yield beam.pvalue.TaggedOutput(BOILERPLATE, reject)
+        merged = distinct_candidates(kept)
+        sizes = Counter(candidate.prompt_id for candidate in merged)
         for prompt_id, size in sorted(sizes.items()):
             if size > self.hot_above:
                 yield beam.pvalue.TaggedOutput(HOT, (prompt_id, size))
-        for key in sorted(merged):
-            yield merged[key]
+        yield from merged
 
 
 class MergeExactDuplicates(beam.PTransform):

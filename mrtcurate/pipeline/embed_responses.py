@@ -99,11 +99,11 @@ class BucketEmbedder:
         tag = embedder_key(self.embedding.embedder, self.embedding.max_tokens)
         self.model = self.shared.acquire(lambda: _LoadedEmbedder(self.embedding), tag=tag).model
 
-    def encode(self, needed: list[str], by_text: dict[str, list[Candidate]]):
-        """(response id, vector) of each needed text, encoded in chunks in the order given; then the count pair of
-        the candidates whose text was longer than the model's window (a count by candidate, one per prompt a text
-        answers, is the same whichever stage embeds: a text answering prompts of several buckets is encoded once
-        per bucket in Select)."""
+    def encode(self, needed: list[str], by_text: dict[str, list[Candidate]], vectors: dict) -> int:
+        """The vector of each needed text into `vectors`, encoded in chunks in the order given; returns how many
+        candidates had a text longer than the model's window (a count by candidate, one per prompt a text answers,
+        is the same whichever stage embeds: a text answering prompts of several buckets is encoded once per bucket
+        in Select)."""
         texts = [by_text[response_id][0].completion for response_id in needed]
         progress.add(progress.TO_EMBED, len(texts))
         progress.add(progress.TO_EMBED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in texts))
@@ -114,17 +114,17 @@ class BucketEmbedder:
             encoded = self.model.encode(chunk, batch_size=self.embedding.batch_size)
             chunk_ids = needed[start : start + CHUNK_TEXTS]
             truncated += sum(len(by_text[chunk_ids[i]]) for i in np.flatnonzero(self.model.truncated))
-            yield from zip(chunk_ids, encoded, strict=True)
+            vectors.update(zip(chunk_ids, encoded, strict=True))
             self.embedded.inc(len(chunk))
             progress.add(progress.EMBEDDED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in chunk))
             progress.add(progress.EMBEDDED, len(chunk), flush_now=True)
             log.debug("embedded %s texts (%.0f/s)", len(chunk), len(chunk) / max(time.perf_counter() - began, 1e-9))
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.TEXTS_TRUNCATED.value, truncated))
+        return truncated
 
-    def embedded_members(self, by_text: dict[str, list[Candidate]], vectors: dict, locator: RecordLocator):
-        """Each candidate with its vector, in response-id order; rejects as UNUSABLE outputs; then the count pair
-        of the candidates kept with a zero vector."""
-        fallbacks = 0
+    def members(self, by_text: dict[str, list[Candidate]], vectors: dict, locator: RecordLocator) -> tuple:
+        """(each candidate with its vector, in response-id order; the rejects of texts with no usable vector and no
+        readable character; how many candidates were kept with a zero vector)."""
+        members, rejects, fallbacks = [], [], 0
         order = sorted(by_text)
         # Checked as one matrix: two numpy calls per text had cost more than the hashing embedder's encoding of it.
         matrix = np.stack([vectors[response_id] for response_id in order]) if order else np.zeros((0, 1))
@@ -134,30 +134,26 @@ class BucketEmbedder:
             vector = vectors[response_id]
             for candidate in by_text[response_id]:
                 if not usable and not readable(candidate.completion):
-                    for reject in _unembeddable(candidate, finite, locator):
-                        yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
+                    rejects.extend(_unembeddable(candidate, finite, locator))
                     continue
                 if not usable:
                     fallbacks += 1
                     vector = np.zeros_like(vector, dtype=np.float32)
-                yield candidate, vector
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.EMBEDDING_FALLBACK.value, fallbacks))
+                members.append((candidate, vector))
+        return members, rejects, fallbacks
 
-    def embed(self, candidates: list[Candidate], locator: RecordLocator):
-        """Candidates (distinct per prompt) to members, every text encoded once, in response-id order: members,
-        UNUSABLE rejects and COUNTS pairs, as embedded_members gives them."""
+    def embed(self, candidates: list[Candidate], locator: RecordLocator) -> tuple:
+        """Candidates (distinct per prompt), every text encoded once, to (members in response-id order, rejects,
+        the count pairs of texts cut by the window and of candidates kept with a zero vector)."""
         by_text: dict[str, list[Candidate]] = {}
         for candidate in candidates:
             by_text.setdefault(candidate.response_id, []).append(candidate)
         progress.add(progress.COVERED, len(candidates))
-        needed = sorted(by_text)
         vectors: dict[str, np.ndarray] = {}
-        for encoded in self.encode(needed, by_text):
-            if isinstance(encoded, beam.pvalue.TaggedOutput):
-                yield encoded
-            else:
-                vectors[encoded[0]] = encoded[1]
-        yield from self.embedded_members(by_text, vectors, locator)
+        truncated = self.encode(sorted(by_text), by_text, vectors)
+        members, rejects, fallbacks = self.members(by_text, vectors, locator)
+        counts = [(Count.TEXTS_TRUNCATED.value, truncated), (Count.EMBEDDING_FALLBACK.value, fallbacks)]
+        return members, rejects, counts
 
 
 class _EmbedBucket(beam.DoFn):
@@ -201,20 +197,23 @@ class _EmbedBucket(beam.DoFn):
         from_cache = len(vectors)
         self.cache_hits.inc(from_cache)
         needed = sorted(response_id for response_id in by_text if response_id not in vectors)
-        for encoded in self.embedder.encode(needed, by_text):
-            if isinstance(encoded, beam.pvalue.TaggedOutput):
-                yield encoded
-            else:
-                vectors[encoded[0]] = encoded[1]
-                yield beam.pvalue.TaggedOutput(NEW_VECTORS, encoded)
-        yield beam.pvalue.TaggedOutput(COUNTS, (Count.VECTORS_FROM_CACHE.value, from_cache))
+        truncated = self.embedder.encode(needed, by_text, vectors)
+        for response_id in needed:
+            yield beam.pvalue.TaggedOutput(NEW_VECTORS, (response_id, vectors[response_id]))
+        members, rejects, fallbacks = self.embedder.members(
+            by_text, vectors, self.locator.with_rows_before(rows_before)
+        )
+        for name, value in (
+            (Count.TEXTS_TRUNCATED, truncated),
+            (Count.VECTORS_FROM_CACHE, from_cache),
+            (Count.EMBEDDING_FALLBACK, fallbacks),
+        ):
+            yield beam.pvalue.TaggedOutput(COUNTS, (name.value, value))
+        for reject in rejects:
+            yield beam.pvalue.TaggedOutput(UNUSABLE, reject)
         batches: dict[int, list] = {}
-        for member in self.embedder.embedded_members(by_text, vectors, self.locator.with_rows_before(rows_before)):
-            if isinstance(member, beam.pvalue.TaggedOutput):
-                yield member
-            else:
-                bucket, member = self.prompt_bucket(member)
-                batches.setdefault(bucket, []).append(member)
+        for bucket, member in map(self.prompt_bucket, members):
+            batches.setdefault(bucket, []).append(member)
         # Hot pools split into their parts here, where the pool sizes arrive as a side input of a stage that starts
         # from a grouping: on a transform of its own the side input made the runner hold every member to wait.
         for batch in batches.items():

@@ -112,7 +112,7 @@ def read_and_embed(
     if config.grouping.boilerplate_prompts is not None:
         boilerplate = candidates | "BoilerplateResponses" >> BoilerplateResponses(config.grouping, buckets, spill)
     embed_now = needs_embeddings(config) and not embed_later
-    if embed_now or (config.planner.plan and not embed_later) or config.scoring.scorer:
+    if not embed_later and (needs_embeddings(config) or config.planner.plan or config.scoring.scorer):
         unique, boilerplate_rejects, hot_sizes = candidates | "MergeExactDuplicates" >> MergeExactDuplicates(
             buckets, config.selection.hot_above, locations, boilerplate, spill
         )

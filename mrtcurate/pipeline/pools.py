@@ -37,6 +37,15 @@ def pool_of_members(prompt_id: str, members: list) -> tuple[selectors.Pool, list
     return pool, candidates, members
 
 
+def distinct_candidates(candidates) -> list[Candidate]:
+    """One candidate per (prompt, response), its copies merged (merged_copies is order-independent), in that key's
+    order: the same whatever order the runner delivered the copies in."""
+    copies: dict[tuple[str, str], list[Candidate]] = {}
+    for candidate in candidates:
+        copies.setdefault((candidate.prompt_id, candidate.response_id), []).append(candidate)
+    return [merged_copies(copies[key]) for key in sorted(copies)]
+
+
 def into_groups(keyed_batch, hot_sizes: dict[str, int], part_size: int):
     """A bucket's batch to its grouping keys: (bucket, "", 0) for whole pools, (bucket, prompt, part) for each part of
     a hot pool."""

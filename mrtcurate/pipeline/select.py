@@ -28,7 +28,7 @@ from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import MemberCoder
 from mrtcurate.pipeline.embed_responses import UNUSABLE, BucketEmbedder
 from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
-from mrtcurate.pipeline.pools import add_to_prompt_entries, hot_parts, pool_of_members
+from mrtcurate.pipeline.pools import add_to_prompt_entries, distinct_candidates, hot_parts, pool_of_members
 from mrtcurate.pipeline.read import Locations
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
@@ -43,7 +43,7 @@ from mrtcurate.schemas.counts import (
     QualityMeans,
     length_histogram,
 )
-from mrtcurate.schemas.records import Origin, RecordLocator, merged_copies
+from mrtcurate.schemas.records import Origin, RecordLocator
 from mrtcurate.vectors.embedders import window_fit
 
 COUNTS = "counts"
@@ -391,7 +391,7 @@ class _SelectBucket(_Selecting):
                 )
         if self.embedder is not None:
             # The pools' sizes as the dedup stage counts them: distinct responses, the boilerplate left out.
-            members = _distinct(members)
+            members = [(candidate, None) for candidate in distinct_candidates(candidate for candidate, _ in members)]
             sizes = Counter(candidate.prompt_id for candidate, _ in members)
         self.planner_entries: dict = {}
         if is_hot_part(key):
@@ -427,12 +427,12 @@ class _SelectBucket(_Selecting):
     def embedded(self, members: list, outputs: _PoolOutputs) -> dict[str, list]:
         """Members without vectors to members with them, by prompt (a member whose text got no usable vector and has
         no readable character leaves as a reject); the counts and rejects go to `outputs`."""
+        embedded, rejects, counts = self.embedder.embed([candidate for candidate, _ in members], self.locator)
+        outputs.take(beam.pvalue.TaggedOutput(UNUSABLE, reject) for reject in rejects)
+        outputs.take(beam.pvalue.TaggedOutput(COUNTS, pair) for pair in counts)
         by_prompt: dict[str, list] = {}
-        for item in self.embedder.embed([candidate for candidate, _ in members], self.locator):
-            if isinstance(item, beam.pvalue.TaggedOutput):
-                outputs.take([item])
-            else:
-                by_prompt.setdefault(item[0].prompt_id, []).append(item)
+        for member in embedded:
+            by_prompt.setdefault(member[0].prompt_id, []).append(member)
         return by_prompt
 
     def pool_or_part(self, prompt_id: str, members: list, k: int, hot: bool):
@@ -487,14 +487,6 @@ class _SelectFromParts(_Selecting):
         pool_size = sum(size for size, _, _ in partials) - near_merged_across
         near_merged = sum(merged for _, merged, _ in partials) + near_merged_across
         yield from self.finish_prompt(pool, candidates, pool_size, near_merged, k)
-
-
-def _distinct(members: list) -> list:
-    """One member per (prompt, response), its copies merged (merged_copies is order-independent), in key order."""
-    copies: dict[tuple[str, str], list[Candidate]] = {}
-    for candidate, _ in members:
-        copies.setdefault((candidate.prompt_id, candidate.response_id), []).append(candidate)
-    return [(merged_copies(copies[key]), None) for key in sorted(copies)]
 
 
 def _pool_profile(pool: selectors.Pool, candidates: list[Candidate], stage: _SelectStage):
