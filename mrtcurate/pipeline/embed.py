@@ -17,25 +17,27 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from mrtcurate.ids import identity_key, stable_id
 from mrtcurate.pipeline.cache import ContentCache, KeepInCache, cached_files, read_cached, vectors_table
 from mrtcurate.pipeline.coders import Vector
-from mrtcurate.pipeline.embed_responses import CHUNK_TEXTS
+from mrtcurate.pipeline.embed_responses import CHUNK_TEXTS, LoadedEmbedder, shared_embedder
 from mrtcurate.schemas.config import EmbeddingSettings
-from mrtcurate.vectors.embedders import Embedder, embedder_key, load_embedder
+from mrtcurate.vectors.embedders import embedder_key
 
 log = logging.getLogger(__name__)
 
 
-class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, Embedder]):
-    """Each result's inference is (vector, whether the text was longer than the token window)."""
+class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, LoadedEmbedder]):
+    """Each result's inference is (vector, whether the text was longer than the token window). The model is the
+    worker process's one (shared_embedder), which the response buckets use too."""
 
     def __init__(self, embedding: EmbeddingSettings):
         super().__init__(min_batch_size=CHUNK_TEXTS, max_batch_size=CHUNK_TEXTS)
         self.embedding = embedding
         self.embedded_here = 0  # per worker: log lines, not accounting (the manifest does that)
 
-    def load_model(self) -> Embedder:
-        return load_embedder(self.embedding.embedder, self.embedding.max_tokens)
+    def load_model(self) -> LoadedEmbedder:
+        return shared_embedder(self.embedding)
 
-    def run_inference(self, batch: Sequence[str], model: Embedder, inference_args: dict[str, Any] | None = None):
+    def run_inference(self, batch: Sequence[str], loaded: LoadedEmbedder, inference_args: dict[str, Any] | None = None):
+        model = loaded.model
         started = time.perf_counter()
         vectors = model.encode(batch, batch_size=self.embedding.batch_size)
         self.embedded_here += len(batch)

@@ -58,11 +58,22 @@ def _cached_batches(path: str, buckets: int):
     yield from batches.items()
 
 
-class _LoadedEmbedder:
-    """A holder Beam's Shared can keep a weak reference to: one model per worker process."""
+class LoadedEmbedder:
+    """A holder Beam's Shared can keep a weak reference to; whoever uses the model keeps the holder."""
 
     def __init__(self, embedding: EmbeddingSettings):
         self.model = load_embedder(embedding.embedder, embedding.max_tokens)
+
+
+# One model per worker process for every stage that embeds (the prompts' RunInference and the response buckets):
+# a Shared made in each stage's constructor loads the model once per stage, a second load of MiniLM being a
+# tenth of a small job's wall time.
+_EMBEDDERS = Shared()
+
+
+def shared_embedder(embedding: EmbeddingSettings) -> LoadedEmbedder:
+    tag = embedder_key(embedding.embedder, embedding.max_tokens)
+    return _EMBEDDERS.acquire(lambda: LoadedEmbedder(embedding), tag=tag)
 
 
 def readable(text: str) -> bool:
@@ -83,21 +94,20 @@ def _unembeddable(candidate: Candidate, finite: bool, locator: RecordLocator) ->
 class BucketEmbedder:
     """A bucket's distinct texts to vectors, and its candidates to members: what the content-bucket stage here and
     Select (which embeds its own bucket's members where no cache or scorer needs the content grouping: graph.py)
-    share. One model per worker process, through Beam's Shared.
+    share. One model per worker process (shared_embedder).
 
     A non-finite or all-zero vector (a text with nothing the embedder reads, a broken model) never reaches the
     planner or selection as it is. A limit of the embedder never loses a valid text: a readable text keeps a
     zero vector, which has similarity 0 to every other candidate (the planner leaves it out), and is counted
     as embedding_fallback; only a text with no readable character is a reject."""
 
-    def __init__(self, embedding: EmbeddingSettings, shared: Shared):
+    def __init__(self, embedding: EmbeddingSettings):
         self.embedding = embedding
-        self.shared = shared
         self.embedded = Metrics.counter("mrtcurate", "embedded")
 
     def setup(self):
-        tag = embedder_key(self.embedding.embedder, self.embedding.max_tokens)
-        self.model = self.shared.acquire(lambda: _LoadedEmbedder(self.embedding), tag=tag).model
+        self.loaded = shared_embedder(self.embedding)
+        self.model = self.loaded.model
 
     def encode(self, needed: list[str], by_text: dict[str, list[Candidate]], vectors: dict) -> int:
         """The vector of each needed text into `vectors`, encoded in chunks in the order given; returns how many
@@ -162,13 +172,12 @@ class _EmbedBucket(beam.DoFn):
     def __init__(
         self,
         embedding: EmbeddingSettings,
-        shared: Shared,
         prompt_buckets: int,
         spill: str | None,
         part_size: int,
         locator: RecordLocator,
     ):
-        self.embedder = BucketEmbedder(embedding, shared)
+        self.embedder = BucketEmbedder(embedding)
         self.spill = spill
         self.part_size = part_size
         self.prompt_bucket = PromptBucket(prompt_buckets, member=True)
@@ -263,9 +272,7 @@ class EmbedResponses(beam.PTransform):
             | "ByContent" >> beam.CoGroupByKey()
             | "EmbedBucket"
             >> beam.ParDo(
-                _EmbedBucket(
-                    self.embedding, Shared(), self.buckets, self.spill, self.part_size, self.locations.locator
-                ),
+                _EmbedBucket(self.embedding, self.buckets, self.spill, self.part_size, self.locations.locator),
                 {} if self.hot_sizes is None else beam.pvalue.AsDict(self.hot_sizes),
                 self.locations.side_input(),
             )

@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.utils.shared import Shared
 
 from mrtcurate import selectors
 from mrtcurate.analysis.frontier import kept_coverage
@@ -645,7 +644,7 @@ class SelectPerPrompt(beam.PTransform):
     ):
         super().__init__()
         # Members arrive without vectors, and each bucket embeds its own (graph.embeds_in_select)
-        self.embedder = BucketEmbedder(embedding, Shared()) if embeds else None
+        self.embedder = BucketEmbedder(embedding) if embeds else None
         self.settings = selection
         self.locations = locations
         self.stage = _SelectStage(

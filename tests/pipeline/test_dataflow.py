@@ -7,7 +7,6 @@ import apache_beam as beam
 import pytest
 from apache_beam.internal import pickler
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.utils.shared import Shared
 
 from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.ingest.layouts import FieldMapping
@@ -107,7 +106,7 @@ def test_worker_code_pickles_and_round_trips():
                 reward_sign=-1.0,
                 locator=RecordLocator(tuple(file.path for file in INPUTS.files)),
             ),
-            BucketEmbedder(EmbeddingSettings(embedder="hashing"), Shared()),
+            BucketEmbedder(EmbeddingSettings(embedder="hashing")),
         ),
         SentenceEmbeddingHandler(EmbeddingSettings(embedder="minilm-int8", max_tokens=128)),
         _WalkTree(FieldMapping(layout="tree", message_id="message_id", parent="parent_id")),

@@ -101,3 +101,23 @@ print(json.dumps({{"vectors": dict(collected(Path({str(tmp_path)!r}))), "torch":
     assert found["torch"] is False
     expected = HashingEmbedder().encode([TEXTS["c"], TEXTS["a"]])
     np.testing.assert_allclose([found["vectors"]["b"], found["vectors"]["a"]], expected, rtol=1e-6)
+
+
+def test_the_prompts_and_the_response_buckets_share_one_loaded_model_per_process(tmp_path, monkeypatch):
+    """The planner embeds prompts with RunInference and Select embeds its buckets' responses: one worker process
+    loads the model once for both."""
+    from tests.helpers import curate
+
+    loads = []
+    real_init = HashingEmbedder.__init__
+    monkeypatch.setattr(HashingEmbedder, "__init__", lambda self: loads.append(self) or real_init(self))
+    data = tmp_path / "in.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"prompt": f"question {index % 3}", "response": f"answer {index} to it"}) + "\n"
+            for index in range(12)
+        )
+    )
+    outcome = curate([data], tmp_path / "out", k=2, selector="qd", embedder="hashing", workers=1)
+    assert outcome.manifest["counts"]["selected"] == 6
+    assert len(loads) == 1
