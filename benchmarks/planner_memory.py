@@ -1,4 +1,4 @@
-"""The planner's memory against the prompt count: the job's global combine (pipeline/plan._SumStatistics) fed
+"""The planner's memory against the prompt count: the job's global combine (pipeline/plan.SumStatistics) fed
 synthetic per-prompt statistics, one group of one prompt at a time, with peak RSS of the process.
 The baseline in the same script is the representation the planner had before: every prompt's vector sum
 gathered in one element (P x D float64), allocated and touched for --baseline-prompts prompts.
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from mrtcurate.pipeline.plan import _SumStatistics
+from mrtcurate.pipeline.plan import SumStatistics
 
 
 def peak_gb() -> float:
@@ -31,7 +31,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     block = 4096
     means = rng.normal(size=(block, args.dimensions)) / np.sqrt(args.dimensions)
-    combine = _SumStatistics(args.replicates, seed=0)
+    combine = SumStatistics(args.replicates, seed=0)
     accumulator = combine.create_accumulator()
     started, before = time.perf_counter(), peak_gb()
     for index in range(args.prompts):

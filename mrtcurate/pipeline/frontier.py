@@ -48,7 +48,10 @@ def smallest_offers(offers: list) -> list:
     ]
 
 
-class _SmallestOffers(beam.CombineFn):
+class SmallestOffers(beam.CombineFn):
+    """Offers in; the FRONTIER_POOLS smallest (smallest_offers) out: a part of the job's one combine of summaries
+    (statistics.JobInsights), or a combine of its own for `mrt plan`."""
+
     def create_accumulator(self):
         return []
 
@@ -70,27 +73,12 @@ def _pool(offer, rule: NearDuplicateRule) -> Pool:
     return collapse_near_duplicates(pool, [candidate.completion for candidate in candidates], rule).pool
 
 
-def _frontier(offers: list, k: int, selection: SelectionSettings, rule: NearDuplicateRule) -> dict | None:
+def measured_frontier(offers: list, k: int, selection: SelectionSettings, grouping: GroupingSettings) -> dict | None:
+    """The frontier dict of SmallestOffers' output, or None where no sampled pool has rewards and more than K
+    candidates."""
+    rule = NearDuplicateRule(grouping.near_dup)
     pools = [_pool(offer, rule) for offer in offers]
     return qd_frontier(sorted(pools, key=lambda pool: pool.prompt_id), k, selection.qd, selection.seed)
-
-
-class FrontierFromOffers(beam.PTransform):
-    """Offers (frontier_offer) in; one element out: the frontier dict, or None where no sampled pool has
-    rewards and more than K candidates."""
-
-    def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k):
-        super().__init__()
-        self.selection = selection
-        self.rule = NearDuplicateRule(grouping.near_dup)
-        self.k = beam.pvalue.AsSingleton(k)
-
-    def expand(self, offers):
-        return (
-            offers
-            | "SmallestOffers" >> beam.CombineGlobally(_SmallestOffers())
-            | "Frontier" >> beam.Map(_frontier, self.k, self.selection, self.rule)
-        )
 
 
 def _bucket_offers(bucket) -> list:
@@ -102,11 +90,14 @@ def _bucket_offers(bucket) -> list:
 
 
 class MeasureFrontier(beam.PTransform):
-    """(prompt bucket, members) batches in, for a job without the Select stage (`mrt plan`); as FrontierFromOffers."""
+    """(prompt bucket, members) batches in, for a job without the Select stage (`mrt plan`); one element out, the
+    frontier dict or None (measured_frontier). `mrt run` sums Select's offers in its combine of summaries."""
 
     def __init__(self, selection: SelectionSettings, grouping: GroupingSettings, k, spill: str | None = None):
         super().__init__()
-        self.from_offers = FrontierFromOffers(selection, grouping, k)
+        self.selection = selection
+        self.grouping = grouping
+        self.k = beam.pvalue.AsSingleton(k)
         self.spill = spill  # where the members cross the grouping as files (pipeline/spill.py), or None
 
     def expand(self, batches):
@@ -114,5 +105,6 @@ class MeasureFrontier(beam.PTransform):
             batches
             | "GroupBucket" >> GroupBatches(self.spill, MemberCoder())
             | "Offers" >> beam.FlatMap(_bucket_offers)
-            | "FromOffers" >> self.from_offers
+            | "SmallestOffers" >> beam.CombineGlobally(SmallestOffers())
+            | "Frontier" >> beam.Map(measured_frontier, self.k, self.selection, self.grouping)
         )

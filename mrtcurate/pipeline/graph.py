@@ -9,7 +9,9 @@
             near-duplicate clusters around representatives, then the selector). Where no cache, scorer or
             `--k auto` needs them before (embeds_in_select), the exact dedup and the embedding happen here, per
             bucket, and the corpus crosses this one grouping without its vectors
-         -> [qd's quality-diversity frontier on a sample of pools, when the responses are embedded]
+         -> Every summary in one combine (report statistics, counts, the output tables' sizes, the planner's
+            statistics and qd's frontier offers where Select sends them)
+         -> [Planner from those statistics; qd's quality-diversity frontier on the sampled pools, when embedded]
          -> Shard and write Parquet (curated rows; rejects; dropped: every parsed response not kept, and why)
          -> Manifest (with the planner summary; data + dropped + rejects account for every input record)
 
@@ -37,15 +39,16 @@ from mrtcurate.pipeline.cache import ContentCache
 from mrtcurate.pipeline.coders import Member
 from mrtcurate.pipeline.dedup import MergeExactDuplicates
 from mrtcurate.pipeline.embed_responses import EmbedResponses
-from mrtcurate.pipeline.frontier import FrontierFromOffers, MeasureFrontier
+from mrtcurate.pipeline.frontier import MeasureFrontier, SmallestOffers, measured_frontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
-from mrtcurate.pipeline.plan import PlanVariance, group_prompts
+from mrtcurate.pipeline.plan import PlanVariance, SumStatistics, group_prompts
 from mrtcurate.pipeline.read import Locations, ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import GroupPools, SelectPerPrompt
 from mrtcurate.pipeline.spill import SPILL_FOLDER
-from mrtcurate.pipeline.write import Table, WriteParquetTables
+from mrtcurate.pipeline.statistics import JobInsights
+from mrtcurate.pipeline.write import Table, TableRows, WriteShards
 from mrtcurate.schemas import DROPPED_SCHEMA, REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.schemas.counts import Count, Insight
 from mrtcurate.selectors import SELECTORS
@@ -167,10 +170,13 @@ def group_pools(pipeline: beam.Pipeline, read: _Members, config: RunConfig, scra
     return read.members | "GroupPools" >> GroupPools(spill_folder(pipeline, scratch))
 
 
-def plan_variance(entries: beam.PCollection, config: RunConfig, spill: str | None) -> beam.PCollection:
-    """The planner from each group's prompt entries (pipeline/plan.py `group_prompts`)."""
+def plan_variance(
+    entries: beam.PCollection, config: RunConfig, spill: str | None, statistics: beam.PCollection | None = None
+) -> beam.PCollection:
+    """The planner from each group's prompt entries (pipeline/plan.py `group_prompts`), their statistics summed
+    here or given (summed in the job's combine of summaries)."""
     return entries | "Planner" >> PlanVariance(
-        config.embedding, config.planner, config.selection.seed, content_cache(config), spill
+        config.embedding, config.planner, config.selection.seed, content_cache(config), spill, statistics
     )
 
 
@@ -205,10 +211,7 @@ def build(
         planner_entries=entries_from_select,
         embeds=embed_later,
     )
-    if entries_from_select:
-        planner = plan_variance(selected.planner_entries, config, spill_folder(pipeline, directory))
     rejects, reasons, counts = read.rejects, read.rejected_by_reason, [*read.counts, selected.counts]
-    insights = selected.insights
     if read.boilerplate is not None:
         boilerplate_counts, boilerplate_reasons = boilerplate_tallies(selected.boilerplate_rejects)
         rejects = (rejects, selected.boilerplate_rejects) | "WithBoilerplate" >> beam.Flatten()
@@ -216,38 +219,62 @@ def build(
         counts.append(boilerplate_counts)
     if embed_later:
         rejects, reasons = _with_unembeddable(rejects, reasons, counts, selected.unembeddable, "Selected")
+    # Select's summaries that later stages read (the planner's statistics, qd's frontier offers) are summed in the
+    # job's one combine of summaries, with the report's statistics, the counts and the output tables' sizes.
+    summaries = [selected.insights, _tallies(counts, reasons)]
+    parts: dict[str, beam.CombineFn] = {}
+    if entries_from_select:
+        parts[Insight.PLANNER_ENTRIES.value] = SumStatistics(config.planner.bootstrap, config.selection.seed)
+        summaries.append(selected.planner_entries | "TagEntries" >> beam.Map(_tagged, Insight.PLANNER_ENTRIES.value))
     if needs_embeddings(config):
-        frontier = selected.frontier_offers | "QDFrontier" >> FrontierFromOffers(config.selection, config.grouping, k)
-        insights = (
-            insights,
-            frontier | "FrontierInsight" >> beam.Map(lambda found: (Insight.FRONTIER.value, found)),
-        ) | "WithFrontier" >> beam.Flatten()
+        parts[Insight.FRONTIER_OFFERS.value] = SmallestOffers()
+        summaries.append(selected.frontier_offers | "TagOffers" >> beam.Map(_tagged, Insight.FRONTIER_OFFERS.value))
     tables = {
         "data": Table("data", curated_schema(inputs.with_messages), "prompt_id", ("prompt_id", "rank"), config.publish.shards),
         "rejects": Table("rejects", REJECTS_SCHEMA, "source_file", ("source_file", "source_row", "reason", "detail", "record")),
         "dropped": Table("dropped", DROPPED_SCHEMA, "prompt_id", ("prompt_id", "reason", "response_id", "source_file", "source_row")),
     }  # fmt: skip
-    written = {
+    spill = spill_folder(pipeline, directory)
+    rows = {
         "data": selected.rows,
         # Batched as they become Arrow: one small table per reject cost 30 us each. The rows are sorted in their shard.
         "rejects": rejects
         | "RejectRows" >> beam.Map(asdict)
         | "RejectBatches" >> beam.BatchElements(min_batch_size=_REJECT_BATCH, max_batch_size=_REJECT_BATCH),
         "dropped": selected.dropped,
-    } | "Write" >> WriteParquetTables(directory, tables, spill=spill_folder(pipeline, directory))
-    insights = (insights, _tallies(counts, reasons)) | "WithTallies" >> beam.Flatten()
-    sources = ManifestSources(
-        written["data"],
-        written["rejects"],
-        written["dropped"],
-        planner,
-        k,
-        insights,
+    } | "Rows" >> TableRows(tables, spill)
+    insights = (
+        (*summaries, rows.sizes)
+        | "AllSummaries" >> beam.Flatten()
+        | "Summaries" >> beam.CombineGlobally(JobInsights(parts))
     )
+    table_bytes = insights | "TableBytes" >> beam.Map(_part, Insight.TABLE_BYTES.value)
+    written = rows.pieces | "Write" >> WriteShards(directory, tables, table_bytes, spill=spill)
+    if entries_from_select:
+        statistics = insights | "PlannerStatistics" >> beam.Map(_part, Insight.PLANNER_ENTRIES.value)
+        planner = plan_variance(selected.planner_entries, config, spill, statistics)
+    frontier = pipeline | "NoFrontier" >> beam.Create([])
+    if needs_embeddings(config):
+        frontier = insights | "QDFrontier" >> beam.Map(
+            _frontier, beam.pvalue.AsSingleton(k), config.selection, config.grouping
+        )
+    sources = ManifestSources(written["data"], written["rejects"], written["dropped"], planner, k, insights, frontier)
     pipeline | "Manifest" >> WriteManifest(directory, config, inputs.files, sources, needs_embeddings(config))
 
 
 _REJECT_BATCH = 4096
+
+
+def _tagged(value, kind: str) -> tuple:
+    return kind, value
+
+
+def _part(insights: dict, kind: str):
+    return insights[kind]
+
+
+def _frontier(insights: dict, k: int, selection, grouping) -> dict | None:
+    return measured_frontier(insights[Insight.FRONTIER_OFFERS.value], k, selection, grouping)
 
 
 def _k(pipeline: beam.Pipeline, config: RunConfig, planner: beam.PCollection) -> beam.PCollection:

@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.pipeline.score import JUDGE_TALLY, scorer_identity
-from mrtcurate.pipeline.statistics import JobInsights
 from mrtcurate.schemas import InputFile, RunConfig, ShardInfo
 from mrtcurate.schemas.config import SelectionSettings
 from mrtcurate.schemas.counts import (
@@ -34,7 +33,8 @@ class ManifestSources:
     dropped_shards: beam.PCollection  # ShardInfo of the dropped rows
     planner: beam.PCollection  # the planner summary, or nothing with --no-plan
     k: beam.PCollection  # the one K used
-    insights: beam.PCollection  # (Insight, value): the report's statistics and the tallies of every count
+    insights: beam.PCollection  # one {Insight: summary} of the report's statistics and the tallies (JobInsights)
+    frontier: beam.PCollection  # qd's frontier dict (or None), or nothing where the responses are not embedded
 
 
 def selection_notes(selection: SelectionSettings, counts: dict[str, int], k: int) -> dict:
@@ -130,6 +130,7 @@ class _WriteManifest(beam.DoFn):
         dropped_shards,
         planner,
         k,
+        frontier,
         insights,
     ):
         tallies = insights[Insight.TALLY.value]
@@ -147,7 +148,6 @@ class _WriteManifest(beam.DoFn):
             dropped_shards,
             _records(self.directory, dropped_shards),
         )
-        frontier = insights[Insight.FRONTIER.value]
         manifest["selection_quality"] = selection_quality(QualityMeans(*insights[Insight.QUALITY.value]))
         manifest["examples"] = [example for _, example in insights[Insight.EXAMPLE.value]]
         manifest["pool_profile"] = insights[Insight.POOL_PROFILE.value]
@@ -185,11 +185,11 @@ class WriteManifest(beam.PTransform):
             beam.pvalue.AsList(sources.dropped_shards),
             beam.pvalue.AsList(sources.planner),
             beam.pvalue.AsSingleton(sources.k),
+            beam.pvalue.AsList(sources.frontier),
         )
         self.insights = sources.insights
 
     def expand(self, pipeline):
-        insights = self.insights | "Insights" >> beam.CombineGlobally(JobInsights())
         return (
             pipeline
             | "Once" >> beam.Create([None])
@@ -197,6 +197,6 @@ class WriteManifest(beam.PTransform):
             >> beam.ParDo(
                 _WriteManifest(self.directory, self.config, self.inputs, self.embeds),
                 *self.side_inputs,
-                beam.pvalue.AsSingleton(insights),
+                beam.pvalue.AsSingleton(self.insights),
             )
         )

@@ -55,7 +55,7 @@ def _merge_entry(merged: dict, prompt_id: str, entry: list) -> None:
 
 
 def _prompt_texts(group) -> list:
-    """(prompt id, text) of a group of whole prompts; a hot prompt's text comes from `_SumStatistics`, where its
+    """(prompt id, text) of a group of whole prompts; a hot prompt's text comes from `SumStatistics`, where its
     parts meet."""
     key, prompts = group
     if is_hot_part(key):
@@ -69,13 +69,14 @@ class PlannerStatistics:
     hot_texts: list  # (prompt id, text) of each hot prompt, its parts merged
 
 
-class _SumStatistics(beam.CombineFn):
+class SumStatistics(beam.CombineFn):
     """Groups' prompt entries in, PlannerStatistics out, in one global combine: a whole prompt is folded into the
     moments BATCH prompts at a time (one matrix product per batch for every replicate); the parts of a hot prompt
     wait in the accumulator until every part has met (its sums are not additive in the moments: |s|^2 / n). The
     accumulator holds at most BATCH whole prompts and one entry per hot prompt (each over --hot-above responses)
     besides the moments. Merging the hot parts here and not by key, in the one combine for both kinds of group, saves
-    the job three groupings."""
+    the job three groupings. Where Select sends the entries, this is a part of the job's one combine of summaries
+    (statistics.JobInsights)."""
 
     BATCH = 4096
 
@@ -167,9 +168,17 @@ class PlanVariance(beam.PTransform):
     prompts."""
 
     def __init__(
-        self, embedding: EmbeddingSettings, settings: PlanSettings, seed: int, cache=None, spill: str | None = None
+        self,
+        embedding: EmbeddingSettings,
+        settings: PlanSettings,
+        seed: int,
+        cache=None,
+        spill: str | None = None,
+        statistics: beam.PCollection | None = None,
     ):
         super().__init__()
+        # PlannerStatistics summed elsewhere (one element: the job's combine of summaries), or None to sum them here.
+        self.statistics = statistics
         # Where the prompt vectors wait for the redundancy basis as files (pipeline/spill.py), or None: held in
         # memory they were 1.7 KB a prompt.
         self.spill = spill
@@ -181,7 +190,9 @@ class PlanVariance(beam.PTransform):
         self.seed = seed
 
     def expand(self, grouped):
-        statistics = grouped | "Statistics" >> beam.CombineGlobally(_SumStatistics(self.settings.bootstrap, self.seed))
+        statistics = self.statistics or grouped | "Statistics" >> beam.CombineGlobally(
+            SumStatistics(self.settings.bootstrap, self.seed)
+        )
         texts = (
             grouped | "PromptTexts" >> beam.FlatMap(_prompt_texts),
             statistics | "HotPromptTexts" >> beam.FlatMap(lambda found: found.hot_texts),

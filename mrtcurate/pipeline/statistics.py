@@ -174,21 +174,6 @@ class FirstExamples(beam.CombineFn):
         return accumulator
 
 
-class Listed(beam.CombineFn):
-    def create_accumulator(self):
-        return []
-
-    def add_input(self, accumulator, value):
-        accumulator.append(value)
-        return accumulator
-
-    def merge_accumulators(self, accumulators):
-        return [value for part in accumulators for value in part]
-
-    def extract_output(self, accumulator):
-        return accumulator
-
-
 class SumPerKey(beam.CombineFn):
     """(key, n) pairs in, {key: summed n} out."""
 
@@ -211,17 +196,20 @@ class SumPerKey(beam.CombineFn):
 
 
 class JobInsights(beam.CombineFn):
-    """Every report statistic in one combine, so that they cost the job one grouping and not one each: (kind,
-    value) pairs in (kinds of schemas.counts.Insight), {kind: its combine's output} out."""
+    """Every summary of the job in one combine, so that they cost the job one grouping and not one each: (kind,
+    value) pairs in (kinds of schemas.counts.Insight), {kind: its combine's output} out. Besides the report's
+    statistics and the counts: the output tables' sizes, which set their shard counts (the writer waits for this
+    combine and has none of its own), and, given as `parts`, the planner's statistics and qd's frontier offers."""
 
-    def __init__(self):
+    def __init__(self, parts: dict[str, beam.CombineFn]):
         self.parts = {
+            **parts,
             Insight.QUALITY.value: OfAccumulators(NanMeans(len(QualityMeans._fields))),
             Insight.EXAMPLE.value: FirstExamples(),
             Insight.POOL_PROFILE.value: OfAccumulators(SumProfiles()),
             Insight.MERGE.value: SummariseMerges(),
-            Insight.FRONTIER.value: Listed(),
             Insight.TALLY.value: SumPerKey(),
+            Insight.TABLE_BYTES.value: SumPerKey(),
         }
 
     def create_accumulator(self):

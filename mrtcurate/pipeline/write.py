@@ -26,6 +26,7 @@ from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.coders import ArrowTablesCoder
 from mrtcurate.pipeline.spill import SegmentWriter, SpillBatches, batches_of, read_segments
 from mrtcurate.schemas import ShardInfo
+from mrtcurate.schemas.counts import Insight
 
 TARGET_SHARD_BYTES = 256 * 1024 * 1024
 _TABLES = ArrowTablesCoder()
@@ -113,9 +114,9 @@ class _AsArrow:
         return name, self.tables[name].as_arrow(element)
 
 
-def _bytes(tagged: tuple[str, pa.Table]) -> tuple[str, int]:
+def _bytes(tagged: tuple[str, pa.Table]) -> tuple[str, tuple[str, int]]:
     name, rows = tagged
-    return name, estimated_bytes(rows)
+    return Insight.TABLE_BYTES.value, (name, estimated_bytes(rows))
 
 
 class _AssignShards(beam.DoFn):
@@ -191,23 +192,27 @@ def _write(directory: str, table: Table, prefix: str, index: int, count: int, ro
     return ShardInfo(path=relative, rows=rows.num_rows, sha256=hashlib.sha256(payload).hexdigest())
 
 
-class WriteParquetTables(beam.PTransform):
-    """{table name: its batches of rows, or a tuple of such PCollections} in; {table name: ShardInfo
-    per written file} out. All rows
-    with one shard key land in one file, rows in a file are sorted, and each table's shard count comes from
-    its data size unless fixed: output bytes depend on the data alone, not on workers or bundles. Every shard
-    of the count is written, empty ones too. The tables share one size count and one grouping by shard."""
+@dataclass
+class TablePieces:
+    """The output tables' rows on their way to the shards: `pieces` (table name, Arrow batch, or the segment it was
+    spilled to) and `sizes`, each batch's (table name, estimated bytes), whose per-table sums set the shard counts
+    (summed in the job's one combine of statistics, statistics.JobInsights)."""
 
-    def __init__(self, directory: str, tables: dict[str, Table], prefix: str = "part", spill: str | None = None):
+    pieces: beam.PCollection
+    sizes: beam.PCollection
+
+
+class TableRows(beam.PTransform):
+    """{table name: its batches of rows, or a tuple of such PCollections} in; TablePieces out. Each producer's
+    rows are made Arrow, sized, and spilled, where they are made: a Flatten of several stages' outputs is a buffer
+    that the local runner holds whole."""
+
+    def __init__(self, tables: dict[str, Table], spill: str | None = None):
         super().__init__()
-        self.spill = spill  # where the rows wait for the sizes and cross the shard grouping as files, or None
-        self.directory = directory
         self.tables = tables
-        self.prefix = prefix
+        self.spill = spill  # where the rows wait for the sizes and cross the shard grouping as files, or None
 
-    def expand(self, elements: dict):
-        # Each producer's rows are sized, and spilled, where they are made: a Flatten of several stages' outputs is
-        # a buffer that the local runner holds whole.
+    def expand(self, elements: dict) -> TablePieces:
         pieces, sizes = [], []
         for name in self.tables:
             produced = elements[name] if isinstance(elements[name], tuple) else (elements[name],)
@@ -223,8 +228,33 @@ class WriteParquetTables(beam.PTransform):
                         | f"SpillRows{label}" >> SpillBatches(self.spill, _TABLES)
                     )
                 pieces.append(tagged)
-        waiting = pieces | "AllTables" >> beam.Flatten()
-        totals = beam.pvalue.AsDict(sizes | "AllRowBytes" >> beam.Flatten() | "TotalBytes" >> beam.CombinePerKey(sum))
+        return TablePieces(pieces | "AllTables" >> beam.Flatten(), sizes | "AllRowBytes" >> beam.Flatten())
+
+
+class WriteShards(beam.PTransform):
+    """TablePieces' pieces in, with `totals` (a PCollection of one {table name: estimated bytes}); {table name:
+    ShardInfo per written file} out. All rows with one shard key land in one file, rows in a file are sorted, and
+    each table's shard count comes from its data size unless fixed: output bytes depend on the data alone, not on
+    workers or bundles. Every shard of the count is written, empty ones too. The tables share one grouping by
+    shard."""
+
+    def __init__(
+        self,
+        directory: str,
+        tables: dict[str, Table],
+        totals: beam.PCollection,
+        prefix: str = "part",
+        spill: str | None = None,
+    ):
+        super().__init__()
+        self.spill = spill  # where the rows crossed TableRows as files, or None
+        self.directory = directory
+        self.tables = tables
+        self.totals = totals
+        self.prefix = prefix
+
+    def expand(self, waiting):
+        totals = beam.pvalue.AsSingleton(self.totals)
         written = (
             waiting
             | "AssignShard" >> beam.ParDo(_AssignShards(self.tables, self.spill), totals)

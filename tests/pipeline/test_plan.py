@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from mrtcurate.pipeline.plan import _SumStatistics
+from mrtcurate.pipeline.plan import SumStatistics
 from tests.helpers import curate
 
 
@@ -17,7 +17,7 @@ def _entries(rng, prompts: int) -> dict:
     return entries
 
 
-def _fold(combine: _SumStatistics, groups: list) -> object:
+def _fold(combine: SumStatistics, groups: list) -> object:
     """Each group in its own accumulator, merged: as the runner's bundles meet."""
     accumulators = [combine.add_input(combine.create_accumulator(), group) for group in groups]
     return combine.extract_output(combine.merge_accumulators(accumulators))
@@ -26,7 +26,7 @@ def _fold(combine: _SumStatistics, groups: list) -> object:
 def test_a_hot_prompt_split_into_parts_gives_the_moments_of_the_whole_prompt():
     rng = np.random.default_rng(0)
     entries = _entries(rng, 40)
-    whole = _fold(_SumStatistics(replicates=20, seed=3), [(0, entries)])
+    whole = _fold(SumStatistics(replicates=20, seed=3), [(0, entries)])
     count, total, squares, _ = entries["prompt-7"]
     half = [count // 2, count - count // 2]
     parts = [
@@ -35,7 +35,7 @@ def test_a_hot_prompt_split_into_parts_gives_the_moments_of_the_whole_prompt():
         (("prompt-7", 3), {"prompt-7": [0, None, 0.0, "text 7 (a copy without a vector)"]}),
     ]
     rest = {prompt_id: entry for prompt_id, entry in entries.items() if prompt_id != "prompt-7"}
-    split = _fold(_SumStatistics(replicates=20, seed=3), [parts[2], (1, rest), parts[0], parts[1]])
+    split = _fold(SumStatistics(replicates=20, seed=3), [parts[2], (1, rest), parts[0], parts[1]])
     assert np.array_equal(split.moments.scalars, whole.moments.scalars)
     assert np.allclose(split.moments.sums, whole.moments.sums, atol=1e-9)
     assert split.moments.largest_pool == whole.moments.largest_pool
@@ -43,7 +43,7 @@ def test_a_hot_prompt_split_into_parts_gives_the_moments_of_the_whole_prompt():
 
 
 def test_no_prompt_with_a_feature_gives_no_moments():
-    found = _fold(_SumStatistics(replicates=5, seed=0), [(0, {"p": [0, None, 0.0, "p"]})])
+    found = _fold(SumStatistics(replicates=5, seed=0), [(0, {"p": [0, None, 0.0, "p"]})])
     assert found.moments is None and found.hot_texts == []
 
 

@@ -3,9 +3,18 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from mrtcurate.pipeline.write import TARGET_SHARD_BYTES, Table, WriteParquetTables, shard_count
+from mrtcurate.pipeline.statistics import SumPerKey
+from mrtcurate.pipeline.write import TARGET_SHARD_BYTES, Table, TableRows, WriteShards, shard_count
 from mrtcurate.schemas import REJECTS_SCHEMA
 from tests.helpers import local_pipeline
+
+
+def write_tables(elements: dict, directory, tables: dict, spill=None) -> dict:
+    """The job's writer: rows to Arrow pieces, their sizes summed per table (in the job, by statistics.JobInsights)
+    and the pieces written by shard."""
+    rows = elements | "Rows" >> TableRows(tables, spill)
+    totals = rows.sizes | beam.Map(lambda sized: sized[1]) | "TotalBytes" >> beam.CombineGlobally(SumPerKey())
+    return rows.pieces | "Write" >> WriteShards(str(directory), tables, totals, spill=spill)
 
 
 def test_shard_count_by_size_or_fixed():
@@ -21,9 +30,7 @@ def test_rows_sharded_by_key_sorted_and_checksummed(tmp_path):
     ]
     with local_pipeline() as pipeline:
         table = Table("rejects", REJECTS_SCHEMA, "source_file", ("source_row",), shards=3)
-        infos = {"rejects": pipeline | beam.Create([[row] for row in rows])} | WriteParquetTables(
-            str(tmp_path), {"rejects": table}
-        )
+        infos = write_tables({"rejects": pipeline | beam.Create([[row] for row in rows])}, tmp_path, {"rejects": table})
         infos = infos["rejects"]
         assert_that(infos | beam.Map(lambda info: info.rows) | beam.combiners.ToList() | beam.Map(sum), equal_to([40]))
     files = sorted((tmp_path / "rejects").glob("part-*-of-00003.parquet"))
@@ -45,8 +52,8 @@ def test_every_shard_of_the_count_is_written_with_the_schema_even_empty(tmp_path
     ]
     with local_pipeline() as pipeline:
         table = Table("rejects", REJECTS_SCHEMA, "source_file", ("source_row",), shards=shards)
-        _ = {"rejects": pipeline | beam.Create([[record] for record in records])} | WriteParquetTables(
-            str(tmp_path), {"rejects": table}
+        write_tables(
+            {"rejects": pipeline | beam.Create([[record] for record in records])}, tmp_path, {"rejects": table}
         )
     files = sorted((tmp_path / "rejects").glob("*.parquet"))
     assert [path.name for path in files] == [f"part-{i:05d}-of-{expected:05d}.parquet" for i in range(expected)]
@@ -69,10 +76,11 @@ def test_tables_share_one_writer_and_batches_split_by_shard(tmp_path, spilled):
         "batched": Table("batched", REJECTS_SCHEMA, "source_file", ("source_row",), shards=3),
     }
     with local_pipeline() as pipeline:
-        _ = {
-            "plain": pipeline | "Rows" >> beam.Create([[row] for row in rows]),  # batches of one row
+        elements = {
+            "plain": pipeline | "OneRowBatches" >> beam.Create([[row] for row in rows]),
             "batched": pipeline | "Batches" >> beam.Create(batches),
-        } | WriteParquetTables(str(tmp_path), tables, spill=str(tmp_path / "spill") if spilled else None)
+        }
+        write_tables(elements, tmp_path, tables, spill=str(tmp_path / "spill") if spilled else None)
     assert any((tmp_path / "spill").glob("*.segments")) == spilled
     for name, count in (("plain", 2), ("batched", 3)):
         files = sorted((tmp_path / name).glob("*.parquet"))
