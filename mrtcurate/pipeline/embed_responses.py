@@ -109,6 +109,12 @@ class BucketEmbedder:
         self.loaded = shared_embedder(self.embedding)
         self.model = self.loaded.model
 
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Vectors of texts as they are (prompts: no check, no count, as the planner's own embedding does)."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self.model.encode(texts, batch_size=self.embedding.batch_size)
+
     def encode(self, needed: list[str], by_text: dict[str, list[Candidate]], vectors: dict) -> int:
         """The vector of each needed text into `vectors`, encoded in chunks in the order given; returns how many
         candidates had a text longer than the model's window (a count by candidate, one per prompt a text answers,

@@ -171,12 +171,22 @@ def group_pools(pipeline: beam.Pipeline, read: _Members, config: RunConfig, scra
 
 
 def plan_variance(
-    entries: beam.PCollection, config: RunConfig, spill: str | None, statistics: beam.PCollection | None = None
+    entries: beam.PCollection,
+    config: RunConfig,
+    spill: str | None,
+    statistics: beam.PCollection | None = None,
+    prompt_vectors: beam.PCollection | None = None,
 ) -> beam.PCollection:
     """The planner from each group's prompt entries (pipeline/plan.py `group_prompts`), their statistics summed
-    here or given (summed in the job's combine of summaries)."""
+    here or given (summed in the job's combine of summaries), the prompts embedded here or given (by Select)."""
     return entries | "Planner" >> PlanVariance(
-        config.embedding, config.planner, config.selection.seed, content_cache(config), spill, statistics
+        config.embedding,
+        config.planner,
+        config.selection.seed,
+        content_cache(config),
+        spill,
+        statistics,
+        prompt_vectors,
     )
 
 
@@ -252,7 +262,8 @@ def build(
     written = rows.pieces | "Write" >> WriteShards(directory, tables, table_bytes, spill=spill)
     if entries_from_select:
         statistics = insights | "PlannerStatistics" >> beam.Map(_part, Insight.PLANNER_ENTRIES.value)
-        planner = plan_variance(selected.planner_entries, config, spill, statistics)
+        prompt_vectors = selected.prompt_vectors if embed_later else None
+        planner = plan_variance(selected.planner_entries, config, spill, statistics, prompt_vectors)
     frontier = pipeline | "NoFrontier" >> beam.Create([])
     if needs_embeddings(config):
         frontier = insights | "QDFrontier" >> beam.Map(

@@ -14,8 +14,8 @@ import numpy as np
 from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import Moments
 from mrtcurate.ids import stable_hash
-from mrtcurate.pipeline.coders import PromptVectorCoder
-from mrtcurate.pipeline.pools import add_to_prompt_entries
+from mrtcurate.pipeline.coders import PromptVectorCoder, Vector
+from mrtcurate.pipeline.pools import add_to_prompt_entries, entry_texts
 from mrtcurate.pipeline.select import is_hot_part
 from mrtcurate.pipeline.spill import SpillBatches, batches_of
 from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
@@ -60,7 +60,7 @@ def _prompt_texts(group) -> list:
     key, prompts = group
     if is_hot_part(key):
         return []
-    return [(prompt_id, entry[3]) for prompt_id, entry in sorted(prompts.items())]
+    return entry_texts(prompts)
 
 
 @dataclass
@@ -138,6 +138,10 @@ def _summarise(statistics: PlannerStatistics, basis: list, degrees: np.ndarray, 
     return summary
 
 
+def _each(batch: list) -> list:
+    return batch
+
+
 def _redundancy_key(keyed_vector) -> int:
     return stable_hash("redundancy", keyed_vector[0])
 
@@ -175,17 +179,22 @@ class PlanVariance(beam.PTransform):
         cache=None,
         spill: str | None = None,
         statistics: beam.PCollection | None = None,
+        prompt_vectors: beam.PCollection | None = None,
     ):
         super().__init__()
         # PlannerStatistics summed elsewhere (one element: the job's combine of summaries), or None to sum them here.
         self.statistics = statistics
+        # Batches of (prompt id, vector) made where the groups were read (Select embeds every prompt of its buckets,
+        # all whole), or None to embed the prompts' texts here.
+        self.prompt_vectors = prompt_vectors
         # Where the prompt vectors wait for the redundancy basis as files (pipeline/spill.py), or None: held in
         # memory they were 1.7 KB a prompt.
         self.spill = spill
-        # Beam's RunInference imports torch (a second and a half): imported only by jobs that embed.
-        from mrtcurate.pipeline.embed import EmbedTexts
+        if prompt_vectors is None:
+            # Beam's RunInference imports torch (a second and a half): imported only by jobs that embed here.
+            from mrtcurate.pipeline.embed import EmbedTexts
 
-        self.embed_prompts = EmbedTexts(embedding, cache, "prompts")
+            self.embed_prompts = EmbedTexts(embedding, cache, "prompts")
         self.settings = settings
         self.seed = seed
 
@@ -193,11 +202,16 @@ class PlanVariance(beam.PTransform):
         statistics = self.statistics or grouped | "Statistics" >> beam.CombineGlobally(
             SumStatistics(self.settings.bootstrap, self.seed)
         )
-        texts = (
-            grouped | "PromptTexts" >> beam.FlatMap(_prompt_texts),
-            statistics | "HotPromptTexts" >> beam.FlatMap(lambda found: found.hot_texts),
-        )
-        prompt_vectors = texts | "AllPromptTexts" >> beam.Flatten() | "EmbedPrompts" >> self.embed_prompts
+        if self.prompt_vectors is not None:
+            prompt_vectors = self.prompt_vectors | "PromptVectors" >> beam.FlatMap(_each).with_output_types(
+                tuple[str, Vector]
+            )
+        else:
+            texts = (
+                grouped | "PromptTexts" >> beam.FlatMap(_prompt_texts),
+                statistics | "HotPromptTexts" >> beam.FlatMap(lambda found: found.hot_texts),
+            )
+            prompt_vectors = texts | "AllPromptTexts" >> beam.Flatten() | "EmbedPrompts" >> self.embed_prompts
         # The EXACT_PROMPTS + 1 prompts of smallest hash: all of them when the corpus is small (exact
         # count), else a uniform sample whose first SAMPLE_PROMPTS the degree pass measures.
         basis = prompt_vectors | "RedundancyBasis" >> beam.combiners.Top.Smallest(

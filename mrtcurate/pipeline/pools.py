@@ -88,6 +88,11 @@ def add_to_prompt_entries(prompts: dict, candidate, embedding) -> None:
         entry[2] += float(feature @ feature)
 
 
+def entry_texts(prompts: dict) -> list[tuple[str, str]]:
+    """(prompt id, text) of each prompt entry (add_to_prompt_entries), in prompt id order."""
+    return [(prompt_id, entry[3]) for prompt_id, entry in sorted(prompts.items())]
+
+
 def _feature(candidate, embedding) -> np.ndarray | None:
     """A response kept without a usable vector (a zero vector: pipeline/embed_responses.py) says nothing of
     the variance components and is left out of them."""

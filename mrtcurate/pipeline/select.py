@@ -27,7 +27,13 @@ from mrtcurate.pipeline.boilerplate import boilerplate_rejects
 from mrtcurate.pipeline.coders import MemberCoder
 from mrtcurate.pipeline.embed_responses import UNUSABLE, BucketEmbedder
 from mrtcurate.pipeline.frontier import frontier_offer, smallest_offers
-from mrtcurate.pipeline.pools import add_to_prompt_entries, distinct_candidates, hot_parts, pool_of_members
+from mrtcurate.pipeline.pools import (
+    add_to_prompt_entries,
+    distinct_candidates,
+    entry_texts,
+    hot_parts,
+    pool_of_members,
+)
 from mrtcurate.pipeline.read import Locations
 from mrtcurate.pipeline.spill import GroupBatches
 from mrtcurate.pipeline.statistics import NanMeans, SumProfiles
@@ -53,6 +59,7 @@ DROPPED = "dropped"
 REJECTS = "rejects"
 FRONTIER_OFFERS = "frontier_offers"
 PLANNER_ENTRIES = "planner_entries"
+PROMPT_VECTORS = "prompt_vectors"
 _MEMBER_PROFILE = "member_profile"  # within a bucket only: its members' sources, lengths and rewards
 _OVERSAMPLE = 4  # each part of a split pool keeps this many times K for the second stage
 _QUALITY_MEANS = NanMeans(len(QualityMeans._fields))
@@ -417,6 +424,14 @@ class _SelectBucket(_Selecting):
                     outputs.take(self.pool_or_part(prompt_id, part, k, hot=True))
         if self.stage.planner_entries:
             yield beam.pvalue.TaggedOutput(PLANNER_ENTRIES, (key, self.planner_entries))
+            if self.embedder is not None:
+                # The group is a bucket of whole prompts (hot ones split here), so each prompt's text is final: the
+                # planner's prompt vectors are made here, and no grouping by prompt text is needed to make them.
+                texts = entry_texts(self.planner_entries)
+                vectors = self.embedder.encode_texts([text for _, text in texts])
+                yield beam.pvalue.TaggedOutput(
+                    PROMPT_VECTORS, [(prompt_id, vector) for (prompt_id, _), vector in zip(texts, vectors)]
+                )
         # The bucket's own example pools, worked out here: the job's are the EXAMPLE_PROMPTS smallest of all buckets'
         # (statistics.FirstExamples), so no grouping gathers the pools first.
         for example_pool in outputs.smallest_examples():
@@ -599,6 +614,7 @@ class Selected:
     unembeddable: beam.PCollection  # rejects of texts with no usable vector, where Select embedded its members
     frontier_offers: beam.PCollection  # pools offered to qd's frontier (pipeline/frontier.py)
     planner_entries: beam.PCollection  # (group key, prompt entries) with `planner_entries` (pipeline/plan.py)
+    prompt_vectors: beam.PCollection  # per bucket, [(prompt id, vector)] of its prompts, where Select embeds
 
 
 class GroupPools(beam.PTransform):
@@ -666,7 +682,16 @@ class SelectPerPrompt(beam.PTransform):
         first = pools | "SelectK" >> beam.ParDo(
             _SelectBucket(self.stage, self.embedder), self.k, self.boilerplate, self.locations.side_input()
         ).with_outputs(
-            COUNTS, PARTIAL, INSIGHTS, DROPPED, REJECTS, UNUSABLE, FRONTIER_OFFERS, PLANNER_ENTRIES, main="rows"
+            COUNTS,
+            PARTIAL,
+            INSIGHTS,
+            DROPPED,
+            REJECTS,
+            UNUSABLE,
+            FRONTIER_OFFERS,
+            PLANNER_ENTRIES,
+            PROMPT_VECTORS,
+            main="rows",
         )
         second = (
             first[PARTIAL]
@@ -689,4 +714,5 @@ class SelectPerPrompt(beam.PTransform):
             first[UNUSABLE],
             first[FRONTIER_OFFERS],
             first[PLANNER_ENTRIES],
+            first[PROMPT_VECTORS],
         )

@@ -98,7 +98,8 @@ def test_buckets_hot_pools_and_workers_change_nothing(corpus, tmp_path, plan, ca
 def test_select_embedding_its_buckets_matches_the_content_joined_path(tmp_path):
     """Without a cache Select embeds each bucket's members itself (graph.embeds_in_select); with one, the vectors come
     from the content grouping. On copies, near duplicates, a hot pool, boilerplate and a text with no readable
-    character, both give the same shards and the same counts."""
+    character, both give the same shards, the same counts, and the same planner summary and qd frontier (Select
+    embeds the prompts too, the other path by prompt text, a hot prompt's after its parts meet)."""
     rows = [
         {"prompt": f"question {p}", "response": f"answer {i % 7} to {p}", "score": i % 5}
         for p in range(60)
@@ -120,6 +121,10 @@ def test_select_embedding_its_buckets_matches_the_content_joined_path(tmp_path):
         assert shard_bytes(tmp_path / "in-select", table) == shard_bytes(tmp_path / "joined", table)
     counts = in_select.manifest["counts"]
     assert counts == joined.manifest["counts"]
+    assert (
+        in_select.manifest["planner"] == joined.manifest["planner"] and in_select.manifest["planner"]["prompts"] == 61
+    )
+    assert in_select.manifest["qd_frontier"] == joined.manifest["qd_frontier"] is not None
     assert in_select.manifest["rejected_by_reason"] == {"boilerplate_response": 30, "unembeddable_text": 1}
     assert counts["duplicates_merged_near"] >= 2
     assert in_select.manifest["embedding"]["embedding_fallback"] == 1
