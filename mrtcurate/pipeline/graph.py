@@ -47,7 +47,7 @@ from mrtcurate.pipeline.read import Locations, ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import GroupPools, SelectPerPrompt
 from mrtcurate.pipeline.spill import SPILL_FOLDER
-from mrtcurate.pipeline.statistics import JobInsights
+from mrtcurate.pipeline.statistics import FoldPerBundle, JobInsights, OfAccumulators
 from mrtcurate.pipeline.write import Table, TableRows, WriteShards
 from mrtcurate.schemas import DROPPED_SCHEMA, REJECTS_SCHEMA, Candidate, RunConfig, curated_schema
 from mrtcurate.schemas.counts import Count, Insight
@@ -233,12 +233,15 @@ def build(
     # job's one combine of summaries, with the report's statistics, the counts and the output tables' sizes.
     summaries = [selected.insights, _tallies(counts, reasons)]
     parts: dict[str, beam.CombineFn] = {}
+    folded = []  # (PCollection, label, kind, combine): large summaries, folded where they are made (FoldPerBundle)
     if entries_from_select:
-        parts[Insight.PLANNER_ENTRIES.value] = SumStatistics(config.planner.bootstrap, config.selection.seed)
-        summaries.append(selected.planner_entries | "TagEntries" >> beam.Map(_tagged, Insight.PLANNER_ENTRIES.value))
+        statistics_combine = SumStatistics(config.planner.bootstrap, config.selection.seed)
+        folded.append((selected.planner_entries, "FoldEntries", Insight.PLANNER_ENTRIES.value, statistics_combine))
     if needs_embeddings(config):
-        parts[Insight.FRONTIER_OFFERS.value] = SmallestOffers()
-        summaries.append(selected.frontier_offers | "TagOffers" >> beam.Map(_tagged, Insight.FRONTIER_OFFERS.value))
+        folded.append((selected.frontier_offers, "FoldOffers", Insight.FRONTIER_OFFERS.value, SmallestOffers()))
+    for pcoll, label, kind, combine in folded:
+        parts[kind] = OfAccumulators(combine)
+        summaries.append(pcoll | label >> beam.ParDo(FoldPerBundle(combine, kind)))
     tables = {
         "data": Table("data", curated_schema(inputs.with_messages), "prompt_id", ("prompt_id", "rank"), config.publish.shards),
         "rejects": Table("rejects", REJECTS_SCHEMA, "source_file", ("source_file", "source_row", "reason", "detail", "record")),
@@ -274,10 +277,6 @@ def build(
 
 
 _REJECT_BATCH = 4096
-
-
-def _tagged(value, kind: str) -> tuple:
-    return kind, value
 
 
 def _part(insights: dict, kind: str):

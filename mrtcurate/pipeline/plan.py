@@ -106,6 +106,10 @@ class SumStatistics(beam.CombineFn):
                 _merge_entry(hot, prompt_id, entry)
         return total, [], hot
 
+    def compact(self, accumulator):
+        moments, pending, hot = accumulator
+        return self._fold(moments, pending), [], hot
+
     def extract_output(self, accumulator) -> PlannerStatistics:
         moments, pending, hot = accumulator
         moments = self._fold(moments, [*pending, *((prompt_id, entry) for prompt_id, entry in hot.items() if entry[0])])

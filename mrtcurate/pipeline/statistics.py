@@ -9,6 +9,9 @@ import math
 from collections import Counter
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from mrtcurate.ids import stable_hash
 from mrtcurate.schemas.counts import EXAMPLE_PROMPTS, LENGTH_BINS, MERGES_SHOWN, SCORE_SAMPLE, Insight, QualityMeans
@@ -92,7 +95,7 @@ class NanMeans(beam.CombineFn):
 
 
 class OfAccumulators(beam.CombineFn):
-    """`combine` over inputs that are already its accumulators (one per bucket)."""
+    """`combine` over inputs that are already its accumulators (one per bucket, or per bundle: FoldPerBundle)."""
 
     def __init__(self, combine: beam.CombineFn):
         self.combine = combine
@@ -108,6 +111,31 @@ class OfAccumulators(beam.CombineFn):
 
     def extract_output(self, accumulator):
         return self.combine.extract_output(accumulator)
+
+
+class FoldPerBundle(beam.DoFn):
+    """Inputs of `combine` in; one (kind, compacted accumulator) per bundle out, for OfAccumulators(combine) in the
+    job's combine of summaries. This is what Beam's combiner lifting does where a combine reads one stage's output,
+    done by hand: the summaries meet through a Flatten of several stages' outputs, which Beam does not lift across
+    and the local runner holds whole (per-prompt planner sums and frontier offers were gigabytes at 4M responses)."""
+
+    def __init__(self, combine: beam.CombineFn, kind: str):
+        self.combine = combine
+        self.kind = kind
+
+    def start_bundle(self):
+        self.accumulator = None
+
+    def process(self, value):
+        if self.accumulator is None:
+            self.accumulator = self.combine.create_accumulator()
+        self.accumulator = self.combine.add_input(self.accumulator, value)
+
+    def finish_bundle(self):
+        if self.accumulator is not None:
+            folded = (self.kind, self.combine.compact(self.accumulator))
+            yield WindowedValue(folded, MIN_TIMESTAMP, [GlobalWindow()])
+        self.accumulator = None
 
 
 def _merge_order(cluster: dict) -> int:

@@ -60,3 +60,37 @@ def test_the_job_plans_the_same_whether_or_not_a_pool_is_split(tmp_path):
     split = curate([path], tmp_path / "split", hot_above=100, part_size=64, **options).manifest["planner"]
     for field in ("sigma_b2", "sigma_w2", "recommended_k", "effective_prompts", "prompts", "responses"):
         assert split[field] == unsplit[field], field
+
+
+def test_statistics_folded_per_bundle_on_the_runner_equal_the_direct_combine(tmp_path):
+    """Select's planner entries are folded per bundle (statistics.FoldPerBundle, compacted) before they join the job's
+    one combine of summaries as accumulators: on the real runner, over many groups and a hot prompt's parts, the
+    moments and hot texts equal one combine over the groups themselves."""
+    import apache_beam as beam
+
+    from mrtcurate.pipeline.statistics import FoldPerBundle, OfAccumulators
+    from tests.helpers import collect_to, collected, local_pipeline
+
+    rng = np.random.default_rng(1)
+    entries = _entries(rng, 5000)  # more than SumStatistics.BATCH, so compacting folds pending prompts
+    groups = [(index, dict(list(entries.items())[index::7])) for index in range(7)]
+    groups += [
+        (("hot", 1), {"hot": [2, np.ones(8), 3.0, "hot b"]}),
+        (("hot", 2), {"hot": [1, np.ones(8), 1.0, "hot a"]}),
+    ]
+    combine = SumStatistics(replicates=10, seed=5)
+    with local_pipeline() as pipeline:
+        folded = (
+            pipeline
+            | beam.Create(groups, reshuffle=True)
+            | beam.ParDo(FoldPerBundle(combine, "planner"))
+            | beam.MapTuple(lambda kind, accumulator: accumulator)
+            | beam.CombineGlobally(OfAccumulators(combine))
+        )
+        collect_to(
+            folded | beam.Map(lambda found: [found.moments.scalars.tolist(), found.hot_texts]), tmp_path / "f", "F"
+        )
+    ((scalars, hot_texts),) = collected(tmp_path / "f")
+    direct = _fold(combine, groups)
+    assert np.array_equal(np.array(scalars), direct.moments.scalars)
+    assert [tuple(pair) for pair in hot_texts] == direct.hot_texts == [("hot", "hot a")]
