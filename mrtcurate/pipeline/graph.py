@@ -229,19 +229,7 @@ def build(
         counts.append(boilerplate_counts)
     if embed_later:
         rejects, reasons = _with_unembeddable(rejects, reasons, counts, selected.unembeddable, "Selected")
-    # Select's summaries that later stages read (the planner's statistics, qd's frontier offers) are summed in the
-    # job's one combine of summaries, with the report's statistics, the counts and the output tables' sizes.
-    summaries = [selected.insights, _tallies(counts, reasons)]
-    parts: dict[str, beam.CombineFn] = {}
-    folded = []  # (PCollection, label, kind, combine): large summaries, folded where they are made (FoldPerBundle)
-    if entries_from_select:
-        statistics_combine = SumStatistics(config.planner.bootstrap, config.selection.seed)
-        folded.append((selected.planner_entries, "FoldEntries", Insight.PLANNER_ENTRIES.value, statistics_combine))
-    if needs_embeddings(config):
-        folded.append((selected.frontier_offers, "FoldOffers", Insight.FRONTIER_OFFERS.value, SmallestOffers()))
-    for pcoll, label, kind, combine in folded:
-        parts[kind] = OfAccumulators(combine)
-        summaries.append(pcoll | label >> beam.ParDo(FoldPerBundle(combine, kind)))
+    summaries, parts = _summaries(selected, config, _tallies(counts, reasons), entries_from_select)
     tables = {
         "data": Table("data", curated_schema(inputs.with_messages), "prompt_id", ("prompt_id", "rank"), config.publish.shards),
         "rejects": Table("rejects", REJECTS_SCHEMA, "source_file", ("source_file", "source_row", "reason", "detail", "record")),
@@ -277,6 +265,22 @@ def build(
 
 
 _REJECT_BATCH = 4096
+
+
+def _summaries(selected, config: RunConfig, tallies: beam.PCollection, entries_from_select: bool) -> tuple[list, dict]:
+    """What goes into the job's one combine of summaries (statistics.JobInsights), and the combines it needs beyond
+    its own: the report's statistics and the tallies as they are; the planner's per-prompt sums and qd's frontier
+    offers, which later stages read, folded per bundle where Select makes them (FoldPerBundle)."""
+    summaries, parts, large = [selected.insights, tallies], {}, []
+    if entries_from_select:
+        statistics = SumStatistics(config.planner.bootstrap, config.selection.seed)
+        large.append(("FoldEntries", Insight.PLANNER_ENTRIES.value, selected.planner_entries, statistics))
+    if needs_embeddings(config):
+        large.append(("FoldOffers", Insight.FRONTIER_OFFERS.value, selected.frontier_offers, SmallestOffers()))
+    for label, kind, made, combine in large:
+        parts[kind] = OfAccumulators(combine)
+        summaries.append(made | label >> beam.ParDo(FoldPerBundle(combine, kind)))
+    return summaries, parts
 
 
 def _part(insights: dict, kind: str):
