@@ -196,7 +196,7 @@ def _write(directory: str, table: Table, prefix: str, index: int, count: int, ro
 class TablePieces:
     """The output tables' rows on their way to the shards: `pieces` (table name, Arrow batch, or the segment it was
     spilled to) and `sizes`, each batch's (table name, estimated bytes), whose per-table sums set the shard counts
-    (summed in the job's one combine of statistics, statistics.JobInsights)."""
+    (summed in the job's one combine of summaries, statistics.JobInsights)."""
 
     pieces: beam.PCollection
     sizes: beam.PCollection

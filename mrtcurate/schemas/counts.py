@@ -83,9 +83,7 @@ class Insight(str, Enum):
     POOL_PROFILE = "pool_profile"  # (candidates by source, completion-length histogram, hashed rewards) of one pool
     MERGE = "merge"  # one near-duplicate cluster: its representative, size, pool size and some merged texts
     FRONTIER_OFFERS = "frontier_offers"  # a pool offered to qd's frontier, of which the smallest are kept (frontier.py)
-    PLANNER_ENTRIES = (
-        "planner_entries"  # a group's per-prompt feature sums, summed into the planner's moments (plan.py)
-    )
+    PLANNER_ENTRIES = "planner_entries"  # a group's per-prompt feature sums, folded into the planner's moments
     TALLY = "tally"  # (("count", name) or ("reason", reject reason), n): the manifest's counts, summed per key
     TABLE_BYTES = "table_bytes"  # (output table, estimated bytes of a batch of its rows): the shard counts (write.py)
 
