@@ -8,12 +8,16 @@ from mrtcurate.runs.curate import RunOutcome, run
 from mrtcurate.schemas import build_config
 
 
-def local_pipeline():
+def local_pipeline(beam_args: tuple[str, ...] = ()):
     """The pipeline stage tests build: on the local runner the product pins (pipeline/launch.new_pipeline),
     never a bare beam.Pipeline(), whose DirectRunner tries to download Prism first."""
     from mrtcurate.pipeline.launch import new_pipeline
 
-    return new_pipeline([])
+    return new_pipeline(list(beam_args))
+
+
+# Threads of one process, each stage's input split over them: several bundles per stage, at little cost.
+SEVERAL_BUNDLES = ("--direct_num_workers=3", "--direct_running_mode=multi_threading")
 
 
 def no_files():

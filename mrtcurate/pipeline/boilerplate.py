@@ -17,6 +17,7 @@ from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.batching import BatchByKey, content_bucket
 from mrtcurate.pipeline.coders import PlainValuesCoder
 from mrtcurate.pipeline.spill import GroupBatches
+from mrtcurate.pipeline.statistics import FoldPerBundle, merged_output
 from mrtcurate.schemas import Candidate, Reject, RejectReason
 from mrtcurate.schemas.config import AUTO_BOILERPLATE_PROMPTS, GroupingSettings
 from mrtcurate.schemas.counts import Count
@@ -49,6 +50,8 @@ class _DistinctUpTo(beam.CombineFn):
         return len(seen)
 
 
+# The threshold needs the prompt count only below 4 x AUTO_BOILERPLATE_PROMPTS: counting that far is enough.
+_PROMPT_COUNT = _DistinctUpTo(4 * AUTO_BOILERPLATE_PROMPTS)
 _HEX_ID = re.compile("[0-9a-f]{16}")
 
 
@@ -93,9 +96,22 @@ def _prompts_of(keyed_batch) -> set[int]:
     return {prompt for _, prompt in keyed_batch[1]}
 
 
-def _over_threshold_in(bucket, prompts: int, grouping: GroupingSettings):
+class _OverThreshold(beam.DoFn):
     """The responses of one bucket at or over the threshold, with how many distinct prompts they answer (counted
-    exactly up to COUNT_CAP)."""
+    exactly up to COUNT_CAP). The threshold depends on the corpus's prompt count, from each bundle's distinct prompts
+    (a list side input, the same for every bucket: merged once per worker)."""
+
+    def __init__(self, grouping: GroupingSettings):
+        self.grouping = grouping
+        self.threshold = None
+
+    def process(self, bucket, prompts_per_bundle: list):
+        if self.threshold is None:
+            self.threshold = self.grouping.boilerplate_threshold(merged_output(_PROMPT_COUNT, prompts_per_bundle))
+        yield from _over_threshold_in(bucket, self.threshold)
+
+
+def _over_threshold_in(bucket, threshold: int):
     _, batches = bucket
     answered: dict[str, set] = {}
     for batch in batches:
@@ -105,7 +121,6 @@ def _over_threshold_in(bucket, prompts: int, grouping: GroupingSettings):
             seen = answered.setdefault(response_id, set())
             if len(seen) < COUNT_CAP:
                 seen.add(prompt)
-    threshold = grouping.boilerplate_threshold(prompts)
     for response_id in sorted(answered):
         if len(answered[response_id]) >= threshold:
             yield response_id, len(answered[response_id])
@@ -127,16 +142,17 @@ class BoilerplateResponses(beam.PTransform):
         pairs = candidates | "ResponsePrompts" >> beam.ParDo(
             BatchByKey(_ResponseBucket(self.buckets))
         ).with_output_types(tuple[int, list[tuple[str | None, int]]])
-        # The threshold needs the prompt count only below 4 x AUTO_BOILERPLATE_PROMPTS: counting that far is enough.
+        # Counted per bundle and merged where read: at most 4 x AUTO_BOILERPLATE_PROMPTS prompts per bundle, against
+        # the grouping a global combine would cost.
         prompts = (
             pairs
             | "PromptsOfBatch" >> beam.Map(_prompts_of)
-            | "CountPrompts" >> beam.CombineGlobally(_DistinctUpTo(4 * AUTO_BOILERPLATE_PROMPTS))
+            | "PromptsPerBundle" >> beam.ParDo(FoldPerBundle(_PROMPT_COUNT))
         )
         return (
             pairs
             | "ByResponseBucket" >> GroupBatches(self.spill, PlainValuesCoder())
-            | "Boilerplate" >> beam.FlatMap(_over_threshold_in, beam.pvalue.AsSingleton(prompts), self.grouping)
+            | "Boilerplate" >> beam.ParDo(_OverThreshold(self.grouping), beam.pvalue.AsList(prompts))
         )
 
 

@@ -42,7 +42,7 @@ from mrtcurate.pipeline.embed_responses import EmbedResponses
 from mrtcurate.pipeline.frontier import MeasureFrontier, SmallestOffers, measured_frontier
 from mrtcurate.pipeline.manifest import ManifestSources, WriteManifest
 from mrtcurate.pipeline.merge_prompts import MergeNearDuplicatePrompts
-from mrtcurate.pipeline.plan import PlanVariance, SumStatistics, group_prompts
+from mrtcurate.pipeline.plan import PlanVariance, RedundancyBasis, SumStatistics, group_prompts
 from mrtcurate.pipeline.read import Locations, ReadCorpus
 from mrtcurate.pipeline.score import ScoreResponses
 from mrtcurate.pipeline.select import GroupPools, SelectPerPrompt
@@ -176,9 +176,11 @@ def plan_variance(
     spill: str | None,
     statistics: beam.PCollection | None = None,
     prompt_vectors: beam.PCollection | None = None,
+    basis: beam.PCollection | None = None,
 ) -> beam.PCollection:
     """The planner from each group's prompt entries (pipeline/plan.py `group_prompts`), their statistics summed
-    here or given (summed in the job's combine of summaries), the prompts embedded here or given (by Select)."""
+    here or given (summed in the job's combine of summaries), the prompts embedded here or given (by Select), with
+    their redundancy basis (found in that combine)."""
     return entries | "Planner" >> PlanVariance(
         config.embedding,
         config.planner,
@@ -187,6 +189,7 @@ def plan_variance(
         spill,
         statistics,
         prompt_vectors,
+        basis,
     )
 
 
@@ -229,7 +232,8 @@ def build(
         counts.append(boilerplate_counts)
     if embed_later:
         rejects, reasons = _with_unembeddable(rejects, reasons, counts, selected.unembeddable, "Selected")
-    summaries, parts = _summaries(selected, config, _tallies(counts, reasons), entries_from_select)
+    prompt_vectors = selected.prompt_vectors if entries_from_select and embed_later else None
+    summaries, parts = _summaries(selected, config, _tallies(counts, reasons), entries_from_select, prompt_vectors)
     tables = {
         "data": Table("data", curated_schema(inputs.with_messages), "prompt_id", ("prompt_id", "rank"), config.publish.shards),
         "rejects": Table("rejects", REJECTS_SCHEMA, "source_file", ("source_file", "source_row", "reason", "detail", "record")),
@@ -253,8 +257,10 @@ def build(
     written = rows.pieces | "Write" >> WriteShards(directory, tables, table_bytes, spill=spill)
     if entries_from_select:
         statistics = insights | "PlannerStatistics" >> beam.Map(_part, Insight.PLANNER_ENTRIES.value)
-        prompt_vectors = selected.prompt_vectors if embed_later else None
-        planner = plan_variance(selected.planner_entries, config, spill, statistics, prompt_vectors)
+        basis = None
+        if prompt_vectors is not None:
+            basis = insights | "RedundancyBasis" >> beam.Map(_part, Insight.REDUNDANCY_BASIS.value)
+        planner = plan_variance(selected.planner_entries, config, spill, statistics, prompt_vectors, basis)
     frontier = pipeline | "NoFrontier" >> beam.Create([])
     if needs_embeddings(config):
         frontier = insights | "QDFrontier" >> beam.Map(
@@ -267,14 +273,19 @@ def build(
 _REJECT_BATCH = 4096
 
 
-def _summaries(selected, config: RunConfig, tallies: beam.PCollection, entries_from_select: bool) -> tuple[list, dict]:
+def _summaries(
+    selected, config: RunConfig, tallies: beam.PCollection, entries_from_select: bool, prompt_vectors
+) -> tuple[list, dict]:
     """What goes into the job's one combine of summaries (statistics.JobInsights), and the combines it needs beyond
-    its own: the report's statistics and the tallies as they are; the planner's per-prompt sums and qd's frontier
-    offers, which later stages read, folded per bundle where Select makes them (FoldPerBundle)."""
+    its own: the report's statistics and the tallies as they are; the planner's per-prompt sums, the redundancy basis
+    of the prompt vectors where Select makes them, and qd's frontier offers, which later stages read, folded per
+    bundle where Select makes them (FoldPerBundle)."""
     summaries, parts, large = [selected.insights, tallies], {}, []
     if entries_from_select:
         statistics = SumStatistics(config.planner.bootstrap, config.selection.seed)
         large.append(("FoldEntries", Insight.PLANNER_ENTRIES.value, selected.planner_entries, statistics))
+    if prompt_vectors is not None:
+        large.append(("FoldBasis", Insight.REDUNDANCY_BASIS.value, prompt_vectors, RedundancyBasis()))
     if needs_embeddings(config):
         large.append(("FoldOffers", Insight.FRONTIER_OFFERS.value, selected.frontier_offers, SmallestOffers()))
     for label, kind, made, combine in large:

@@ -6,6 +6,8 @@ above: vectors/redundancy.py), then one planner summary (analysis/planner.py).""
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -14,10 +16,11 @@ import numpy as np
 from mrtcurate.analysis.planner import plan
 from mrtcurate.analysis.variance import Moments
 from mrtcurate.ids import stable_hash
-from mrtcurate.pipeline.coders import PromptVectorCoder, Vector
+from mrtcurate.pipeline.coders import PromptVectorCoder
 from mrtcurate.pipeline.pools import add_to_prompt_entries, entry_texts
 from mrtcurate.pipeline.select import is_hot_part
 from mrtcurate.pipeline.spill import SpillBatches, batches_of
+from mrtcurate.pipeline.statistics import FoldPerBundle, merged_output
 from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
 from mrtcurate.vectors.redundancy import (
     EXACT_PROMPTS,
@@ -28,6 +31,7 @@ from mrtcurate.vectors.redundancy import (
 )
 
 _PROMPT_VECTORS = PromptVectorCoder()
+_SAMPLE_DEGREES = beam.CombineFn.maybe_from_callable(sum)  # arrays add elementwise; 0 when nothing was sampled
 
 
 def group_prompts(group) -> tuple:
@@ -126,7 +130,7 @@ class SumStatistics(beam.CombineFn):
         return folded if moments is None else moments + folded
 
 
-def _summarise(statistics: PlannerStatistics, basis: list, degrees: np.ndarray, settings: PlanSettings) -> dict:
+def _summarise(statistics: PlannerStatistics, basis: list, degree_parts: list, settings: PlanSettings) -> dict:
     moments = statistics.moments
     if moments is None:
         return plan(Moments.empty(settings.bootstrap, 1), settings, 0)
@@ -135,6 +139,7 @@ def _summarise(statistics: PlannerStatistics, basis: list, degrees: np.ndarray, 
             np.stack([vector for _, vector in sorted(basis, key=lambda item: item[0])]), settings.redundancy_threshold
         )
     else:
+        degrees = merged_output(_SAMPLE_DEGREES, degree_parts)
         effective = sampled_effective_prompts(degrees, round(moments.scalars[0, 0]), settings.ci_level)
     summary = plan(moments, settings, effective.count)
     summary.update(effective.as_dict())
@@ -142,12 +147,43 @@ def _summarise(statistics: PlannerStatistics, basis: list, degrees: np.ndarray, 
     return summary
 
 
-def _each(batch: list) -> list:
-    return batch
-
-
 def _redundancy_key(keyed_vector) -> int:
     return stable_hash("redundancy", keyed_vector[0])
+
+
+class RedundancyBasis(beam.CombineFn):
+    """Batches of (prompt id, vector) in; the EXACT_PROMPTS + 1 prompts of smallest hash out, smallest first: all of
+    them when the corpus is small (the count is then exact), else a uniform sample whose first SAMPLE_PROMPTS the
+    degree pass measures. Beam's Top.Smallest, taking a batch at a time, so that it can also be a part of the job's
+    combine of summaries, where Select sends its buckets' prompt vectors (statistics.JobInsights)."""
+
+    LIMIT = EXACT_PROMPTS + 1
+
+    def create_accumulator(self) -> list:
+        return []
+
+    def add_input(self, accumulator: list, batch: list) -> list:
+        accumulator.extend((_redundancy_key(pair), *pair) for pair in batch)
+        return self.compact(accumulator) if len(accumulator) > 2 * self.LIMIT else accumulator
+
+    def merge_accumulators(self, accumulators) -> list:
+        return self.compact([item for accumulator in accumulators for item in accumulator])
+
+    def compact(self, accumulator: list) -> list:
+        # By (hash, prompt id): distinct prompts' hashes never tie in practice, and a vector is never compared.
+        return heapq.nsmallest(self.LIMIT, accumulator, key=_hash_then_prompt)
+
+    def extract_output(self, accumulator: list) -> list:
+        return [(prompt_id, vector) for _, prompt_id, vector in self.compact(accumulator)]
+
+
+def _hash_then_prompt(item: tuple) -> tuple:
+    return item[0], item[1]
+
+
+def _keyed_by_first_prompt(batch: list) -> Iterator[tuple]:
+    if batch:  # a bucket whose every member was rejected has no prompt
+        yield batch[0][0], batch
 
 
 class _LinksToSample(beam.DoFn):
@@ -184,6 +220,7 @@ class PlanVariance(beam.PTransform):
         spill: str | None = None,
         statistics: beam.PCollection | None = None,
         prompt_vectors: beam.PCollection | None = None,
+        basis: beam.PCollection | None = None,
     ):
         super().__init__()
         # PlannerStatistics summed elsewhere (one element: the job's combine of summaries), or None to sum them here.
@@ -191,6 +228,8 @@ class PlanVariance(beam.PTransform):
         # Batches of (prompt id, vector) made where the groups were read (Select embeds every prompt of its buckets,
         # all whole), or None to embed the prompts' texts here.
         self.prompt_vectors = prompt_vectors
+        # The RedundancyBasis of those prompt vectors, found in the job's combine of summaries, or None to find it here.
+        self.basis = basis
         # Where the prompt vectors wait for the redundancy basis as files (pipeline/spill.py), or None: held in
         # memory they were 1.7 KB a prompt.
         self.spill = spill
@@ -207,31 +246,31 @@ class PlanVariance(beam.PTransform):
             SumStatistics(self.settings.bootstrap, self.seed)
         )
         if self.prompt_vectors is not None:
-            prompt_vectors = self.prompt_vectors | "PromptVectors" >> beam.FlatMap(_each).with_output_types(
-                tuple[str, Vector]
-            )
+            batches = self.prompt_vectors
         else:
             texts = (
                 grouped | "PromptTexts" >> beam.FlatMap(_prompt_texts),
                 statistics | "HotPromptTexts" >> beam.FlatMap(lambda found: found.hot_texts),
             )
-            prompt_vectors = texts | "AllPromptTexts" >> beam.Flatten() | "EmbedPrompts" >> self.embed_prompts
-        # The EXACT_PROMPTS + 1 prompts of smallest hash: all of them when the corpus is small (exact
-        # count), else a uniform sample whose first SAMPLE_PROMPTS the degree pass measures.
-        basis = prompt_vectors | "RedundancyBasis" >> beam.combiners.Top.Smallest(
-            EXACT_PROMPTS + 1, key=_redundancy_key
-        )
+            batches = (
+                texts
+                | "AllPromptTexts" >> beam.Flatten()
+                | "EmbedPrompts" >> self.embed_prompts
+                | "PromptBatches" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
+            )
+        basis = self.basis or batches | "RedundancyBasis" >> beam.CombineGlobally(RedundancyBasis())
         degrees = (
-            prompt_vectors
-            | "PromptBatches" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
-            | "Keyed" >> beam.Map(lambda batch: (batch[0][0], batch))  # a segment per batch, by its first prompt
+            batches
+            | "Keyed" >> beam.FlatMap(_keyed_by_first_prompt)  # a segment per batch, by its first prompt
             | "SpillPromptBatches" >> SpillBatches(self.spill, _PROMPT_VECTORS)
             | "LinksToSample"
             >> beam.ParDo(
                 _LinksToSample(self.settings.redundancy_threshold, self.spill), beam.pvalue.AsSingleton(basis)
             )
-            | "SampleDegrees" >> beam.CombineGlobally(sum)  # arrays add elementwise; 0 when nothing was sampled
+            # Summed per bundle, and over the bundles where the plan reads them: an array of SAMPLE_PROMPTS counts
+            # per bundle, against the grouping a global combine would cost.
+            | "DegreesPerBundle" >> beam.ParDo(FoldPerBundle(_SAMPLE_DEGREES))
         )
         return statistics | "Plan" >> beam.Map(
-            _summarise, beam.pvalue.AsSingleton(basis), beam.pvalue.AsSingleton(degrees), self.settings
+            _summarise, beam.pvalue.AsSingleton(basis), beam.pvalue.AsList(degrees), self.settings
         )

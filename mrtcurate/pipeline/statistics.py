@@ -117,9 +117,11 @@ class FoldPerBundle(beam.DoFn):
     """Inputs of `combine` in; one (kind, compacted accumulator) per bundle out, for OfAccumulators(combine) in the
     job's combine of summaries. This is what Beam's combiner lifting does where a combine reads one stage's output,
     done by hand: the summaries meet through a Flatten of several stages' outputs, which Beam does not lift across
-    and the local runner holds whole (per-prompt planner sums and frontier offers were gigabytes at 4M responses)."""
+    and the local runner holds whole (per-prompt planner sums and frontier offers were gigabytes at 4M responses).
+    With no `kind`, the bare accumulator: where a small, bounded one per bundle is read as a list side input and
+    merged by its reader (`merged_output`), which spares the job the grouping a global combine costs."""
 
-    def __init__(self, combine: beam.CombineFn, kind: str):
+    def __init__(self, combine: beam.CombineFn, kind: str | None = None):
         self.combine = combine
         self.kind = kind
 
@@ -133,9 +135,14 @@ class FoldPerBundle(beam.DoFn):
 
     def finish_bundle(self):
         if self.accumulator is not None:
-            folded = (self.kind, self.combine.compact(self.accumulator))
-            yield WindowedValue(folded, MIN_TIMESTAMP, [GlobalWindow()])
+            folded = self.combine.compact(self.accumulator)
+            yield WindowedValue(folded if self.kind is None else (self.kind, folded), MIN_TIMESTAMP, [GlobalWindow()])
         self.accumulator = None
+
+
+def merged_output(combine: beam.CombineFn, accumulators: list):
+    """`combine`'s output over the accumulators FoldPerBundle made of every bundle (a list side input)."""
+    return combine.extract_output(combine.merge_accumulators([combine.create_accumulator(), *accumulators]))
 
 
 def _merge_order(cluster: dict) -> int:

@@ -84,6 +84,7 @@ class Insight(str, Enum):
     MERGE = "merge"  # one near-duplicate cluster: its representative, size, pool size and some merged texts
     FRONTIER_OFFERS = "frontier_offers"  # a pool offered to qd's frontier, of which the smallest are kept (frontier.py)
     PLANNER_ENTRIES = "planner_entries"  # a group's per-prompt feature sums, folded into the planner's moments
+    REDUNDANCY_BASIS = "redundancy_basis"  # a bucket's prompt vectors, of which the smallest by hash are kept (plan.py)
     TALLY = "tally"  # (("count", name) or ("reason", reject reason), n): the manifest's counts, summed per key
     TABLE_BYTES = "table_bytes"  # (output table, estimated bytes of a batch of its rows): the shard counts (write.py)
 

@@ -94,3 +94,62 @@ def test_statistics_folded_per_bundle_on_the_runner_equal_the_direct_combine(tmp
     direct = _fold(combine, groups)
     assert np.array_equal(np.array(scalars), direct.moments.scalars)
     assert [tuple(pair) for pair in hot_texts] == direct.hot_texts == [("hot", "hot a")]
+
+
+def test_the_sampled_prompt_count_on_the_runner_equals_the_direct_estimate(tmp_path):
+    """Above EXACT_PROMPTS the effective prompt count is estimated from the redundancy basis (folded per bundle into
+    the job's combine of summaries, as the default job does) and the sample's degrees (summed per bundle and over the
+    bundles where the plan reads them): on the real runner, over batches spread across bundles, it equals the
+    estimate computed directly from every vector."""
+    import apache_beam as beam
+
+    from mrtcurate.pipeline.plan import PlanVariance, RedundancyBasis, _redundancy_key
+    from mrtcurate.pipeline.statistics import FoldPerBundle, OfAccumulators
+    from mrtcurate.schemas.config import EmbeddingSettings, PlanSettings
+    from mrtcurate.vectors.redundancy import EXACT_PROMPTS, SAMPLE_PROMPTS, links_to_sample, sampled_effective_prompts
+    from tests.helpers import SEVERAL_BUNDLES, collect_to, collected, local_pipeline
+
+    rng = np.random.default_rng(2)
+    prompts = EXACT_PROMPTS + 2_000
+    # Near-duplicate groups of one to four prompts: a group's members lie within a small angle of its centre.
+    centres = rng.normal(size=(prompts, 16))
+    vectors = centres[np.minimum(np.arange(prompts) // 3 + rng.integers(0, 2, prompts), prompts - 1)]
+    vectors = vectors + 0.01 * rng.normal(size=vectors.shape)
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    pairs = [(f"prompt-{index}", vectors[index]) for index in range(prompts)]
+    batches = [pairs[start : start + 700] for start in range(0, prompts, 700)]
+    settings = PlanSettings()
+    statistics = _fold(SumStatistics(settings.bootstrap, 0), [(0, _entries(rng, prompts))])
+    basis_combine = RedundancyBasis()
+    with local_pipeline(SEVERAL_BUNDLES) as pipeline:
+        vector_batches = pipeline | "Batches" >> beam.Create(batches, reshuffle=True)
+        basis = (
+            vector_batches
+            | beam.ParDo(FoldPerBundle(basis_combine, "basis"))
+            | beam.MapTuple(lambda kind, accumulator: accumulator)
+            | beam.CombineGlobally(OfAccumulators(basis_combine))
+        )
+        summary = (
+            pipeline
+            | "NoGroups" >> beam.Create([])
+            | PlanVariance(
+                EmbeddingSettings(),
+                settings,
+                0,
+                statistics=pipeline | "Statistics" >> beam.Create([statistics]),
+                prompt_vectors=vector_batches,
+                basis=basis,
+            )
+        )
+        collect_to(
+            summary | beam.Map(lambda found: [found["effective_prompts"], found["effective_prompts_method"]]),
+            tmp_path / "s",
+            "S",
+        )
+    ((effective, method),) = collected(tmp_path / "s")
+    smallest = sorted(pairs, key=_redundancy_key)[:SAMPLE_PROMPTS]
+    sample = np.stack([vector for _, vector in smallest])
+    degrees = links_to_sample(vectors, sample, settings.redundancy_threshold)
+    expected = sampled_effective_prompts(degrees, prompts, settings.ci_level).count
+    assert method == "sampled" and effective == expected
+    assert prompts / 4 < expected < prompts  # the groups were found: fewer than every prompt, more than the centres
