@@ -39,13 +39,11 @@ class SentenceEmbeddingHandler(ModelHandler[str, PredictionResult, LoadedEmbedde
     def run_inference(self, batch: Sequence[str], loaded: LoadedEmbedder, inference_args: dict[str, Any] | None = None):
         model = loaded.model
         started = time.perf_counter()
-        vectors = model.encode(batch, batch_size=self.embedding.batch_size)
+        vectors, truncated = model.embed(batch, batch_size=self.embedding.batch_size)
         self.embedded_here += len(batch)
         rate = len(batch) / max(time.perf_counter() - started, 1e-9)
         log.debug("embedded %s texts on this worker (%.0f/s)", f"{self.embedded_here:,}", rate)
-        return [
-            PredictionResult(text, (vector, bool(cut))) for text, vector, cut in zip(batch, vectors, model.truncated)
-        ]
+        return [PredictionResult(text, (vector, bool(cut))) for text, vector, cut in zip(batch, vectors, truncated)]
 
     def get_metrics_namespace(self) -> str:
         return "mrtcurate_embed"

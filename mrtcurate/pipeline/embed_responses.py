@@ -127,10 +127,10 @@ class BucketEmbedder:
         for start in range(0, len(needed), CHUNK_TEXTS):
             began = time.perf_counter()
             chunk = texts[start : start + CHUNK_TEXTS]
-            encoded = self.model.encode(chunk, batch_size=self.embedding.batch_size)
+            encoded = self.model.embed(chunk, batch_size=self.embedding.batch_size)
             chunk_ids = needed[start : start + CHUNK_TEXTS]
-            truncated += sum(len(by_text[chunk_ids[i]]) for i in np.flatnonzero(self.model.truncated))
-            vectors.update(zip(chunk_ids, encoded, strict=True))
+            truncated += sum(len(by_text[chunk_ids[i]]) for i in np.flatnonzero(encoded.truncated))
+            vectors.update(zip(chunk_ids, encoded.vectors, strict=True))
             self.embedded.inc(len(chunk))
             progress.add(progress.EMBEDDED_CHARS, sum(min(len(text), progress.TEXT_CHARS_CAP) for text in chunk))
             progress.add(progress.EMBEDDED, len(chunk), flush_now=True)

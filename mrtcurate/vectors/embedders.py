@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from importlib.metadata import version
-from typing import ClassVar, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -28,13 +28,27 @@ HASHING_DIM = 384
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
+class Embedded(NamedTuple):
+    vectors: np.ndarray  # one unit vector per text
+    truncated: np.ndarray  # per text: longer than the token window (embedded by its first tokens)
+
+
 class Embedder(Protocol):
-    truncated: np.ndarray  # per text of the last encode call: longer than the token window (cut)
+    def embed(self, texts: Sequence[str], batch_size: int) -> Embedded: ...
 
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray: ...
 
 
-class HashingEmbedder:
+class EmbedderBase:
+    """`encode`: the vectors of `embed`. Which texts were cut comes back with the vectors of the same call, never
+    as the embedder's own state: one loaded embedder serves every thread of a worker (embed_responses.shared_embedder),
+    and on Dataflow a worker runs bundles in parallel threads."""
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self.embed(texts, batch_size).vectors
+
+
+class HashingEmbedder(EmbedderBase):
     """Signed feature hashing of word unigrams and bigrams: texts that share words get a high cosine."""
 
     _REMEMBERED = 1_000_000  # features whose signed column is kept: words repeat, and a hash is not free
@@ -51,8 +65,7 @@ class HashingEmbedder:
         signed = self.features[feature] = self._SIGNED_COLUMNS[column if (hashed >> 32) & 1 else -column]
         return signed
 
-    def encode(self, texts: Sequence[str], batch_size: int = 0) -> np.ndarray:
-        self.truncated = np.zeros(len(texts), dtype=bool)  # it reads every word
+    def embed(self, texts: Sequence[str], batch_size: int = 0) -> Embedded:
         if len(self.features) > self._REMEMBERED:
             self.features.clear()
         remembered, new = self.features.get, self._signed_column
@@ -73,10 +86,12 @@ class HashingEmbedder:
         summed = np.bincount(cells, weights=np.sign(columns).astype(np.float64), minlength=len(texts) * HASHING_DIM)
         vectors = summed.astype(np.float32).reshape(len(texts), HASHING_DIM)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1.0, norms)
+        return Embedded(
+            vectors / np.where(norms == 0, 1.0, norms), np.zeros(len(texts), dtype=bool)
+        )  # reads every word
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(EmbedderBase):
     """On a CUDA GPU the model runs in fp16 (twice the throughput, cosines within 1e-3 of fp32)."""
 
     def __init__(self, name_or_path: str, max_tokens: int | None):
@@ -87,19 +102,17 @@ class SentenceTransformerEmbedder:
             self.model.half()
         if max_tokens is not None:
             self.model.max_seq_length = max_tokens
-        self.truncated = np.zeros(0, dtype=bool)
 
     def fits_window(self, texts: Sequence[str]) -> np.ndarray:
         ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return np.array([len(row) for row in ids], dtype=np.int64) <= self.model.max_seq_length
 
-    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int) -> Embedded:
         texts = list(texts)
-        self.truncated = ~self.fits_window(texts)
         vectors = self.model.encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
-        return vectors.astype(np.float32, copy=False)
+        return Embedded(vectors.astype(np.float32, copy=False), ~self.fits_window(texts))
 
 
 def minilm_path() -> str:

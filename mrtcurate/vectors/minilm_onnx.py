@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mrtcurate.vectors.artifacts import Artifact, package_versions
+from mrtcurate.vectors.embedders import Embedded, EmbedderBase
 
 RECIPE_VERSION = "1"
 _MODEL_FILE = "model.onnx"
@@ -124,7 +125,7 @@ def _export_mean_pooled(model_dir: str, destination: Path) -> dict:
     return model.config.to_dict()
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(EmbedderBase):
     """One text per ONNX Runtime call, on as many threads as the process has cores, each call on one
     thread. Dynamic quantisation scales activations per call, so a text batched with others would get a
     vector that depends on its neighbours (up to 0.02 per component, measured): alone, a text's vector
@@ -141,7 +142,6 @@ class OnnxEmbedder:
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()  # the file pads every text to 128 tokens
         self.max_tokens = max_tokens
-        self.truncated = np.zeros(0, dtype=bool)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -160,11 +160,11 @@ class OnnxEmbedder:
         )
         return pooled[0]
 
-    def encode(self, texts: Sequence[str], batch_size: int = 1) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int = 1) -> Embedded:
         encodings = self.tokenizer.encode_batch(list(texts))
-        self.truncated = np.array([bool(encoding.overflowing) for encoding in encodings], dtype=bool)
+        truncated = np.array([bool(encoding.overflowing) for encoding in encodings], dtype=bool)
         vectors = np.array(list(self.threads.map(self._embed_one, encodings)), dtype=np.float32).reshape(
             len(encodings), -1
         )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1.0, norms)
+        return Embedded(vectors / np.where(norms == 0, 1.0, norms), truncated)

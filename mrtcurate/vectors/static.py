@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mrtcurate.vectors.artifacts import Artifact, package_versions
+from mrtcurate.vectors.embedders import Embedded, EmbedderBase
 
 RECIPE_VERSION = "1"
 DIMENSIONS = 256
@@ -65,7 +66,7 @@ def _distil(model_dir: str, directory: Path) -> None:
     shutil.copy(Path(model_dir) / "tokenizer.json", directory / "tokenizer.json")
 
 
-class StaticEmbedder:
+class StaticEmbedder(EmbedderBase):
     def __init__(self, directory: Path, max_tokens: int):
         from tokenizers import Tokenizer
 
@@ -74,15 +75,14 @@ class StaticEmbedder:
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         self.max_tokens = max_tokens
-        self.truncated = np.zeros(0, dtype=bool)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 0) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int = 0) -> Embedded:
         from scipy.sparse import csr_matrix
 
         token_lists = [
             encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
         ]
-        self.truncated = np.array([len(tokens) > self.max_tokens for tokens in token_lists], dtype=bool)
+        truncated = np.array([len(tokens) > self.max_tokens for tokens in token_lists], dtype=bool)
         kept = [tokens[: self.max_tokens] for tokens in token_lists]
         rows = np.repeat(np.arange(len(kept)), [len(tokens) for tokens in kept])
         columns = np.fromiter((token for tokens in kept for token in tokens), dtype=np.int64, count=len(rows))
@@ -90,4 +90,4 @@ class StaticEmbedder:
         counts = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(kept), len(self.table)))
         vectors = np.asarray(counts.sqrt() @ self.table, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1.0, norms)
+        return Embedded(vectors / np.where(norms == 0, 1.0, norms), truncated)

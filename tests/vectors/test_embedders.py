@@ -51,10 +51,30 @@ def test_every_built_in_embedder_gives_unit_rows_that_rank_a_paraphrase_first_an
         "egg " * 300,
     ]
     embedder = load_embedder(name, max_tokens=32)
-    vectors = embedder.encode(texts, batch_size=2)
+    vectors, truncated = embedder.embed(texts, batch_size=2)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
-    assert embedder.truncated.tolist() == ([False] * 4 if name == "hashing" else [False, False, False, True])
+    assert truncated.tolist() == ([False] * 4 if name == "hashing" else [False, False, False, True])
+    np.testing.assert_array_equal(embedder.encode(texts, batch_size=2), vectors)
+
+
+def test_threads_sharing_one_embedder_each_get_their_own_texts_cut_marks():
+    """One loaded embedder serves every thread of a worker (a Dataflow worker runs bundles in parallel threads):
+    which texts were cut comes back with each call's vectors, never from the embedder's state, which another
+    thread's call would have overwritten."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mrtcurate.vectors.embedders import load_embedder
+
+    embedder = load_embedder("static", max_tokens=8)
+    long_texts, short_texts = ["word " * 50] * 40, ["a short one"] * 3
+
+    def cut_marks(texts: list[str]) -> list[bool]:
+        return sorted(set(embedder.embed(texts, batch_size=8).truncated.tolist()))
+
+    with ThreadPoolExecutor(max_workers=4) as threads:
+        found = list(threads.map(cut_marks, [long_texts, short_texts] * 100))
+    assert found == [[True], [False]] * 100
 
 
 def test_the_identity_separates_embedders_windows_and_builds(tmp_path, monkeypatch):

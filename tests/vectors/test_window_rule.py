@@ -20,8 +20,8 @@ def test_long_answers_sharing_their_first_window_do_not_merge_by_embedding():
     fits = window_fit("minilm-int8")(texts)
     assert not fits.any()
     embedder = load_embedder("minilm-int8")
-    vectors = embedder.encode(texts, batch_size=2)
-    assert embedder.truncated.all() and float(vectors[0] @ vectors[1]) > 0.99  # the embedder saw the same prefix only
+    vectors, truncated = embedder.embed(texts, batch_size=2)
+    assert truncated.all() and float(vectors[0] @ vectors[1]) > 0.99  # the embedder saw the same prefix only
     pool = Pool("p", ("a", "b"), np.ones(2, dtype=np.int64), np.array([np.nan, np.nan]), vectors)
     assert collapse_near_duplicates(pool, texts, NearDuplicateRule(None, 0.95), fits).merged == 0
     whole = np.ones(2, dtype=bool)  # what the old rule did: judge them by the cut vectors
