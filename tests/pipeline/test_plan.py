@@ -4,6 +4,7 @@ depend on whether a pool was split, nor on how the groups are spread over bundle
 import json
 
 import numpy as np
+import pytest
 
 from mrtcurate.pipeline.plan import SumStatistics
 from tests.helpers import curate
@@ -96,6 +97,7 @@ def test_statistics_folded_per_bundle_on_the_runner_equal_the_direct_combine(tmp
     assert [tuple(pair) for pair in hot_texts] == direct.hot_texts == [("hot", "hot a")]
 
 
+@pytest.mark.slow
 def test_the_sampled_prompt_count_on_the_runner_equals_the_direct_estimate(tmp_path):
     """Above EXACT_PROMPTS the effective prompt count is estimated from the redundancy basis (folded per bundle into
     the job's combine of summaries, as the default job does) and the sample's degrees (summed per bundle and over the
