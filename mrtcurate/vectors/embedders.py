@@ -33,6 +33,12 @@ class Embedded(NamedTuple):
     truncated: np.ndarray  # per text: longer than the token window (embedded by its first tokens)
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1; a zero row (a text with nothing the embedder reads) stays zero."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)
+
+
 class Embedder(Protocol):
     def embed(self, texts: Sequence[str], batch_size: int) -> Embedded: ...
 
@@ -85,10 +91,7 @@ class HashingEmbedder(EmbedderBase):
         # Summed in the order given, as one bincount: the same sums, bit for bit, as feature by feature.
         summed = np.bincount(cells, weights=np.sign(columns).astype(np.float64), minlength=len(texts) * HASHING_DIM)
         vectors = summed.astype(np.float32).reshape(len(texts), HASHING_DIM)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return Embedded(
-            vectors / np.where(norms == 0, 1.0, norms), np.zeros(len(texts), dtype=bool)
-        )  # reads every word
+        return Embedded(unit_rows(vectors), np.zeros(len(texts), dtype=bool))  # it reads every word: none is cut
 
 
 class SentenceTransformerEmbedder(EmbedderBase):

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mrtcurate.vectors.artifacts import Artifact, package_versions
-from mrtcurate.vectors.embedders import Embedded, EmbedderBase
+from mrtcurate.vectors.embedders import Embedded, EmbedderBase, unit_rows
 
 RECIPE_VERSION = "1"
 _MODEL_FILE = "model.onnx"
@@ -166,5 +166,4 @@ class OnnxEmbedder(EmbedderBase):
         vectors = np.array(list(self.threads.map(self._embed_one, encodings)), dtype=np.float32).reshape(
             len(encodings), -1
         )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return Embedded(vectors / np.where(norms == 0, 1.0, norms), truncated)
+        return Embedded(unit_rows(vectors), truncated)

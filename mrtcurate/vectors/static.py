@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mrtcurate.vectors.artifacts import Artifact, package_versions
-from mrtcurate.vectors.embedders import Embedded, EmbedderBase
+from mrtcurate.vectors.embedders import Embedded, EmbedderBase, unit_rows
 
 RECIPE_VERSION = "1"
 DIMENSIONS = 256
@@ -89,5 +89,4 @@ class StaticEmbedder(EmbedderBase):
         # csr_matrix sums repeated (row, token) entries: term counts, then their square roots.
         counts = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(kept), len(self.table)))
         vectors = np.asarray(counts.sqrt() @ self.table, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return Embedded(vectors / np.where(norms == 0, 1.0, norms), truncated)
+        return Embedded(unit_rows(vectors), truncated)
