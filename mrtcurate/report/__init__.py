@@ -15,7 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import is_local, local_path
 from mrtcurate.outputs import write_inside
-from mrtcurate.report.card import CARD_NAME, render_card
+from mrtcurate.report.card import CARD_NAME, SHARD_LISTS, declared_tables, render_card
 from mrtcurate.report.data import kept_profile, kept_rows, reward_rows, source_rows
 from mrtcurate.report.figures import figures as draw_figures
 from mrtcurate.report.page import render
@@ -31,14 +31,25 @@ def write_card(directory: str, license_id: str | None = None) -> str:
     try:
         kept = kept_profile(kept_rows(directory, manifest))
         schema = _first_shard_schema(directory, manifest)
+        split_bytes = {name: _uncompressed_bytes(directory, manifest, name) for name in declared_tables(manifest)}
     except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(
             f"a shard of {directory} cannot be read ({first_line}); the dataset is damaged: curate it again"
         ) from None
     license_id = license_id or _license_of_card(directory)
-    card = render_card(manifest, kept.sources, "messages" in schema.names, license_id)
+    card = render_card(manifest, kept.sources, "messages" in schema.names, split_bytes, license_id)
     return _write_inside(directory, CARD_NAME, card.encode("utf-8"))
+
+
+def _uncompressed_bytes(directory: str, manifest: dict, name: str) -> int:
+    """A table's size before compression, from its shards' Parquet footers (what `datasets` calls num_bytes)."""
+    total = 0
+    for shard in manifest[SHARD_LISTS[name]]:
+        with FileSystems.open(FileSystems.join(directory, shard["path"])) as source:
+            metadata = pq.read_metadata(source)
+        total += sum(metadata.row_group(index).total_byte_size for index in range(metadata.num_row_groups))
+    return total
 
 
 def _first_shard_schema(directory: str, manifest: dict) -> pa.Schema:

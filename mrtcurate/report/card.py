@@ -39,36 +39,36 @@ def size_category(rows: int) -> str:
     return next((label for bound, label in _SIZES if rows < bound), "n>100M")
 
 
-def front_matter(manifest: dict, with_messages: bool, license_id: str | None) -> dict:
-    kept = sum(shard["rows"] for shard in manifest["shards"])
-    rejected = sum(shard["rows"] for shard in manifest["rejects"])
-    dropped = sum(shard["rows"] for shard in manifest.get("dropped", []))
-    configs = [
-        {"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}], "default": True},
-        {"config_name": "rejects", "data_files": [{"split": "train", "path": "rejects/*.parquet"}]},
-    ]
-    if "dropped" in manifest:  # datasets written by earlier versions have no dropped/ table
-        configs.append({"config_name": "dropped", "data_files": [{"split": "train", "path": "dropped/*.parquet"}]})
-    info = [
-        {
-            "config_name": "default",
-            "features": features(curated_schema(with_messages)),
-            "splits": [{"name": "train", "num_examples": kept}],
-        },
-        {
-            "config_name": "rejects",
-            "features": features(REJECTS_SCHEMA),
-            "splits": [{"name": "train", "num_examples": rejected}],
-        },
-    ]
-    if "dropped" in manifest:
-        info.append(
-            {
-                "config_name": "dropped",
-                "features": features(DROPPED_SCHEMA),
-                "splits": [{"name": "train", "num_examples": dropped}],
-            }
+# Each config of the card: the manifest's list of its shards, and its folder. `datasets` (5.x) cannot load a Parquet
+# table without rows (its reader asks for batches of the first row group's size, 0), so rejects or dropped without
+# rows are left out of the configs; their empty files stay for polars.
+SHARD_LISTS = {"default": "shards", "rejects": "rejects", "dropped": "dropped"}
+_FOLDERS = {"default": "data", "rejects": "rejects", "dropped": "dropped"}
+
+
+def declared_tables(manifest: dict) -> list[str]:
+    """The card's configs: the curated rows always, rejects and dropped where they hold rows (a dataset written
+    before dropped/ existed has none)."""
+    return ["default"] + [name for name in ("rejects", "dropped") if _rows(manifest.get(SHARD_LISTS[name]) or [])]
+
+
+def _rows(shards: list[dict]) -> int:
+    return sum(shard["rows"] for shard in shards)
+
+
+def front_matter(manifest: dict, with_messages: bool, license_id: str | None, split_bytes: dict[str, int]) -> dict:
+    """`split_bytes`: each declared table's size uncompressed (its Parquet footers' figure), the `num_bytes` that
+    `datasets` requires beside `num_examples` in a split's YAML."""
+    schemas = {"default": curated_schema(with_messages), "rejects": REJECTS_SCHEMA, "dropped": DROPPED_SCHEMA}
+    configs, info = [], []
+    for name in declared_tables(manifest):
+        configs.append(
+            {"config_name": name, "data_files": [{"split": "train", "path": f"{_FOLDERS[name]}/*.parquet"}]}
+            | ({"default": True} if name == "default" else {})
         )
+        split = {"name": "train", "num_bytes": split_bytes[name], "num_examples": _rows(manifest[SHARD_LISTS[name]])}
+        info.append({"config_name": name, "features": features(schemas[name]), "splits": [split]})
+    kept = _rows(manifest["shards"])
     matter = {
         **({"license": license_id} if license_id else {}),
         "task_categories": ["text-generation"],
@@ -81,14 +81,20 @@ def front_matter(manifest: dict, with_messages: bool, license_id: str | None) ->
 
 
 def render_card(
-    manifest: dict, kept_by_source: dict[str, int], with_messages: bool, license_id: str | None = None
+    manifest: dict,
+    kept_by_source: dict[str, int],
+    with_messages: bool,
+    split_bytes: dict[str, int],
+    license_id: str | None = None,
 ) -> str:
     counts, config, selection = manifest["counts"], manifest["config"], manifest["selection"]
     embedding, planner = manifest.get("embedding") or {}, manifest.get("planner")
     kept = sum(shard["rows"] for shard in manifest["shards"])
     lines = [
         "---",
-        yaml.safe_dump(front_matter(manifest, with_messages, license_id), sort_keys=False, allow_unicode=True).rstrip(),
+        yaml.safe_dump(
+            front_matter(manifest, with_messages, license_id, split_bytes), sort_keys=False, allow_unicode=True
+        ).rstrip(),
         "---",
         "",
         "# Multi-response fine-tuning set",
@@ -161,13 +167,13 @@ def render_card(
         "```python",
         "from datasets import load_dataset",
         'train = load_dataset("PATH_OR_REPO")["train"]',
-        'rejects = load_dataset("PATH_OR_REPO", "rejects")["train"]',
-        'dropped = load_dataset("PATH_OR_REPO", "dropped")["train"]',
+        *[f'{name} = load_dataset("PATH_OR_REPO", "{name}")["train"]' for name in declared_tables(manifest)[1:]],
         "",
         "import polars as pl",
         'rows = pl.read_parquet("PATH_OR_REPO/data/*.parquet")',
         "```",
         "",
+        *_empty_tables_line(manifest),
         "`manifest.json` holds the run's full configuration and figures; `report.html` shows them with plots.",
         "",
     ]
@@ -198,3 +204,15 @@ def _planner_line(planner: dict) -> str:
         f"The variance-budget planner recommends K = {planner['recommended_k']} ({basis}{k_star}), from "
         f"{planner['prompts']:,} prompts and {planner['responses']:,} responses.{rho}"
     )
+
+
+def _empty_tables_line(manifest: dict) -> list[str]:
+    empty = [name for name in ("rejects", "dropped") if name in manifest and name not in declared_tables(manifest)]
+    if not empty:
+        return []
+    names = " and ".join(f"`{name}/`" for name in empty)
+    line = (
+        f"{names} {'hold' if len(empty) > 1 else 'holds'} no rows: the empty Parquet files are there for polars and pyarrow, and the card declares no "
+        "config for them, as `datasets` cannot load a Parquet table without rows."
+    )
+    return [line, ""]

@@ -73,3 +73,28 @@ def test_the_card_round_trips_through_huggingface_hub_without_warnings(published
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
     assert card.data.license == "cc-by-4.0" and card.data.configs[0]["config_name"] == "default"
     assert json.loads(json.dumps(card.data.to_dict()))["tags"][0] == "mrtcurate"
+
+
+def test_a_table_without_rows_is_not_declared_and_the_declared_ones_load_with_their_split_sizes(tmp_path, caplog):
+    """`datasets` cannot read a Parquet table without rows, and ignores (with a warning) a split's YAML without
+    num_bytes; with both right it verifies each split's row count against the card."""
+    from datasets import load_dataset
+
+    clean = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    outcome = curate([clean], tmp_path / "curated", k=3, reward_field="score")
+    folder, counts = tmp_path / "curated", outcome.manifest["counts"]
+    assert counts["rejected"] == 0
+    card = (folder / "README.md").read_text()
+    matter = front_matter(card)
+    assert [config["config_name"] for config in matter["configs"]] == ["default", "dropped"]
+    assert "`rejects/` holds no rows" in card and '"rejects")' not in card
+    for info in matter["dataset_info"]:
+        assert info["splits"][0]["num_bytes"] > 0
+    with caplog.at_level(logging.WARNING):
+        train = load_dataset(str(folder))["train"]
+        dropped = load_dataset(str(folder), "dropped")["train"]
+    assert not [record.getMessage() for record in caplog.records if "dataset_info" in record.getMessage()]
+    assert train.num_rows == counts["selected"]
+    assert sum(dropped["records"]) == counts["input_records"] - counts["selected"]
+    with pytest.raises(ValueError, match="rejects"):
+        load_dataset(str(folder), "rejects")
