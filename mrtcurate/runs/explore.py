@@ -232,10 +232,14 @@ def _pool_entry(
     kept = {row["response_id"]: row for row in rows}
     set_aside = [c for c in candidates if (c.prompt, c.completion) in boilerplate and c.response_id not in kept]
     in_pool = [c for c in candidates if c not in set_aside]
-    vectors = embedder.encode([c.completion for c in in_pool]) if in_pool else np.zeros((0, 1))
-    if decisions is None:  # a dataset without dropped/: the run's collapse, done again
+    drawn = _map_points([c.response_id in kept for c in in_pool], seed)
+    if decisions is None:  # a dataset without dropped/: the run's collapse, done again, over every vector
+        vectors = embedder.encode([c.completion for c in in_pool]) if in_pool else np.zeros((0, 1))
         decisions = _collapse_again(rows[0]["prompt_id"], in_pool, vectors, config)
-    points = _map(np.asarray(vectors, dtype=np.float64), [c.response_id in kept for c in in_pool], seed)
+        drawn_vectors = vectors[drawn]
+    else:  # only the map's points need a vector: a few hundred of a pool of any size
+        drawn_vectors = embedder.encode([in_pool[index].completion for index in drawn]) if drawn else None
+    points = _projected(drawn_vectors, drawn)
     entries = []
     for index, candidate in enumerate(in_pool):
         row = kept.get(candidate.response_id)
@@ -281,21 +285,29 @@ def _collapse_again(
     }
 
 
-def _map(vectors: np.ndarray, kept: list[bool], seed: int) -> dict[int, tuple[float, float]]:
-    """The pool's embeddings projected onto their first two principal components (numpy's SVD: two axes of a
-    few hundred points need no library), every kept point and a seeded sample of the rest."""
-    if len(vectors) < 3:
-        return {}
+def _map_points(kept: list[bool], seed: int) -> list[int]:
+    """The pool's members its map draws: every kept one and a seeded sample of the rest, MAP_POINTS in all; none
+    for a pool of under three."""
+    if len(kept) < 3:
+        return []
     chosen = [i for i, keep in enumerate(kept) if keep]
     others = [i for i, keep in enumerate(kept) if not keep]
-    chosen += sorted(random.Random(seed).sample(others, min(len(others), max(0, MAP_POINTS - len(chosen)))))
-    centred = vectors[chosen] - vectors[chosen].mean(axis=0)
+    return chosen + sorted(random.Random(seed).sample(others, min(len(others), max(0, MAP_POINTS - len(chosen)))))
+
+
+def _projected(vectors: np.ndarray | None, points: list[int]) -> dict[int, tuple[float, float]]:
+    """The drawn members' embeddings projected onto their first two principal components (numpy's SVD: two axes of
+    a few hundred points need no library)."""
+    if not points:
+        return {}
+    vectors = np.asarray(vectors, dtype=np.float64)
+    centred = vectors - vectors.mean(axis=0)
     _, _, axes = np.linalg.svd(centred, full_matrices=False)
     projected = centred @ axes[:2].T
     scale = np.abs(projected).max() or 1.0
     return {
         index: (round(float(x / scale), 4), round(float(y / scale), 4))
-        for index, (x, y) in zip(chosen, projected, strict=True)
+        for index, (x, y) in zip(points, projected, strict=True)
     }
 
 

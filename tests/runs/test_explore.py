@@ -147,3 +147,30 @@ def test_with_dropped_texts_the_pools_come_from_the_dataset_without_its_inputs(d
         )
 
     assert pools(alone) == pools(explore_data(str(dataset / "curated")))
+
+
+def test_a_large_pool_embeds_only_the_points_its_map_draws(tmp_path, monkeypatch):
+    """Statuses come from dropped/, so the map's MAP_POINTS members are all the explorer embeds of a pool of 1,000
+    (it had embedded every member: a hot pool of 200,000 for a map of 300 points)."""
+    from mrtcurate.runs import explore
+    from mrtcurate.vectors.embedders import load_embedder
+
+    embedded = []
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def encode(self, texts, **options):
+            embedded.extend(texts)
+            return self.inner.encode(texts, **options)
+
+    monkeypatch.setattr(explore, "load_embedder", lambda *args: Counting(load_embedder(*args)))
+    rows = [{"prompt": "one busy prompt", "response": f"answer {i} about topic {i % 37}"} for i in range(1_000)]
+    curate([write_jsonl(tmp_path / "in.jsonl", rows)], tmp_path / "curated", k=3, plan=False, near_dup="off")
+    (pool,) = explore.explore_data(str(tmp_path / "curated"))["prompts"]
+    assert len(pool["candidates"]) == 1_000 and len(embedded) == explore.MAP_POINTS
+    drawn = [candidate for candidate in pool["candidates"] if candidate["xy"] is not None]
+    assert len(drawn) == explore.MAP_POINTS and {candidate["text"] for candidate in drawn} == set(embedded)
+    assert all(candidate["xy"] is not None for candidate in pool["candidates"] if candidate["status"] == "kept")
+    assert max(abs(value) for candidate in drawn for value in candidate["xy"]) == 1.0
