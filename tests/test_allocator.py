@@ -47,6 +47,7 @@ def arenas(mode: str, **environment) -> tuple[str, int]:
     return applied, int(heaps)
 
 
+@pytest.mark.slow  # threads allocating for seconds: 8.6-9.3 s
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_threads_share_the_limited_arenas():
     applied, heaps = arenas("limit")

@@ -3,6 +3,8 @@
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "mrtcurate"
 # Highest first. Each layer may import itself and any layer after it, never one before it.
 LAYERS = (
@@ -81,6 +83,7 @@ def test_beam_pipeline_code_only_in_pipeline():
     assert not outside
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch and transformers: 2.4 s alone, 9-12 s beside the fast lane
 def test_the_trainer_does_not_import_beam():
     """Beam's threads in torchrun's processes made a DDP rank abort under load."""
     import subprocess

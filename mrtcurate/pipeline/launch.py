@@ -19,6 +19,7 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_hand
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.transforms import environments
 
+import mrtcurate
 from mrtcurate.allocator import tune_malloc
 from mrtcurate.errors import JobFailed
 from mrtcurate.ingest.files import ResolvedInputs
@@ -96,13 +97,29 @@ def _worker_processes(workers: int) -> environments.SubprocessSDKEnvironment:
     ignored through exec, and Python then installs no KeyboardInterrupt handler.
 
     Each worker's OpenMP (torch's encoders) gets its share of the cores unless the user set OMP_NUM_THREADS: by
-    default every process would start one thread per core, and spinning threads oversubscribed the cores."""
+    default every process would start one thread per core, and spinning threads oversubscribed the cores.
+
+    Workers import the driver's own mrtcurate: `python -m` puts the current directory first on sys.path, so a
+    run started beside another copy of the package (a checkout of another version) had its workers import that
+    copy. `-P` (Python 3.11) leaves the current directory out, and the driver's package folder goes first on
+    PYTHONPATH where the driver did not find it on sys.path itself (an editable install's finder, a source tree)."""
     threads = max(1, usable_cores() // max(1, workers))
+    package_root = _package_root()
+    path = (
+        ""
+        if package_root in sys.path[1:]
+        else f"export PYTHONPATH={shlex.quote(package_root)}${{PYTHONPATH:+:$PYTHONPATH}}; "
+    )
     command = (
-        f"trap '' INT; export OMP_NUM_THREADS=\"${{OMP_NUM_THREADS:-{threads}}}\"; "
-        f"exec {shlex.quote(sys.executable)} -m {lifeline.__name__}"
+        f"trap '' INT; export OMP_NUM_THREADS=\"${{OMP_NUM_THREADS:-{threads}}}\"; {path}"
+        f"exec {shlex.quote(sys.executable)} -P -m {lifeline.__name__}"
     )
     return environments.SubprocessSDKEnvironment.from_command_string(command)
+
+
+def _package_root() -> str:
+    """The folder the driver imported mrtcurate from."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(mrtcurate.__file__)))
 
 
 def _send_bundle_inputs_whole() -> None:

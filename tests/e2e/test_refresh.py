@@ -147,6 +147,7 @@ def test_a_latest_that_does_not_hold_is_curated_again_and_rewritten(tmp_path):
     assert exited.value.code == 2
 
 
+@pytest.mark.slow  # three refresh runs: 8.5-12.5 s alone on a 2-core machine
 def test_one_refresh_per_root_and_leftovers_of_killed_ones_are_removed(tmp_path, capsys):
     # Issue 20: killed refreshes left staging folders, locks and incoming cache files forever; two
     # refreshes of one root both ran.

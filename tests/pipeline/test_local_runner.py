@@ -150,3 +150,17 @@ def test_auto_workers_above_the_threshold_run_on_worker_processes_and_write_the_
     assert started == [2]  # only the auto run started worker processes, two of them
     assert shard_bytes(tmp_path / "auto") == shard_bytes(tmp_path / "one")
     assert auto.manifest["counts"] == one.manifest["counts"]
+
+
+@pytest.mark.slow  # starts two worker processes
+def test_workers_import_the_drivers_package_not_one_beside_the_current_directory(tmp_path, monkeypatch):
+    """`python -m` puts the current directory first on sys.path: a run started beside another copy of mrtcurate (a
+    checkout of another version) had its workers import that copy instead of the driver's."""
+    decoy = tmp_path / "elsewhere" / "mrtcurate"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('a worker imported the decoy mrtcurate')\n")
+    monkeypatch.chdir(decoy.parent)
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i % 7}", "response": f"a{i}"} for i in range(300)])
+    beam_args = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    outcome = curate([data], tmp_path / "out", k=2, near_dup="off", selector="random", plan=False, beam_args=beam_args)
+    assert outcome.manifest["counts"]["selected"] == 14
