@@ -44,12 +44,15 @@ def size_category(rows: int) -> str:
 # rows are left out of the configs; their empty files stay for polars.
 SHARD_LISTS = {"default": "shards", "rejects": "rejects", "dropped": "dropped"}
 _FOLDERS = {"default": "data", "rejects": "rejects", "dropped": "dropped"}
+_DECLARED_WHERE_THEY_HOLD_ROWS = ("rejects", "dropped")
 
 
 def declared_tables(manifest: dict) -> list[str]:
     """The card's configs: the curated rows always, rejects and dropped where they hold rows (a dataset written
     before dropped/ existed has none)."""
-    return ["default"] + [name for name in ("rejects", "dropped") if _rows(manifest.get(SHARD_LISTS[name]) or [])]
+    return ["default"] + [
+        name for name in _DECLARED_WHERE_THEY_HOLD_ROWS if _rows(manifest.get(SHARD_LISTS[name]) or [])
+    ]
 
 
 def _rows(shards: list[dict]) -> int:
@@ -89,7 +92,7 @@ def render_card(
 ) -> str:
     counts, config, selection = manifest["counts"], manifest["config"], manifest["selection"]
     embedding, planner = manifest.get("embedding") or {}, manifest.get("planner")
-    kept = sum(shard["rows"] for shard in manifest["shards"])
+    kept = _rows(manifest["shards"])
     lines = [
         "---",
         yaml.safe_dump(
@@ -207,7 +210,8 @@ def _planner_line(planner: dict) -> str:
 
 
 def _empty_tables_line(manifest: dict) -> list[str]:
-    empty = [name for name in ("rejects", "dropped") if name in manifest and name not in declared_tables(manifest)]
+    declared = declared_tables(manifest)
+    empty = [name for name in _DECLARED_WHERE_THEY_HOLD_ROWS if name in manifest and name not in declared]
     if not empty:
         return []
     names = " and ".join(f"`{name}/`" for name in empty)
