@@ -29,6 +29,7 @@ _lock = threading.RLock()
 _deferring = 0
 _pending: int | None = None
 _published = False
+_active = False  # inside handled(), on the main thread: a failure elsewhere may end the command (end_now)
 
 
 @contextlib.contextmanager
@@ -76,11 +77,11 @@ def handled() -> Iterator[None]:
     started before the block (a native pool of an imported library) may still receive one: its C-level
     handler writes to the wakeup pipe, which the watcher reads too. Off the main thread (a test calling
     the CLI from a thread) nothing changes."""
-    global _published
+    global _published, _active
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _published = False
+    _published, _active = False, True
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, EXIT_CODES)
     previous_handlers = {number: signal.signal(number, _on_signal) for number in EXIT_CODES}
     wakeup_read, wakeup_write = os.pipe()
@@ -92,6 +93,7 @@ def handled() -> Iterator[None]:
     try:
         yield
     finally:
+        _active = False
         stop.set()
         watcher.join()
         signal.set_wakeup_fd(previous_wakeup)
@@ -132,6 +134,28 @@ def _handle(number: int) -> None:
 
 
 def _terminate(number: int) -> None:
+    name = "interrupted" if number == signal.SIGINT else "terminated"
+    _end(f"{name}: {_outcome()}", EXIT_CODES[number])
+
+
+def ends_commands() -> bool:
+    """Whether end_now may end the process: inside handled(), that is in a CLI command."""
+    return _active
+
+
+def end_now(failure: str) -> None:
+    """End the command at once as an interrupt does (cleanups, worker processes first, one line), exit code 1: for a
+    failure the main thread cannot see, such as a local worker process that died while the main thread waits on
+    it forever (pipeline/launch.py). Only where ends_commands()."""
+    with _lock:
+        _end(f"job failed: {failure}; {_outcome()}", 1)
+
+
+def _outcome() -> str:
+    return "the output was published before the interrupt" if _published else "nothing was published"
+
+
+def _end(line: str, code: int) -> None:
     with _lock:
         cleanups = list(_cleanups.values())
         _cleanups.clear()
@@ -143,12 +167,10 @@ def _terminate(number: int) -> None:
     # The runner's threads see their killed workers exit and would print a traceback before os._exit.
     threading.excepthook = lambda _args: None
     _kill_descendants()
-    name = "interrupted" if number == signal.SIGINT else "terminated"
-    outcome = "the output was published before the interrupt" if _published else "nothing was published"
-    sys.stderr.write(f"{name}: {outcome}\n")
+    sys.stderr.write(f"{line}\n")
     sys.stderr.flush()
     sys.stdout.flush()
-    os._exit(EXIT_CODES[number])
+    os._exit(code)
 
 
 def _kill_descendants() -> None:

@@ -1,6 +1,6 @@
 """Launching the job graph.py wires: the runner (the user's, or the local FnApiRunner pinned, with its worker
 processes), a workaround for a Beam race on that runner, progress lines on the local runner, the one-line message
-of a failed accounting check, and the job's counters."""
+of a failed accounting check or a lost worker process (lost_workers.py), and the job's counters."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from mrtcurate.ingest.files import ResolvedInputs
 from mrtcurate.pipeline import lifeline, progress
 from mrtcurate.pipeline.batching import estimated_text_bytes
 from mrtcurate.pipeline.graph import build, build_plan
+from mrtcurate.pipeline.lost_workers import LostWorkers
 from mrtcurate.schemas import RunConfig
 
 # `--workers auto`: one local worker process per core, up to AUTO_WORKERS_MAX, for an input of at least
@@ -147,12 +148,13 @@ def run_curation(
     beam_args = with_local_workers(beam_args, local_workers(config.execution.workers, inputs))
     pipeline = new_pipeline(beam_args)
     build(pipeline, config, inputs, directory)
-    with _local_progress(beam_args, on_progress):
+    lost = LostWorkers()
+    with _local_progress(beam_args, on_progress), lost.watching():
         try:
             result = pipeline.run()
             result.wait_until_finish()
         except Exception as error:
-            known = _one_line_failure(error)
+            known = _one_line_failure(error) or lost.cause_of(error)
             if known is None:
                 raise
             raise JobFailed(f"{known}; nothing was published") from error
@@ -207,7 +209,15 @@ def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_arg
     """The planner job (graph.build_plan) to completion; the summary is written to `target` as one JSON line."""
     pipeline = new_pipeline(with_local_workers(beam_args, local_workers(config.execution.workers, inputs)))
     build_plan(pipeline, config, inputs, target)
-    pipeline.run().wait_until_finish()
+    lost = LostWorkers()
+    with lost.watching():
+        try:
+            pipeline.run().wait_until_finish()
+        except Exception as error:
+            cause = lost.cause_of(error)
+            if cause is None:
+                raise
+            raise JobFailed(cause) from error
 
 
 def _counters(result) -> dict[str, int]:

@@ -2,7 +2,9 @@
 its multi-process mode loses no element."""
 
 import json
+import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -164,3 +166,30 @@ def test_workers_import_the_drivers_package_not_one_beside_the_current_directory
     beam_args = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     outcome = curate([data], tmp_path / "out", k=2, near_dup="off", selector="random", plan=False, beam_args=beam_args)
     assert outcome.manifest["counts"]["selected"] == 14
+
+
+@pytest.mark.slow  # starts worker processes, twice
+@pytest.mark.parametrize(
+    ("death", "said"),
+    [("os._exit(3)", "exited with code 3"), ("os.kill(os.getpid(), signal.SIGKILL)", "was killed by SIGKILL")],
+)
+def test_a_worker_process_that_dies_ends_the_job_in_one_line(tmp_path, death, said):
+    """A worker that died at start left the driver waiting for it forever; one killed mid-job (the out-of-memory
+    killer) ended it with pages of gRPC tracebacks. A sitecustomize that only worker processes act on (Beam gives
+    them the control address) kills each as it starts."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        f"import os, signal\nif 'CONTROL_API_SERVICE_DESCRIPTOR' in os.environ:\n    {death}\n"
+    )
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i % 7}", "response": f"a{i}"} for i in range(300)])
+    command = [sys.executable, "-m", "mrtcurate.cli", "run", "--input", str(data), "--output", str(tmp_path / "out")]
+    command += ["--workers", "2", "--near-dup", "off", "--no-plan"]
+    env = {**os.environ, "PYTHONPATH": f"{hooks}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    finished = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert finished.returncode == 1
+    lines = finished.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"job failed: a local worker process {said} while the job ran")
+    assert lines[-1].endswith("nothing was published")
+    assert "Traceback" not in finished.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hooks", "in.jsonl"]  # no output, no staging left
