@@ -43,6 +43,13 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"took {report.duration:.1f} s, over the fast lane's {FAST_LANE_LIMIT_S:.0f} s: mark it @pytest.mark.slow or make it faster"
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tests first, longest-first scheduling in the small: pytest-xdist hands tests out in collection order,
+    and the embedder gates (one xdist group of about 400 s, collected last) had run on one worker at the end of
+    `make test` while the other had nothing left. Stable: each kind keeps its order."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("network") and not _package_index_reachable():
         pytest.skip("needs the package index (pypi.org), which this machine cannot reach")
