@@ -44,10 +44,12 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_collection_modifyitems(items):
-    """The slow tests first, longest-first scheduling in the small: pytest-xdist hands tests out in collection order,
-    and the embedder gates (one xdist group of about 400 s, collected last) had run on one worker at the end of
-    `make test` while the other had nothing left. Stable: each kind keeps its order."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Longest first, in the small: the xdist groups (the embedder gates, about 400 s on one worker), then the other
+    slow tests, then the rest. pytest-xdist hands tests out in collection order, and the gates, collected last, had
+    run on one worker at the end of `make test` while the other had nothing left. Stable within each kind."""
+    items.sort(
+        key=lambda item: (item.get_closest_marker("xdist_group") is None, item.get_closest_marker("slow") is None)
+    )
 
 
 def pytest_runtest_setup(item):
