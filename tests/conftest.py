@@ -43,15 +43,6 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"took {report.duration:.1f} s, over the fast lane's {FAST_LANE_LIMIT_S:.0f} s: mark it @pytest.mark.slow or make it faster"
 
 
-def pytest_collection_modifyitems(items):
-    """Longest first, in the small: the xdist groups (the embedder gates, about 400 s on one worker), then the other
-    slow tests, then the rest. pytest-xdist hands tests out in collection order, and the gates, collected last, had
-    run on one worker at the end of `make test` while the other had nothing left. Stable within each kind."""
-    items.sort(
-        key=lambda item: (item.get_closest_marker("xdist_group") is None, item.get_closest_marker("slow") is None)
-    )
-
-
 def pytest_runtest_setup(item):
     if item.get_closest_marker("network") and not _package_index_reachable():
         pytest.skip("needs the package index (pypi.org), which this machine cannot reach")
