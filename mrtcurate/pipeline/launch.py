@@ -148,8 +148,16 @@ def run_curation(
     beam_args = with_local_workers(beam_args, local_workers(config.execution.workers, inputs))
     pipeline = new_pipeline(beam_args)
     build(pipeline, config, inputs, directory)
+    with _local_progress(beam_args, on_progress):
+        result = _run_to_completion(pipeline)
+    return _counters(result)
+
+
+def _run_to_completion(pipeline: Pipeline):
+    """The job's result; a failure that is not a bug (a known one, or a local worker process that died) ends it as
+    a JobFailed of one line (`mrt run` and `mrt plan` alike: neither has published anything then)."""
     lost = LostWorkers()
-    with _local_progress(beam_args, on_progress), lost.watching():
+    with lost.watching():
         try:
             result = pipeline.run()
             result.wait_until_finish()
@@ -158,7 +166,7 @@ def run_curation(
             if known is None:
                 raise
             raise JobFailed(f"{known}; nothing was published") from error
-    return _counters(result)
+    return result
 
 
 # The failures the job can meet that are not bugs, each with the line that names it. The in-process runner
@@ -209,15 +217,7 @@ def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_arg
     """The planner job (graph.build_plan) to completion; the summary is written to `target` as one JSON line."""
     pipeline = new_pipeline(with_local_workers(beam_args, local_workers(config.execution.workers, inputs)))
     build_plan(pipeline, config, inputs, target)
-    lost = LostWorkers()
-    with lost.watching():
-        try:
-            pipeline.run().wait_until_finish()
-        except Exception as error:
-            cause = lost.cause_of(error)
-            if cause is None:
-                raise
-            raise JobFailed(cause) from error
+    _run_to_completion(pipeline)
 
 
 def _counters(result) -> dict[str, int]:

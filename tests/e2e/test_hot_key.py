@@ -30,9 +30,7 @@ def test_200k_candidate_prompt(tmp_path):
         k=16,
         reward_field="score",
         near_dup="off",
-        hot_above=20_000,
-        part_size=12_500,
-    )
+    )  # the default --hot-above and --part-size: the pool is split into 25 parts
     counts = outcome.manifest["counts"]
     assert counts["input_records"] == 200_001 and counts["candidates"] == 200_001 and counts["prompts"] == 2
     rows = read_rows(tmp_path / "out")

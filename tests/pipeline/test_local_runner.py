@@ -168,23 +168,27 @@ def test_workers_import_the_drivers_package_not_one_beside_the_current_directory
     assert outcome.manifest["counts"]["selected"] == 14
 
 
-@pytest.mark.slow  # starts worker processes, twice
+@pytest.mark.slow  # starts worker processes, three times
 @pytest.mark.parametrize(
-    ("death", "said"),
-    [("os._exit(3)", "exited with code 3"), ("os.kill(os.getpid(), signal.SIGKILL)", "was killed by SIGKILL")],
+    ("job", "death", "said"),
+    [
+        ("run", "os._exit(3)", "exited with code 3"),
+        ("run", "os.kill(os.getpid(), signal.SIGKILL)", "was killed by SIGKILL"),
+        ("plan", "os._exit(3)", "exited with code 3"),
+    ],
 )
-def test_a_worker_process_that_dies_ends_the_job_in_one_line(tmp_path, death, said):
+def test_a_worker_process_that_dies_ends_the_job_in_one_line(tmp_path, job, death, said):
     """A worker that died at start left the driver waiting for it forever; one killed mid-job (the out-of-memory
     killer) ended it with pages of gRPC tracebacks. A sitecustomize that only worker processes act on (Beam gives
-    them the control address) kills each as it starts."""
+    them the control address) kills each as it starts. `mrt plan` runs a job of its own the same way."""
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(
         f"import os, signal\nif 'CONTROL_API_SERVICE_DESCRIPTOR' in os.environ:\n    {death}\n"
     )
     data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i % 7}", "response": f"a{i}"} for i in range(300)])
-    command = [sys.executable, "-m", "mrtcurate.cli", "run", "--input", str(data), "--output", str(tmp_path / "out")]
-    command += ["--workers", "2", "--near-dup", "off", "--no-plan"]
+    command = [sys.executable, "-m", "mrtcurate.cli", job, "--input", str(data), "--workers", "2", "--near-dup", "off"]
+    command += ["--output", str(tmp_path / "out"), "--no-plan"] if job == "run" else ["--embedder", "hashing"]
     env = {**os.environ, "PYTHONPATH": f"{hooks}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     finished = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert finished.returncode == 1

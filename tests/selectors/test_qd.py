@@ -179,7 +179,10 @@ def test_batched_greedy_equals_per_pool_naive_greedy():
 
 
 @pytest.mark.slow
-def test_facility_location_matches_apricot():
+def test_facility_location_matches_apricot(monkeypatch):
+    # apricot's kernels are numba-compiled on first use: 35 s of the suite. Run as Python they compute the same on
+    # pools of 60, in a second. numba reads the switch where apricot's module defines them, so before its import.
+    monkeypatch.setattr(pytest.importorskip("numba").config, "DISABLE_JIT", True)
     apricot = pytest.importorskip("apricot")
     rng = np.random.default_rng(21)
     for _ in range(10):
