@@ -27,23 +27,16 @@ OPTIONS = {"reward_field": "score", "k": 3, "seed": 11, "shards": 3}
 @pytest.mark.slow
 def test_repeat_runs_and_worker_counts_give_identical_shards(corpus, tmp_path):
     ordered, _ = corpus
-    curate([ordered], tmp_path / "a", **OPTIONS)
-    curate([ordered], tmp_path / "b", **OPTIONS)
-    assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b")
-    assert len(shard_bytes(tmp_path / "a")) == 3
-
-
-@pytest.mark.slow
-def test_multi_process_runner_gives_identical_shards(corpus, tmp_path):
-    ordered, _ = corpus
-    curate([ordered], tmp_path / "one", beam_args=["--direct_num_workers=1"], **OPTIONS)
+    curate([ordered], tmp_path / "a", beam_args=["--direct_num_workers=1"], **OPTIONS)
+    curate([ordered], tmp_path / "b", beam_args=["--direct_num_workers=1"], **OPTIONS)
     curate(
         [ordered],
         tmp_path / "two",
         beam_args=["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
         **OPTIONS,
     )
-    assert shard_bytes(tmp_path / "one") == shard_bytes(tmp_path / "two")
+    assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b") == shard_bytes(tmp_path / "two")
+    assert len(shard_bytes(tmp_path / "a")) == 3
 
 
 @pytest.mark.slow
