@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.transforms import environments
 
 import mrtcurate
+from mrtcurate import interrupts
 from mrtcurate.allocator import tune_malloc
 from mrtcurate.errors import JobFailed
 from mrtcurate.ingest.files import ResolvedInputs
@@ -147,10 +149,17 @@ def run_curation(
     local runner, `on_progress` gets a line of progress every PROGRESS_INTERVAL_S seconds."""
     beam_args = with_local_workers(beam_args, local_workers(config.execution.workers, inputs))
     pipeline = new_pipeline(beam_args)
-    build(pipeline, config, inputs, directory)
-    with _local_progress(beam_args, on_progress):
-        result = _run_to_completion(pipeline)
+    with _temp_folder_removed_on_interrupt(pipeline):
+        build(pipeline, config, inputs, directory)
+        with _local_progress(beam_args, on_progress):
+            result = _run_to_completion(pipeline)
     return _counters(result)
+
+
+def _temp_folder_removed_on_interrupt(pipeline: Pipeline):
+    """Beam makes a local temp folder with the Pipeline and removes it when run() returns or raises; an interrupt
+    (or a lost worker) ends the process before either, which left the folder behind in $TMPDIR."""
+    return interrupts.cleanup_on_interrupt(lambda: shutil.rmtree(pipeline.local_tempdir, ignore_errors=True))
 
 
 def _run_to_completion(pipeline: Pipeline):
@@ -200,7 +209,10 @@ def _local_progress(beam_args: list[str], on_progress: Callable[[str], None] | N
     if on_progress is None or _names_a_runner(beam_args):
         yield
         return
-    with tempfile.TemporaryDirectory(prefix="mrt-progress-") as directory:
+    with (
+        tempfile.TemporaryDirectory(prefix="mrt-progress-") as directory,
+        interrupts.cleanup_on_interrupt(lambda: shutil.rmtree(directory, ignore_errors=True)),
+    ):
         previous = os.environ.get(progress.PROGRESS_DIR)
         os.environ[progress.PROGRESS_DIR] = directory
         try:
@@ -216,8 +228,9 @@ def _local_progress(beam_args: list[str], on_progress: Callable[[str], None] | N
 def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_args: list[str]) -> None:
     """The planner job (graph.build_plan) to completion; the summary is written to `target` as one JSON line."""
     pipeline = new_pipeline(with_local_workers(beam_args, local_workers(config.execution.workers, inputs)))
-    build_plan(pipeline, config, inputs, target)
-    _run_to_completion(pipeline)
+    with _temp_folder_removed_on_interrupt(pipeline):
+        build_plan(pipeline, config, inputs, target)
+        _run_to_completion(pipeline)
 
 
 def _counters(result) -> dict[str, int]:

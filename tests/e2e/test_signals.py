@@ -56,7 +56,7 @@ def _alive(pid: int) -> bool:
     return state != b"Z"
 
 
-def _start(corpus: Path, output: Path, beam_args: list[str]) -> subprocess.Popen:
+def _start(corpus: Path, output: Path, beam_args: list[str], temp_dir: Path | None = None) -> subprocess.Popen:
     command = [
         sys.executable,
         "-m",
@@ -72,7 +72,7 @@ def _start(corpus: Path, output: Path, beam_args: list[str]) -> subprocess.Popen
         "hashing",
         *beam_args,
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **({"TMPDIR": str(temp_dir)} if temp_dir else {})}
     # Its own session: a signal to "the process group" reaches the job's processes, not pytest.
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -121,8 +121,9 @@ CASES = [
 def test_an_interrupt_ends_the_job_quickly_in_one_line_and_leaves_nothing(
     corpus, tmp_path, number, group, workers, after_s
 ):
-    output = tmp_path / "out"
-    process = _start(corpus, output, MULTI if workers else [])
+    output, temp_dir = tmp_path / "out", tmp_path / "tmp"  # the job's TMPDIR: Beam's and the progress folders
+    temp_dir.mkdir()
+    process = _start(corpus, output, MULTI if workers else [], temp_dir)
     try:
         assert _wait_for(lambda: _job_running(process, output, workers) or process.poll() is not None, 60), (
             "the job never started"
@@ -149,7 +150,8 @@ def test_an_interrupt_ends_the_job_quickly_in_one_line_and_leaves_nothing(
     assert _wait_for(lambda: not any(_alive(pid) for pid in family), 3), [
         (pid, _cmdline(pid)) for pid in family if _alive(pid)
     ]
-    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tmp"]
+    assert sorted(path.name for path in temp_dir.iterdir()) == []
 
 
 def test_workers_of_a_killed_driver_exit_and_the_next_run_removes_its_staging(corpus, tmp_path):
