@@ -17,8 +17,10 @@ import contextlib
 import itertools
 import os
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 
@@ -43,6 +45,17 @@ def cleanup_on_interrupt(cleanup: Callable[[], None]) -> Iterator[None]:
     finally:
         with _lock:
             _cleanups.pop(key, None)
+
+
+@contextlib.contextmanager
+def temporary_folder(prefix: str) -> Iterator[str]:
+    """tempfile.TemporaryDirectory that an interrupt removes too: the interrupt leaves with os._exit, before the
+    `with` block would remove it."""
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as folder,
+        cleanup_on_interrupt(lambda: shutil.rmtree(folder, ignore_errors=True)),
+    ):
+        yield folder
 
 
 @contextlib.contextmanager

@@ -1,4 +1,7 @@
+import os
 import signal
+import subprocess
+import sys
 import threading
 from types import SimpleNamespace
 
@@ -27,3 +30,22 @@ def test_only_the_exit_signals_end_the_run(monkeypatch):
     returned = iter([SimpleNamespace(si_signo=signal.SIGTERM), None])
     interrupts._watch(stop, -1)
     assert handled == [signal.SIGTERM]
+
+
+def test_an_interrupt_removes_the_temporary_folders_of_the_command(tmp_path):
+    """The interrupt leaves with os._exit, so a TemporaryDirectory's own `with` never removes it."""
+    program = (
+        "import os, signal, sys, time\n"
+        "from mrtcurate import interrupts\n"
+        "with interrupts.handled(), interrupts.temporary_folder('mrt-test-') as folder:\n"
+        "    open(os.path.join(folder, 'part'), 'w').close()\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(30)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    finished = subprocess.run(
+        [sys.executable, "-c", program], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 130, finished.stderr
+    assert finished.stderr.strip().splitlines()[-1] == "interrupted: nothing was published"
+    assert list(tmp_path.iterdir()) == []

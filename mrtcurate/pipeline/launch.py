@@ -10,7 +10,6 @@ import re
 import shlex
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -209,10 +208,7 @@ def _local_progress(beam_args: list[str], on_progress: Callable[[str], None] | N
     if on_progress is None or _names_a_runner(beam_args):
         yield
         return
-    with (
-        tempfile.TemporaryDirectory(prefix="mrt-progress-") as directory,
-        interrupts.cleanup_on_interrupt(lambda: shutil.rmtree(directory, ignore_errors=True)),
-    ):
+    with interrupts.temporary_folder("mrt-progress-") as directory:
         previous = os.environ.get(progress.PROGRESS_DIR)
         os.environ[progress.PROGRESS_DIR] = directory
         try:

@@ -3,7 +3,6 @@ shows (data.py), drawing it (figures.py, plots.py) and rendering the page (page.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import is_local, local_path
+from mrtcurate.interrupts import temporary_folder
 from mrtcurate.outputs import write_inside
 from mrtcurate.report.card import CARD_NAME, SHARD_LISTS, declared_tables, render_card
 from mrtcurate.report.data import kept_profile, kept_rows, reward_rows, source_rows
@@ -74,7 +74,7 @@ def _license_of_card(directory: str) -> str | None:
 def write_report(directory: str) -> str:
     """Writes DIR/report.html and DIR/*.png; returns the report's path."""
     manifest = read_manifest(directory)
-    with tempfile.TemporaryDirectory(prefix="mrt-report-") as scratch:
+    with temporary_folder("mrt-report-") as scratch:
         try:
             kept = kept_profile(kept_rows(directory, manifest))
         except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:

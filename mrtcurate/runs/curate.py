@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import JobFailed, UserError
 from mrtcurate.ingest.files import ResolvedInputs
-from mrtcurate.interrupts import cleanup_on_interrupt
+from mrtcurate.interrupts import cleanup_on_interrupt, temporary_folder
 from mrtcurate.pipeline.launch import run_curation, run_planner
 from mrtcurate.pipeline.score import JUDGE_LEDGER
 from mrtcurate.pipeline.spill import SPILL_FOLDER
@@ -90,7 +89,7 @@ def run_plan(config: RunConfig, beam_args: list[str] | None = None) -> dict:
     """The planner alone: read, dedup, embed and estimate, without selecting or writing a dataset."""
     config = config.replace(plan=True)
     inputs = resolve_inputs(config)
-    with tempfile.TemporaryDirectory(prefix="mrt-plan-") as scratch:
+    with temporary_folder("mrt-plan-") as scratch:
         target = os.path.join(scratch, "plan.json")
         run_planner(config, inputs, target, beam_args or [])
         with open(target, encoding="utf-8") as source:
