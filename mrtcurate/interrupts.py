@@ -47,14 +47,16 @@ def cleanup_on_interrupt(cleanup: Callable[[], None]) -> Iterator[None]:
             _cleanups.pop(key, None)
 
 
+def folder_removed_on_interrupt(folder: str) -> contextlib.AbstractContextManager[None]:
+    """Inside the block an interrupt removes `folder`: it leaves with os._exit, before any `with` or `finally` that
+    would remove it runs."""
+    return cleanup_on_interrupt(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
 @contextlib.contextmanager
 def temporary_folder(prefix: str) -> Iterator[str]:
-    """tempfile.TemporaryDirectory that an interrupt removes too: the interrupt leaves with os._exit, before the
-    `with` block would remove it."""
-    with (
-        tempfile.TemporaryDirectory(prefix=prefix) as folder,
-        cleanup_on_interrupt(lambda: shutil.rmtree(folder, ignore_errors=True)),
-    ):
+    """tempfile.TemporaryDirectory that an interrupt removes too."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder, folder_removed_on_interrupt(folder):
         yield folder
 
 

@@ -8,9 +8,8 @@ import contextlib
 import os
 import re
 import shlex
-import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.pipeline import Pipeline
@@ -147,18 +146,23 @@ def run_curation(
     """The curation job into `directory`, to completion; returns the job's mrtcurate counters. On the
     local runner, `on_progress` gets a line of progress every PROGRESS_INTERVAL_S seconds."""
     beam_args = with_local_workers(beam_args, local_workers(config.execution.workers, inputs))
-    pipeline = new_pipeline(beam_args)
-    with _temp_folder_removed_on_interrupt(pipeline):
+    with _interruptible_pipeline(beam_args) as pipeline:
         build(pipeline, config, inputs, directory)
         with _local_progress(beam_args, on_progress):
             result = _run_to_completion(pipeline)
     return _counters(result)
 
 
-def _temp_folder_removed_on_interrupt(pipeline: Pipeline):
-    """Beam makes a local temp folder with the Pipeline and removes it when run() returns or raises; an interrupt
-    (or a lost worker) ends the process before either, which left the folder behind in $TMPDIR."""
-    return interrupts.cleanup_on_interrupt(lambda: shutil.rmtree(pipeline.local_tempdir, ignore_errors=True))
+@contextlib.contextmanager
+def _interruptible_pipeline(beam_args: list[str]) -> Iterator[Pipeline]:
+    """A new Pipeline whose local temp folder an interrupt removes too: Beam makes the folder in the constructor and
+    removes it only when run() returns or raises. Made under deferred(), so that no interrupt falls between the
+    folder's creation and its cleanup's registration (a SIGINT there left the folder, one run in a few)."""
+    with contextlib.ExitStack() as stack:
+        with interrupts.deferred():
+            pipeline = new_pipeline(beam_args)
+            stack.enter_context(interrupts.folder_removed_on_interrupt(pipeline.local_tempdir))
+        yield pipeline
 
 
 def _run_to_completion(pipeline: Pipeline):
@@ -223,8 +227,8 @@ def _local_progress(beam_args: list[str], on_progress: Callable[[str], None] | N
 
 def run_planner(config: RunConfig, inputs: ResolvedInputs, target: str, beam_args: list[str]) -> None:
     """The planner job (graph.build_plan) to completion; the summary is written to `target` as one JSON line."""
-    pipeline = new_pipeline(with_local_workers(beam_args, local_workers(config.execution.workers, inputs)))
-    with _temp_folder_removed_on_interrupt(pipeline):
+    beam_args = with_local_workers(beam_args, local_workers(config.execution.workers, inputs))
+    with _interruptible_pipeline(beam_args) as pipeline:
         build_plan(pipeline, config, inputs, target)
         _run_to_completion(pipeline)
 

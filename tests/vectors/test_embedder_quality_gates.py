@@ -125,8 +125,7 @@ def test_the_gates_fail_on_broken_backends():
     texts, _, _ = _sample(corpus, rows)
     head_texts, head_groups, head_rewards = _sample(corpus, 500)
     assert head_texts == texts[: len(head_texts)]
-    head = slice(0, len(head_texts))
-    cls_gate = _int8_gate(reference[head], _cls_pooled_minilm(list(head_texts)), head_groups, head_rewards)
+    cls_gate = _int8_gate(reference[: len(head_texts)], _cls_pooled_minilm(list(head_texts)), head_groups, head_rewards)
     print(f"[CLS]-pooled MiniLM against minilm on {len(head_texts)} {corpus}: {cls_gate}")
     assert not cls_gate["passed"]
     shuffled_table = _vectors(corpus, rows, "static")[np.random.default_rng(0).permutation(len(reference))]
