@@ -8,3 +8,7 @@ import sys
 # only where they need it (the sentence-transformers one), so the import is declined: a None entry in sys.modules
 # makes it raise ImportError. Here, because every worker imports this package before it runs any of its stages.
 sys.modules.setdefault("apache_beam.ml.inference.model_manager", None)
+
+from mrtcurate.pipeline import beam_overheads
+
+beam_overheads.install()
