@@ -45,7 +45,9 @@ def figures(manifest: dict, kept: KeptProfile, source_rows: list[tuple], workdir
     if manifest.get("qd_frontier"):
         figures["qd_frontier"] = plots.qd_frontier(manifest["qd_frontier"], workdir / "qd_frontier.png")
     profile = manifest.get("pool_profile")
-    if source_rows:
+    # One source is all of the pool and all of the kept rows: its panel would say nothing (and cost a quarter
+    # second a run to draw).
+    if len(source_rows) > 1:
         sources = [row[0] for row in source_rows]
         figures["sources"] = plots.share_comparison(
             sources,
@@ -54,6 +56,7 @@ def figures(manifest: dict, kept: KeptProfile, source_rows: list[tuple], workdir
             "Share of candidates (pool) and of kept rows, by source",
             workdir / "sources.png",
         )
+    if source_rows:
         figures["lengths"] = plots.share_comparison(
             length_bin_labels(),
             shares(profile["length_counts"]),

@@ -200,9 +200,9 @@ def render(manifest: dict, source_rows: list[tuple], reward_rows: list[tuple], f
             "<p>Kept/pool above 1: the selector keeps that source's responses more often than the pools offer them.</p>",
             _table(source_rows, ("source", "pool share", "kept share", "kept / pool")),
             _image(figures["sources"]),
-            "<h2>Does selection shift completion length?</h2>",
-            _image(figures["lengths"]),
         ]
+    if "lengths" in figures:
+        sections += ["<h2>Does selection shift completion length?</h2>", _image(figures["lengths"])]
     if "rewards" in figures:
         sections += [
             "<h2>Which rewards does the selection keep?</h2>",

@@ -14,12 +14,13 @@ def test_report_is_self_contained_with_every_section(tmp_path):
             "prompt": f"Name a colour, take {i % 8}",
             "response": f"Colour number {i % 5} and shade {i}",
             "score": (i % 7) / 7,
+            "model": f"model-{i % 2}",  # two sources: with one, the source panel would say nothing and is left out
         }
         for i in range(160)
     ]
     rows += [{"prompt": "p", "response": ""}, {"prompt": None, "response": "x"}]
     data = write_jsonl(tmp_path / "data.jsonl", rows)
-    outcome = curate([data], tmp_path / "out", reward_field="score", selector="qd", k=3)
+    outcome = curate([data], tmp_path / "out", reward_field="score", source_field="model", selector="qd", k=3)
     path = write_report(outcome.output)
     page = (tmp_path / "out" / "report.html").read_text()
     assert path.endswith("report.html")
@@ -89,6 +90,15 @@ def test_source_and_length_panels_show_what_topk_favours(tmp_path):
     assert "<td>long</td><td>0.9</td><td>0.9</td><td>0.9</td><td>0.9</td>" in page
     assert "<td>short</td><td>0.1</td><td>-</td><td>0.1</td><td>-</td>" in page
     assert (tmp_path / "out" / "rewards.png").stat().st_size > 1000
+
+
+def test_one_source_gets_no_source_panel_but_keeps_the_length_panel(tmp_path):
+    rows = [{"prompt": f"q{i % 4}", "response": f"answer {i}", "score": i % 3} for i in range(24)]
+    outcome = curate([write_jsonl(tmp_path / "data.jsonl", rows)], tmp_path / "out", reward_field="score", k=2)
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Which sources" not in page and "Does selection shift completion length?" in page
+    assert not (tmp_path / "out" / "sources.png").exists() and (tmp_path / "out" / "lengths.png").exists()
+    assert outcome.manifest["pool_profile"]["sources"] == {"data.jsonl": 24}
 
 
 def test_report_replaces_links_in_its_folder_and_never_writes_through_them(tmp_path):

@@ -90,8 +90,10 @@ def test_minilm_int8_agrees_with_minilm():
     "corpus, rows",
     [
         ("instructgpt_samples", 2000),
-        # 1,000 of gsm8k's long solutions: MiniLM takes 60 ms a solution on one core, two minutes for 2,000.
-        ("gsm8k_model_solutions", 1000),
+        # 600 of gsm8k's long solutions (120 problems): MiniLM takes 60 ms a solution on one core, two minutes for
+        # 2,000. Measured on prefixes of one seeded sample: Spearman 0.670 at 600 and at 1,000 (0.656 at 2,000), qd
+        # diversity kept 0.987 and 0.978.
+        ("gsm8k_model_solutions", 600),
     ],
 )
 def test_static_orders_answers_as_minilm_does(corpus, rows):
