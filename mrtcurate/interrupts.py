@@ -22,6 +22,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -58,6 +59,16 @@ def temporary_folder(prefix: str) -> Iterator[str]:
     """tempfile.TemporaryDirectory that an interrupt removes too."""
     with tempfile.TemporaryDirectory(prefix=prefix) as folder, folder_removed_on_interrupt(folder):
         yield folder
+
+
+@contextlib.contextmanager
+def cleanups_held_off() -> Iterator[None]:
+    """Make a file (and the folders above it, as Beam's FileSystems.create does) inside this block: it is then made
+    before an interrupt's cleanups remove its folder, which takes it along, or never. A job thread still writing
+    while the cleanups ran brought back a staging folder they had just removed (the cleanups hold this lock until
+    the exit). Only the making: writing to a file already open is harmless, as its folder's removal unlinks it."""
+    with _lock:
+        yield
 
 
 @contextlib.contextmanager
@@ -171,6 +182,10 @@ def _outcome() -> str:
 
 
 def _end(line: str, code: int) -> None:
+    # The runner's threads see their killed workers exit and would print a traceback before os._exit.
+    threading.excepthook = lambda _args: None
+    # Worker processes first: one still writing after the cleanups would bring back the folders they removed.
+    _kill_descendants()
     with _lock:
         cleanups = list(_cleanups.values())
         _cleanups.clear()
@@ -179,9 +194,6 @@ def _end(line: str, code: int) -> None:
             cleanup()
         except Exception:  # noqa: BLE001, S110 - an exit in progress: what a cleanup cannot remove, the next run does
             pass
-    # The runner's threads see their killed workers exit and would print a traceback before os._exit.
-    threading.excepthook = lambda _args: None
-    _kill_descendants()
     sys.stderr.write(f"{line}\n")
     sys.stderr.flush()
     sys.stdout.flush()
@@ -209,3 +221,14 @@ def _kill_descendants() -> None:
     for pid in doomed:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 1.0  # a killed process ends once its current system call (a mkdir) returns
+    while time.monotonic() < deadline and any(_running(pid) for pid in doomed):
+        time.sleep(0.005)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as source:
+            return source.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False

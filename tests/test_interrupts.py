@@ -49,3 +49,32 @@ def test_an_interrupt_removes_the_temporary_folders_of_the_command(tmp_path):
     assert finished.returncode == 130, finished.stderr
     assert finished.stderr.strip().splitlines()[-1] == "interrupted: nothing was published"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_thread_still_making_files_cannot_bring_back_a_folder_the_interrupt_removed(tmp_path):
+    """As Beam's FileSystems.create does, the writer makes the folders above each file it creates: without the
+    hold-off it brought the staging folder back after the interrupt's cleanup had removed it."""
+    program = (
+        "import os, signal, sys, threading, time\n"
+        "from mrtcurate import interrupts\n"
+        "folder = sys.argv[1]\n"
+        "def write():\n"
+        "    for index in range(10**9):\n"
+        "        with interrupts.cleanups_held_off():\n"
+        "            os.makedirs(os.path.join(folder, 'spill'), exist_ok=True)\n"
+        "            sink = open(os.path.join(folder, 'spill', str(index)), 'wb')\n"
+        "        with sink:\n"
+        "            sink.write(b'x' * 1000)\n"
+        "with interrupts.handled(), interrupts.folder_removed_on_interrupt(folder):\n"
+        "    threading.Thread(target=write, daemon=True).start()\n"
+        "    time.sleep(0.3)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(30)\n"
+    )
+    for attempt in range(5):
+        folder = tmp_path / f"staging-{attempt}"
+        finished = subprocess.run(
+            [sys.executable, "-c", program, str(folder)], check=False, capture_output=True, text=True, timeout=60
+        )
+        assert finished.returncode == 130, finished.stderr
+        assert not folder.exists()

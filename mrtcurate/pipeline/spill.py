@@ -29,6 +29,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from mrtcurate import interrupts
 from mrtcurate.garbage import tune_collector
 from mrtcurate.pipeline.batching import BatchByKey
 from mrtcurate.pipeline.coders import PlainCoder
@@ -64,7 +65,9 @@ class SegmentWriter:
         self.pending, self.held = {}, 0
         path = FileSystems.join(self.directory, f"{uuid.uuid4().hex}.segments")
         offset = 0
-        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as sink:
+        with interrupts.cleanups_held_off():
+            sink = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        with sink:
             for _, payload in payloads:
                 sink.write(payload)
         for key, payload in payloads:
