@@ -4,19 +4,24 @@ content-addressed cache: `$MRT_CACHE_DIR` (default `$XDG_CACHE_HOME/mrtcurate`, 
 An artifact's directory is named by a digest of everything that determines its bytes (the recipe's
 version, the model package's version, the versions of the libraries that build it, the CPU features a
 quantisation was chosen for), so an upgrade builds a new one beside the old instead of reusing a stale
-one. Builds happen in a temporary directory next to the cache and appear by one atomic rename: workers
-that build the same artifact at once each finish their own copy, one rename wins, the others discard
-theirs, and no reader ever sees a half-written directory.
+one. Builds happen in a temporary directory next to the cache and appear by one atomic rename, so no reader
+ever sees a half-written directory. Processes of one machine that need the same artifact at once take turns on
+its lock file (`.NAME.lock` beside it): the first builds, the others find it built. Without the lock each built
+its own copy, for one rename to win: two pytest workers on a fresh machine each spent the static table's
+half-minute MiniLM pass, slowing each other. Where the lock cannot be taken (a file system without flock), the
+builds race as before and the rename still decides.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +80,12 @@ class Artifact:
         if self.is_built():
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
+        with _turn(final.parent / f".{final.name}.lock"):
+            if not self.is_built():  # built by another process while this one waited
+                self._build_into(final)
+        return final
+
+    def _build_into(self, final: Path) -> None:
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
         try:
             self.build(staging)
@@ -88,4 +99,19 @@ class Artifact:
             # Another process renamed its copy into place first; ours is the same bytes.
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return final
+
+
+@contextlib.contextmanager
+def _turn(lock_path: Path) -> Iterator[None]:
+    """This machine's processes one at a time (fcntl.flock, released when the file closes, also by a killed process)."""
+    try:
+        lock = open(lock_path, "a")  # noqa: SIM115 - held open for the block
+    except OSError:
+        yield
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:
+            pass  # no flock here: the builds race, and the rename decides
+        yield

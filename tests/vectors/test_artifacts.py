@@ -6,6 +6,8 @@ from mrtcurate.vectors.artifacts import Artifact
 
 
 def _slow_build(directory: Path) -> None:
+    with (directory.parent / "builds.log").open("a") as log:  # O_APPEND: one whole line per build
+        log.write("built\n")
     for part in range(5):
         (directory / f"part{part}").write_text(str(part) * 1000)
         time.sleep(0.05)  # wide enough that the builders overlap
@@ -18,7 +20,7 @@ def _ensure(cache_dir: str) -> str:
     return str(Artifact("thing", {"recipe": "1"}, _slow_build).ensure())
 
 
-def test_concurrent_builders_leave_one_complete_artifact_and_no_staging(tmp_path):
+def test_concurrent_builders_build_once_and_leave_one_complete_artifact_and_no_staging(tmp_path):
     with multiprocessing.get_context("spawn").Pool(4) as workers:
         paths = workers.map(_ensure, [str(tmp_path)] * 4)
     assert len(set(paths)) == 1
@@ -32,7 +34,11 @@ def test_concurrent_builders_leave_one_complete_artifact_and_no_staging(tmp_path
         "part4",
     ]
     assert all((built / f"part{part}").read_text() == str(part) * 1000 for part in range(5))
-    assert [entry.name for entry in tmp_path.iterdir()] == [built.name]  # staging directories removed
+    assert (tmp_path / "builds.log").read_text() == "built\n"  # the others waited for it, and found it built
+    # Staging directories removed; the lock file stays (removing it would let a waiter lock a file no longer there).
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == sorted(
+        [built.name, f".{built.name}.lock", "builds.log"]
+    )
 
 
 def test_the_key_names_the_artifact_and_a_failed_build_leaves_nothing(tmp_path, monkeypatch):
@@ -53,7 +59,8 @@ def test_the_key_names_the_artifact_and_a_failed_build_leaves_nothing(tmp_path, 
         failing.ensure()
     except OSError as error:
         assert "disk full" in str(error)
-    assert not failing.is_built() and [entry.name for entry in tmp_path.iterdir()] == [first.path.name]
+    built = [entry.name for entry in tmp_path.iterdir() if not entry.name.endswith((".lock", ".log"))]
+    assert not failing.is_built() and built == [first.path.name]  # no half-built directory
 
 
 def test_the_cache_is_the_users_unless_set_and_a_read_only_home_falls_back_to_temp(tmp_path, monkeypatch):
