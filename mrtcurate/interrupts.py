@@ -206,13 +206,9 @@ def _kill_descendants() -> None:
     process's parent (psutil would do it too, but is not otherwise a dependency of `mrt run`)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as source:
-                    parent = int(source.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
+        if entry.isdigit() and (fields := _stat_fields(int(entry))):
+            with contextlib.suppress(ValueError, IndexError):
+                children.setdefault(int(fields[1]), []).append(int(entry))
     doomed, frontier = [], [os.getpid()]
     while frontier:
         found = children.get(frontier.pop(), [])
@@ -227,8 +223,14 @@ def _kill_descendants() -> None:
 
 
 def _running(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] != b"Z"
+
+
+def _stat_fields(pid: int) -> list[bytes]:
+    """The fields of /proc/PID/stat after the command name (state, parent, ...); none for a process gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as source:
-            return source.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
+            return source.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return []

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from mrtcurate import interrupts
+from mrtcurate.pipeline.job_files import new_file
 from mrtcurate.pipeline.score import JUDGE_TALLY, scorer_identity
 from mrtcurate.schemas import InputFile, RunConfig, ShardInfo
 from mrtcurate.schemas.config import SelectionSettings
@@ -164,9 +164,7 @@ class _WriteManifest(beam.DoFn):
                 "embedding_fallback": counts.get(Count.EMBEDDING_FALLBACK.value, 0),
                 "from_cache": counts.get(Count.VECTORS_FROM_CACHE.value, 0),
             }
-        with interrupts.cleanups_held_off():
-            sink = FileSystems.create(FileSystems.join(self.directory, MANIFEST_NAME))
-        with sink:
+        with new_file(FileSystems.join(self.directory, MANIFEST_NAME)) as sink:
             sink.write(json.dumps(manifest, indent=2).encode("utf-8"))
         yield manifest
 

@@ -29,10 +29,10 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from mrtcurate import interrupts
 from mrtcurate.garbage import tune_collector
 from mrtcurate.pipeline.batching import BatchByKey
 from mrtcurate.pipeline.coders import PlainCoder
+from mrtcurate.pipeline.job_files import new_file
 
 SPILL_FOLDER = ".shuffle"  # inside the job's staging folder; the driver removes it before publishing
 # Items a writer holds, over all its keys, before it writes them out as one file: with a key's items in one
@@ -65,9 +65,7 @@ class SegmentWriter:
         self.pending, self.held = {}, 0
         path = FileSystems.join(self.directory, f"{uuid.uuid4().hex}.segments")
         offset = 0
-        with interrupts.cleanups_held_off():
-            sink = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
-        with sink:
+        with new_file(path, compression_type=CompressionTypes.UNCOMPRESSED) as sink:
             for _, payload in payloads:
                 sink.write(payload)
         for key, payload in payloads:

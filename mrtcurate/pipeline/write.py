@@ -22,9 +22,9 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from mrtcurate import interrupts
 from mrtcurate.ids import stable_hash
 from mrtcurate.pipeline.coders import ArrowTablesCoder
+from mrtcurate.pipeline.job_files import new_file
 from mrtcurate.pipeline.spill import SegmentWriter, SpillBatches, batches_of, read_segments
 from mrtcurate.schemas import ShardInfo
 from mrtcurate.schemas.counts import Insight
@@ -190,9 +190,7 @@ class _WriteEmptyShards(beam.DoFn):
 def _write(directory: str, table: Table, prefix: str, index: int, count: int, rows: pa.Table) -> ShardInfo:
     payload = parquet_bytes(rows)
     relative = f"{table.relative_dir}/{shard_name(prefix, index, count)}"
-    with interrupts.cleanups_held_off():
-        sink = FileSystems.create(FileSystems.join(directory, relative))
-    with sink:
+    with new_file(FileSystems.join(directory, relative)) as sink:
         sink.write(payload)
     return ShardInfo(path=relative, rows=rows.num_rows, sha256=hashlib.sha256(payload).hexdigest())
 
