@@ -24,7 +24,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
+T = TypeVar("T")
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 _cleanups: dict[int, Callable[[], None]] = {}
 _ids = itertools.count()
@@ -48,17 +50,31 @@ def cleanup_on_interrupt(cleanup: Callable[[], None]) -> Iterator[None]:
             _cleanups.pop(key, None)
 
 
-def folder_removed_on_interrupt(folder: str) -> contextlib.AbstractContextManager[None]:
-    """Inside the block an interrupt removes `folder`: it leaves with os._exit, before any `with` or `finally` that
-    would remove it runs."""
-    return cleanup_on_interrupt(lambda: shutil.rmtree(folder, ignore_errors=True))
+@contextlib.contextmanager
+def made_and_undone_on_interrupt(make: Callable[[], T], undo: Callable[[T], None]) -> Iterator[T]:
+    """`make()`, with `undo(made)` run by an interrupt inside the block. Both happen under deferred(), so an
+    interrupt finds the thing made and its undoing registered, or neither: one that fell between them left the
+    thing behind, and the main thread goes on making things while the cleanups run (they hold the lock, which
+    deferred() waits for, until the exit)."""
+    with contextlib.ExitStack() as registration:
+        with deferred():
+            made = make()
+            registration.enter_context(cleanup_on_interrupt(lambda: undo(made)))
+        yield made
 
 
 @contextlib.contextmanager
 def temporary_folder(prefix: str) -> Iterator[str]:
     """tempfile.TemporaryDirectory that an interrupt removes too."""
-    with tempfile.TemporaryDirectory(prefix=prefix) as folder, folder_removed_on_interrupt(folder):
-        yield folder
+    with made_and_undone_on_interrupt(lambda: tempfile.mkdtemp(prefix=prefix), _remove_folder) as folder:
+        try:
+            yield folder
+        finally:
+            _remove_folder(folder)  # while still registered: an interrupt here removes it again, harmlessly
+
+
+def _remove_folder(folder: str) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ these, on local disks:
   at the publishing rename itself, under a lock on the parent folder, so no window remains between a check
   and the write;
 - never an output that is, or holds, one of the command's inputs;
-- nothing of its own left behind when it fails or is interrupted (interrupts.cleanup_on_interrupt).
+- nothing of its own left behind when it fails or is interrupted (interrupts.made_and_undone_on_interrupt).
 
 Object stores have no rename or lock; the callers write there in place (runs/publish.py). Nothing here
 imports Beam: the trainer uses it too.

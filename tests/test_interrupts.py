@@ -55,9 +55,12 @@ def test_a_thread_still_making_files_cannot_bring_back_a_folder_the_interrupt_re
     """As Beam's FileSystems.create does, the writer makes the folders above each file it creates: without the
     hold-off it brought the staging folder back after the interrupt's cleanup had removed it."""
     program = (
-        "import os, signal, sys, threading, time\n"
+        "import os, shutil, signal, sys, threading, time\n"
         "from mrtcurate import interrupts\n"
         "folder = sys.argv[1]\n"
+        "def made():\n"
+        "    os.mkdir(folder)\n"
+        "    return folder\n"
         "def write():\n"
         "    for index in range(10**9):\n"
         "        with interrupts.cleanups_held_off():\n"
@@ -65,7 +68,7 @@ def test_a_thread_still_making_files_cannot_bring_back_a_folder_the_interrupt_re
         "            sink = open(os.path.join(folder, 'spill', str(index)), 'wb')\n"
         "        with sink:\n"
         "            sink.write(b'x' * 1000)\n"
-        "with interrupts.handled(), interrupts.folder_removed_on_interrupt(folder):\n"
+        "with interrupts.handled(), interrupts.made_and_undone_on_interrupt(made, shutil.rmtree):\n"
         "    threading.Thread(target=write, daemon=True).start()\n"
         "    time.sleep(0.3)\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
@@ -78,3 +81,24 @@ def test_a_thread_still_making_files_cannot_bring_back_a_folder_the_interrupt_re
         )
         assert finished.returncode == 130, finished.stderr
         assert not folder.exists()
+
+
+def test_an_interrupt_while_temporary_folders_come_and_go_leaves_none(tmp_path):
+    """The cleanups hold the lock to the exit while the main thread goes on: a folder made after they started, or
+    one no longer registered but not yet removed, was left behind (the fresh-clone CI found a progress folder)."""
+    program = (
+        "import os, signal, threading, time\n"
+        "from mrtcurate import interrupts\n"
+        "threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "with interrupts.handled():\n"
+        "    while True:\n"
+        "        with interrupts.temporary_folder('mrt-test-') as folder:\n"
+        "            open(os.path.join(folder, 'part'), 'w').close()\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    for _attempt in range(5):
+        finished = subprocess.run(
+            [sys.executable, "-c", program], check=False, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert finished.returncode == 130, finished.stderr
+        assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 
@@ -158,10 +159,9 @@ def _interruptible_pipeline(beam_args: list[str]) -> Iterator[Pipeline]:
     """A new Pipeline whose local temp folder an interrupt removes too: Beam makes the folder in the constructor and
     removes it only when run() returns or raises. Made under deferred(), so that no interrupt falls between the
     folder's creation and its cleanup's registration (a SIGINT there left the folder, one run in a few)."""
-    with contextlib.ExitStack() as stack:
-        with interrupts.deferred():
-            pipeline = new_pipeline(beam_args)
-            stack.enter_context(interrupts.folder_removed_on_interrupt(pipeline.local_tempdir))
+    with interrupts.made_and_undone_on_interrupt(
+        lambda: new_pipeline(beam_args), lambda pipeline: shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
+    ) as pipeline:
         yield pipeline
 
 

@@ -13,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mrtcurate.errors import JobFailed, UserError
 from mrtcurate.ingest.files import ResolvedInputs
-from mrtcurate.interrupts import cleanup_on_interrupt, temporary_folder
+from mrtcurate.interrupts import made_and_undone_on_interrupt, temporary_folder
 from mrtcurate.pipeline.launch import run_curation, run_planner
 from mrtcurate.pipeline.score import JUDGE_LEDGER
 from mrtcurate.pipeline.spill import SPILL_FOLDER
@@ -48,9 +48,8 @@ def run(
     inputs = inputs or resolve_inputs(config)
     check_inputs_outside_output(output, inputs.files)
     check_cache_and_budget(config)
-    staging = stage(output, overwrite)
-    try:
-        with cleanup_on_interrupt(lambda: release(staging)):
+    with made_and_undone_on_interrupt(lambda: stage(output, overwrite), release) as staging:
+        try:
             metrics = run_curation(config, inputs, staging.directory, beam_args or [], on_progress)
             _remove_if_there(FileSystems.join(staging.directory, JUDGE_LEDGER))
             _remove_if_there(FileSystems.join(staging.directory, SPILL_FOLDER))
@@ -61,12 +60,14 @@ def run(
             write_report(staging.directory)
             write_card(staging.directory, config.publish.license)
             publish(staging)
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
-            raise
-        raise JobFailed(f"the disk filled up while writing {error.filename or output}; nothing was published") from None
-    finally:
-        release(staging)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise JobFailed(
+                f"the disk filled up while writing {error.filename or output}; nothing was published"
+            ) from None
+        finally:
+            release(staging)  # while still registered: an interrupt here releases it again, harmlessly
     return RunOutcome(output, manifest, metrics, FileSystems.join(output, REPORT_NAME))
 
 
