@@ -3,6 +3,7 @@ shows (data.py), drawing it (figures.py, plots.py) and rendering the page (page.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -14,9 +15,10 @@ from apache_beam.io.filesystems import FileSystems
 from mrtcurate.errors import UserError
 from mrtcurate.ingest.files import is_local, local_path
 from mrtcurate.interrupts import temporary_folder
-from mrtcurate.outputs import write_inside
+from mrtcurate.outputs import remove_path, write_inside
 from mrtcurate.report.card import CARD_NAME, SHARD_LISTS, declared_tables, render_card
 from mrtcurate.report.data import kept_profile, kept_rows, reward_rows, source_rows
+from mrtcurate.report.figures import FIGURE_NAMES, figure_file
 from mrtcurate.report.figures import figures as draw_figures
 from mrtcurate.report.page import render
 from mrtcurate.schemas.manifest import read_manifest
@@ -89,7 +91,17 @@ def write_report(directory: str) -> str:
         page = render(manifest, sources, rewards, figures)
         for path in figures.values():
             _write_inside(directory, path.name, path.read_bytes())
+    _remove_figures_not_drawn(directory, figures)
     return _write_inside(directory, REPORT_NAME, page.encode("utf-8"))
+
+
+def _remove_figures_not_drawn(directory: str, drawn: dict) -> None:
+    for name in (name for name in FIGURE_NAMES if name not in drawn):
+        if is_local(directory):
+            # Joined here: local_path of a joined path resolves a link at the name to its target.
+            remove_path(os.path.join(local_path(directory), figure_file(name)))  # a link itself, never its target
+        elif FileSystems.exists(path := FileSystems.join(directory, figure_file(name))):
+            FileSystems.delete([path])
 
 
 def _write_inside(directory: str, name: str, data: bytes) -> str:

@@ -9,6 +9,13 @@ from mrtcurate.report.data import KeptProfile, shares
 from mrtcurate.schemas.counts import length_bin_labels
 
 REWARD_PANELS = 6  # sources whose reward distributions the report draws, the most scored first
+# Every figure a report may draw, each to NAME.png beside the report: a report removes those it did not draw, left by
+# an earlier report of the same dataset (`mrt report` after a change, or after an upgrade that dropped a figure).
+FIGURE_NAMES = ("rejects", "pool_sizes", "planner", "quality_diversity", "qd_frontier", "sources", "lengths", "rewards")
+
+
+def figure_file(name: str) -> str:
+    return f"{name}.png"
 
 
 def figures(manifest: dict, kept: KeptProfile, source_rows: list[tuple], workdir: Path) -> dict[str, Path]:
@@ -16,16 +23,20 @@ def figures(manifest: dict, kept: KeptProfile, source_rows: list[tuple], workdir
     if manifest["rejected_by_reason"]:
         reasons = manifest["rejected_by_reason"]
         figures["rejects"] = plots.bar_chart(
-            list(reasons), list(reasons.values()), "Rejected records by reason", workdir / "rejects.png", "records"
+            list(reasons),
+            list(reasons.values()),
+            "Rejected records by reason",
+            workdir / figure_file("rejects"),
+            "records",
         )
     sizes, kept_sources, kept_lengths, kept_rewards = kept
     if sizes:
         figures["pool_sizes"] = plots.histogram(
-            sizes, "Candidates per prompt after dedup", "candidates (pool size)", workdir / "pool_sizes.png"
+            sizes, "Candidates per prompt after dedup", "candidates (pool size)", workdir / figure_file("pool_sizes")
         )
     if manifest.get("planner") and manifest["planner"]["k_table"]:
         figures["planner"] = plots.planner_curve(
-            manifest["planner"], manifest["selection"]["k"], workdir / "planner.png"
+            manifest["planner"], manifest["selection"]["k"], workdir / figure_file("planner")
         )
     quality = manifest.get("selection_quality")
     if quality:
@@ -40,10 +51,10 @@ def figures(manifest: dict, kept: KeptProfile, source_rows: list[tuple], workdir
         points = {label: point for label, point in points.items() if point[0] is not None}
         if points:
             figures["quality_diversity"] = plots.quality_diversity(
-                points, "Kept set against its pool (means over prompts)", workdir / "quality_diversity.png"
+                points, "Kept set against its pool (means over prompts)", workdir / figure_file("quality_diversity")
             )
     if manifest.get("qd_frontier"):
-        figures["qd_frontier"] = plots.qd_frontier(manifest["qd_frontier"], workdir / "qd_frontier.png")
+        figures["qd_frontier"] = plots.qd_frontier(manifest["qd_frontier"], workdir / figure_file("qd_frontier"))
     profile = manifest.get("pool_profile")
     # One source is all of the pool and all of the kept rows: its panel would say nothing (and cost a quarter
     # second a run to draw).
@@ -54,7 +65,7 @@ def figures(manifest: dict, kept: KeptProfile, source_rows: list[tuple], workdir
             shares([profile["sources"][s] for s in sources]),
             shares([kept_sources.get(s, 0) for s in sources]),
             "Share of candidates (pool) and of kept rows, by source",
-            workdir / "sources.png",
+            workdir / figure_file("sources"),
         )
     if source_rows:
         figures["lengths"] = plots.share_comparison(
@@ -62,12 +73,12 @@ def figures(manifest: dict, kept: KeptProfile, source_rows: list[tuple], workdir
             shares(profile["length_counts"]),
             shares(kept_lengths),
             "Completion length (characters): pool against kept rows",
-            workdir / "lengths.png",
+            workdir / figure_file("lengths"),
         )
     if samples := (profile or {}).get("reward_sample"):
         figures["rewards"] = plots.reward_distributions(
             dict(sorted(samples.items(), key=lambda item: (-len(item[1]), item[0]))[:REWARD_PANELS]),
             kept_rewards,
-            workdir / "rewards.png",
+            workdir / figure_file("rewards"),
         )
     return figures

@@ -99,6 +99,15 @@ def test_one_source_gets_no_source_panel_but_keeps_the_length_panel(tmp_path):
     assert "Which sources" not in page and "Does selection shift completion length?" in page
     assert not (tmp_path / "out" / "sources.png").exists() and (tmp_path / "out" / "lengths.png").exists()
     assert outcome.manifest["pool_profile"]["sources"] == {"data.jsonl": 24}
+    # A report of an earlier version drew the panel: `mrt report` now removes it, a link to the user's file unfollowed.
+    users_file = tmp_path / "users.png"
+    users_file.write_bytes(b"the user's file")
+    (tmp_path / "out" / "sources.png").symlink_to(users_file)
+    (tmp_path / "out" / "rejects.png").write_bytes(b"an earlier report's panel")  # the run rejected nothing
+    write_report(outcome.output)
+    assert not (tmp_path / "out" / "sources.png").is_symlink() and not (tmp_path / "out" / "sources.png").exists()
+    assert not (tmp_path / "out" / "rejects.png").exists() and (tmp_path / "out" / "lengths.png").exists()
+    assert users_file.read_bytes() == b"the user's file"
 
 
 def test_report_replaces_links_in_its_folder_and_never_writes_through_them(tmp_path):
